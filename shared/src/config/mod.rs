@@ -1,0 +1,185 @@
+//! The declarative config: which tables carry embeddings and which search services exist.
+//!
+//! One TOML file (the project's `embeddings.toml`) is embedded in the workers at build time and
+//! parsed here. [`Config::parse`] either returns a config in which every name is checked, or
+//! every problem found, each naming its field (`table.claims.embeddings.on_update`).
+//! Table and column names reach SQL only from a parsed config, so they are held to plain
+//! identifiers.
+
+mod validate;
+
+use serde::Deserialize;
+
+use crate::classify::{GrayZone, Thresholds};
+use crate::models::{self, ModelSpec};
+
+pub use validate::{ConfigError, ConfigErrors};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[[table]]`: the embedding tables.
+    #[serde(default, rename = "table")]
+    pub tables: Vec<TableConfig>,
+    /// `[[search]]`: the search services.
+    #[serde(default, rename = "search")]
+    pub services: Vec<SearchService>,
+}
+
+/// One table whose records carry embeddings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub name: String,
+    /// Every column of the table, as the migration creates it.
+    pub columns: Vec<String>,
+    #[serde(default = "default_id_column")]
+    pub id_column: String,
+    /// The tenant column: set by the gateway from the caller's organization, never from a body.
+    #[serde(default = "default_organization_column")]
+    pub organization_column: String,
+    /// Columns a caller may set on create and update.
+    #[serde(default)]
+    pub writable: Vec<String>,
+    pub embeddings: EmbeddingSpec,
+}
+
+/// How a table's records are embedded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingSpec {
+    /// Columns whose values, joined by `separator`, are the text to embed.
+    pub fields: Vec<String>,
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Embed a record when it is created.
+    #[serde(default = "yes")]
+    pub on_insert: bool,
+    /// Embed again on update: `true` when any of `fields` changes, `false` never, or a list of
+    /// the watched fields.
+    #[serde(default)]
+    pub on_update: OnUpdate,
+    /// The column that receives the embedding as a JSON array.
+    #[serde(default = "default_embedding_column")]
+    pub embedding_column: String,
+    /// Columns copied into the vector's metadata, filterable in searches.
+    #[serde(default)]
+    pub metadata: Vec<String>,
+    /// Where the vectors are kept for search.
+    #[serde(default)]
+    pub vector_index: VectorIndex,
+}
+
+/// The `on_update` setting as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OnUpdate {
+    Enabled(bool),
+    Watched(Vec<String>),
+}
+
+impl Default for OnUpdate {
+    fn default() -> Self {
+        OnUpdate::Enabled(true)
+    }
+}
+
+/// The vector backend of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum VectorIndex {
+    /// Vectors in D1, searched exactly: the local default, and right for small tenants.
+    #[default]
+    D1,
+    /// A Vectorize index, reached through the named binding; one index per model dimension.
+    Vectorize { binding: String },
+}
+
+/// A typed similarity search over one table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchService {
+    pub name: String,
+    pub table: String,
+    /// Matches returned when the request does not say.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub gray_zone: GrayZone,
+}
+
+/// Most matches a search may ask for.
+pub const MAX_SEARCH_LIMIT: u32 = 100;
+
+fn default_id_column() -> String {
+    "id".into()
+}
+fn default_organization_column() -> String {
+    "organization_id".into()
+}
+fn default_separator() -> String {
+    " ".into()
+}
+fn default_model() -> String {
+    models::DEFAULT_MODEL.into()
+}
+fn default_embedding_column() -> String {
+    "embedding".into()
+}
+fn default_limit() -> u32 {
+    10
+}
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Parses and validates a config file's text.
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                "config",
+                e.to_string().trim().replace('\n', " "),
+            )])
+        })?;
+        validate::validate(&config)?;
+        Ok(config)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&SearchService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl TableConfig {
+    /// The catalogue entry of the table's model (checked when the config was parsed).
+    pub fn model(&self) -> &'static ModelSpec {
+        models::model(&self.embeddings.model).expect("validated config names a known model")
+    }
+
+    /// Whether a change to `column` must re-embed the record.
+    pub fn watches(&self, column: &str) -> bool {
+        match &self.embeddings.on_update {
+            OnUpdate::Enabled(enabled) => {
+                *enabled && self.embeddings.fields.iter().any(|f| f == column)
+            }
+            OnUpdate::Watched(fields) => fields.iter().any(|f| f == column),
+        }
+    }
+
+    pub fn is_writable(&self, column: &str) -> bool {
+        self.writable.iter().any(|c| c == column)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+use super::*;
+use crate::classify::Classification;
+
+const PROJECT_CONFIG: &str = include_str!("../../../embeddings.toml");
+
+const MINIMAL: &str = r#"
+[[table]]
+name = "notes"
+columns = ["id", "organization_id", "title", "body", "embedding"]
+writable = ["title", "body"]
+[table.embeddings]
+fields = ["title", "body"]
+
+[[search]]
+name = "noteSearch"
+table = "notes"
+"#;
+
+fn errors_of(text: &str) -> Vec<ConfigError> {
+    Config::parse(text).expect_err("config should be refused").0
+}
+
+fn assert_refused(text: &str, field: &str, needle: &str) {
+    let errors = errors_of(text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == field && e.message.contains(needle)),
+        "expected an error at `{field}` containing `{needle}`, got {errors:?}"
+    );
+}
+
+#[test]
+fn the_project_config_is_valid() {
+    let config = Config::parse(PROJECT_CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let claims = config.table("claims").expect("claims table");
+    assert_eq!(claims.embeddings.fields, vec!["content"]);
+    assert_eq!(claims.embeddings.metadata, vec!["story_id"]);
+    assert_eq!(claims.model().dimensions, 768);
+    let service = config
+        .service("claimSimilarity")
+        .expect("claimSimilarity service");
+    assert_eq!(service.table, "claims");
+    assert_eq!(service.thresholds.classify(0.9), Classification::Duplicate);
+}
+
+#[test]
+fn defaults_fill_what_is_not_said() {
+    let config = Config::parse(MINIMAL).unwrap();
+    let notes = config.table("notes").unwrap();
+    assert_eq!(notes.id_column, "id");
+    assert_eq!(notes.organization_column, "organization_id");
+    let spec = &notes.embeddings;
+    assert_eq!(spec.separator, " ");
+    assert_eq!(spec.model, models::DEFAULT_MODEL);
+    assert!(spec.on_insert);
+    assert_eq!(spec.on_update, OnUpdate::Enabled(true));
+    assert_eq!(spec.embedding_column, "embedding");
+    assert_eq!(spec.vector_index, VectorIndex::D1);
+    let service = config.service("noteSearch").unwrap();
+    assert_eq!(service.limit, 10);
+    assert_eq!(service.thresholds, Thresholds::default());
+    assert_eq!(service.gray_zone, GrayZone::default());
+}
+
+#[test]
+fn on_update_decides_which_changes_re_embed() {
+    let mut table = Config::parse(MINIMAL).unwrap().tables.remove(0);
+    assert!(table.watches("title") && table.watches("body"));
+    table.embeddings.on_update = OnUpdate::Watched(vec!["body".into()]);
+    assert!(!table.watches("title") && table.watches("body"));
+    table.embeddings.on_update = OnUpdate::Enabled(false);
+    assert!(!table.watches("body"));
+}
+
+#[test]
+fn unknown_model_is_named() {
+    let text = MINIMAL.replace(
+        "fields = [\"title\", \"body\"]\n",
+        "fields = [\"title\", \"body\"]\nmodel = \"@cf/baai/bge-huge\"\n",
+    );
+    assert_refused(
+        &text,
+        "table.notes.embeddings.model",
+        "unknown model `@cf/baai/bge-huge`",
+    );
+}
+
+#[test]
+fn watched_field_must_be_embedded() {
+    let text = MINIMAL.replace(
+        "fields = [\"title\", \"body\"]\n",
+        "fields = [\"body\"]\non_update = [\"title\"]\n",
+    );
+    assert_refused(
+        &text,
+        "table.notes.embeddings.on_update",
+        "watched field `title` is not in fields",
+    );
+}
+
+#[test]
+fn metadata_field_must_be_a_column() {
+    let text = MINIMAL.replace(
+        "fields = [\"title\", \"body\"]\n",
+        "fields = [\"body\"]\nmetadata = [\"author\"]\n",
+    );
+    assert_refused(
+        &text,
+        "table.notes.embeddings.metadata",
+        "metadata field `author` is not a column",
+    );
+}
+
+#[test]
+fn duplicate_service_name_is_refused() {
+    let text = format!("{MINIMAL}\n[[search]]\nname = \"noteSearch\"\ntable = \"notes\"\n");
+    assert_refused(&text, "search.noteSearch", "duplicate search service name");
+}
+
+#[test]
+fn thresholds_out_of_order_are_refused() {
+    let text =
+        format!("{MINIMAL}thresholds = {{ duplicate = 0.7, confirms = 0.8, related = 0.6 }}\n");
+    assert_refused(&text, "search.noteSearch.thresholds", "out of order");
+    let text = format!("{MINIMAL}gray_zone = {{ min = 0.9, max = 0.8 }}\n");
+    assert_refused(
+        &text,
+        "search.noteSearch.gray_zone",
+        "min must be below max",
+    );
+}
+
+#[test]
+fn service_must_name_an_embedding_table() {
+    let text = MINIMAL.replace("table = \"notes\"", "table = \"stories\"");
+    assert_refused(
+        &text,
+        "search.noteSearch.table",
+        "`stories` is not an embedding table",
+    );
+}
+
+#[test]
+fn names_that_would_reach_sql_must_be_identifiers() {
+    let text = MINIMAL.replace(
+        "\"title\", \"body\", \"embedding\"]",
+        "\"title\", \"body; DROP\", \"embedding\"]",
+    );
+    assert_refused(
+        &text,
+        "table.notes.columns",
+        "`body; DROP` is not a plain identifier",
+    );
+    let text = MINIMAL.replace(
+        "writable = [\"title\", \"body\"]",
+        "writable = [\"organization_id\"]",
+    );
+    assert_refused(&text, "table.notes.writable", "set by the product");
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_name() {
+    let text = MINIMAL.replace(
+        "fields = [\"title\", \"body\"]",
+        "fields = [\"title\"]\nfeilds = []",
+    );
+    let errors = errors_of(&text);
+    assert!(errors[0].message.contains("feilds"), "{errors:?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = MINIMAL.replace(
+        "fields = [\"title\", \"body\"]\n",
+        "fields = [\"title\", \"summary\"]\nmodel = \"nope\"\n",
+    );
+    assert_eq!(errors_of(&text).len(), 2);
+    let shown = Config::parse(&text).unwrap_err().to_string();
+    assert!(
+        shown.contains("table.notes.embeddings.fields: `summary` is not in columns"),
+        "{shown}"
+    );
+}

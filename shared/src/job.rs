@@ -1,0 +1,92 @@
+//! Job statuses and the job view the API returns.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a job stands. Every accepted job ends in one of the final statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Written and sent to the queue.
+    Queued,
+    /// Delivered to the consumer at least once.
+    Processing,
+    /// Embedded and stored.
+    Done,
+    /// The content had not changed since the last embedding.
+    Skipped,
+    /// A newer version of the record superseded it.
+    Stale,
+    /// Failed past its retries, or permanently; the reason is kept.
+    Dead,
+    /// The queue refused the message; the caller was told with a 503.
+    Failed,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 7] = [
+        JobStatus::Queued,
+        JobStatus::Processing,
+        JobStatus::Done,
+        JobStatus::Skipped,
+        JobStatus::Stale,
+        JobStatus::Dead,
+        JobStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Processing => "processing",
+            JobStatus::Done => "done",
+            JobStatus::Skipped => "skipped",
+            JobStatus::Stale => "stale",
+            JobStatus::Dead => "dead",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// A final job is never picked up again, except by an explicit replay.
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Processing)
+    }
+}
+
+/// A job as `GET /api/v1/embeddings/jobs/{jobId}` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub model: String,
+    pub table: Option<String>,
+    pub id: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_only_queued_and_processing_are_open() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, serde_json::Value::from(status.as_str()));
+        }
+        let open: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(open, vec![JobStatus::Queued, JobStatus::Processing]);
+        assert_eq!(JobStatus::parse("nope"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Types and pure logic shared by the three workers. Nothing here performs I/O or depends on the
+//! `worker` crate, so every rule is tested natively with plain `cargo test`.
+//!
+//! - [`models`]: the embedding model catalogue (name, dimensions, pooling, input limits).
+//! - [`config`]: the declarative config file (embedding tables and search services), parsed and
+//!   validated with errors that name the offending field.
+//! - [`message`]: the versioned queue message for an embedding job, and its content hash.
+//! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
+//! - [`job`]: job statuses and the job view the API returns.
+//! - [`classify`]: classification of a score and the gray-zone split.
+//! - [`session`]: better-auth session cookies: parsing and signature verification.
+//! - [`guard`]: bounds on request data (record ids, content size, model names).
+//! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
+//! - [`time`]: timestamps as the API renders them.
+
+pub mod classify;
+pub mod config;
+pub mod disposition;
+pub mod error;
+pub mod guard;
+pub mod job;
+pub mod message;
+pub mod models;
+pub mod session;
+pub mod time;
+
+pub use config::Config;
+pub use error::{ApiError, ErrorCode};

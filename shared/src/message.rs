@@ -1,0 +1,198 @@
+//! The queue message for an embedding job.
+//!
+//! api-worker sends it to `EMBEDDINGS_QUEUE`; a custom pipeline may send the same JSON itself.
+//! It is versioned: a consumer refuses a version it does not know rather than guess at it.
+//!
+//! ```json
+//! { "version": 1, "jobId": "…uuid…", "organizationId": "org_1",
+//!   "model": "@cf/baai/bge-base-en-v1.5", "content": "text to embed",
+//!   "contentHash": "…sha256 hex…", "table": "claims", "id": "clm_1", "attempt": 0 }
+//! ```
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::models;
+
+/// The message version this code writes and reads.
+pub const MESSAGE_VERSION: u32 = 1;
+
+/// One embedding job on the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmbeddingJob {
+    pub version: u32,
+    pub job_id: Uuid,
+    pub organization_id: String,
+    pub model: String,
+    pub content: String,
+    /// [`content_hash`] of `model` and `content`; lets the consumer skip unchanged content.
+    pub content_hash: String,
+    /// The embedding table the vector belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The record within `table`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Deliveries that failed before this one; queues do not expose it, so the message carries it.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+/// Why a queue message cannot be processed: permanent, retrying will not help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("message is not an embedding job: {0}")]
+    Malformed(String),
+    #[error(
+        "message version {0} is not supported (this consumer reads version {MESSAGE_VERSION})"
+    )]
+    UnsupportedVersion(u32),
+    #[error("model `{0}` is not supported")]
+    UnknownModel(String),
+    #[error("`table` and `id` must be given together")]
+    PartialTarget,
+    #[error("content is empty")]
+    EmptyContent,
+    #[error("contentHash does not match the content")]
+    HashMismatch,
+}
+
+impl EmbeddingJob {
+    /// A new job for `content`, first attempt.
+    pub fn new(
+        job_id: Uuid,
+        organization_id: impl Into<String>,
+        model: impl Into<String>,
+        content: impl Into<String>,
+        target: Option<(String, String)>,
+    ) -> Self {
+        let model = model.into();
+        let content = content.into();
+        let (table, id) = target.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+        EmbeddingJob {
+            version: MESSAGE_VERSION,
+            job_id,
+            organization_id: organization_id.into(),
+            content_hash: content_hash(&model, &content),
+            model,
+            content,
+            table,
+            id,
+            attempt: 0,
+        }
+    }
+
+    /// Parses and checks a message body as it came off the queue.
+    pub fn decode(body: serde_json::Value) -> Result<Self, MessageError> {
+        let version = body.get("version").and_then(serde_json::Value::as_u64);
+        match version {
+            Some(v) if v == u64::from(MESSAGE_VERSION) => {}
+            Some(v) => {
+                return Err(MessageError::UnsupportedVersion(
+                    u32::try_from(v).unwrap_or(u32::MAX),
+                ))
+            }
+            None => return Err(MessageError::Malformed("`version` is missing".into())),
+        }
+        let job: EmbeddingJob =
+            serde_json::from_value(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
+        job.check()?;
+        Ok(job)
+    }
+
+    fn check(&self) -> Result<(), MessageError> {
+        if models::model(&self.model).is_none() {
+            return Err(MessageError::UnknownModel(self.model.clone()));
+        }
+        if self.table.is_some() != self.id.is_some() {
+            return Err(MessageError::PartialTarget);
+        }
+        if self.content.trim().is_empty() {
+            return Err(MessageError::EmptyContent);
+        }
+        if self.content_hash != content_hash(&self.model, &self.content) {
+            return Err(MessageError::HashMismatch);
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256, in lowercase hex, of the model name, a NUL byte and the content: the same text under
+/// another model is other content.
+pub fn content_hash(model: &str, content: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(model.as_bytes());
+    hasher.update([0]);
+    hasher.update(content.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job() -> EmbeddingJob {
+        EmbeddingJob::new(
+            Uuid::nil(),
+            "org_1",
+            models::DEFAULT_MODEL,
+            "Police arrested three suspects",
+            Some(("claims".into(), "clm_1".into())),
+        )
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let job = job();
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value["version"], 1);
+        assert_eq!(value["jobId"], Uuid::nil().to_string());
+        assert_eq!(EmbeddingJob::decode(value).unwrap(), job);
+    }
+
+    #[test]
+    fn hash_depends_on_model_and_content() {
+        let a = content_hash("m1", "text");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, content_hash("m2", "text"));
+        assert_ne!(a, content_hash("m1", "text!"));
+        // Not a plain concatenation: moving bytes across the separator changes the hash.
+        assert_ne!(content_hash("ab", "c"), content_hash("a", "bc"));
+    }
+
+    #[test]
+    fn refuses_unknown_versions_and_bad_bodies() {
+        let mut value = serde_json::to_value(job()).unwrap();
+        value["version"] = json!(2);
+        assert_eq!(
+            EmbeddingJob::decode(value),
+            Err(MessageError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            EmbeddingJob::decode(json!({"hello": 1})),
+            Err(MessageError::Malformed(_))
+        ));
+        let mut value = serde_json::to_value(job()).unwrap();
+        value["content"] = json!("changed after hashing");
+        assert_eq!(EmbeddingJob::decode(value), Err(MessageError::HashMismatch));
+        let mut value = serde_json::to_value(job()).unwrap();
+        value.as_object_mut().unwrap().remove("id");
+        assert_eq!(
+            EmbeddingJob::decode(value),
+            Err(MessageError::PartialTarget)
+        );
+        let mut value = serde_json::to_value(job()).unwrap();
+        value["model"] = json!("@cf/unknown");
+        assert!(matches!(
+            EmbeddingJob::decode(value),
+            Err(MessageError::UnknownModel(_))
+        ));
+    }
+}

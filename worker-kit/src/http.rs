@@ -1,0 +1,177 @@
+//! A plain request and response for handlers.
+//!
+//! Handlers take an [`HttpRequest`] and return an [`HttpResponse`]; the `#[event(fetch)]` glue
+//! converts from and to `worker` types at the edge. That keeps every route testable with fake
+//! bindings, and puts body limits and error rendering in one place.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use shared::{ApiError, ErrorCode};
+
+/// Largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    /// The URL path, without query.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// Header names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn new(method: Method, path: &str) -> Self {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        HttpRequest {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    #[must_use]
+    pub fn with_json(mut self, body: &serde_json::Value) -> Self {
+        self.body = body.to_string().into_bytes();
+        self.with_header("content-type", "application/json")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path split on `/`, without empty segments.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// Decodes the JSON body into `T`: 400 `malformed_json` when it is not JSON, 400
+    /// `invalid_request` naming the field when it does not fit `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                "a JSON body is required",
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("body is not valid JSON: {e}"),
+            )
+        })?;
+        serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))
+    }
+
+    /// Converts a runtime request, refusing a body over [`MAX_BODY_BYTES`] with 413.
+    pub async fn from_worker(mut req: worker::Request) -> Result<Self, ApiError> {
+        let method = match req.method() {
+            worker::Method::Get => Method::Get,
+            worker::Method::Post => Method::Post,
+            worker::Method::Patch => Method::Patch,
+            worker::Method::Delete => Method::Delete,
+            _ => Method::Other,
+        };
+        let url = req
+            .url()
+            .map_err(|_| ApiError::invalid("request URL is not valid"))?;
+        let headers: Vec<(String, String)> = req.headers().entries().collect();
+        let declared = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let body = match method {
+            Method::Get | Method::Delete => Vec::new(),
+            _ => req
+                .bytes()
+                .await
+                .map_err(|_| ApiError::invalid("request body could not be read"))?,
+        };
+        if body.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        Ok(HttpRequest {
+            method,
+            path: url.path().to_owned(),
+            query: url.query().unwrap_or_default().to_owned(),
+            headers,
+            body,
+        })
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is over {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl HttpResponse {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        HttpResponse {
+            status,
+            body: serde_json::to_value(body).expect("response bodies serialize"),
+        }
+    }
+
+    pub fn ok(body: &impl Serialize) -> Self {
+        Self::json(200, body)
+    }
+
+    pub fn error(error: &ApiError) -> Self {
+        HttpResponse {
+            status: error.status(),
+            body: error.body(),
+        }
+    }
+
+    pub fn into_worker(self) -> worker::Result<worker::Response> {
+        Ok(worker::Response::from_json(&self.body)?.with_status(self.status))
+    }
+}

@@ -1,0 +1,48 @@
+//! What the three workers share on the Workers side. `shared` holds the pure rules; this crate
+//! holds the little that touches the runtime and is the same in every worker:
+//!
+//! - [`config`]: the project's `embeddings.toml`, embedded at build time (and validated by the
+//!   build script, so a worker never starts with a bad config).
+//! - [`http`]: a plain request/response pair that handlers take and return, so each worker's
+//!   routing runs under test with fake bindings; conversion from and to `worker` types.
+//! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
+//! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
+
+pub mod config;
+pub mod http;
+pub mod telemetry;
+
+use std::fmt;
+
+/// A binding call that failed: D1, a queue send, a service fetch. Its text goes to the logs;
+/// clients see only a generic error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault(pub String);
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+impl From<worker::Error> for Fault {
+    fn from(e: worker::Error) -> Self {
+        Fault(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Fault {
+    fn from(e: serde_json::Error) -> Self {
+        Fault(format!("JSON: {e}"))
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the runtime's clock.
+pub fn now_ms() -> i64 {
+    // Whole milliseconds fit an f64 exactly until the year 287396.
+    #[allow(clippy::cast_possible_truncation)]
+    let ms = worker::Date::now().as_millis() as i64;
+    ms
+}
