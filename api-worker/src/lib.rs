@@ -15,7 +15,7 @@ mod error;
 mod health;
 mod ports;
 mod routes;
-#[cfg(test)]
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
 use worker::{event, Context, Env, Request, Response, Result};

@@ -14,7 +14,7 @@ mod bindings;
 mod dead_letter;
 mod deliveries;
 mod ports;
-#[cfg(test)]
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
 use worker::{event, Context, Env, MessageBatch, Result};

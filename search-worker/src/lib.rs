@@ -8,7 +8,7 @@
 mod bindings;
 mod ports;
 mod routes;
-#[cfg(test)]
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
 use worker::{event, Context, Env, Request, Response, Result};
