@@ -1,1 +1,8 @@
+//! Support for the end-to-end suite: [`Stack`] starts the real local stack and stops it when
+//! dropped; [`Client`] speaks to it over HTTP as a tenant would.
 
+mod client;
+mod stack;
+
+pub use client::{Client, Reply};
+pub use stack::{Stack, Tenant};

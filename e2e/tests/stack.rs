@@ -1,0 +1,313 @@
+//! The end-to-end suite. It starts the real local stack once (see `e2e::Stack`), runs every
+//! test against it over HTTP, and stops it whether the tests pass or not.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Client, Reply, Stack};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::{json, Value};
+
+fn main() {
+    let args = Arguments::from_args();
+    let stack = match Stack::start() {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("could not start the local stack: {e}");
+            std::process::exit(1);
+        }
+    };
+    let trials = tests(&stack);
+    let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        eprintln!("--- last lines of wrangler dev ---\n{}", stack.log_tail(60));
+    }
+    drop(stack);
+    conclusion.exit();
+}
+
+type Test = fn(&Ctx) -> Result<(), Failed>;
+
+/// What each test gets: a client and the cookies of the seeded sessions.
+#[derive(Debug, Clone)]
+struct Ctx {
+    client: Client,
+    ann: String,
+    bob: String,
+    expired: String,
+    no_org: String,
+    not_member: String,
+    forged: String,
+}
+
+fn tests(stack: &Stack) -> Vec<Trial> {
+    let ann = stack.tenant("ann").cookie;
+    let ctx = Ctx {
+        client: stack.client(),
+        bob: stack.tenant("bob").cookie,
+        expired: stack.cookie("tok_expired"),
+        no_org: stack.cookie("tok_no_org"),
+        not_member: stack.cookie("tok_not_member"),
+        // Ann's token with Bob's signature: a valid signature, but not for this token.
+        forged: format!(
+            "better-auth.session_token=tok_ann.{}",
+            stack.tenant("bob").cookie.split_once('.').unwrap().1
+        ),
+        ann,
+    };
+    let tests: [(&str, Test); 7] = [
+        (
+            "health_reaches_search_worker_over_the_binding",
+            health_reaches_search_worker_over_the_binding,
+        ),
+        (
+            "a_job_travels_the_queue_and_the_consumer_records_it",
+            a_job_travels_the_queue_and_the_consumer_records_it,
+        ),
+        (
+            "a_record_job_needs_the_record_in_the_callers_organization",
+            a_record_job_needs_the_record_in_the_callers_organization,
+        ),
+        (
+            "bad_credentials_are_refused_on_every_route",
+            bad_credentials_are_refused_on_every_route,
+        ),
+        (
+            "another_tenants_job_is_not_found",
+            another_tenants_job_is_not_found,
+        ),
+        ("bad_input_gets_a_clear_4xx", bad_input_gets_a_clear_4xx),
+        ("embedding_tables_are_listed", embedding_tables_are_listed),
+    ];
+    tests
+        .into_iter()
+        .map(|(name, test)| {
+            let ctx = ctx.clone();
+            Trial::test(name, move || test(&ctx))
+        })
+        .collect()
+}
+
+fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(message().into())
+    }
+}
+
+fn expect(reply: &Reply, status: u16, what: &str) -> Result<(), Failed> {
+    check(reply.status == status, || {
+        format!(
+            "{what}: expected {status}, got {} {}",
+            reply.status, reply.body
+        )
+    })
+}
+
+fn enqueue(ctx: &Ctx, cookie: &str, body: &Value) -> Result<Reply, Failed> {
+    Ok(ctx
+        .client
+        .post("/api/v1/embeddings", Some(cookie), &body.to_string())?)
+}
+
+/// Polls a job until `done_when` holds or 30 seconds pass; returns its last view.
+fn wait_for_job(
+    ctx: &Ctx,
+    cookie: &str,
+    job_id: &str,
+    done_when: impl Fn(&Value) -> bool,
+) -> Result<Value, Failed> {
+    let started = Instant::now();
+    loop {
+        let reply = ctx
+            .client
+            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(cookie))?;
+        expect(&reply, 200, "job status")?;
+        if done_when(&reply.body) {
+            return Ok(reply.body);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!("job {job_id} did not get there in 30 s: {}", reply.body).into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn health_reaches_search_worker_over_the_binding(ctx: &Ctx) -> Result<(), Failed> {
+    let reply = ctx.client.get("/api/v1/health", None)?;
+    expect(&reply, 200, "health")?;
+    check(reply.body["worker"] == "api-worker", || {
+        format!("{}", reply.body)
+    })?;
+    check(reply.body["d1"]["ok"] == true, || {
+        format!("D1 not ok: {}", reply.body)
+    })?;
+    check(
+        reply.body["search"]["detail"]["worker"] == "search-worker",
+        || format!("search-worker not reached over SEARCH: {}", reply.body),
+    )
+}
+
+fn a_job_travels_the_queue_and_the_consumer_records_it(ctx: &Ctx) -> Result<(), Failed> {
+    let reply = enqueue(
+        ctx,
+        &ctx.ann,
+        &json!({"content": "Police arrested three suspects"}),
+    )?;
+    expect(&reply, 202, "enqueue")?;
+    check(reply.body["queued"] == true, || format!("{}", reply.body))?;
+    check(reply.body["model"] == "@cf/baai/bge-base-en-v1.5", || {
+        format!("{}", reply.body)
+    })?;
+    let job_id = reply.body["jobId"].as_str().ok_or("no jobId")?;
+    // Only consumer-worker moves a job past `queued`: seeing it here proves the message went
+    // through the queue, the consumer wrote D1, and the gateway read it back.
+    let job = wait_for_job(ctx, &ctx.ann, job_id, |job| job["status"] != "queued")?;
+    check(
+        job["status"] == "processing" && job["attempts"] == 1,
+        || format!("the consumer should record one delivery: {job}"),
+    )?;
+    check(job["jobId"] == job_id && job["lastError"].is_null(), || {
+        format!("{job}")
+    })
+}
+
+fn a_record_job_needs_the_record_in_the_callers_organization(ctx: &Ctx) -> Result<(), Failed> {
+    let body =
+        json!({"content": "Three suspects were arrested", "table": "claims", "id": "clm_a1"});
+    let reply = enqueue(ctx, &ctx.ann, &body)?;
+    expect(&reply, 202, "ann enqueues for her own claim")?;
+    check(
+        reply.body["table"] == "claims" && reply.body["id"] == "clm_a1",
+        || format!("{}", reply.body),
+    )?;
+    let reply = enqueue(ctx, &ctx.bob, &body)?;
+    expect(&reply, 404, "bob enqueues for ann's claim")?;
+    let reply = enqueue(
+        ctx,
+        &ctx.ann,
+        &json!({"content": "x", "table": "claims", "id": "clm_missing"}),
+    )?;
+    expect(&reply, 404, "a missing record")
+}
+
+fn bad_credentials_are_refused_on_every_route(ctx: &Ctx) -> Result<(), Failed> {
+    let job = enqueue(ctx, &ctx.ann, &json!({"content": "a job to look at"}))?;
+    expect(&job, 202, "enqueue")?;
+    let job_path = format!(
+        "/api/v1/embeddings/jobs/{}",
+        job.body["jobId"].as_str().ok_or("no jobId")?
+    );
+    let credentials: [(&str, Option<&str>, u16); 6] = [
+        ("no cookie", None, 401),
+        ("forged signature", Some(&ctx.forged), 401),
+        (
+            "garbage cookie",
+            Some("better-auth.session_token=garbage"),
+            401,
+        ),
+        ("expired session", Some(&ctx.expired), 401),
+        ("no active organization", Some(&ctx.no_org), 403),
+        ("not a member", Some(&ctx.not_member), 403),
+    ];
+    for (what, cookie, status) in credentials {
+        let replies = [
+            (
+                "POST /api/v1/embeddings",
+                ctx.client
+                    .post("/api/v1/embeddings", cookie, r#"{"content":"x"}"#)?,
+            ),
+            (
+                "GET /api/v1/embeddings/tables",
+                ctx.client.get("/api/v1/embeddings/tables", cookie)?,
+            ),
+            ("GET job", ctx.client.get(&job_path, cookie)?),
+        ];
+        for (route, reply) in replies {
+            expect(&reply, status, &format!("{what} on {route}"))?;
+            check(reply.body["error"]["code"].is_string(), || {
+                format!("{route}: no JSON error: {}", reply.body)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn another_tenants_job_is_not_found(ctx: &Ctx) -> Result<(), Failed> {
+    let reply = enqueue(ctx, &ctx.ann, &json!({"content": "private to org_a"}))?;
+    expect(&reply, 202, "enqueue")?;
+    let path = format!(
+        "/api/v1/embeddings/jobs/{}",
+        reply.body["jobId"].as_str().ok_or("no jobId")?
+    );
+    expect(
+        &ctx.client.get(&path, Some(&ctx.ann))?,
+        200,
+        "ann reads her job",
+    )?;
+    expect(
+        &ctx.client.get(&path, Some(&ctx.bob))?,
+        404,
+        "bob reads ann's job",
+    )
+}
+
+fn bad_input_gets_a_clear_4xx(ctx: &Ctx) -> Result<(), Failed> {
+    let cases: [(&str, String, u16, &str); 6] = [
+        (
+            "malformed JSON",
+            "{\"content\": ".into(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "wrong type",
+            json!({"content": 42}).to_string(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown field",
+            json!({"content": "x", "priority": 1}).to_string(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown model",
+            json!({"content": "x", "model": "@cf/x/y"}).to_string(),
+            400,
+            "unknown_model",
+        ),
+        (
+            "unknown table",
+            json!({"content": "x", "table": "nope", "id": "a"}).to_string(),
+            404,
+            "not_found",
+        ),
+        (
+            "oversized body",
+            json!({"content": "x".repeat(2 * 1024 * 1024)}).to_string(),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let reply = ctx
+            .client
+            .post("/api/v1/embeddings", Some(&ctx.ann), &body)?;
+        expect(&reply, status, what)?;
+        check(reply.body["error"]["code"] == code, || {
+            format!("{what}: {}", reply.body)
+        })?;
+    }
+    Ok(())
+}
+
+fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
+    let reply = ctx
+        .client
+        .get("/api/v1/embeddings/tables", Some(&ctx.ann))?;
+    expect(&reply, 200, "tables")?;
+    let expected = json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]});
+    check(reply.body == expected, || format!("{}", reply.body))
+}
