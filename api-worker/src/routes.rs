@@ -14,7 +14,7 @@ pub(crate) async fn handle<S: Store, Q: JobQueue, X: SearchService>(
 ) -> HttpResponse {
     let response = route(app, request)
         .await
-        .unwrap_or_else(|e| e.into_response());
+        .unwrap_or_else(crate::error::Error::into_response);
     tracing::info!(
         method = request.method.as_str(),
         path = %request.path,

@@ -123,7 +123,7 @@ fn session(user: &str, org: Option<&str>, expires_at: &str) -> SessionRow {
     }
 }
 
-/// Ann is a member of org_a with a live session `tok_ann`; Bob's session is expired; Cid has no
+/// Ann is a member of `org_a` with a live session `tok_ann`; Bob's session is expired; Cid has no
 /// active organization; Dan's active organization is one he does not belong to.
 fn app() -> App<FakeStore, FakeQueue, FakeSearch> {
     App {

@@ -68,7 +68,7 @@ pub(crate) async fn handle(
         let job_id = decoded.as_ref().map(|job| job.job_id.to_string()).ok();
         match disposition {
             Disposition::Ack => {
-                tracing::info!(message_id = %message.message_id, job_id, "job delivery recorded")
+                tracing::info!(message_id = %message.message_id, job_id, "job delivery recorded");
             }
             Disposition::Retry { delay_seconds } => {
                 tracing::warn!(message_id = %message.message_id, job_id, delay_seconds, "job retried");

@@ -133,10 +133,12 @@ async fn dead_lettered_jobs_are_marked_dead_keeping_their_last_error() {
     let (id, body) = job("exhausted", 5);
     let dispositions = dead_letter::handle(&ledger, &[delivery(body)], 1).await;
     assert_eq!(dispositions, vec![Disposition::Ack]);
-    let dead = ledger.dead.borrow();
-    assert_eq!(dead[0].0[0].job_id, id.to_string());
-    assert_eq!(dead[0].0[0].reason, "retries exhausted");
-    assert!(dead[0].1, "the last error of the failed attempts is kept");
+    {
+        let dead = ledger.dead.borrow();
+        assert_eq!(dead[0].0[0].job_id, id.to_string());
+        assert_eq!(dead[0].0[0].reason, "retries exhausted");
+        assert!(dead[0].1, "the last error of the failed attempts is kept");
+    }
 
     let down = FakeLedger {
         down: true,

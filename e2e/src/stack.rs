@@ -60,7 +60,7 @@ impl Stack {
         let persist = persist.to_str().expect("temp path is UTF-8");
         let config = root.join("wrangler/api-worker.toml");
         let config = config.to_str().expect("repo path is UTF-8");
-        stack.wrangler_ok(&[
+        Stack::wrangler_ok(&[
             "d1",
             "migrations",
             "apply",
@@ -73,7 +73,7 @@ impl Stack {
         ])?;
         let seed = stack.dir.join("seed.sql");
         let seed = seed.to_str().expect("temp path is UTF-8");
-        stack.wrangler_ok(&[
+        Stack::wrangler_ok(&[
             "d1",
             "execute",
             "DB",
@@ -127,7 +127,7 @@ impl Stack {
         Ok(stack)
     }
 
-    /// A seeded tenant: `ann` (member of org_a), `bob` (member of org_b).
+    /// A seeded tenant: `ann` (member of `org_a`), `bob` (member of `org_b`).
     pub fn tenant(&self, user_id: &'static str) -> Tenant {
         let organization_id = match user_id {
             "ann" => "org_a",
@@ -185,7 +185,7 @@ impl Stack {
         )))
     }
 
-    fn wrangler_ok(&self, args: &[&str]) -> io::Result<()> {
+    fn wrangler_ok(args: &[&str]) -> io::Result<()> {
         let output = wrangler(&repo_root())
             .args(args)
             .stdin(Stdio::null())
@@ -270,7 +270,7 @@ pub(crate) fn cookie_for(token: &str, secret: &str) -> String {
 
 /// Two organizations with one member each and live sessions; an expired session; a session with
 /// no active organization; a session whose active organization the user does not belong to;
-/// one claim of org_a.
+/// one claim of `org_a`.
 fn seed_sql() -> String {
     let t = "'2026-01-01T00:00:00.000Z'";
     let live = "'2099-01-01T00:00:00.000Z'";

@@ -9,6 +9,8 @@
 //!   "contentHash": "…sha256 hex…", "table": "claims", "id": "clm_1", "attempt": 0 }
 //! ```
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -126,11 +128,11 @@ pub fn content_hash(model: &str, content: &str) -> String {
     hasher.update(model.as_bytes());
     hasher.update([0]);
     hasher.update(content.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 #[cfg(test)]

@@ -41,8 +41,5 @@ impl From<serde_json::Error> for Fault {
 
 /// Milliseconds since the Unix epoch, from the runtime's clock.
 pub fn now_ms() -> i64 {
-    // Whole milliseconds fit an f64 exactly until the year 287396.
-    #[allow(clippy::cast_possible_truncation)]
-    let ms = worker::Date::now().as_millis() as i64;
-    ms
+    i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)
 }

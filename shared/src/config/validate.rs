@@ -134,7 +134,11 @@ fn check_table(table: &TableConfig, at: &str, errors: &mut Errors) {
             );
         }
     }
-    let at = format!("{at}.embeddings");
+    check_embeddings(table, &columns, &format!("{at}.embeddings"), errors);
+}
+
+fn check_embeddings(table: &TableConfig, columns: &HashSet<&str>, at: &str, errors: &mut Errors) {
+    let spec = &table.embeddings;
     if spec.fields.is_empty() {
         errors.push(
             &format!("{at}.fields"),

