@@ -40,3 +40,16 @@ use_node() {
 export_build_tools() {
   export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
 }
+
+# sentence-transformers, the reference implementation: only the fixture script and the benchmark
+# use it, never scripts/test. It lives in a virtualenv outside the tree (torch is several GB).
+REFERENCE_VENV=$CACHE_DIR/reference-venv
+REFERENCE_PACKAGES=(sentence-transformers==5.1.2)
+ensure_reference_env() {
+  if [[ ! -x "$REFERENCE_VENV/bin/python" ]] ||
+    ! "$REFERENCE_VENV/bin/python" -c 'import sentence_transformers' 2>/dev/null; then
+    log "installing sentence-transformers into $REFERENCE_VENV (several GB, once)"
+    python3 -m venv "$REFERENCE_VENV"
+    "$REFERENCE_VENV/bin/pip" install --quiet "${REFERENCE_PACKAGES[@]}"
+  fi
+}

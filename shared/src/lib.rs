@@ -1,6 +1,7 @@
 //! Types and pure logic shared by the three workers. Nothing here performs I/O or depends on the
 //! `worker` crate, so every rule is tested natively with plain `cargo test`.
 //!
+//! - [`ai`]: the Workers AI embedding call as its REST API speaks it, and checks of its answers.
 //! - [`models`]: the embedding model catalogue (name, dimensions, pooling, input limits).
 //! - [`config`]: the declarative config file (embedding tables and search services), parsed and
 //!   validated with errors that name the offending field.
@@ -13,6 +14,7 @@
 //! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
 //! - [`time`]: timestamps as the API renders them.
 
+pub mod ai;
 pub mod classify;
 pub mod config;
 pub mod disposition;

@@ -1,0 +1,153 @@
+//! Coalescing of requests into forward passes, off the async threads.
+//!
+//! Requests that arrive within a short window are gathered (up to a bounded number of texts),
+//! sorted by length so that texts of like length share a pass and padding costs little, cut
+//! into passes of at most `max_batch` texts, and run on one dedicated inference thread. The
+//! async runtime only waits on a channel, so a slow pass never stalls `/health`.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::encoder::Encoder;
+use crate::stats::Stats;
+
+/// Vectors for one request, in order, with what reading them cost.
+#[derive(Debug)]
+pub struct Batch {
+    pub vectors: Vec<Vec<f32>>,
+    pub truncated: usize,
+}
+
+struct Work {
+    encoder: Arc<Encoder>,
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Batch, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    tx: mpsc::Sender<Work>,
+}
+
+/// Batching knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPolicy {
+    /// Most texts in one forward pass.
+    pub max_batch: usize,
+    /// How long the first request of a batch waits for company.
+    pub window: Duration,
+}
+
+impl Batcher {
+    pub fn start(policy: BatchPolicy, stats: Arc<Stats>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("inference".into())
+            .spawn(move || run(&rx, policy, &stats))
+            .expect("the inference thread starts");
+        Batcher { tx }
+    }
+
+    /// Embeds `texts` with `encoder`, sharing forward passes with concurrent requests.
+    pub async fn embed(&self, encoder: Arc<Encoder>, texts: Vec<String>) -> Result<Batch, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Work {
+                encoder,
+                texts,
+                reply,
+            })
+            .map_err(|_| "the inference thread has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the inference thread dropped the request".to_owned())?
+    }
+}
+
+fn run(rx: &mpsc::Receiver<Work>, policy: BatchPolicy, stats: &Stats) {
+    while let Ok(first) = rx.recv() {
+        let mut pending = vec![first];
+        let mut texts = pending[0].texts.len();
+        let deadline = Instant::now() + policy.window;
+        while texts < policy.max_batch {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(work) => {
+                    texts += work.texts.len();
+                    pending.push(work);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        while !pending.is_empty() {
+            // One encoder per group: requests for other models wait for the next round.
+            let encoder = Arc::clone(&pending[0].encoder);
+            let (group, rest): (Vec<Work>, Vec<Work>) = pending
+                .into_iter()
+                .partition(|w| Arc::ptr_eq(&w.encoder, &encoder));
+            pending = rest;
+            embed_group(&encoder, group, policy.max_batch, stats);
+        }
+    }
+}
+
+/// Embeds every text of `group` in passes of like-length texts and answers each request.
+fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &Stats) {
+    let texts: Vec<&str> = group
+        .iter()
+        .flat_map(|w| w.texts.iter().map(String::as_str))
+        .collect();
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut truncated = vec![false; texts.len()];
+    let mut failure = None;
+    for chunk in order.chunks(max_batch.max(1)) {
+        let inputs: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let started = Instant::now();
+        match encoder.embed(&inputs) {
+            Ok(embedded) => {
+                stats.forward_pass(chunk.len(), embedded.tokens, embedded.truncated.len());
+                tracing::debug!(
+                    texts = chunk.len(),
+                    tokens = embedded.tokens,
+                    ms = started.elapsed().as_millis(),
+                    "forward pass"
+                );
+                for (slot, vector) in chunk.iter().zip(embedded.vectors) {
+                    vectors[*slot] = Some(vector);
+                }
+                for position in embedded.truncated {
+                    truncated[chunk[position]] = true;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, texts = chunk.len(), "forward pass failed");
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+    }
+
+    let mut offset = 0;
+    for work in group {
+        let range = offset..offset + work.texts.len();
+        offset = range.end;
+        let answer = match &failure {
+            Some(message) => Err(message.clone()),
+            None => Ok(Batch {
+                vectors: vectors[range.clone()]
+                    .iter_mut()
+                    .map(|v| v.take().unwrap_or_default())
+                    .collect(),
+                truncated: truncated[range].iter().filter(|&&t| t).count(),
+            }),
+        };
+        // The caller may have gone away (client disconnected); nothing to do then.
+        let _ = work.reply.send(answer);
+    }
+}
