@@ -2,7 +2,8 @@
 //! search-worker without passing authentication, the organization firewall and the guards.
 //!
 //! - [`routes`]: the route table; each handler lives in its own module:
-//!   [`health`], [`embeddings`] (enqueue, job status, table list).
+//!   [`health`], [`embeddings`] (enqueue, job status, table list), [`search`] (validated, then
+//!   forwarded to search-worker).
 //! - [`auth`]: better-auth session cookies to a [`auth::Caller`] scoped to one organization.
 //! - [`ports`]: the traits the handlers use (job store, queue, search service) and the app that
 //!   bundles them; [`bindings`] implements them over D1, the Queue and the `SEARCH` binding.
@@ -15,6 +16,7 @@ mod error;
 mod health;
 mod ports;
 mod routes;
+mod search;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 

@@ -6,7 +6,7 @@ use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use crate::auth::authenticate;
 use crate::error::Result;
 use crate::ports::{App, JobQueue, SearchService, Store};
-use crate::{embeddings, health};
+use crate::{embeddings, health, search};
 
 pub(crate) async fn handle<S: Store, Q: JobQueue, X: SearchService>(
     app: &App<S, Q, X>,
@@ -41,7 +41,7 @@ async fn route<S: Store, Q: JobQueue, X: SearchService>(
     };
     // Known routes only past this point, so an unknown path is a 404 even without credentials.
     let allowed = match rest {
-        [] => Method::Post,
+        [] | ["embed"] => Method::Post,
         ["tables"] | ["jobs", _] => Method::Get,
         _ => return Err(no_route()),
     };
@@ -51,6 +51,7 @@ async fn route<S: Store, Q: JobQueue, X: SearchService>(
         [] => embeddings::enqueue(app, &caller, request).await,
         ["tables"] => Ok(embeddings::tables(app)),
         ["jobs", job_id] => embeddings::job_status(app, &caller, job_id).await,
+        ["embed"] => search::embed(app, &caller, request).await,
         _ => Err(no_route()),
     }
 }

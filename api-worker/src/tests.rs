@@ -106,12 +106,27 @@ impl JobQueue for FakeQueue {
     }
 }
 
-struct FakeSearch(Result<(u16, Value), Fault>);
+/// Answers every call the same way and records what it was sent.
+struct FakeSearch {
+    answer: Result<(u16, Value), Fault>,
+    calls: RefCell<Vec<(String, Option<Value>)>>,
+}
+
+impl FakeSearch {
+    fn answering(answer: Result<(u16, Value), Fault>) -> Self {
+        FakeSearch {
+            answer,
+            calls: RefCell::default(),
+        }
+    }
+}
 
 impl SearchService for FakeSearch {
-    async fn call(&self, path: &str, _body: Option<&Value>) -> Result<(u16, Value), Fault> {
-        assert_eq!(path, "/health");
-        self.0.clone()
+    async fn call(&self, path: &str, body: Option<&Value>) -> Result<(u16, Value), Fault> {
+        self.calls
+            .borrow_mut()
+            .push((path.to_owned(), body.cloned()));
+        self.answer.clone()
     }
 }
 
@@ -155,7 +170,7 @@ fn app() -> App<FakeStore, FakeQueue, FakeSearch> {
             ..FakeStore::default()
         },
         queue: FakeQueue::default(),
-        search: FakeSearch(Ok((200, json!({"worker": "search-worker", "ok": true})))),
+        search: FakeSearch::answering(Ok((200, json!({"worker": "search-worker", "ok": true})))),
         auth_secret: Some(SECRET.into()),
         config: worker_kit::config::config(),
         now_ms: NOW,
@@ -196,7 +211,7 @@ async fn health_reports_d1_and_search_worker() {
     assert_eq!(response.body["search"]["detail"]["worker"], "search-worker");
 
     let mut app = app;
-    app.search = FakeSearch(Err(Fault("binding refused".into())));
+    app.search = FakeSearch::answering(Err(Fault("binding refused".into())));
     let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/health")).await;
     assert_eq!(response.status, 503);
     assert_eq!(response.body["status"], "degraded");
@@ -414,4 +429,54 @@ async fn tables_and_unknown_routes() {
     )
     .await;
     assert_eq!(response.status, 405);
+}
+
+#[wasm_bindgen_test]
+async fn embed_is_validated_then_forwarded_with_the_organization() {
+    let mut app = app();
+    app.search = FakeSearch::answering(Ok((
+        200,
+        json!({"model": "m", "dimensions": 1, "vector": [1.0]}),
+    )));
+    let body = json!({"text": "hello", "service": "claimSimilarity"});
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings/embed")).with_json(&body),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body["vector"], json!([1.0]));
+    let calls = app.search.calls.borrow().clone();
+    assert_eq!(
+        calls,
+        vec![(
+            "/embed".to_owned(),
+            Some(json!({"organizationId": "org_a", "request": body}))
+        )]
+    );
+
+    for (body, status) in [
+        (json!({"text": "x", "service": "nope"}), 404),
+        (json!({"text": "x", "model": "@cf/x"}), 400),
+        (json!({"text": ""}), 400),
+        (json!({"txt": "x"}), 400),
+    ] {
+        let response = send(
+            &app,
+            as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings/embed")).with_json(&body),
+        )
+        .await;
+        assert_eq!(response.status, status, "{body}");
+    }
+    assert_eq!(
+        app.search.calls.borrow().len(),
+        1,
+        "nothing invalid reaches search-worker"
+    );
+    let response = send(
+        &app,
+        HttpRequest::new(Method::Post, "/api/v1/embeddings/embed").with_json(&json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(response.status, 401);
 }

@@ -1,7 +1,8 @@
-//! The real local stack: D1 migrations and seed data applied with wrangler, then `wrangler dev`
-//! running api-worker, search-worker and consumer-worker in one process on free ports, with
-//! local D1 and Queues. Everything lives in a temporary directory, and the process group is
-//! stopped when the [`Stack`] is dropped, whether the tests passed or not.
+//! The real local stack: local-ai on a free port, the wrangler configs rendered for a local run
+//! (`scripts/local-config`), D1 migrations and seed data applied with wrangler, then
+//! `wrangler dev` running api-worker, search-worker and consumer-worker in one process on free
+//! ports, with local D1 and Queues. Everything lives in a temporary directory, and both process
+//! groups are stopped when the [`Stack`] is dropped, whether the tests passed or not.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -30,10 +31,13 @@ pub struct Tenant {
 
 #[derive(Debug)]
 pub struct Stack {
+    /// The gateway.
     pub base_url: String,
+    /// local-ai, for its `/stats`.
+    pub local_ai_url: String,
     dir: PathBuf,
     secret: String,
-    child: Option<Child>,
+    children: Vec<Child>,
 }
 
 impl Stack {
@@ -44,52 +48,51 @@ impl Stack {
         let dir = std::env::temp_dir().join(format!("d1-embeddings-e2e-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
-        let secret = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-        fs::write(
-            dir.join("secrets.env"),
-            format!("BETTER_AUTH_SECRET={secret}\n"),
-        )?;
-        fs::write(dir.join("seed.sql"), seed_sql())?;
         let mut stack = Stack {
             base_url: String::new(),
+            local_ai_url: String::new(),
             dir,
-            secret,
-            child: None,
+            secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
+            children: Vec::new(),
         };
+
+        let local_ai = root.join("target/release/local-ai");
+        if !local_ai.exists() {
+            return Err(io::Error::other(format!(
+                "{} is missing: run scripts/build",
+                local_ai.display()
+            )));
+        }
+        let port = free_port()?;
+        let mut command = Command::new(local_ai);
+        command.args(["--port", &port.to_string()]);
+        stack.spawn(command, "local-ai.log")?;
+        stack.local_ai_url = format!("http://127.0.0.1:{port}");
+        stack.wait_until_ready(&format!("{}/health", stack.local_ai_url), "local-ai.log")?;
+
+        let config = stack.dir.join("config");
+        let status = Command::new(root.join("scripts/local-config"))
+            .args([path(&config), &stack.local_ai_url, &stack.secret])
+            .status()?;
+        if !status.success() {
+            return Err(io::Error::other("scripts/local-config failed"));
+        }
         let persist = stack.dir.join("state");
-        let persist = persist.to_str().expect("temp path is UTF-8");
-        let config = root.join("wrangler/api-worker.toml");
-        let config = config.to_str().expect("repo path is UTF-8");
-        Stack::wrangler_ok(&[
-            "d1",
-            "migrations",
-            "apply",
-            "DB",
+        let api_config = config.join("api-worker.toml");
+        let local = [
             "--local",
             "--persist-to",
-            persist,
+            path(&persist),
             "-c",
-            config,
-        ])?;
+            path(&api_config),
+        ];
+        wrangler_ok(&[&["d1", "migrations", "apply", "DB"][..], &local].concat())?;
+        fs::write(stack.dir.join("seed.sql"), seed_sql())?;
         let seed = stack.dir.join("seed.sql");
-        let seed = seed.to_str().expect("temp path is UTF-8");
-        Stack::wrangler_ok(&[
-            "d1",
-            "execute",
-            "DB",
-            "--local",
-            "--persist-to",
-            persist,
-            "-c",
-            config,
-            "--file",
-            seed,
-        ])?;
+        wrangler_ok(&[&["d1", "execute", "DB", "--file", path(&seed)][..], &local].concat())?;
 
         let port = free_port()?;
         let inspector = free_port()?;
-        let log = fs::File::create(stack.dir.join("wrangler-dev.log"))?;
-        let env_file = stack.dir.join("secrets.env");
         let mut dev = wrangler(&root);
         dev.args([
             "dev",
@@ -103,28 +106,30 @@ impl Stack {
             "--inspector-port",
             &inspector.to_string(),
         ])
-        .args([
-            "--persist-to",
-            persist,
-            "--env-file",
-            env_file.to_str().expect("UTF-8"),
-        ])
-        .args([
-            "-c",
-            "wrangler/api-worker.toml",
-            "-c",
-            "wrangler/search-worker.toml",
-        ])
-        .args(["-c", "wrangler/consumer-worker.toml"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group, so that stopping it stops workerd too.
-        .process_group(0);
-        stack.child = Some(dev.spawn()?);
+        .args(["--persist-to", path(&persist)]);
+        for worker in ["api-worker", "search-worker", "consumer-worker"] {
+            dev.arg("-c").arg(config.join(format!("{worker}.toml")));
+        }
+        stack.spawn(dev, "wrangler-dev.log")?;
         stack.base_url = format!("http://127.0.0.1:{port}");
-        stack.wait_until_ready()?;
+        stack.wait_until_ready(
+            &format!("{}/api/v1/health", stack.base_url),
+            "wrangler-dev.log",
+        )?;
         Ok(stack)
+    }
+
+    /// Starts `command` in its own process group (so that stopping it stops its children too),
+    /// its output going to `log` in the stack's directory.
+    fn spawn(&mut self, mut command: Command, log: &str) -> io::Result<()> {
+        let log = fs::File::create(self.dir.join(log))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        self.children.push(command.spawn()?);
+        Ok(())
     }
 
     /// A seeded tenant: `ann` (member of `org_a`), `bob` (member of `org_b`).
@@ -150,62 +155,65 @@ impl Stack {
         Client::new(&self.base_url)
     }
 
-    /// The last lines `wrangler dev` printed, for a failure report.
-    pub fn log_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(self.dir.join("wrangler-dev.log")).unwrap_or_default();
+    /// The last lines a process of the stack printed (`wrangler-dev.log`, `local-ai.log`).
+    pub fn log_tail(&self, log: &str, lines: usize) -> String {
+        let text = fs::read_to_string(self.dir.join(log)).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    fn wait_until_ready(&mut self) -> io::Result<()> {
-        let client = self.client();
+    /// Polls `url` until it answers 200, failing early if a process of the stack has exited.
+    fn wait_until_ready(&mut self, url: &str, log: &str) -> io::Result<()> {
+        let client = Client::new("");
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
             if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
+                .children
+                .iter_mut()
+                .find_map(|c| c.try_wait().ok().flatten())
             {
                 return Err(io::Error::other(format!(
-                    "wrangler dev exited with {status}:\n{}",
-                    self.log_tail(40)
+                    "a process of the stack exited with {status}:\n{}",
+                    self.log_tail(log, 40)
                 )));
             }
-            if client
-                .get("/api/v1/health", None)
-                .is_ok_and(|r| r.status == 200)
-            {
+            if client.get(url, None).is_ok_and(|r| r.status == 200) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(250));
         }
         Err(io::Error::other(format!(
-            "the stack was not healthy after {READY_TIMEOUT:?}:\n{}",
-            self.log_tail(40)
+            "{url} did not answer 200 within {READY_TIMEOUT:?}:\n{}",
+            self.log_tail(log, 40)
         )))
     }
+}
 
-    fn wrangler_ok(args: &[&str]) -> io::Result<()> {
-        let output = wrangler(&repo_root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "wrangler {} failed:\n{}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )))
-        }
+fn wrangler_ok(args: &[&str]) -> io::Result<()> {
+    let output = wrangler(&repo_root())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "wrangler {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )))
     }
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("paths of the stack are UTF-8")
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        // The gateway first, then what it depends on.
+        while let Some(mut child) = self.children.pop() {
             let group = -i32::try_from(child.id()).expect("pid fits i32");
             stop_group(group, libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(5);

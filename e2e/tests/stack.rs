@@ -19,7 +19,9 @@ fn main() {
     let trials = tests(&stack);
     let conclusion = libtest_mimic::run(&args, trials);
     if conclusion.has_failed() {
-        eprintln!("--- last lines of wrangler dev ---\n{}", stack.log_tail(60));
+        for log in ["wrangler-dev.log", "local-ai.log"] {
+            eprintln!("--- last lines of {log} ---\n{}", stack.log_tail(log, 60));
+        }
     }
     drop(stack);
     conclusion.exit();
@@ -31,6 +33,7 @@ type Test = fn(&Ctx) -> Result<(), Failed>;
 #[derive(Debug, Clone)]
 struct Ctx {
     client: Client,
+    local_ai: Client,
     ann: String,
     bob: String,
     expired: String,
@@ -43,6 +46,7 @@ fn tests(stack: &Stack) -> Vec<Trial> {
     let ann = stack.tenant("ann").cookie;
     let ctx = Ctx {
         client: stack.client(),
+        local_ai: Client::new(&stack.local_ai_url),
         bob: stack.tenant("bob").cookie,
         expired: stack.cookie("tok_expired"),
         no_org: stack.cookie("tok_no_org"),
@@ -54,7 +58,7 @@ fn tests(stack: &Stack) -> Vec<Trial> {
         ),
         ann,
     };
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
         (
             "health_reaches_search_worker_over_the_binding",
             health_reaches_search_worker_over_the_binding,
@@ -77,6 +81,10 @@ fn tests(stack: &Stack) -> Vec<Trial> {
         ),
         ("bad_input_gets_a_clear_4xx", bad_input_gets_a_clear_4xx),
         ("embedding_tables_are_listed", embedding_tables_are_listed),
+        (
+            "embed_goes_through_search_worker_to_local_ai",
+            embed_goes_through_search_worker_to_local_ai,
+        ),
     ];
     tests
         .into_iter()
@@ -310,4 +318,49 @@ fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
     expect(&reply, 200, "tables")?;
     let expected = json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]});
     check(reply.body == expected, || format!("{}", reply.body))
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn embed(ctx: &Ctx, text: &str) -> Result<Vec<f32>, Failed> {
+    let body = json!({"text": text, "service": "claimSimilarity"}).to_string();
+    let reply = ctx
+        .client
+        .post("/api/v1/embeddings/embed", Some(&ctx.ann), &body)?;
+    expect(&reply, 200, "embed")?;
+    check(
+        reply.body["model"] == "@cf/baai/bge-base-en-v1.5" && reply.body["dimensions"] == 768,
+        || format!("{}", reply.body),
+    )?;
+    Ok(serde_json::from_value(reply.body["vector"].clone())?)
+}
+
+fn embed_goes_through_search_worker_to_local_ai(ctx: &Ctx) -> Result<(), Failed> {
+    let calls_before = ctx.local_ai.get("/stats", None)?.body["calls"]
+        .as_u64()
+        .ok_or("no stats")?;
+    let arrest = embed(ctx, "Police arrested three suspects")?;
+    let paraphrase = embed(ctx, "Three suspects were arrested by the police")?;
+    let weather = embed(ctx, "It will be sunny and warm tomorrow")?;
+    check(
+        arrest.len() == 768 && arrest[384..].iter().all(|x| *x == 0.0),
+        || "the 384-dimension stand-in is zero-padded to bge-base's 768".into(),
+    )?;
+    let (close, far) = (cosine(&arrest, &paraphrase), cosine(&arrest, &weather));
+    check(close > 0.8 && far < 0.3, || {
+        format!("paraphrase {close}, unrelated {far}: not a real model")
+    })?;
+    let calls_after = ctx.local_ai.get("/stats", None)?.body["calls"]
+        .as_u64()
+        .ok_or("no stats")?;
+    check(calls_after >= calls_before + 3, || {
+        format!(
+            "local-ai saw {} calls for 3 embeds",
+            calls_after - calls_before
+        )
+    })
 }

@@ -1,15 +1,23 @@
-//! The store over D1.
+//! The real implementations of the ports, over the worker's bindings.
 
 use worker::{D1Database, Env};
+use worker_kit::embedder::AnyEmbedder;
 use worker_kit::Fault;
 
-use crate::ports::Store;
+use crate::ports::{App, Store};
 
 /// The D1 database shared by the three workers.
 pub(crate) const DB: &str = "DB";
 
-pub(crate) fn store(env: &Env) -> worker::Result<D1Store> {
-    Ok(D1Store(env.d1(DB)?))
+pub(crate) fn app(env: &Env) -> Result<App<D1Store, AnyEmbedder>, Fault> {
+    Ok(App {
+        store: D1Store(
+            env.d1(DB)
+                .map_err(|e| Fault(format!("binding `{DB}` is missing: {e}")))?,
+        ),
+        embedder: AnyEmbedder::from_env(env)?,
+        config: worker_kit::config::config(),
+    })
 }
 
 #[derive(Debug)]

@@ -2,10 +2,13 @@
 //! (`workers_dev = false`): only api-worker reaches it, over the `SEARCH` service binding, and it
 //! trusts the organization the gateway passes.
 //!
-//! - [`routes`]: the route table (`GET /health` so far; the search routes come with their issue).
-//! - [`ports`]: the store trait; [`bindings`] implements it over D1.
+//! - [`routes`]: the route table: `GET /health`, `POST /embed` ([`embed`]). Search, gray zone
+//!   and vector queries are not built yet.
+//! - [`ports`]: the store trait and the app; [`bindings`] implements them over D1 and the
+//!   embedder `worker_kit` chooses (the `AI` binding, or the REST API when `AI_REST_URL` is set).
 
 mod bindings;
+mod embed;
 mod ports;
 mod routes;
 #[cfg(all(test, target_arch = "wasm32"))]
@@ -22,7 +25,13 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let response = match HttpRequest::from_worker(req).await {
-        Ok(request) => routes::handle(&bindings::store(&env)?, &request).await,
+        Ok(request) => match bindings::app(&env) {
+            Ok(app) => routes::handle(&app, &request).await,
+            Err(fault) => {
+                tracing::error!(error = %fault, "bindings unavailable");
+                HttpResponse::error(&shared::ApiError::internal())
+            }
+        },
         Err(e) => HttpResponse::error(&e),
     };
     response.into_worker()

@@ -2,16 +2,24 @@
 
 use serde_json::json;
 use shared::{ApiError, ErrorCode};
+use worker_kit::embedder::Embedder;
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
 
-use crate::ports::Store;
+use crate::embed::embed;
+use crate::ports::{App, Store};
 
-pub(crate) async fn handle(store: &impl Store, request: &HttpRequest) -> HttpResponse {
+pub(crate) async fn handle<S: Store, E: Embedder>(
+    app: &App<S, E>,
+    request: &HttpRequest,
+) -> HttpResponse {
     let response = match (request.method, request.segments().as_slice()) {
-        (Method::Get, ["health"]) => health(store).await,
-        (_, ["health"]) => HttpResponse::error(&ApiError::new(
+        (Method::Get, ["health"]) => health(&app.store).await,
+        (Method::Post, ["embed"]) => embed(app, request)
+            .await
+            .unwrap_or_else(|e| HttpResponse::error(&e)),
+        (_, ["health" | "embed"]) => HttpResponse::error(&ApiError::new(
             ErrorCode::MethodNotAllowed,
-            "use GET on this route",
+            "wrong method for this route",
         )),
         _ => HttpResponse::error(&ApiError::not_found("no such route")),
     };

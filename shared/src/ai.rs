@@ -83,6 +83,34 @@ impl<T> Envelope<T> {
     }
 }
 
+/// Whether a failed call is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Rate limits, server errors, timeouts, network faults: try again later.
+    Transient,
+    /// The input or the model was refused: the same call will fail again.
+    Permanent,
+}
+
+/// Classifies an HTTP status of the Workers AI REST API.
+pub fn classify_status(status: u16) -> FailureKind {
+    match status {
+        408 | 429 | 500..=599 => FailureKind::Transient,
+        _ => FailureKind::Permanent,
+    }
+}
+
+/// Classifies an error thrown by the `AI` binding, which carries the API's error code in its
+/// message: 5006 (bad input) and 5007 (no such model) are permanent, the rest transient.
+pub fn classify_binding_error(message: &str) -> FailureKind {
+    const PERMANENT: [&str; 4] = ["5006", "5007", "Bad input", "No such model"];
+    if PERMANENT.iter().any(|marker| message.contains(marker)) {
+        FailureKind::Permanent
+    } else {
+        FailureKind::Transient
+    }
+}
+
 /// Checks a list of texts before it is sent: 1 to 100, none blank.
 pub fn check_texts(texts: &[String]) -> Result<(), String> {
     if texts.is_empty() {
@@ -180,6 +208,24 @@ mod tests {
         let mut nan = good;
         nan.data[0][0] = f32::NAN;
         assert!(check_result(small, 2, nan).is_err());
+    }
+
+    #[test]
+    fn failures_are_classified_for_retry() {
+        for status in [408, 429, 500, 502, 503] {
+            assert_eq!(classify_status(status), FailureKind::Transient, "{status}");
+        }
+        for status in [400, 401, 403, 404, 413] {
+            assert_eq!(classify_status(status), FailureKind::Permanent, "{status}");
+        }
+        assert_eq!(
+            classify_binding_error("AiError: 5006: Bad input"),
+            FailureKind::Permanent
+        );
+        assert_eq!(
+            classify_binding_error("3040: Capacity temporarily exceeded"),
+            FailureKind::Transient
+        );
     }
 
     #[test]

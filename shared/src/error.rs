@@ -23,8 +23,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The body exceeds the size limit.
     PayloadTooLarge,
-    /// A dependency (queue, database, search) cannot take the request now.
+    /// A dependency (queue, database, search, the model) cannot take the request now.
     Unavailable,
+    /// The embedding model refused a request that passed our checks.
+    ModelFailed,
     /// A fault on our side; the message says no more than that.
     Internal,
 }
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
+            ErrorCode::ModelFailed => 502,
             ErrorCode::Unavailable => 503,
         }
     }
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ModelFailed => "model_failed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -128,6 +132,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::PayloadTooLarge,
             ErrorCode::Unavailable,
+            ErrorCode::ModelFailed,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_value(code).unwrap();

@@ -9,6 +9,7 @@
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
+//! - [`search`]: requests and responses of the search routes.
 //! - [`session`]: better-auth session cookies: parsing and signature verification.
 //! - [`guard`]: bounds on request data (record ids, content size, model names).
 //! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
@@ -23,6 +24,7 @@ pub mod guard;
 pub mod job;
 pub mod message;
 pub mod models;
+pub mod search;
 pub mod session;
 pub mod time;
 
