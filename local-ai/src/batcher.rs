@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::encoder::Encoder;
@@ -94,7 +95,16 @@ fn run(rx: &mpsc::Receiver<Work>, policy: BatchPolicy, stats: &Stats) {
     }
 }
 
-/// Embeds every text of `group` in passes of like-length texts and answers each request.
+/// Texts per forward pass: equal passes of at most `max_batch`, as many as a multiple of the
+/// cores, so that no core idles while another finishes a long pass.
+fn pass_size(texts: usize, max_batch: usize, cores: usize) -> usize {
+    let cores = cores.max(1);
+    let passes = texts.div_ceil(max_batch.max(1)).div_ceil(cores) * cores;
+    texts.div_ceil(passes.max(1)).max(1)
+}
+
+/// Embeds every text of `group` in passes of like-length texts, run in parallel on the rayon
+/// pool (one pass per core at a time), and answers each request.
 fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &Stats) {
     let texts: Vec<&str> = group
         .iter()
@@ -102,15 +112,15 @@ fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &St
         .collect();
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
+    let pass = pass_size(texts.len(), max_batch, rayon::current_num_threads());
 
-    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    let mut truncated = vec![false; texts.len()];
-    let mut failure = None;
-    for chunk in order.chunks(max_batch.max(1)) {
-        let inputs: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let started = Instant::now();
-        match encoder.embed(&inputs) {
-            Ok(embedded) => {
+    let passes: Vec<_> = order
+        .par_chunks(pass)
+        .map(|chunk| {
+            let inputs: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let started = Instant::now();
+            let embedded = encoder.embed(&inputs);
+            if let Ok(embedded) = &embedded {
                 stats.forward_pass(chunk.len(), embedded.tokens, embedded.truncated.len());
                 tracing::debug!(
                     texts = chunk.len(),
@@ -118,6 +128,17 @@ fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &St
                     ms = started.elapsed().as_millis(),
                     "forward pass"
                 );
+            }
+            (chunk, embedded)
+        })
+        .collect();
+
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut truncated = vec![false; texts.len()];
+    let mut failure = None;
+    for (chunk, embedded) in passes {
+        match embedded {
+            Ok(embedded) => {
                 for (slot, vector) in chunk.iter().zip(embedded.vectors) {
                     vectors[*slot] = Some(vector);
                 }
@@ -128,7 +149,6 @@ fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &St
             Err(e) => {
                 tracing::error!(error = %e, texts = chunk.len(), "forward pass failed");
                 failure = Some(e.to_string());
-                break;
             }
         }
     }
@@ -149,5 +169,20 @@ fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &St
         };
         // The caller may have gone away (client disconnected); nothing to do then.
         let _ = work.reply.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pass_size;
+
+    #[test]
+    fn passes_are_balanced_across_cores() {
+        assert_eq!(pass_size(100, 32, 2), 25); // 4 passes of 25, not 32 + 32 + 32 + 4
+        assert_eq!(pass_size(32, 32, 2), 16);
+        assert_eq!(pass_size(1, 32, 2), 1);
+        assert_eq!(pass_size(64, 32, 1), 32);
+        assert_eq!(pass_size(7, 32, 4), 2);
+        assert_eq!(pass_size(0, 32, 2), 1);
     }
 }

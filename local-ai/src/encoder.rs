@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, DTYPE};
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::bert::{Bert, BertConfig};
 
 /// Longest input the encoder reads, in tokens; the rest is cut, as Workers AI does.
 pub const MAX_TOKENS: usize = 512;
@@ -76,7 +77,7 @@ pub struct Encoder {
     pub label: String,
     pub dimensions: usize,
     pub pooling: Pooling,
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
 }
 
@@ -102,7 +103,7 @@ impl Encoder {
     /// `1_Pooling/config.json` from `dir`. Mean pooling when no pooling config says otherwise.
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let config_path = dir.join("config.json");
-        let config: Config =
+        let config: BertConfig =
             serde_json::from_slice(&read(&config_path)?).map_err(|source| LoadError::Config {
                 path: config_path.clone(),
                 source,
@@ -165,10 +166,11 @@ impl Encoder {
         };
         // SAFETY: memory-maps the weights file read-only; it is not modified while served.
         #[allow(unsafe_code)]
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DTYPE, &Device::Cpu) }
-                .map_err(weights_error)?;
-        let model = BertModel::load(vb, &config).map_err(weights_error)?;
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &Device::Cpu)
+        }
+        .map_err(weights_error)?;
+        let model = Bert::load(vb, &config).map_err(weights_error)?;
 
         let label = dir.file_name().map_or_else(
             || dir.display().to_string(),
@@ -210,10 +212,7 @@ impl Encoder {
         let device = &self.model.device;
         let input_ids = Tensor::from_vec(ids, (n, width), device)?;
         let attention_mask = Tensor::from_vec(mask, (n, width), device)?;
-        let token_type_ids = input_ids.zeros_like()?;
-        let hidden = self
-            .model
-            .forward(&input_ids, &token_type_ids, Some(&attention_mask))?;
+        let hidden = self.model.forward(&input_ids, &attention_mask)?;
         let pooled = match self.pooling {
             Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
             Pooling::Mean => {

@@ -3,7 +3,8 @@
 //! (`POST /client/v4/accounts/{account}/ai/run/{model}`) with a real sentence-embedding model
 //! run on the CPU with candle.
 //!
-//! - [`encoder`]: BERT tokenization, forward pass, pooling and normalisation.
+//! - [`encoder`]: tokenization, forward pass, pooling and normalisation of a sentence encoder.
+//! - [`bert`] and [`kernels`]: the BERT forward pass on candle tensors, with fused CPU kernels.
 //! - [`catalogue`]: which model names are served, by which weights, padded to which dimension.
 //! - [`batcher`]: requests that arrive together share forward passes, on a dedicated thread.
 //! - [`faults`]: seeded fault injection (500s, 429s, delays) for reliability tests.
@@ -11,9 +12,11 @@
 //! - [`server`]: the routes.
 
 pub mod batcher;
+pub mod bert;
 pub mod catalogue;
 pub mod encoder;
 pub mod faults;
+pub mod kernels;
 pub mod server;
 pub mod stats;
 

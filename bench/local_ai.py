@@ -1,0 +1,89 @@
+"""local-ai against sentence-transformers, the reference implementation, on the same model,
+texts, batch sizes and machine, in one run. Prints texts/s per batch size and the ratio.
+
+    python local_ai.py LOCAL_AI_URL MODEL_DIR
+Run by `scripts/bench local-ai`, in the reference virtualenv.
+"""
+
+import json
+import statistics
+import sys
+import time
+import urllib.request
+
+import torch
+from sentence_transformers import SentenceTransformer
+
+BATCHES = [1, 8, 32, 100]
+MODEL = "@cf/baai/bge-small-en-v1.5"
+
+SUBJECTS = ["The council", "A spokesperson", "Police", "The company", "Researchers", "The court",
+            "Local residents", "The minister", "Firefighters", "The university"]
+VERBS = ["announced", "denied", "confirmed", "questioned", "reported", "criticised", "approved",
+         "postponed", "investigated", "welcomed"]
+OBJECTS = ["the new budget", "a plan for the harbour", "three arrests", "rising rents",
+           "the election results", "a delay to the railway", "the merger", "a flood warning",
+           "the school closures", "record profits"]
+
+
+def short_texts(n):
+    return [f"{SUBJECTS[i % 10]} {VERBS[(i // 10) % 10]} {OBJECTS[(i // 100 + i) % 10]} on day {i}."
+            for i in range(n)]
+
+
+def long_texts(n):
+    """Texts of about 200 tokens: ten or so generated sentences each."""
+    texts = []
+    for i in range(n):
+        sentences = [f"{SUBJECTS[(i + k) % 10]} {VERBS[(i * 3 + k) % 10]} {OBJECTS[(i + 2 * k) % 10]} "
+                     f"after a long meeting that lasted well into the evening, said sources close to item {i}-{k}."
+                     for k in range(9)]
+        texts.append(" ".join(sentences))
+    return texts
+
+
+def local_ai_rate(url, texts, batch):
+    endpoint = f"{url}/client/v4/accounts/bench/ai/run/{MODEL}"
+
+    def call(chunk):
+        body = json.dumps({"text": chunk}).encode()
+        request = urllib.request.Request(endpoint, data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            result = json.load(response)
+        assert result["success"] and len(result["result"]["data"]) == len(chunk)
+
+    call(texts[:batch])  # warm up
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        call(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def reference_rate(model, texts, batch):
+    model.encode(texts[:batch], batch_size=batch, normalize_embeddings=True)  # warm up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=batch, normalize_embeddings=True)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main():
+    url, model_dir = sys.argv[1], sys.argv[2]
+    model = SentenceTransformer(model_dir, device="cpu")
+    model.max_seq_length = 512
+    sets = [("short", short_texts(400)), ("~200 tokens", long_texts(100))]
+    print(f"local-ai vs sentence-transformers: all-MiniLM-L6-v2 on the CPU, {torch.get_num_threads()} threads")
+    print(f"{'texts':<12} {'tokens':>6} {'batch':>5} {'local-ai/s':>11} {'s-t/s':>9} {'ratio':>6}")
+    ratios = {}
+    for name, texts in sets:
+        tokens = statistics.mean(len(model.tokenizer(t)["input_ids"]) for t in texts)
+        for batch in BATCHES:
+            ours = local_ai_rate(url, texts, batch)
+            theirs = reference_rate(model, texts, batch)
+            ratios[(name, batch)] = ours / theirs
+            print(f"{name:<12} {tokens:>6.0f} {batch:>5} {ours:>11.1f} {theirs:>9.1f} {ours / theirs:>6.2f}")
+    met = all(ratios[(name, 32)] >= 1.0 for name, _ in sets)
+    print(f"target: local-ai >= sentence-transformers at batch 32: {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

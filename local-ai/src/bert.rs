@@ -1,0 +1,225 @@
+//! A BERT encoder forward pass on candle tensors, shaped for CPU throughput: the query, key and
+//! value projections are one matrix product (with the attention scale folded into the query
+//! weights at load), and bias + GELU and the masked softmax are fused kernels
+//! ([`crate::kernels`]). Weights are read from a sentence-transformers / Hugging Face BERT
+//! checkpoint (`model.safetensors`, with or without a `bert.` prefix).
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use crate::kernels::{Attention, BiasGelu};
+
+/// The parts of a BERT `config.json` the encoder uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    #[serde(default = "gelu")]
+    pub hidden_act: String,
+}
+
+fn gelu() -> String {
+    "gelu".into()
+}
+
+/// `x W + b` with `W` stored as `(in, out)`, contiguous.
+#[derive(Debug)]
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn load(vb: &VarBuilder, input: usize, output: usize) -> Result<Self> {
+        Ok(Dense {
+            weight: vb.get((output, input), "weight")?.t()?.contiguous()?,
+            bias: vb.get(output, "bias")?,
+        })
+    }
+
+    /// Several projections of the same input as one: weights side by side.
+    fn concat(parts: &[Dense]) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|d| &d.weight).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|d| &d.bias).collect();
+        Ok(Dense {
+            weight: Tensor::cat(&weights, 1)?.contiguous()?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    fn scaled(self, factor: f64) -> Result<Self> {
+        Ok(Dense {
+            weight: (self.weight * factor)?,
+            bias: (self.bias * factor)?,
+        })
+    }
+
+    /// `x` is `(rows, in)`, contiguous.
+    fn product(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.product(x)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(vb: &VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(LayerNorm {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: Dense,
+    attention_out: Dense,
+    attention_norm: LayerNorm,
+    intermediate: Dense,
+    output: Dense,
+    output_norm: LayerNorm,
+}
+
+#[derive(Debug)]
+pub struct Bert {
+    word: candle_nn::Embedding,
+    position: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    heads: usize,
+    pub device: Device,
+}
+
+impl Bert {
+    pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+        if config.hidden_act != "gelu" {
+            candle_core::bail!(
+                "hidden_act `{}` is not supported (only `gelu`)",
+                config.hidden_act
+            );
+        }
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let (h, heads) = (config.hidden_size, config.num_attention_heads);
+        if h % heads != 0 {
+            candle_core::bail!("hidden size {h} is not a multiple of {heads} heads");
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let scale = 1.0 / ((h / heads) as f64).sqrt();
+        let emb = vb.pp("embeddings");
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let layer = vb.pp(format!("encoder.layer.{i}"));
+            let own = layer.pp("attention.self");
+            let query = Dense::load(&own.pp("query"), h, h)?.scaled(scale)?;
+            let key = Dense::load(&own.pp("key"), h, h)?;
+            let value = Dense::load(&own.pp("value"), h, h)?;
+            layers.push(Layer {
+                qkv: Dense::concat(&[query, key, value])?,
+                attention_out: Dense::load(&layer.pp("attention.output.dense"), h, h)?,
+                attention_norm: LayerNorm::load(
+                    &layer.pp("attention.output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
+                intermediate: Dense::load(
+                    &layer.pp("intermediate.dense"),
+                    h,
+                    config.intermediate_size,
+                )?,
+                output: Dense::load(&layer.pp("output.dense"), config.intermediate_size, h)?,
+                output_norm: LayerNorm::load(
+                    &layer.pp("output.LayerNorm"),
+                    h,
+                    config.layer_norm_eps,
+                )?,
+            });
+        }
+        Ok(Bert {
+            word: candle_nn::Embedding::new(
+                emb.get((config.vocab_size, h), "word_embeddings.weight")?,
+                h,
+            ),
+            position: emb.get(
+                (config.max_position_embeddings, h),
+                "position_embeddings.weight",
+            )?,
+            // Every input is one segment: token type 0.
+            token_type: emb
+                .get((config.type_vocab_size, h), "token_type_embeddings.weight")?
+                .get(0)?,
+            embedding_norm: LayerNorm::load(&emb.pp("LayerNorm"), h, config.layer_norm_eps)?,
+            layers,
+            heads,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// Token vectors `(batch, tokens, hidden)` for `input_ids` `(batch, tokens)`, where
+    /// `keep` `(batch, tokens)` is 1 for real tokens and 0 for padding.
+    pub fn forward(&self, input_ids: &Tensor, keep: &Tensor) -> Result<Tensor> {
+        let (batch, tokens) = input_ids.dims2()?;
+        let keep = keep.to_dtype(DType::F32)?;
+        let positions = self.position.narrow(0, 0, tokens)?;
+        let embedded = self
+            .word
+            .forward(input_ids)?
+            .broadcast_add(&positions)?
+            .broadcast_add(&self.token_type)?;
+        let hidden_size = embedded.dim(D::Minus1)?;
+        let mut x = self
+            .embedding_norm
+            .forward(&embedded.reshape((batch * tokens, hidden_size))?)?;
+        for layer in &self.layers {
+            x = self.layer(layer, &x, &keep)?;
+        }
+        x.reshape((batch, tokens, hidden_size))
+    }
+
+    /// One encoder layer on `x` `(batch * tokens, hidden)`.
+    fn layer(&self, layer: &Layer, x: &Tensor, keep: &Tensor) -> Result<Tensor> {
+        let context = layer
+            .qkv
+            .forward(x)?
+            .apply_op2_no_bwd(keep, &Attention { heads: self.heads })?;
+        let attended = layer
+            .attention_norm
+            .forward(&(layer.attention_out.forward(&context)? + x)?)?;
+        let intermediate = layer
+            .intermediate
+            .product(&attended)?
+            .apply_op2_no_bwd(&layer.intermediate.bias, &BiasGelu)?;
+        layer
+            .output_norm
+            .forward(&(layer.output.forward(&intermediate)? + attended)?)
+    }
+}
