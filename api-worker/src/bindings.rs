@@ -6,6 +6,7 @@ use shared::message::EmbeddingJob;
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
+use worker_kit::d1::{self, number, optional, text};
 use worker_kit::Fault;
 
 use crate::error::Error;
@@ -38,30 +39,12 @@ pub(crate) fn app(env: &Env) -> Result<RealApp, Error> {
     })
 }
 
-/// D1 takes numbers as JS doubles; millisecond timestamps fit exactly.
-#[allow(clippy::cast_precision_loss)]
-fn number(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
-
-fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
-}
-
-fn optional(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
-}
-
 #[derive(Debug)]
 pub(crate) struct D1Store(D1Database);
 
 impl Store for D1Store {
     async fn ping(&self) -> Result<(), Fault> {
-        self.0
-            .prepare("SELECT 1 AS one")
-            .first::<serde_json::Value>(None)
-            .await?;
-        Ok(())
+        d1::ping(&self.0).await
     }
 
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {

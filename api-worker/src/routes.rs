@@ -15,12 +15,7 @@ pub(crate) async fn handle<S: Store, Q: JobQueue, X: SearchService>(
     let response = route(app, request)
         .await
         .unwrap_or_else(crate::error::Error::into_response);
-    tracing::info!(
-        method = request.method.as_str(),
-        path = %request.path,
-        status = response.status,
-        "request"
-    );
+    response.log(request);
     response
 }
 

@@ -2,8 +2,8 @@
 
 use shared::disposition::Disposition;
 use shared::message::EmbeddingJob;
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
+use worker_kit::d1::{number, optional, text};
 use worker_kit::Fault;
 
 use crate::ports::{DeadJob, Delivery, JobLedger};
@@ -42,15 +42,6 @@ pub(crate) fn apply<T>(batch: &MessageBatch<T>, dispositions: &[Disposition]) {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn number(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
-
-fn optional(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
-}
-
 #[derive(Debug)]
 pub(crate) struct D1Ledger(D1Database);
 
@@ -72,13 +63,13 @@ impl JobLedger for D1Ledger {
                        AND embedding_jobs.organization_id = excluded.organization_id",
                 )
                 .bind(&[
-                    JsValue::from_str(&job.job_id.to_string()),
-                    JsValue::from_str(&job.organization_id),
+                    text(&job.job_id.to_string()),
+                    text(&job.organization_id),
                     optional(job.table.as_deref()),
                     optional(job.id.as_deref()),
-                    JsValue::from_str(&job.model),
-                    JsValue::from_str(&job.content),
-                    JsValue::from_str(&job.content_hash),
+                    text(&job.model),
+                    text(&job.content),
+                    text(&job.content_hash),
                     number(now_ms),
                 ])?;
             statements.push(statement);
@@ -105,9 +96,9 @@ impl JobLedger for D1Ledger {
         let mut statements = Vec::with_capacity(jobs.len());
         for job in jobs {
             statements.push(self.0.prepare(&sql).bind(&[
-                JsValue::from_str(&job.job_id),
-                JsValue::from_str(&job.organization_id),
-                JsValue::from_str(&job.reason),
+                text(&job.job_id),
+                text(&job.organization_id),
+                text(&job.reason),
                 number(now_ms),
             ])?);
         }

@@ -1,6 +1,7 @@
 //! The real implementations of the ports, over the worker's bindings.
 
 use worker::{D1Database, Env};
+use worker_kit::d1;
 use worker_kit::embedder::AnyEmbedder;
 use worker_kit::Fault;
 
@@ -25,10 +26,6 @@ pub(crate) struct D1Store(D1Database);
 
 impl Store for D1Store {
     async fn ping(&self) -> Result<(), Fault> {
-        self.0
-            .prepare("SELECT 1 AS one")
-            .first::<serde_json::Value>(None)
-            .await?;
-        Ok(())
+        d1::ping(&self.0).await
     }
 }

@@ -23,12 +23,7 @@ pub(crate) async fn handle<S: Store, E: Embedder>(
         )),
         _ => HttpResponse::error(&ApiError::not_found("no such route")),
     };
-    tracing::info!(
-        method = request.method.as_str(),
-        path = %request.path,
-        status = response.status,
-        "request"
-    );
+    response.log(request);
     response
 }
 

@@ -171,6 +171,16 @@ impl HttpResponse {
         }
     }
 
+    /// The one log line of a request.
+    pub fn log(&self, request: &HttpRequest) {
+        tracing::info!(
+            method = request.method.as_str(),
+            path = %request.path,
+            status = self.status,
+            "request"
+        );
+    }
+
     pub fn into_worker(self) -> worker::Result<worker::Response> {
         Ok(worker::Response::from_json(&self.body)?.with_status(self.status))
     }

@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: the project's `embeddings.toml`, embedded at build time (and validated by the
 //!   build script, so a worker never starts with a bad config).
+//! - [`d1`]: bound values and the health ping for D1 statements.
 //! - [`embedder`]: text embedding through the `AI` binding or the Workers AI REST API.
 //! - [`http`]: a plain request/response pair that handlers take and return, so each worker's
 //!   routing runs under test with fake bindings; conversion from and to `worker` types.
@@ -10,6 +11,7 @@
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
 pub mod config;
+pub mod d1;
 pub mod embedder;
 pub mod http;
 pub mod telemetry;
