@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use crate::kernels::{Attention, BiasGelu};
+use crate::kernels::{Attention, BiasGelu, ResidualNorm};
 
 /// The parts of a BERT `config.json` the encoder uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,14 +95,36 @@ impl LayerNorm {
     }
 }
 
+/// A dense layer whose output is added to its input and layer-normalised: `params` stacks the
+/// dense bias, the norm's weight and its shift, for [`ResidualNorm`].
+#[derive(Debug)]
+struct DenseResidualNorm {
+    weight: Tensor,
+    params: Tensor,
+    norm: ResidualNorm,
+}
+
+impl DenseResidualNorm {
+    fn load(dense: Dense, norm: &LayerNorm) -> Result<Self> {
+        Ok(DenseResidualNorm {
+            weight: dense.weight,
+            params: Tensor::stack(&[&dense.bias, &norm.weight, &norm.bias], 0)?,
+            norm: ResidualNorm { eps: norm.eps },
+        })
+    }
+
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?
+            .apply_op3_no_bwd(residual, &self.params, &self.norm)
+    }
+}
+
 #[derive(Debug)]
 struct Layer {
     qkv: Dense,
-    attention_out: Dense,
-    attention_norm: LayerNorm,
+    attention_out: DenseResidualNorm,
     intermediate: Dense,
-    output: Dense,
-    output_norm: LayerNorm,
+    output: DenseResidualNorm,
 }
 
 #[derive(Debug)]
@@ -143,24 +165,21 @@ impl Bert {
             let query = Dense::load(&own.pp("query"), h, h)?.scaled(scale)?;
             let key = Dense::load(&own.pp("key"), h, h)?;
             let value = Dense::load(&own.pp("value"), h, h)?;
+            let eps = config.layer_norm_eps;
             layers.push(Layer {
                 qkv: Dense::concat(&[query, key, value])?,
-                attention_out: Dense::load(&layer.pp("attention.output.dense"), h, h)?,
-                attention_norm: LayerNorm::load(
-                    &layer.pp("attention.output.LayerNorm"),
-                    h,
-                    config.layer_norm_eps,
+                attention_out: DenseResidualNorm::load(
+                    Dense::load(&layer.pp("attention.output.dense"), h, h)?,
+                    &LayerNorm::load(&layer.pp("attention.output.LayerNorm"), h, eps)?,
                 )?,
                 intermediate: Dense::load(
                     &layer.pp("intermediate.dense"),
                     h,
                     config.intermediate_size,
                 )?,
-                output: Dense::load(&layer.pp("output.dense"), config.intermediate_size, h)?,
-                output_norm: LayerNorm::load(
-                    &layer.pp("output.LayerNorm"),
-                    h,
-                    config.layer_norm_eps,
+                output: DenseResidualNorm::load(
+                    Dense::load(&layer.pp("output.dense"), config.intermediate_size, h)?,
+                    &LayerNorm::load(&layer.pp("output.LayerNorm"), h, eps)?,
                 )?,
             });
         }
@@ -211,15 +230,11 @@ impl Bert {
             .qkv
             .forward(x)?
             .apply_op2_no_bwd(keep, &Attention { heads: self.heads })?;
-        let attended = layer
-            .attention_norm
-            .forward(&(layer.attention_out.forward(&context)? + x)?)?;
+        let attended = layer.attention_out.forward(&context, x)?;
         let intermediate = layer
             .intermediate
             .product(&attended)?
             .apply_op2_no_bwd(&layer.intermediate.bias, &BiasGelu)?;
-        layer
-            .output_norm
-            .forward(&(layer.output.forward(&intermediate)? + attended)?)
+        layer.output.forward(&intermediate, &attended)
     }
 }

@@ -10,7 +10,7 @@
 // vector instructions are enabled) for the loops to vectorise: hence `inline(always)`.
 #![allow(clippy::inline_always)]
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
 
 /// `exp(x)` for the inputs of a softmax: range reduction to `[-ln2/2, ln2/2]` (Cody-Waite), a
 /// degree-6 polynomial, then scaling by `2^n`. Relative error below 3e-7.
@@ -25,16 +25,16 @@ fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let t = x * LOG2E + SHIFTER;
-    let n = t - SHIFTER;
+    let shifted = x * LOG2E + SHIFTER;
+    let n = shifted - SHIFTER;
     let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0
+    let poly = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // The low bits of t hold n (two's complement); n + 127 is within 1..=254 after the clamp,
-    // and shifting it into the exponent field drops the rest of t.
-    p * f32::from_bits(t.to_bits().wrapping_add(127) << 23)
+    // The low bits of `shifted` hold n (two's complement); n + 127 is within 1..=254 after the
+    // clamp, and shifting it into the exponent field drops the rest.
+    poly * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
 }
 
 /// `erf(x)` by Abramowitz and Stegun 7.1.28: absolute error below 3e-7 (2e-6 once evaluated in
@@ -145,6 +145,46 @@ multiversion!(masked_softmax_rows(out: &mut [f32], keep: &[f32], width: usize, r
         let scale = 1.0 / sums.iter().sum::<f32>();
         for x in row.iter_mut() {
             *x *= scale;
+        }
+    }
+});
+
+multiversion!(residual_norm_rows(out: &mut [f32], residual: &[f32], params: &[f32], eps: f32) {
+    let width = params.len() / 3;
+    let (bias, rest) = params.split_at(width);
+    let (weight, shift) = rest.split_at(width);
+    #[allow(clippy::cast_precision_loss)]
+    let n = width as f32;
+    for (row, res) in out.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
+        let mut sums = [0.0f32; LANES];
+        let mut xs = row.chunks_exact_mut(LANES);
+        let (mut rs, mut bs) = (res.chunks_exact(LANES), bias.chunks_exact(LANES));
+        for ((x, r), b) in xs.by_ref().zip(rs.by_ref()).zip(bs.by_ref()) {
+            for j in 0..LANES {
+                x[j] += r[j] + b[j];
+                sums[j] += x[j];
+            }
+        }
+        let mut sum: f32 = sums.iter().sum();
+        for ((x, r), b) in xs.into_remainder().iter_mut().zip(rs.remainder()).zip(bs.remainder()) {
+            *x += r + b;
+            sum += *x;
+        }
+        let mean = sum / n;
+        let mut squares = [0.0f32; LANES];
+        let mut xs = row.chunks_exact(LANES);
+        for x in xs.by_ref() {
+            for j in 0..LANES {
+                squares[j] += (x[j] - mean) * (x[j] - mean);
+            }
+        }
+        let mut square: f32 = squares.iter().sum();
+        for x in xs.remainder() {
+            square += (x - mean) * (x - mean);
+        }
+        let inv_std = 1.0 / (square / n + eps).sqrt();
+        for ((x, w), s) in row.iter_mut().zip(weight).zip(shift) {
+            *x = (*x - mean) * inv_std * w + s;
         }
     }
 });
@@ -293,6 +333,48 @@ impl CustomOp2 for Attention {
     }
 }
 
+/// `layer_norm(projected + bias + residual)` over rows of `hidden`, with `params` `(3, hidden)`
+/// holding the dense layer's bias, then the norm's weight and shift: three passes of candle's
+/// (bias, residual, norm) in one.
+#[derive(Debug, Clone, Copy)]
+pub struct ResidualNorm {
+    pub eps: f32,
+}
+
+impl CustomOp3 for ResidualNorm {
+    fn name(&self) -> &'static str {
+        "residual-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, hidden) = l1.shape().dims2()?;
+        if l2.dims() != l1.dims() || l3.shape().dims2()? != (3, hidden) {
+            candle_core::bail!(
+                "residual-norm: {:?} + {:?} with params {:?}",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        let mut out = contiguous(s1, l1, "projection")?.to_vec();
+        residual_norm_rows(
+            &mut out,
+            contiguous(s2, l2, "residual")?,
+            contiguous(s3, l3, "params")?,
+            self.eps,
+        );
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +416,33 @@ mod tests {
             sum += term / f64::from(2 * n + 1);
         }
         sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn residual_norm_matches_its_definition() {
+        // Two rows of 20 (a full block and a tail); bias, weight and shift vary per column.
+        let width = 20;
+        let projected: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+        let residual: Vec<f32> = (0..40).map(|i| (i as f32 * 0.11).cos()).collect();
+        let params: Vec<f32> = (0..60).map(|i| 0.5 + (i as f32 * 0.05)).collect();
+        let mut out = projected.clone();
+        residual_norm_rows(&mut out, &residual, &params, 1e-12);
+        for row in 0..2 {
+            let y: Vec<f32> = (0..width)
+                .map(|c| projected[row * width + c] + residual[row * width + c] + params[c])
+                .collect();
+            let mean = y.iter().sum::<f32>() / width as f32;
+            let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+            for c in 0..width {
+                let expected =
+                    (y[c] - mean) / var.sqrt() * params[width + c] + params[2 * width + c];
+                assert!(
+                    (out[row * width + c] - expected).abs() < 1e-5,
+                    "row {row} col {c}"
+                );
+            }
+        }
     }
 
     #[test]
