@@ -6,14 +6,12 @@ use shared::message::EmbeddingJob;
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
-use worker_kit::d1::{self, number, optional, text};
+use worker_kit::d1::{self, number, optional, text, DB};
 use worker_kit::Fault;
 
 use crate::error::Error;
 use crate::ports::{App, JobQueue, JobRow, SearchService, SessionRow, Store};
 
-/// The D1 database shared by the three workers.
-pub(crate) const DB: &str = "DB";
 /// Producer binding of `embeddings-queue`.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
 /// Service binding to search-worker.
@@ -123,13 +121,24 @@ impl Store for D1Store {
         Ok(())
     }
 
-    async fn mark_job_failed(&self, job_id: Uuid, error: &str, now_ms: i64) -> Result<(), Fault> {
+    async fn mark_job_failed(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
         self.0
             .prepare(
-                "UPDATE embedding_jobs SET status = 'failed', last_error = ?2, updated_at = ?3, completed_at = ?3
-                 WHERE id = ?1",
+                "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4, completed_at = ?4
+                 WHERE id = ?1 AND organization_id = ?2",
             )
-            .bind(&[text(&job_id.to_string()), text(error), number(now_ms)])?
+            .bind(&[
+                text(&job_id.to_string()),
+                text(organization_id),
+                text(error),
+                number(now_ms),
+            ])?
             .run()
             .await?;
         Ok(())

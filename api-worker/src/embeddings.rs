@@ -88,6 +88,7 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
         tracing::error!(job_id = %job.job_id, error = %fault, "queue send failed; job marked failed");
         app.store
             .mark_job_failed(
+                &job.organization_id,
                 job.job_id,
                 &format!("queue send failed: {fault}"),
                 app.now_ms,

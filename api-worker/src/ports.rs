@@ -95,7 +95,13 @@ pub(crate) trait Store {
         id: &str,
     ) -> Result<bool, Fault>;
     async fn insert_job(&self, job: &JobRow) -> Result<(), Fault>;
-    async fn mark_job_failed(&self, job_id: Uuid, error: &str, now_ms: i64) -> Result<(), Fault>;
+    async fn mark_job_failed(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), Fault>;
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault>;
 }
 

@@ -3,13 +3,10 @@
 use shared::disposition::Disposition;
 use shared::message::EmbeddingJob;
 use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
-use worker_kit::d1::{number, optional, text};
+use worker_kit::d1::{number, optional, text, DB};
 use worker_kit::Fault;
 
 use crate::ports::{DeadJob, Delivery, JobLedger};
-
-/// The D1 database shared by the three workers.
-pub(crate) const DB: &str = "DB";
 
 pub(crate) fn ledger(env: &Env) -> worker::Result<D1Ledger> {
     Ok(D1Ledger(env.d1(DB)?))

@@ -90,6 +90,7 @@ fn run(rx: &mpsc::Receiver<Work>, policy: BatchPolicy, stats: &Stats) {
                 .into_iter()
                 .partition(|w| Arc::ptr_eq(&w.encoder, &encoder));
             pending = rest;
+            stats.batch();
             embed_group(&encoder, group, policy.max_batch, stats);
         }
     }

@@ -9,6 +9,8 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use shared::models::Pooling;
+
 use crate::bert::{Bert, BertConfig};
 
 /// Longest input the encoder reads, in tokens; the rest is cut, as Workers AI does.
@@ -35,22 +37,6 @@ pub enum LoadError {
     },
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// How token vectors become one sentence vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
-    Mean,
-    Cls,
-}
-
-impl Pooling {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pooling::Mean => "mean",
-            Pooling::Cls => "cls",
-        }
-    }
 }
 
 /// sentence-transformers' `1_Pooling/config.json`.

@@ -116,6 +116,9 @@ async fn run() {
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(status) = args.fail_status.iter().find(|s| !(400..600).contains(*s)) {
+        return Err(format!("--fail-status takes 4xx and 5xx statuses, not {status}").into());
+    }
     for rate in [args.fail_rate, args.delay_rate] {
         if !(0.0..=1.0).contains(&rate) {
             return Err(format!("rates are shares from 0 to 1, not {rate}").into());

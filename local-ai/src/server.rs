@@ -133,8 +133,9 @@ async fn embed(state: &AppState, model: &str, body: &[u8]) -> Response {
         messages.push(Notice {
             code: 0,
             message: format!(
-                "{} of {count} texts were truncated to 512 tokens",
-                batch.truncated
+                "{} of {count} texts were truncated to {} tokens",
+                batch.truncated,
+                crate::encoder::MAX_TOKENS
             ),
         });
     }

@@ -10,6 +10,7 @@ pub struct Stats {
     texts: AtomicU64,
     tokens: AtomicU64,
     forward_passes: AtomicU64,
+    batches: AtomicU64,
     truncated_texts: AtomicU64,
     errors: AtomicU64,
     injected_failures: AtomicU64,
@@ -24,8 +25,10 @@ pub struct Snapshot {
     pub texts: u64,
     /// Tokens read (padding not counted).
     pub tokens: u64,
-    /// Forward passes run; calls that arrive together share one.
+    /// Forward passes run (a batch is split into passes of like-length texts, one per core).
     pub forward_passes: u64,
+    /// Groups of requests gathered in one batching window; calls that arrive together share one.
+    pub batches: u64,
     pub truncated_texts: u64,
     /// Calls answered with an error, injected ones included.
     pub errors: u64,
@@ -43,9 +46,12 @@ impl Stats {
     pub fn error(&self) {
         add(&self.errors, 1);
     }
+    /// An injected failure; the call also counts in `errors`, as every non-2xx answer does.
     pub fn injected_failure(&self) {
         add(&self.injected_failures, 1);
-        add(&self.errors, 1);
+    }
+    pub fn batch(&self) {
+        add(&self.batches, 1);
     }
     pub fn forward_pass(&self, texts: usize, tokens: usize, truncated: usize) {
         add(&self.forward_passes, 1);
@@ -61,6 +67,7 @@ impl Stats {
             texts: get(&self.texts),
             tokens: get(&self.tokens),
             forward_passes: get(&self.forward_passes),
+            batches: get(&self.batches),
             truncated_texts: get(&self.truncated_texts),
             errors: get(&self.errors),
             injected_failures: get(&self.injected_failures),

@@ -280,10 +280,10 @@ fn requests_that_arrive_together_share_forward_passes() {
     let stats = server.get("/stats");
     assert_eq!(stats["calls"], 8);
     assert_eq!(stats["texts"], 8);
-    let passes = stats["forward_passes"].as_u64().unwrap();
+    let batches = stats["batches"].as_u64().unwrap();
     assert!(
-        passes < 8,
-        "8 concurrent calls took {passes} forward passes"
+        batches < 8,
+        "8 concurrent calls were embedded in {batches} separate batches"
     );
 }
 
@@ -340,5 +340,10 @@ fn injected_failures_follow_a_seeded_plan() {
     assert!((10..=30).contains(&failed), "{failed} of 40 failed at 50%");
     assert!(first.contains(&500) && first.contains(&429) && first.contains(&200));
     assert_eq!(stats["injected_failures"].as_u64(), Some(failed as u64));
+    assert_eq!(
+        stats["errors"].as_u64(),
+        Some(failed as u64),
+        "each failed call counts once"
+    );
     assert_eq!(statuses(11).0, first, "the same seed repeats the run");
 }

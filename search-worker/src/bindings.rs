@@ -1,14 +1,11 @@
 //! The real implementations of the ports, over the worker's bindings.
 
 use worker::{D1Database, Env};
-use worker_kit::d1;
+use worker_kit::d1::{self, DB};
 use worker_kit::embedder::AnyEmbedder;
 use worker_kit::Fault;
 
 use crate::ports::{App, Store};
-
-/// The D1 database shared by the three workers.
-pub(crate) const DB: &str = "DB";
 
 pub(crate) fn app(env: &Env) -> Result<App<D1Store, AnyEmbedder>, Fault> {
     Ok(App {

@@ -5,6 +5,9 @@ use worker::D1Database;
 
 use crate::Fault;
 
+/// The D1 database binding the three workers share.
+pub const DB: &str = "DB";
+
 /// A bound integer. D1 takes numbers as JS doubles; millisecond timestamps and counts fit exactly.
 #[allow(clippy::cast_precision_loss)]
 pub fn number(n: i64) -> JsValue {
