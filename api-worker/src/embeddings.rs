@@ -38,7 +38,7 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
     request: &HttpRequest,
 ) -> Result<HttpResponse> {
     let body: EnqueueRequest = request.json()?;
-    let content = guard::content(&body.content)?;
+    let content = guard::text("content", &body.content)?;
     let requested_model = body.model.as_deref().map(guard::model).transpose()?;
     let (model, target) = match (body.table.as_deref(), body.id.as_deref()) {
         (Some(table_name), Some(id)) => {

@@ -26,18 +26,18 @@ pub fn record_id(id: &str) -> Result<&str, ApiError> {
     }
 }
 
-/// Content to embed: not blank, at most [`MAX_CONTENT_BYTES`].
-pub fn content(content: &str) -> Result<&str, ApiError> {
-    if content.trim().is_empty() {
-        return Err(ApiError::invalid("`content` must not be empty"));
+/// Text to embed, in the request field `field`: not blank, at most [`MAX_CONTENT_BYTES`].
+pub fn text<'a>(field: &str, text: &'a str) -> Result<&'a str, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid(format!("`{field}` must not be empty")));
     }
-    if content.len() > MAX_CONTENT_BYTES {
+    if text.len() > MAX_CONTENT_BYTES {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
-            format!("`content` is over {MAX_CONTENT_BYTES} bytes"),
+            format!("`{field}` is over {MAX_CONTENT_BYTES} bytes"),
         ));
     }
-    Ok(content)
+    Ok(text)
 }
 
 /// A model named by a caller: it must be in the catalogue.
@@ -80,11 +80,18 @@ mod tests {
     }
 
     #[test]
-    fn content_limits() {
-        assert!(content("hello").is_ok());
-        assert_eq!(content("  \n").unwrap_err().code, ErrorCode::InvalidRequest);
+    fn text_limits() {
+        assert!(text("content", "hello").is_ok());
+        let blank = text("content", "  \n").unwrap_err();
+        assert_eq!(
+            (blank.code, blank.message.as_str()),
+            (ErrorCode::InvalidRequest, "`content` must not be empty")
+        );
         let big = "x".repeat(MAX_CONTENT_BYTES + 1);
-        assert_eq!(content(&big).unwrap_err().code, ErrorCode::PayloadTooLarge);
+        assert_eq!(
+            text("text", &big).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
     }
 
     #[test]

@@ -40,8 +40,7 @@ impl EmbedRequest {
     /// Checks the text and resolves the model: 400 for a bad text or an unknown model, 404 for an
     /// unknown service.
     pub fn resolve(&self, config: &Config) -> Result<&'static ModelSpec, ApiError> {
-        guard::content(&self.text)
-            .map_err(|e| ApiError::new(e.code, e.message.replace("`content`", "`text`")))?;
+        guard::text("text", &self.text)?;
         match (&self.service, &self.model) {
             (Some(_), Some(_)) => Err(ApiError::invalid("give `service` or `model`, not both")),
             (Some(service), None) => {
