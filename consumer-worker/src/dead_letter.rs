@@ -1,43 +1,47 @@
-//! A batch from `embeddings-dlq`: jobs that failed past the queue's `max_retries`. Each is
-//! marked `dead`, keeping the last error its failed attempts recorded.
+//! A batch from `embeddings-dlq`: jobs out of retries. Each is marked `dead`, keeping the last
+//! error its failed attempts recorded; if D1 cannot take the write, the runtime delivers the
+//! batch again, so no job is left open.
 
-use shared::disposition::{decide, Disposition, Outcome};
+use shared::disposition::RetryPolicy;
 
-use crate::ports::{job_identity, DeadJob, Delivery, JobLedger};
+use crate::deliveries::Settle;
+use crate::ports::{job_identity, DeadJob, Delivery, JobStore};
+
+/// The reason a dead-lettered job is dead, in front of its last error.
+pub(crate) const RETRIES_EXHAUSTED: &str = "retries exhausted";
 
 pub(crate) async fn handle(
-    ledger: &impl JobLedger,
+    store: &impl JobStore,
     messages: &[Delivery],
     now_ms: i64,
-) -> Vec<Disposition> {
+) -> Vec<Settle> {
     let dead: Vec<DeadJob> = messages
         .iter()
         .filter_map(|m| job_identity(&m.body))
         .map(|(job_id, organization_id)| DeadJob {
             job_id,
             organization_id,
-            reason: "retries exhausted".into(),
+            reason: RETRIES_EXHAUSTED.into(),
         })
         .collect();
     let written = if dead.is_empty() {
         Ok(())
     } else {
-        ledger.mark_dead(&dead, true, now_ms).await
-    };
-    let outcome = match &written {
-        Ok(()) => Outcome::Handled,
-        Err(fault) => Outcome::Transient(format!("marking dead-lettered jobs failed: {fault}")),
+        store.mark_dead(&dead, now_ms).await
     };
     tracing::info!(
         queue = crate::EMBEDDINGS_DLQ,
         size = messages.len(),
         dead = dead.len(),
         unreadable = messages.len() - dead.len(),
-        ok = written.is_ok(),
+        error = written.as_ref().err().map(ToString::to_string),
         "dead-letter batch processed"
     );
-    messages
-        .iter()
-        .map(|_| decide(outcome.clone(), 0))
-        .collect()
+    let settle = match written {
+        Ok(()) => Settle::Ack,
+        Err(_) => Settle::Retry {
+            delay_seconds: RetryPolicy::default().delay_seconds(0),
+        },
+    };
+    vec![settle; messages.len()]
 }

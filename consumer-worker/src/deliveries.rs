@@ -1,92 +1,458 @@
-//! A batch from `embeddings-queue`: every message gets a disposition; none blocks another.
+//! A batch from `embeddings-queue`, end to end:
+//!
+//! 1. decode every message (a malformed one is dead at once) and drop repeats of one job;
+//! 2. one D1 round trip records the deliveries and reads each job's record and stored vector;
+//! 3. `shared::freshness` decides each job: embed, `skipped`, `stale` or dead;
+//! 4. the jobs to embed are grouped by model, 100 texts a call;
+//! 5. Vectorize upserts, then one D1 round trip writes every result;
+//! 6. each message gets its disposition from `shared::disposition`; a retry is sent again with
+//!    its attempt raised, and a job out of retries goes to the dead-letter queue.
+//!
+//! A failure touches only its own messages, and no message is acknowledged before its writes
+//! are committed.
 
-use shared::disposition::{decide, Disposition, Outcome};
-use shared::message::EmbeddingJob;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::ports::{job_identity, DeadJob, Delivery, JobLedger};
+use shared::config::{Config, TableConfig, VectorIndex};
+use shared::disposition::{Disposition, Outcome, RetryPolicy};
+use shared::freshness::{assess, Verdict};
+use shared::job::JobStatus;
+use shared::message::{EmbeddingJob, MessageError};
+use shared::models::{self, MAX_TEXTS_PER_CALL};
+use shared::vector::vector_id;
+use worker_kit::embedder::{EmbedError, Embedder};
+use worker_kit::vectorize::IndexedVector;
 
-/// Decodes every message, records the good ones in one write and the undecodable ones as dead
-/// in another, and returns a disposition per message, in order.
-pub(crate) async fn handle(
-    ledger: &impl JobLedger,
+use crate::ports::{
+    job_identity, Delivery, Embedded, JobStore, Loaded, Requeue, VectorIndexes, Write,
+};
+
+/// How the runtime settles a message once its batch is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    Ack,
+    /// Let the runtime deliver it again (when sending it again ourselves failed).
+    Retry {
+        delay_seconds: u32,
+    },
+}
+
+/// Everything a batch needs.
+pub(crate) struct Consumer<'a, S, E, R, V> {
+    pub store: &'a S,
+    pub embedder: &'a E,
+    pub requeue: &'a R,
+    pub indexes: &'a V,
+    pub config: &'a Config,
+    pub policy: RetryPolicy,
+}
+
+/// One distinct job of the batch and what became of it.
+struct Entry<'a> {
+    job: &'a EmbeddingJob,
+    loaded: Option<Loaded>,
+    outcome: Outcome,
+    vector: Option<Vec<f32>>,
+    truncated: bool,
+}
+
+/// Where a message's fate is decided.
+enum Slot {
+    /// The distinct job at this index of the batch's entries.
+    Job(usize),
+    /// A message that is not a job: dead, with its job's id and organization when readable.
+    Malformed {
+        outcome: Outcome,
+        identity: Option<(String, String)>,
+    },
+}
+
+/// The batch's distinct jobs, and each message's slot: the same job twice in one batch is
+/// handled once, and both messages share its fate.
+fn distinct_jobs<'a>(
     messages: &[Delivery],
-    now_ms: i64,
-) -> Vec<Disposition> {
-    let decoded: Vec<_> = messages
+    decoded: &'a [Result<EmbeddingJob, MessageError>],
+) -> (Vec<Entry<'a>>, Vec<Slot>) {
+    let mut entries: Vec<Entry<'a>> = Vec::new();
+    let mut index_of_job = HashMap::new();
+    let slots = messages
         .iter()
-        .map(|m| EmbeddingJob::decode(m.body.clone()))
-        .collect();
-    let jobs: Vec<&EmbeddingJob> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
-    let recorded = if jobs.is_empty() {
-        Ok(())
-    } else {
-        ledger.record_deliveries(&jobs, now_ms).await
-    };
-
-    let mut outcomes: Vec<(Outcome, u32)> = decoded
-        .iter()
-        .map(|d| match (d, &recorded) {
-            (Ok(job), Ok(())) => (Outcome::Handled, job.attempt),
-            (Ok(job), Err(fault)) => (
-                Outcome::Transient(format!("recording delivery failed: {fault}")),
-                job.attempt,
-            ),
-            (Err(e), _) => (Outcome::Permanent(e.to_string()), 0),
+        .zip(decoded)
+        .map(|(message, decoded)| match decoded {
+            Ok(job) => Slot::Job(*index_of_job.entry(job.job_id).or_insert_with(|| {
+                entries.push(Entry {
+                    job,
+                    loaded: None,
+                    outcome: Outcome::Handled,
+                    vector: None,
+                    truncated: false,
+                });
+                entries.len() - 1
+            })),
+            Err(e) => Slot::Malformed {
+                outcome: Outcome::Permanent(e.to_string()),
+                identity: job_identity(&message.body),
+            },
         })
         .collect();
+    (entries, slots)
+}
 
-    let dead: Vec<DeadJob> = messages
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(m, (outcome, _))| match outcome {
-            Outcome::Permanent(reason) => {
-                job_identity(&m.body).map(|(job_id, organization_id)| DeadJob {
-                    job_id,
-                    organization_id,
-                    reason: reason.clone(),
-                })
+/// Counts for the batch's log line.
+#[derive(Debug, Default)]
+struct Tally {
+    ai_calls: usize,
+    texts: usize,
+}
+
+impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, R, V> {
+    pub(crate) async fn handle(&self, messages: &[Delivery], now_ms: i64) -> Vec<Settle> {
+        let decoded: Vec<_> = messages
+            .iter()
+            .map(|m| EmbeddingJob::decode(m.body.clone()))
+            .collect();
+        let (mut entries, mut slots) = distinct_jobs(messages, &decoded);
+
+        let mut tally = Tally::default();
+        self.decide(&mut entries, now_ms).await;
+        self.embed(&mut entries, &mut tally).await;
+        self.index(&mut entries).await;
+        self.commit(&mut entries, &mut slots, now_ms).await;
+
+        let mut settles = Vec::with_capacity(messages.len());
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut settled = vec![false; entries.len()];
+        for (message, slot) in messages.iter().zip(slots) {
+            let (disposition, job) = match slot {
+                // A repeat of a job already settled by an earlier message is only acknowledged.
+                Slot::Job(i) if std::mem::replace(&mut settled[i], true) => {
+                    settles.push(Settle::Ack);
+                    continue;
+                }
+                Slot::Job(i) => {
+                    let entry = &entries[i];
+                    let disposition = self.policy.decide(entry.outcome.clone(), entry.job.attempt);
+                    (disposition, Some(entry.job))
+                }
+                Slot::Malformed { outcome, .. } => (self.policy.decide(outcome, 0), None),
+            };
+            *counts.entry(label(&disposition)).or_default() += 1;
+            settles.push(self.settle(&message.message_id, job, &disposition).await);
+        }
+
+        let mut models: Vec<&str> = entries.iter().map(|e| e.job.model.as_str()).collect();
+        models.sort_unstable();
+        models.dedup();
+        tracing::info!(
+            queue = crate::EMBEDDINGS_QUEUE,
+            size = messages.len(),
+            jobs = entries.len(),
+            models = ?models,
+            ai_calls = tally.ai_calls,
+            texts_embedded = tally.texts,
+            outcomes = ?counts,
+            ms = worker_kit::now_ms() - now_ms,
+            "batch processed"
+        );
+        settles
+    }
+
+    /// Writes every result of the batch in one transaction. If that fails nothing was written,
+    /// so every message must come back, or its job would stay open.
+    async fn commit(&self, entries: &mut [Entry<'_>], slots: &mut [Slot], now_ms: i64) {
+        let mut writes: Vec<Write<'_>> = entries
+            .iter()
+            .filter_map(|entry| write_for(self.config, entry))
+            .collect();
+        for slot in slots.iter() {
+            if let Slot::Malformed {
+                outcome: Outcome::Permanent(reason),
+                identity: Some((job_id, organization_id)),
+            } = slot
+            {
+                writes.push(Write::Finished {
+                    job_id: job_id.clone(),
+                    organization_id: organization_id.clone(),
+                    status: JobStatus::Dead,
+                    reason: Some(reason.clone()),
+                });
             }
-            _ => None,
-        })
-        .collect();
-    if !dead.is_empty() {
-        if let Err(fault) = ledger.mark_dead(&dead, false, now_ms).await {
-            // Without the record the message must come back, or its job would stay open for ever.
-            for (outcome, _) in &mut outcomes {
-                if matches!(outcome, Outcome::Permanent(_)) {
-                    *outcome = Outcome::Transient(format!("recording a dead job failed: {fault}"));
+        }
+        if writes.is_empty() {
+            return;
+        }
+        let Err(fault) = self.store.commit(&writes, now_ms).await else {
+            return;
+        };
+        drop(writes);
+        let retry = Outcome::Transient(format!("writing the results failed: {fault}"));
+        for entry in entries.iter_mut() {
+            if !matches!(entry.outcome, Outcome::Transient(_)) {
+                entry.outcome = retry.clone();
+            }
+        }
+        for slot in slots.iter_mut() {
+            if let Slot::Malformed { outcome, .. } = slot {
+                *outcome = retry.clone();
+            }
+        }
+    }
+
+    /// Records the deliveries, reads each job's record and stored vector, and decides which jobs
+    /// still need a vector.
+    async fn decide(&self, entries: &mut [Entry<'_>], now_ms: i64) {
+        if entries.is_empty() {
+            return;
+        }
+        let jobs: Vec<&EmbeddingJob> = entries.iter().map(|e| e.job).collect();
+        let loaded = match self.store.load(&jobs, now_ms).await {
+            Ok(loaded) => loaded,
+            Err(fault) => {
+                for entry in entries.iter_mut() {
+                    entry.outcome = Outcome::Transient(format!("reading the jobs failed: {fault}"));
+                }
+                return;
+            }
+        };
+        for (entry, loaded) in entries.iter_mut().zip(loaded) {
+            // `None`: the job is final already (a redelivery after its commit): nothing to do.
+            entry.loaded = loaded;
+        }
+    }
+
+    /// Embeds the jobs that need it: grouped by model, at most 100 texts a call.
+    async fn embed(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
+        let mut by_model: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, entry) in entries.iter_mut().enumerate() {
+            let Some(loaded) = &entry.loaded else {
+                continue;
+            };
+            match verdict(entry.job, loaded) {
+                Verdict::Embed => by_model.entry(&entry.job.model).or_default().push(i),
+                Verdict::Dead(reason) => entry.outcome = Outcome::Permanent(reason),
+                Verdict::Skipped | Verdict::Stale(_) => {}
+            }
+        }
+        for (model, indices) in by_model {
+            let spec = models::model(model).expect("decoded jobs name catalogue models");
+            for chunk in indices.chunks(MAX_TEXTS_PER_CALL) {
+                let texts: Vec<String> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let (text, truncated) = models::truncate(&entries[i].job.content);
+                        entries[i].truncated = truncated;
+                        text.to_owned()
+                    })
+                    .collect();
+                tally.ai_calls += 1;
+                match self.embedder.embed(spec, &texts).await {
+                    Ok(vectors) => {
+                        tally.texts += texts.len();
+                        for (&i, vector) in chunk.iter().zip(vectors) {
+                            entries[i].vector = Some(vector);
+                        }
+                    }
+                    Err(error) if error.is_transient() || chunk.len() == 1 => {
+                        for &i in chunk {
+                            entries[i].outcome = outcome_of(&error);
+                        }
+                    }
+                    Err(_) => {
+                        // Refused outright: find the texts at fault one by one, so that one bad
+                        // text does not take the others down with it.
+                        for (&i, text) in chunk.iter().zip(&texts) {
+                            tally.ai_calls += 1;
+                            match self.embedder.embed(spec, std::slice::from_ref(text)).await {
+                                Ok(mut vectors) => {
+                                    tally.texts += 1;
+                                    entries[i].vector = vectors.pop();
+                                }
+                                Err(error) => entries[i].outcome = outcome_of(&error),
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
-    let dispositions: Vec<Disposition> = outcomes
-        .into_iter()
-        .map(|(outcome, attempt)| decide(outcome, attempt))
-        .collect();
-    for ((message, decoded), disposition) in messages.iter().zip(&decoded).zip(&dispositions) {
-        let job_id = decoded.as_ref().map(|job| job.job_id.to_string()).ok();
-        match disposition {
-            Disposition::Ack => {
-                tracing::info!(message_id = %message.message_id, job_id, "job delivery recorded");
+    /// Upserts the new vectors of tables kept in Vectorize, before D1 records them as done.
+    async fn index(&self, entries: &mut [Entry<'_>]) {
+        let mut by_binding: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if let (Some(_), Some(table)) = (&entry.vector, self.table_of(entry.job)) {
+                if let VectorIndex::Vectorize { binding } = &table.embeddings.vector_index {
+                    by_binding.entry(binding).or_default().push(i);
+                }
             }
-            Disposition::Retry { delay_seconds } => {
-                tracing::warn!(message_id = %message.message_id, job_id, delay_seconds, "job retried");
-            }
-            Disposition::Dead { reason } => {
-                tracing::warn!(message_id = %message.message_id, job_id, reason, "job dead");
+        }
+        for (binding, indices) in by_binding {
+            let vectors: Vec<IndexedVector> =
+                indices.iter().map(|&i| indexed(&entries[i])).collect();
+            if let Err(fault) = self.indexes.upsert(binding, &vectors).await {
+                for &i in &indices {
+                    entries[i].vector = None;
+                    entries[i].outcome =
+                        Outcome::Transient(format!("Vectorize upsert failed: {fault}"));
+                }
             }
         }
     }
-    let count = |f: fn(&Disposition) -> bool| dispositions.iter().filter(|d| f(d)).count();
-    tracing::info!(
-        queue = crate::EMBEDDINGS_QUEUE,
-        size = messages.len(),
-        recorded = jobs.len(),
-        acked = count(|d| matches!(d, Disposition::Ack)),
-        retried = count(|d| matches!(d, Disposition::Retry { .. })),
-        dead = count(|d| matches!(d, Disposition::Dead { .. })),
-        "batch processed"
+
+    fn table_of(&self, job: &EmbeddingJob) -> Option<&TableConfig> {
+        self.config.table(job.table.as_deref()?)
+    }
+
+    /// Applies a disposition: a retry or a dead letter is a new message, and the delivered one is
+    /// acknowledged only once that message is sent.
+    async fn settle(
+        &self,
+        message_id: &str,
+        job: Option<&EmbeddingJob>,
+        disposition: &Disposition,
+    ) -> Settle {
+        let job_id = job.map(|j| j.job_id.to_string());
+        match (disposition, job) {
+            (Disposition::Ack, _) => Settle::Ack,
+            (Disposition::Dead { reason }, _) => {
+                tracing::warn!(message_id, job_id, reason, "job dead");
+                Settle::Ack
+            }
+            (Disposition::Retry { delay_seconds }, Some(job)) => {
+                let next = job.next_attempt();
+                match self.requeue.retry(&next, *delay_seconds).await {
+                    Ok(()) => {
+                        tracing::warn!(
+                            message_id,
+                            job_id,
+                            attempt = next.attempt,
+                            delay_seconds,
+                            "job retried"
+                        );
+                        Settle::Ack
+                    }
+                    Err(fault) => {
+                        tracing::error!(message_id, job_id, error = %fault, "sending a retry failed; the runtime retries it");
+                        Settle::Retry {
+                            delay_seconds: *delay_seconds,
+                        }
+                    }
+                }
+            }
+            (Disposition::DeadLetter { reason }, Some(job)) => {
+                match self.requeue.dead_letter(job).await {
+                    Ok(()) => {
+                        tracing::warn!(
+                            message_id,
+                            job_id,
+                            reason,
+                            "job out of retries; sent to the dead-letter queue"
+                        );
+                        Settle::Ack
+                    }
+                    Err(fault) => {
+                        tracing::error!(message_id, job_id, error = %fault, "sending to the dead-letter queue failed; the runtime retries it");
+                        Settle::Retry {
+                            delay_seconds: self.policy.delay_seconds(job.attempt),
+                        }
+                    }
+                }
+            }
+            // A message that never decoded cannot fail transiently except when its dead record
+            // could not be written: the runtime brings it back.
+            (Disposition::Retry { delay_seconds }, None) => Settle::Retry {
+                delay_seconds: *delay_seconds,
+            },
+            (Disposition::DeadLetter { .. }, None) => Settle::Retry { delay_seconds: 0 },
+        }
+    }
+}
+
+fn verdict(job: &EmbeddingJob, loaded: &Loaded) -> Verdict {
+    assess(
+        job,
+        loaded.created_at,
+        &loaded.record,
+        loaded.stored.as_ref(),
+    )
+}
+
+fn outcome_of(error: &EmbedError) -> Outcome {
+    let reason = format!("embedding failed: {}", error.message);
+    if error.is_transient() {
+        Outcome::Transient(reason)
+    } else {
+        Outcome::Permanent(reason)
+    }
+}
+
+/// The D1 write that ends this delivery of `entry`'s job, if any.
+fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> {
+    let job = entry.job;
+    let loaded = entry.loaded.as_ref()?;
+    let finished = |status, reason: Option<String>| Write::Finished {
+        job_id: job.job_id.to_string(),
+        organization_id: job.organization_id.clone(),
+        status,
+        reason,
+    };
+    match &entry.outcome {
+        Outcome::Transient(error) => {
+            return Some(Write::Failed {
+                job_id: job.job_id.to_string(),
+                organization_id: job.organization_id.clone(),
+                error: error.clone(),
+            })
+        }
+        Outcome::Permanent(reason) => return Some(finished(JobStatus::Dead, Some(reason.clone()))),
+        Outcome::Handled => {}
+    }
+    if let Some(vector) = &entry.vector {
+        return Some(Write::Embedded(Embedded {
+            job,
+            created_at: loaded.created_at,
+            table: job.table.as_deref().and_then(|t| config.table(t)),
+            vector,
+            metadata: &loaded.metadata,
+            truncated: entry.truncated,
+        }));
+    }
+    match verdict(job, loaded) {
+        Verdict::Skipped => Some(finished(JobStatus::Skipped, None)),
+        Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some(reason.to_owned()))),
+        Verdict::Embed | Verdict::Dead(_) => None,
+    }
+}
+
+/// A record's vector as Vectorize keeps it: namespace = organization, metadata = table, record
+/// id, organization and the configured fields.
+fn indexed(entry: &Entry<'_>) -> IndexedVector {
+    let job = entry.job;
+    let (table, id) = (
+        job.table.clone().unwrap_or_default(),
+        job.id.clone().unwrap_or_default(),
     );
-    dispositions
+    let mut metadata = entry
+        .loaded
+        .as_ref()
+        .map(|l| l.metadata.clone())
+        .unwrap_or_default();
+    metadata.insert("table".into(), table.clone().into());
+    metadata.insert("recordId".into(), id.clone().into());
+    metadata.insert("organizationId".into(), job.organization_id.clone().into());
+    IndexedVector {
+        id: vector_id(&table, &id),
+        values: entry.vector.clone().unwrap_or_default(),
+        namespace: job.organization_id.clone(),
+        metadata,
+    }
+}
+
+fn label(disposition: &Disposition) -> &'static str {
+    match disposition {
+        Disposition::Ack => "acked",
+        Disposition::Retry { .. } => "retried",
+        Disposition::DeadLetter { .. } => "dead_lettered",
+        Disposition::Dead { .. } => "dead",
+    }
 }

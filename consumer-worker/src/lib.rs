@@ -2,13 +2,11 @@
 //! `embeddings-dlq`. It trusts the messages it gets: only the gateway (after authentication,
 //! firewall and guards) and the project's own pipelines can send them.
 //!
-//! - [`deliveries`]: a batch of `embeddings-queue`: decode, record, decide a disposition per
-//!   message.
+//! - [`deliveries`]: a batch of `embeddings-queue`: decide, embed in as few AI calls as the
+//!   100-text limit allows, write every result in one D1 transaction, settle each message.
 //! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error.
-//! - [`ports`]: the job ledger trait; [`bindings`] implements it over D1, and applies
-//!   dispositions to the runtime's messages.
-//!
-//! Inference and vector writes are not built yet: a delivered job is recorded as `processing`.
+//! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`bindings`]
+//!   implements them over D1, Queues and Vectorize, and settles the runtime's messages.
 
 mod bindings;
 mod dead_letter;
@@ -18,10 +16,11 @@ mod ports;
 mod tests;
 
 use worker::{event, Context, Env, MessageBatch, Result};
+use worker_kit::embedder::AnyEmbedder;
 
 /// The queue of embedding jobs.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "embeddings-queue";
-/// Where a job goes after `max_retries` failed deliveries.
+/// Where a job goes once its retries are spent.
 pub(crate) const EMBEDDINGS_DLQ: &str = "embeddings-dlq";
 
 #[event(start)]
@@ -31,11 +30,23 @@ fn start() {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
-    let ledger = bindings::ledger(&env)?;
+    let store = bindings::store(&env)?;
     let messages = bindings::deliveries(&batch);
-    let dispositions = match batch.queue().as_str() {
-        EMBEDDINGS_QUEUE => deliveries::handle(&ledger, &messages, worker_kit::now_ms()).await,
-        EMBEDDINGS_DLQ => dead_letter::handle(&ledger, &messages, worker_kit::now_ms()).await,
+    let settles = match batch.queue().as_str() {
+        EMBEDDINGS_QUEUE => {
+            let embedder =
+                AnyEmbedder::from_env(&env).map_err(|f| worker::Error::RustError(f.0))?;
+            let consumer = deliveries::Consumer {
+                store: &store,
+                embedder: &embedder,
+                requeue: &bindings::requeue(&env)?,
+                indexes: &bindings::EnvIndexes(&env),
+                config: worker_kit::config::config(),
+                policy: bindings::retry_policy(&env),
+            };
+            consumer.handle(&messages, worker_kit::now_ms()).await
+        }
+        EMBEDDINGS_DLQ => dead_letter::handle(&store, &messages, worker_kit::now_ms()).await,
         other => {
             tracing::error!(
                 queue = other,
@@ -45,6 +56,6 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
             return Ok(());
         }
     };
-    bindings::apply(&batch, &dispositions);
+    bindings::apply(&batch, &settles);
     Ok(())
 }

@@ -1,6 +1,12 @@
-//! What the consumer needs from the outside world.
+//! What the consumer needs from the outside world, as traits: D1 (the job store), the queues (to
+//! send a job again or to the dead-letter queue) and Vectorize. The embedder is
+//! `worker_kit::embedder::Embedder`. Real implementations are in [`crate::bindings`], fakes in
+//! the tests.
 
+use shared::config::TableConfig;
+use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
+use worker_kit::vectorize::IndexedVector;
 use worker_kit::Fault;
 
 /// One message as delivered: the queue's message id and its JSON body.
@@ -8,6 +14,52 @@ use worker_kit::Fault;
 pub(crate) struct Delivery {
     pub message_id: String,
     pub body: serde_json::Value,
+}
+
+/// What the store knows of a delivered job, read in the same round trip that records the
+/// delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Loaded {
+    /// When the job was made; orders jobs of one record.
+    pub created_at: i64,
+    pub record: RecordState,
+    /// The record's configured metadata fields.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub stored: Option<StoredVersion>,
+}
+
+/// The end of a job's delivery, as written to D1.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Write<'a> {
+    /// Embedded: the vector goes to the record's embedding column and the vector store (or, for
+    /// a job without a record, to the job row); the job is `done`, or `stale` if a newer job
+    /// wrote the record's vector meanwhile.
+    Embedded(Embedded<'a>),
+    /// A final status without a vector: `skipped`, `stale` or `dead`, with a reason for `dead`.
+    Finished {
+        job_id: String,
+        organization_id: String,
+        status: shared::job::JobStatus,
+        reason: Option<String>,
+    },
+    /// A failed attempt of a job that will be tried again: its error is kept as `last_error`.
+    Failed {
+        job_id: String,
+        organization_id: String,
+        error: String,
+    },
+}
+
+/// A new vector and where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Embedded<'a> {
+    pub job: &'a EmbeddingJob,
+    pub created_at: i64,
+    /// The job's table, when it is bound to a record.
+    pub table: Option<&'a TableConfig>,
+    pub vector: &'a [f32],
+    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
+    pub truncated: bool,
 }
 
 /// A job known to be dead, by id and organization.
@@ -18,19 +70,30 @@ pub(crate) struct DeadJob {
     pub reason: String,
 }
 
-/// The job table, as the consumer writes it. Each call is one D1 round trip for the whole batch.
-pub(crate) trait JobLedger {
-    /// Records one delivery of each job (`processing`, attempts + 1), creating the row for a job
-    /// that a custom pipeline sent without one. Final jobs are left as they are.
-    async fn record_deliveries(&self, jobs: &[&EmbeddingJob], now_ms: i64) -> Result<(), Fault>;
-    /// Marks jobs `dead` with their reason; `keep_last_error` keeps an error already recorded
-    /// by a failed attempt in front of the reason.
-    async fn mark_dead(
-        &self,
-        jobs: &[DeadJob],
-        keep_last_error: bool,
-        now_ms: i64,
-    ) -> Result<(), Fault>;
+/// The job table and the stores of vectors, in D1. Each call is one D1 round trip.
+pub(crate) trait JobStore {
+    /// Records one delivery of each job (`processing`, attempts + 1; a custom pipeline's job gets
+    /// its row here) and reads what deciding it needs. A job already final, or whose row belongs
+    /// to another organization, comes back as `None`.
+    async fn load(&self, jobs: &[&EmbeddingJob], now_ms: i64)
+        -> Result<Vec<Option<Loaded>>, Fault>;
+    /// Writes the batch's results in one transaction.
+    async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault>;
+    /// Marks jobs `dead`, keeping the last error of their failed attempts after the reason.
+    async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault>;
+}
+
+/// The producer side of both queues, for jobs that must go round again.
+pub(crate) trait Requeue {
+    /// Sends `job` (already at its next attempt) back to `embeddings-queue` after a delay.
+    async fn retry(&self, job: &EmbeddingJob, delay_seconds: u32) -> Result<(), Fault>;
+    /// Sends `job` to `embeddings-dlq`.
+    async fn dead_letter(&self, job: &EmbeddingJob) -> Result<(), Fault>;
+}
+
+/// Vector indexes outside D1: the Vectorize index behind each binding a table names.
+pub(crate) trait VectorIndexes {
+    async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault>;
 }
 
 /// Reads the job id and organization out of a body that did not decode as a job, so even a

@@ -1,153 +1,601 @@
-//! The consumer's handling of both queues, run in wasm with a fake ledger.
+//! The consumer's handling of both queues, run in wasm with fake bindings.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::{json, Value};
-use shared::disposition::Disposition;
+use shared::ai::{EmbeddingResult, FailureKind};
+use shared::config::Config;
+use shared::disposition::{RetryPolicy, MAX_RETRIES};
+use shared::freshness::{RecordState, StoredVersion};
+use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
+use shared::models::{self, ModelSpec};
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
+use worker_kit::embedder::{EmbedError, Embedder};
+use worker_kit::vectorize::IndexedVector;
 use worker_kit::Fault;
 
-use crate::ports::{DeadJob, Delivery, JobLedger};
-use crate::{dead_letter, deliveries};
+use crate::deliveries::{Consumer, Settle};
+use crate::ports::{DeadJob, Delivery, Embedded, JobStore, Loaded, Requeue, VectorIndexes, Write};
+use crate::{dead_letter, EMBEDDINGS_QUEUE};
+
+const CONFIG: &str = r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+writable = ["story_id", "content"]
+[table.embeddings]
+fields = ["content"]
+metadata = ["story_id"]
+
+[[table]]
+name = "notes"
+columns = ["id", "organization_id", "body", "embedding"]
+[table.embeddings]
+fields = ["body"]
+model = "@cf/baai/bge-small-en-v1.5"
+vector_index = { backend = "vectorize", binding = "VECTORIZE_384" }
+"#;
+
+fn config() -> Config {
+    Config::parse(CONFIG).unwrap()
+}
+
+/// What a write looked like, owned, for assertions.
+#[derive(Debug, Clone, PartialEq)]
+enum Written {
+    Embedded {
+        job_id: String,
+        table: Option<String>,
+        dims: usize,
+        truncated: bool,
+    },
+    Finished {
+        job_id: String,
+        status: JobStatus,
+        reason: Option<String>,
+    },
+    Failed {
+        job_id: String,
+        error: String,
+    },
+}
 
 #[derive(Default)]
-struct FakeLedger {
-    recorded: RefCell<Vec<Vec<String>>>,
-    dead: RefCell<Vec<(Vec<DeadJob>, bool)>>,
+struct FakeStore {
+    /// What `load` answers per job id; a job not listed is a fresh unbound job.
+    states: RefCell<Vec<(Uuid, Option<Loaded>)>>,
+    loads: Cell<usize>,
+    commits: RefCell<Vec<Vec<Written>>>,
+    dead: RefCell<Vec<DeadJob>>,
+    load_down: bool,
+    commit_down: bool,
+}
+
+impl JobStore for FakeStore {
+    async fn load(&self, jobs: &[&EmbeddingJob], _now: i64) -> Result<Vec<Option<Loaded>>, Fault> {
+        self.loads.set(self.loads.get() + 1);
+        if self.load_down {
+            return Err(Fault("D1 busy".into()));
+        }
+        let states = self.states.borrow();
+        Ok(jobs
+            .iter()
+            .map(|job| {
+                states
+                    .iter()
+                    .find(|(id, _)| *id == job.job_id)
+                    .map_or_else(|| Some(fresh(RecordState::Unbound)), |(_, s)| s.clone())
+            })
+            .collect())
+    }
+
+    async fn commit(&self, writes: &[Write<'_>], _now: i64) -> Result<(), Fault> {
+        if self.commit_down {
+            return Err(Fault("D1 busy".into()));
+        }
+        let written = writes
+            .iter()
+            .map(|w| match w {
+                Write::Embedded(Embedded {
+                    job,
+                    table,
+                    vector,
+                    truncated,
+                    ..
+                }) => Written::Embedded {
+                    job_id: job.job_id.to_string(),
+                    table: table.map(|t| t.name.clone()),
+                    dims: vector.len(),
+                    truncated: *truncated,
+                },
+                Write::Finished {
+                    job_id,
+                    status,
+                    reason,
+                    ..
+                } => Written::Finished {
+                    job_id: job_id.clone(),
+                    status: *status,
+                    reason: reason.clone(),
+                },
+                Write::Failed { job_id, error, .. } => Written::Failed {
+                    job_id: job_id.clone(),
+                    error: error.clone(),
+                },
+            })
+            .collect();
+        self.commits.borrow_mut().push(written);
+        Ok(())
+    }
+
+    async fn mark_dead(&self, jobs: &[DeadJob], _now: i64) -> Result<(), Fault> {
+        if self.commit_down {
+            return Err(Fault("D1 busy".into()));
+        }
+        self.dead.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+}
+
+fn fresh(record: RecordState) -> Loaded {
+    Loaded {
+        created_at: 100,
+        record,
+        metadata: serde_json::Map::new(),
+        stored: None,
+    }
+}
+
+/// Embeds each text as a vector of the model's dimension; fails as told.
+#[derive(Default)]
+struct FakeEmbedder {
+    calls: RefCell<Vec<usize>>,
+    /// Every call fails with this.
+    down: Option<FailureKind>,
+    /// A call containing this text is refused (permanently).
+    poison: Option<String>,
+}
+
+impl Embedder for FakeEmbedder {
+    async fn embed_call(
+        &self,
+        model: &ModelSpec,
+        texts: &[String],
+    ) -> Result<EmbeddingResult, EmbedError> {
+        self.calls.borrow_mut().push(texts.len());
+        if let Some(kind) = self.down {
+            return Err(EmbedError {
+                kind,
+                message: "Workers AI answered 500".into(),
+            });
+        }
+        if self.poison.as_ref().is_some_and(|p| texts.contains(p)) {
+            return Err(EmbedError {
+                kind: FailureKind::Permanent,
+                message: "Workers AI answered 400: cannot embed".into(),
+            });
+        }
+        Ok(EmbeddingResult {
+            shape: vec![texts.len(), model.dimensions],
+            data: texts.iter().map(|_| vec![0.5; model.dimensions]).collect(),
+            pooling: None,
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeQueues {
+    retried: RefCell<Vec<(EmbeddingJob, u32)>>,
+    dead_lettered: RefCell<Vec<EmbeddingJob>>,
     down: bool,
 }
 
-impl JobLedger for FakeLedger {
-    async fn record_deliveries(&self, jobs: &[&EmbeddingJob], _now_ms: i64) -> Result<(), Fault> {
+impl Requeue for FakeQueues {
+    async fn retry(&self, job: &EmbeddingJob, delay_seconds: u32) -> Result<(), Fault> {
         if self.down {
-            return Err(Fault("D1 busy".into()));
+            return Err(Fault("queue unavailable".into()));
         }
-        self.recorded
-            .borrow_mut()
-            .push(jobs.iter().map(|j| j.job_id.to_string()).collect());
+        self.retried.borrow_mut().push((job.clone(), delay_seconds));
         Ok(())
     }
-    async fn mark_dead(
-        &self,
-        jobs: &[DeadJob],
-        keep_last_error: bool,
-        _now_ms: i64,
-    ) -> Result<(), Fault> {
+
+    async fn dead_letter(&self, job: &EmbeddingJob) -> Result<(), Fault> {
         if self.down {
-            return Err(Fault("D1 busy".into()));
+            return Err(Fault("queue unavailable".into()));
         }
-        self.dead
-            .borrow_mut()
-            .push((jobs.to_vec(), keep_last_error));
+        self.dead_lettered.borrow_mut().push(job.clone());
         Ok(())
     }
 }
 
-fn delivery(body: Value) -> Delivery {
+#[derive(Default)]
+struct FakeIndexes {
+    upserts: RefCell<Vec<(String, Vec<IndexedVector>)>>,
+    down: bool,
+}
+
+impl VectorIndexes for FakeIndexes {
+    async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("Vectorize unavailable".into()));
+        }
+        self.upserts
+            .borrow_mut()
+            .push((binding.to_owned(), vectors.to_vec()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct World {
+    store: FakeStore,
+    embedder: FakeEmbedder,
+    queues: FakeQueues,
+    indexes: FakeIndexes,
+}
+
+impl World {
+    async fn run(&self, messages: &[Delivery]) -> Vec<Settle> {
+        let config = config();
+        Consumer {
+            store: &self.store,
+            embedder: &self.embedder,
+            requeue: &self.queues,
+            indexes: &self.indexes,
+            config: &config,
+            policy: RetryPolicy::default(),
+        }
+        .handle(messages, 1)
+        .await
+    }
+
+    fn written(&self) -> Vec<Written> {
+        self.store
+            .commits
+            .borrow()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+fn delivery(job: &EmbeddingJob) -> Delivery {
+    body(serde_json::to_value(job).unwrap())
+}
+
+fn body(body: Value) -> Delivery {
     Delivery {
         message_id: Uuid::new_v4().to_string(),
         body,
     }
 }
 
-fn job(content: &str, attempt: u32) -> (Uuid, Value) {
-    let mut job = EmbeddingJob::new(
+fn unbound(content: &str) -> EmbeddingJob {
+    EmbeddingJob::new(
         Uuid::new_v4(),
         "org_a",
-        shared::models::DEFAULT_MODEL,
+        models::DEFAULT_MODEL,
         content,
         None,
-    );
-    job.attempt = attempt;
-    (job.job_id, serde_json::to_value(job).unwrap())
+    )
+}
+
+fn bound(table: &str, id: &str, content: &str) -> EmbeddingJob {
+    let model = config().table(table).unwrap().embeddings.model.clone();
+    EmbeddingJob::new(
+        Uuid::new_v4(),
+        "org_a",
+        model,
+        content,
+        Some((table.into(), id.into())),
+    )
+    .with_record_text(content)
 }
 
 #[wasm_bindgen_test]
-async fn a_batch_is_recorded_in_one_write_and_acknowledged() {
-    let ledger = FakeLedger::default();
-    let (id1, body1) = job("first", 0);
-    let (id2, body2) = job("second", 0);
-    let dispositions = deliveries::handle(&ledger, &[delivery(body1), delivery(body2)], 1).await;
-    assert_eq!(dispositions, vec![Disposition::Ack, Disposition::Ack]);
-    assert_eq!(
-        *ledger.recorded.borrow(),
-        vec![vec![id1.to_string(), id2.to_string()]]
+async fn a_batch_is_embedded_in_as_few_calls_as_the_limit_allows_and_written_once() {
+    let world = World::default();
+    let jobs: Vec<EmbeddingJob> = (0..150).map(|i| unbound(&format!("text {i}"))).collect();
+    let small = EmbeddingJob::new(
+        Uuid::new_v4(),
+        "org_a",
+        "@cf/baai/bge-small-en-v1.5",
+        "small",
+        None,
     );
+    let mut messages: Vec<Delivery> = jobs.iter().map(delivery).collect();
+    messages.push(delivery(&small));
+
+    let settles = world.run(&messages).await;
+
+    assert!(settles.iter().all(|s| *s == Settle::Ack));
+    let mut calls = world.embedder.calls.borrow().clone();
+    calls.sort_unstable();
+    assert_eq!(
+        calls,
+        vec![1, 50, 100],
+        "ceil(150/100) calls for one model, one for the other"
+    );
+    assert_eq!(world.store.loads.get(), 1, "one read round trip");
+    assert_eq!(
+        world.store.commits.borrow().len(),
+        1,
+        "one write round trip"
+    );
+    let written = world.written();
+    assert_eq!(written.len(), 151);
+    assert!(written.contains(&Written::Embedded {
+        job_id: small.job_id.to_string(),
+        table: None,
+        dims: 384,
+        truncated: false
+    }));
+}
+
+#[wasm_bindgen_test]
+async fn the_same_job_twice_in_a_batch_is_embedded_and_written_once() {
+    let world = World::default();
+    let job = unbound("twice");
+    let settles = world.run(&[delivery(&job), delivery(&job)]).await;
+    assert_eq!(settles, vec![Settle::Ack, Settle::Ack]);
+    assert_eq!(*world.embedder.calls.borrow(), vec![1]);
+    assert_eq!(world.written().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_job_already_final_is_acknowledged_without_work() {
+    let world = World::default();
+    let job = unbound("done before");
+    world.store.states.borrow_mut().push((job.job_id, None));
+    assert_eq!(world.run(&[delivery(&job)]).await, vec![Settle::Ack]);
+    assert!(world.embedder.calls.borrow().is_empty());
+    assert!(world.store.commits.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn stale_skipped_and_gone_jobs_make_no_ai_call() {
+    let world = World::default();
+    let stale = bound("claims", "clm_1", "old text");
+    let skipped = bound("claims", "clm_2", "same text");
+    let gone = bound("claims", "clm_3", "whatever");
+    {
+        let mut states = world.store.states.borrow_mut();
+        states.push((
+            stale.job_id,
+            Some(fresh(RecordState::Present {
+                text: "new text".into(),
+            })),
+        ));
+        let mut unchanged = fresh(RecordState::Present {
+            text: "same text".into(),
+        });
+        unchanged.stored = Some(StoredVersion {
+            content_hash: skipped.content_hash.clone(),
+            job_id: Uuid::nil().to_string(),
+            job_created_at: 50,
+        });
+        states.push((skipped.job_id, Some(unchanged)));
+        states.push((gone.job_id, Some(fresh(RecordState::Missing))));
+    }
+    let settles = world
+        .run(&[delivery(&stale), delivery(&skipped), delivery(&gone)])
+        .await;
+    assert_eq!(settles, vec![Settle::Ack; 3]);
+    assert!(world.embedder.calls.borrow().is_empty());
+    let written = world.written();
+    let status_of = |id: Uuid| {
+        written.iter().find_map(|w| match w {
+            Written::Finished {
+                job_id,
+                status,
+                reason,
+            } if *job_id == id.to_string() => Some((*status, reason.clone())),
+            _ => None,
+        })
+    };
+    assert!(matches!(
+        status_of(stale.job_id),
+        Some((JobStatus::Stale, Some(_)))
+    ));
+    assert_eq!(status_of(skipped.job_id), Some((JobStatus::Skipped, None)));
+    let (status, reason) = status_of(gone.job_id).unwrap();
+    assert_eq!(status, JobStatus::Dead);
+    assert!(reason.unwrap().contains("clm_3"));
+}
+
+#[wasm_bindgen_test]
+async fn a_transient_ai_failure_is_sent_again_with_its_attempt_raised_then_dead_lettered() {
+    let world = World {
+        embedder: FakeEmbedder {
+            down: Some(FailureKind::Transient),
+            ..FakeEmbedder::default()
+        },
+        ..World::default()
+    };
+    let first = unbound("first try");
+    let mut last = unbound("last try");
+    last.attempt = MAX_RETRIES;
+    let settles = world.run(&[delivery(&first), delivery(&last)]).await;
+    assert_eq!(
+        settles,
+        vec![Settle::Ack, Settle::Ack],
+        "acked once sent again"
+    );
+
+    let retried = world.queues.retried.borrow();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].0.job_id, first.job_id);
+    assert_eq!(retried[0].0.attempt, 1);
+    assert_eq!(retried[0].1, RetryPolicy::default().delay_seconds(0));
+    assert_eq!(world.queues.dead_lettered.borrow()[0].job_id, last.job_id);
+    // The error is kept on both rows, for the job route and the dead-letter handler.
+    let failed = world
+        .written()
+        .iter()
+        .filter(|w| matches!(w, Written::Failed { error, .. } if error.contains("500")))
+        .count();
+    assert_eq!(failed, 2);
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_text_dies_alone_and_the_rest_of_its_call_is_embedded() {
+    let world = World {
+        embedder: FakeEmbedder {
+            poison: Some("poison".into()),
+            ..FakeEmbedder::default()
+        },
+        ..World::default()
+    };
+    let good = unbound("good");
+    let bad = unbound("poison");
+    let settles = world.run(&[delivery(&good), delivery(&bad)]).await;
+    assert_eq!(settles, vec![Settle::Ack, Settle::Ack]);
+    assert_eq!(*world.embedder.calls.borrow(), vec![2, 1, 1]);
+    let written = world.written();
+    assert!(written.iter().any(
+        |w| matches!(w, Written::Embedded { job_id, .. } if *job_id == good.job_id.to_string())
+    ));
+    assert!(written.iter().any(|w| matches!(w,
+        Written::Finished { job_id, status: JobStatus::Dead, reason: Some(r) }
+            if *job_id == bad.job_id.to_string() && r.contains("400"))));
+    assert!(world.queues.retried.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn nothing_is_acknowledged_when_the_results_cannot_be_written() {
+    let world = World {
+        store: FakeStore {
+            commit_down: true,
+            ..FakeStore::default()
+        },
+        ..World::default()
+    };
+    let job = unbound("embedded but not stored");
+    let settles = world.run(&[delivery(&job)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+    assert_eq!(
+        world.queues.retried.borrow()[0].0.job_id,
+        job.job_id,
+        "sent again, not lost"
+    );
+
+    let down = World {
+        store: FakeStore {
+            load_down: true,
+            ..FakeStore::default()
+        },
+        queues: FakeQueues {
+            down: true,
+            ..FakeQueues::default()
+        },
+        ..World::default()
+    };
+    let settles = down.run(&[delivery(&job)]).await;
+    assert_eq!(
+        settles,
+        vec![Settle::Retry { delay_seconds: 2 }],
+        "with the queue down too, the runtime delivers it again"
+    );
+    assert!(down.embedder.calls.borrow().is_empty());
 }
 
 #[wasm_bindgen_test]
 async fn a_malformed_message_is_dead_without_blocking_the_others() {
-    let ledger = FakeLedger::default();
-    let (good, body) = job("fine", 0);
-    let (bad, mut tampered) = job("original", 0);
+    let world = World::default();
+    let good = unbound("fine");
+    let bad = unbound("original");
+    let mut tampered = serde_json::to_value(&bad).unwrap();
     tampered["content"] = json!("edited after hashing");
-    let dispositions = deliveries::handle(
-        &ledger,
-        &[
-            delivery(tampered),
-            delivery(body),
-            delivery(json!("not a job")),
-        ],
-        1,
-    )
-    .await;
-    assert!(
-        matches!(&dispositions[0], Disposition::Dead { reason } if reason.contains("contentHash"))
-    );
-    assert_eq!(dispositions[1], Disposition::Ack);
-    assert!(matches!(&dispositions[2], Disposition::Dead { .. }));
-    assert_eq!(*ledger.recorded.borrow(), vec![vec![good.to_string()]]);
-    let dead = ledger.dead.borrow();
-    assert_eq!(dead.len(), 1, "one write for the batch's dead jobs");
+    let settles = world
+        .run(&[body(tampered), delivery(&good), body(json!("not a job"))])
+        .await;
+    assert_eq!(settles, vec![Settle::Ack; 3]);
+    let written = world.written();
+    assert!(written.iter().any(|w| matches!(w,
+        Written::Finished { job_id, status: JobStatus::Dead, reason: Some(r) }
+            if *job_id == bad.job_id.to_string() && r.contains("contentHash"))));
     assert_eq!(
-        dead[0].0.len(),
-        1,
+        written.len(),
+        2,
         "the body without a job id has no row to mark"
     );
-    assert_eq!(dead[0].0[0].job_id, bad.to_string());
 }
 
 #[wasm_bindgen_test]
-async fn a_d1_failure_retries_with_growing_delay() {
-    let ledger = FakeLedger {
-        down: true,
-        ..FakeLedger::default()
-    };
-    let (_, first) = job("a", 0);
-    let (_, third) = job("b", 2);
-    let dispositions = deliveries::handle(&ledger, &[delivery(first), delivery(third)], 1).await;
-    assert_eq!(
-        dispositions,
-        vec![
-            Disposition::Retry { delay_seconds: 2 },
-            Disposition::Retry { delay_seconds: 8 }
-        ]
-    );
-}
-
-#[wasm_bindgen_test]
-async fn dead_lettered_jobs_are_marked_dead_keeping_their_last_error() {
-    let ledger = FakeLedger::default();
-    let (id, body) = job("exhausted", 5);
-    let dispositions = dead_letter::handle(&ledger, &[delivery(body)], 1).await;
-    assert_eq!(dispositions, vec![Disposition::Ack]);
+async fn vectorize_tables_are_upserted_by_namespace_before_the_commit() {
+    let world = World::default();
+    let note = bound("notes", "note_1", "a note");
+    let settles = world.run(&[delivery(&note)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
     {
-        let dead = ledger.dead.borrow();
-        assert_eq!(dead[0].0[0].job_id, id.to_string());
-        assert_eq!(dead[0].0[0].reason, "retries exhausted");
-        assert!(dead[0].1, "the last error of the failed attempts is kept");
+        let upserts = world.indexes.upserts.borrow();
+        let (binding, vectors) = &upserts[0];
+        assert_eq!(binding, "VECTORIZE_384");
+        assert_eq!(vectors[0].id, "notes:note_1");
+        assert_eq!(vectors[0].namespace, "org_a");
+        assert_eq!(vectors[0].values.len(), 384);
+        assert_eq!(vectors[0].metadata["recordId"], "note_1");
+        assert_eq!(vectors[0].metadata["table"], "notes");
     }
 
-    let down = FakeLedger {
-        down: true,
-        ..FakeLedger::default()
+    let down = World {
+        indexes: FakeIndexes {
+            down: true,
+            ..FakeIndexes::default()
+        },
+        ..World::default()
     };
-    let (_, body) = job("exhausted", 5);
-    let dispositions = dead_letter::handle(&down, &[delivery(body)], 1).await;
+    down.run(&[delivery(&note)]).await;
+    assert!(!down
+        .written()
+        .iter()
+        .any(|w| matches!(w, Written::Embedded { .. })));
+    assert_eq!(down.queues.retried.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn long_content_is_truncated_and_the_job_says_so() {
+    let world = World::default();
+    let long = unbound(&"word ".repeat(2_000));
+    world.run(&[delivery(&long)]).await;
+    assert!(matches!(
+        world.written()[0],
+        Written::Embedded {
+            truncated: true,
+            ..
+        }
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn dead_lettered_jobs_are_marked_dead_or_come_back() {
+    let store = FakeStore::default();
+    let job = unbound("exhausted");
+    let settles = dead_letter::handle(&store, &[delivery(&job)], 1).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+    assert_eq!(store.dead.borrow()[0].job_id, job.job_id.to_string());
+    assert_eq!(
+        store.dead.borrow()[0].reason,
+        dead_letter::RETRIES_EXHAUSTED
+    );
+
+    let down = FakeStore {
+        commit_down: true,
+        ..FakeStore::default()
+    };
+    let settles = dead_letter::handle(&down, &[delivery(&job)], 1).await;
     assert!(
-        matches!(dispositions[0], Disposition::Retry { .. }),
+        matches!(settles[0], Settle::Retry { .. }),
         "never dropped unrecorded"
     );
+}
+
+#[wasm_bindgen_test]
+fn queue_names_match_the_wrangler_config() {
+    let toml = include_str!("../../wrangler/consumer-worker.toml");
+    assert!(toml.contains(&format!("queue = \"{EMBEDDINGS_QUEUE}\"")));
+    assert!(toml.contains(&format!("max_retries = {MAX_RETRIES} ")));
 }

@@ -6,7 +6,9 @@
 //! - [`config`]: the declarative config file (embedding tables and search services), parsed and
 //!   validated with errors that name the offending field.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
+//! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
+//! - [`vector`]: vectors as stored (compact bytes) and indexed (Vectorize ids), and cosine.
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
 //! - [`search`]: requests and responses of the search routes.
@@ -20,6 +22,7 @@ pub mod classify;
 pub mod config;
 pub mod disposition;
 pub mod error;
+pub mod freshness;
 pub mod guard;
 pub mod job;
 pub mod message;
@@ -27,6 +30,17 @@ pub mod models;
 pub mod search;
 pub mod session;
 pub mod time;
+pub mod vector;
 
 pub use config::Config;
+
+/// Lowercase hexadecimal of `bytes`, as hashes are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
 pub use error::{ApiError, ErrorCode};

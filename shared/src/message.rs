@@ -6,10 +6,13 @@
 //! ```json
 //! { "version": 1, "jobId": "…uuid…", "organizationId": "org_1",
 //!   "model": "@cf/baai/bge-base-en-v1.5", "content": "text to embed",
-//!   "contentHash": "…sha256 hex…", "table": "claims", "id": "clm_1", "attempt": 0 }
+//!   "contentHash": "…sha256 hex…", "table": "claims", "id": "clm_1",
+//!   "recordHash": "…sha256 hex…", "attempt": 0 }
 //! ```
-
-use std::fmt::Write as _;
+//!
+//! `recordHash` is the [`content_hash`] of the record's embedded fields when the job was made.
+//! If the record has changed since, the job is stale: a newer job carries the new text. A custom
+//! pipeline may leave it out; its job is then only held to the order of jobs.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,6 +40,9 @@ pub struct EmbeddingJob {
     /// The record within `table`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// [`content_hash`] of the record's embedded fields when the job was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_hash: Option<String>,
     /// Deliveries that failed before this one; queues do not expose it, so the message carries it.
     #[serde(default)]
     pub attempt: u32,
@@ -53,7 +59,7 @@ pub enum MessageError {
     UnsupportedVersion(u32),
     #[error("model `{0}` is not supported")]
     UnknownModel(String),
-    #[error("`table` and `id` must be given together")]
+    #[error("`table` and `id` must be given together, and `recordHash` only with them")]
     PartialTarget,
     #[error("content is empty")]
     EmptyContent,
@@ -82,7 +88,24 @@ impl EmbeddingJob {
             content,
             table,
             id,
+            record_hash: None,
             attempt: 0,
+        }
+    }
+
+    /// Marks the job as made from its record's current text, `record_text`.
+    #[must_use]
+    pub fn with_record_text(mut self, record_text: &str) -> Self {
+        self.record_hash = Some(content_hash(&self.model, record_text));
+        self
+    }
+
+    /// The same job, to be delivered again after a failed attempt.
+    #[must_use]
+    pub fn next_attempt(&self) -> Self {
+        EmbeddingJob {
+            attempt: self.attempt.saturating_add(1),
+            ..self.clone()
         }
     }
 
@@ -108,7 +131,9 @@ impl EmbeddingJob {
         if models::model(&self.model).is_none() {
             return Err(MessageError::UnknownModel(self.model.clone()));
         }
-        if self.table.is_some() != self.id.is_some() {
+        if self.table.is_some() != self.id.is_some()
+            || (self.record_hash.is_some() && self.table.is_none())
+        {
             return Err(MessageError::PartialTarget);
         }
         if self.content.trim().is_empty() {
@@ -128,11 +153,7 @@ pub fn content_hash(model: &str, content: &str) -> String {
     hasher.update(model.as_bytes());
     hasher.update([0]);
     hasher.update(content.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in hasher.finalize() {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::hex(&hasher.finalize())
 }
 
 #[cfg(test)]
@@ -152,11 +173,14 @@ mod tests {
 
     #[test]
     fn round_trips_through_json() {
-        let job = job();
+        let job = job().with_record_text("Police arrested three suspects");
         let value = serde_json::to_value(&job).unwrap();
         assert_eq!(value["version"], 1);
         assert_eq!(value["jobId"], Uuid::nil().to_string());
+        assert_eq!(value["recordHash"], value["contentHash"]);
         assert_eq!(EmbeddingJob::decode(value).unwrap(), job);
+        let again = job.next_attempt();
+        assert_eq!((again.attempt, again.job_id), (1, job.job_id));
     }
 
     #[test]

@@ -63,6 +63,30 @@ pub const MODELS: &[ModelSpec] = &[
     },
 ];
 
+/// Longest text, in characters, that is sent to a model. Every model here reads at most 512
+/// tokens, and 512 `WordPiece` tokens of English run to about 2,000 to 2,500 characters, so a text
+/// cut here loses nothing the model would have read; the model truncates whatever is still over
+/// 512 tokens (Workers AI and local-ai alike). Cutting first bounds what the queue carries to
+/// the AI call and tells the job, which records `truncated`, that the tail was not embedded.
+pub const MAX_INPUT_CHARS: usize = 2_048;
+
+/// The text a model is given for `content`, and whether it was cut: at most
+/// [`MAX_INPUT_CHARS`] characters, ending at the last whitespace of the final 64 characters
+/// when there is one, so that no word is split.
+pub fn truncate(content: &str) -> (&str, bool) {
+    let Some((cut, _)) = content.char_indices().nth(MAX_INPUT_CHARS) else {
+        return (content, false);
+    };
+    let head = &content[..cut];
+    let word_end = head
+        .char_indices()
+        .rev()
+        .take(64)
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(cut, |(i, _)| i);
+    (head[..word_end].trim_end(), true)
+}
+
 /// Looks a model up by its Workers AI name.
 pub fn model(name: &str) -> Option<&'static ModelSpec> {
     MODELS.iter().find(|spec| spec.name == name)
@@ -88,6 +112,26 @@ mod tests {
                 ("@cf/baai/bge-large-en-v1.5", 1024),
             ]
         );
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_word_boundary_within_the_limit() {
+        assert_eq!(truncate("short text"), ("short text", false));
+        let exact = "a".repeat(MAX_INPUT_CHARS);
+        assert_eq!(truncate(&exact), (exact.as_str(), false));
+
+        let words = "word ".repeat(1_000);
+        let (cut, truncated) = truncate(&words);
+        assert!(truncated);
+        assert!(cut.chars().count() <= MAX_INPUT_CHARS);
+        assert!(cut.chars().count() > MAX_INPUT_CHARS - 64);
+        assert!(cut.ends_with("word"), "no word is split");
+
+        // No whitespace near the end: cut at the limit, on a character boundary.
+        let kana = "\u{3042}".repeat(MAX_INPUT_CHARS + 10);
+        let (cut, truncated) = truncate(&kana);
+        assert!(truncated);
+        assert_eq!(cut.chars().count(), MAX_INPUT_CHARS);
     }
 
     #[test]

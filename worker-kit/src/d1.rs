@@ -23,6 +23,12 @@ pub fn optional(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+/// A table or column name quoted for SQL. Names reach SQL only from the validated config, which
+/// holds them to plain identifiers; quoting keeps a name that is also an SQL keyword working.
+pub fn ident(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
 /// One round trip to D1: proof that the binding answers.
 pub async fn ping(db: &D1Database) -> Result<(), Fault> {
     db.prepare("SELECT 1 AS one")

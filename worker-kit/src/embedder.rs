@@ -36,6 +36,11 @@ pub struct EmbedError {
 }
 
 impl EmbedError {
+    /// Whether trying again later may succeed (AI 429/5xx, a timeout).
+    pub fn is_transient(&self) -> bool {
+        self.kind == FailureKind::Transient
+    }
+
     fn transient(message: impl Into<String>) -> Self {
         EmbedError {
             kind: FailureKind::Transient,

@@ -7,6 +7,7 @@
 //! - [`embedder`]: text embedding through the `AI` binding or the Workers AI REST API.
 //! - [`http`]: a plain request/response pair that handlers take and return, so each worker's
 //!   routing runs under test with fake bindings; conversion from and to `worker` types.
+//! - [`vectorize`]: a hand-written binding to Vectorize indexes.
 //! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
@@ -15,6 +16,7 @@ pub mod d1;
 pub mod embedder;
 pub mod http;
 pub mod telemetry;
+pub mod vectorize;
 
 use std::fmt;
 

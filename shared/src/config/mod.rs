@@ -179,6 +179,55 @@ impl TableConfig {
     pub fn is_writable(&self, column: &str) -> bool {
         self.writable.iter().any(|c| c == column)
     }
+
+    /// The columns the consumer reads of a record: its id, the embedded fields and the metadata
+    /// fields, each once.
+    pub fn embedding_columns(&self) -> Vec<&str> {
+        let mut columns = vec![self.id_column.as_str()];
+        for column in self
+            .embeddings
+            .fields
+            .iter()
+            .chain(&self.embeddings.metadata)
+        {
+            if !columns.contains(&column.as_str()) {
+                columns.push(column);
+            }
+        }
+        columns
+    }
+
+    /// The text embedded for a record: its `fields` joined by `separator`, skipping empty and
+    /// null ones. Numbers and booleans are written as JSON writes them.
+    pub fn embedding_text(&self, record: &serde_json::Map<String, serde_json::Value>) -> String {
+        let parts: Vec<String> = self
+            .embeddings
+            .fields
+            .iter()
+            .filter_map(|field| match record.get(field)? {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) if s.is_empty() => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            })
+            .collect();
+        parts.join(&self.embeddings.separator)
+    }
+
+    /// The configured metadata fields of a record, as a vector's metadata carries them.
+    pub fn metadata_of(
+        &self,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        self.embeddings
+            .metadata
+            .iter()
+            .filter_map(|field| {
+                let value = record.get(field)?;
+                (!value.is_null()).then(|| (field.clone(), value.clone()))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,25 @@ fn on_update_decides_which_changes_re_embed() {
 }
 
 #[test]
+fn a_records_text_joins_its_fields_and_metadata_keeps_configured_fields() {
+    let mut table = Config::parse(MINIMAL).unwrap().tables.remove(0);
+    table.embeddings.separator = " | ".into();
+    table.embeddings.metadata = vec!["title".into()];
+    let record =
+        serde_json::json!({"id": "n1", "title": "Budget", "body": "Cut by 3%", "other": 1});
+    let record = record.as_object().unwrap();
+    assert_eq!(table.embedding_text(record), "Budget | Cut by 3%");
+    let sparse = serde_json::json!({"id": "n2", "title": null, "body": 42});
+    assert_eq!(table.embedding_text(sparse.as_object().unwrap()), "42");
+    assert_eq!(table.embedding_columns(), vec!["id", "title", "body"]);
+    assert_eq!(
+        serde_json::Value::Object(table.metadata_of(record)),
+        serde_json::json!({"title": "Budget"})
+    );
+    assert!(table.metadata_of(sparse.as_object().unwrap()).is_empty());
+}
+
+#[test]
 fn unknown_model_is_named() {
     let text = MINIMAL.replace(
         "fields = [\"title\", \"body\"]\n",
