@@ -6,11 +6,11 @@ use shared::message::EmbeddingJob;
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
-use worker_kit::d1::{self, number, optional, text, DB};
+use worker_kit::d1::{self, ident, number, optional, text, DB};
 use worker_kit::Fault;
 
 use crate::error::Error;
-use crate::ports::{App, JobQueue, JobRow, SearchService, SessionRow, Store};
+use crate::ports::{App, JobQueue, JobRow, Record, SearchService, SessionRow, Store};
 
 /// Producer binding of `embeddings-queue`.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
@@ -77,24 +77,28 @@ impl Store for D1Store {
         Ok(row.map(|r| r.role))
     }
 
-    async fn record_exists(
+    async fn record(
         &self,
         table: &TableConfig,
         organization_id: &str,
         id: &str,
-    ) -> Result<bool, Fault> {
+    ) -> Result<Option<Record>, Fault> {
         // Table and column names come from the validated config, never from the request.
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let sql = format!(
-            "SELECT 1 AS one FROM {} WHERE {} = ?1 AND {} = ?2",
-            table.name, table.id_column, table.organization_column
+            "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
+            columns.join(", "),
+            ident(&table.name),
+            ident(&table.id_column),
+            ident(&table.organization_column)
         );
         let row = self
             .0
             .prepare(sql)
             .bind(&[text(id), text(organization_id)])?
-            .first::<serde_json::Value>(None)
+            .first::<Record>(None)
             .await?;
-        Ok(row.is_some())
+        Ok(row)
     }
 
     async fn insert_job(&self, job: &JobRow) -> Result<(), Fault> {
@@ -149,13 +153,40 @@ impl Store for D1Store {
             .0
             .prepare(
                 "SELECT id, organization_id, table_name, record_id, model, content, content_hash, status,
-                        attempts, last_error, created_at, updated_at, completed_at
+                        attempts, last_error, truncated, hex(vector) AS vector_hex, created_at,
+                        updated_at, completed_at
                  FROM embedding_jobs WHERE id = ?1 AND organization_id = ?2",
             )
             .bind(&[text(&job_id.to_string()), text(organization_id)])?
             .first::<JobRow>(None)
             .await?;
         Ok(row)
+    }
+
+    async fn requeue_job(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let result = self
+            .0
+            .prepare(
+                "UPDATE embedding_jobs SET status = 'queued', updated_at = ?3, completed_at = NULL
+                 WHERE id = ?1 AND organization_id = ?2 AND status IN ('dead', 'failed')",
+            )
+            .bind(&[
+                text(&job_id.to_string()),
+                text(organization_id),
+                number(now_ms),
+            ])?
+            .run()
+            .await?;
+        let changed = result
+            .meta()?
+            .and_then(|meta| meta.changes)
+            .unwrap_or_default();
+        Ok(changed > 0)
     }
 }
 

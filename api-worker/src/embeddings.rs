@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::message::EmbeddingJob;
-use shared::{guard, models, ApiError};
+use shared::{guard, models, ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
@@ -54,16 +54,17 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
                 ))
                 .into());
             }
-            if !app
+            let record = app
                 .store
-                .record_exists(table, &caller.organization_id, id)
+                .record(table, &caller.organization_id, id)
                 .await?
-            {
-                return Err(
-                    ApiError::not_found(format!("no record `{id}` in `{table_name}`")).into(),
-                );
-            }
-            (model, Some((table.name.clone(), id.to_owned())))
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no record `{id}` in `{table_name}`"))
+                })?;
+            (
+                model,
+                Some((table, id.to_owned(), table.embedding_text(&record))),
+            )
         }
         (Some(_), None) => {
             return Err(ApiError::invalid("`id` is required when `table` is given").into())
@@ -74,16 +75,31 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
         (None, None) => (requested_model.unwrap_or_else(models::default_model), None),
     };
 
-    let job = EmbeddingJob::new(
+    let mut job = EmbeddingJob::new(
         Uuid::new_v4(),
         &caller.organization_id,
         model.name,
         content,
-        target,
+        target
+            .as_ref()
+            .map(|(table, id, _)| (table.name.clone(), id.clone())),
     );
+    if let Some((_, _, record_text)) = &target {
+        job = job.with_record_text(record_text);
+    }
     app.store
         .insert_job(&JobRow::queued(&job, app.now_ms))
         .await?;
+    send(app, job, "job queued").await
+}
+
+/// Sends a job whose row is written. If the queue refuses it, the row is marked `failed` and
+/// the caller gets 503: no job is left pointing at nothing.
+async fn send<S: Store, Q: JobQueue, X: SearchService>(
+    app: &App<S, Q, X>,
+    job: EmbeddingJob,
+    event: &str,
+) -> Result<HttpResponse> {
     if let Err(fault) = app.queue.send(&job).await {
         tracing::error!(job_id = %job.job_id, error = %fault, "queue send failed; job marked failed");
         app.store
@@ -103,7 +119,7 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
         organization_id = %job.organization_id,
         model = %job.model,
         table = job.table.as_deref(),
-        "job queued"
+        "{event}"
     );
     Ok(HttpResponse::json(
         202,
@@ -117,13 +133,65 @@ pub(crate) async fn enqueue<S: Store, Q: JobQueue, X: SearchService>(
     ))
 }
 
+/// `POST /api/v1/embeddings/jobs/{jobId}/retry`: replays a `dead` or `failed` job as it was
+/// accepted, under the same id. If its record has changed since, the record's current text
+/// decides staleness, as for a new job.
+pub(crate) async fn retry_job<S: Store, Q: JobQueue, X: SearchService>(
+    app: &App<S, Q, X>,
+    caller: &Caller,
+    job_id: &str,
+) -> Result<HttpResponse> {
+    let job_id = parse_job_id(job_id)?;
+    let organization_id = &caller.organization_id;
+    let row = app
+        .store
+        .job(organization_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job `{job_id}`")))?;
+    let status = row.view()?.status;
+    if !status.can_replay() {
+        return Err(not_replayable(job_id, status.as_str()).into());
+    }
+    let target = row.table_name.clone().zip(row.record_id.clone());
+    let mut job = EmbeddingJob::new(job_id, organization_id, &row.model, &row.content, target);
+    // A record that is gone is left to the consumer, which marks the job dead and says why.
+    if let (Some(table), Some(id)) = (
+        row.table_name.as_deref().and_then(|t| app.config.table(t)),
+        row.record_id.as_deref(),
+    ) {
+        if let Some(record) = app.store.record(table, organization_id, id).await? {
+            job = job.with_record_text(&table.embedding_text(&record));
+        }
+    }
+    if !app
+        .store
+        .requeue_job(organization_id, job_id, app.now_ms)
+        .await?
+    {
+        // Another replay won the race.
+        return Err(not_replayable(job_id, "queued").into());
+    }
+    send(app, job, "job replayed").await
+}
+
+fn not_replayable(job_id: Uuid, status: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("job `{job_id}` is {status}; only dead or failed jobs can be retried"),
+    )
+}
+
+fn parse_job_id(job_id: &str) -> Result<Uuid> {
+    Ok(Uuid::parse_str(job_id).map_err(|_| ApiError::invalid("job id must be a UUID"))?)
+}
+
 /// `GET /api/v1/embeddings/jobs/{jobId}`: another organization's job is a 404, like a missing one.
 pub(crate) async fn job_status<S: Store, Q: JobQueue, X: SearchService>(
     app: &App<S, Q, X>,
     caller: &Caller,
     job_id: &str,
 ) -> Result<HttpResponse> {
-    let job_id = Uuid::parse_str(job_id).map_err(|_| ApiError::invalid("job id must be a UUID"))?;
+    let job_id = parse_job_id(job_id)?;
     let row = app
         .store
         .job(&caller.organization_id, job_id)

@@ -32,6 +32,10 @@ pub(crate) struct JobRow {
     pub status: String,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// 1 when the content was cut to the model's input limit.
+    pub truncated: i64,
+    /// SQL `hex()` of the compact vector of a job not bound to a record.
+    pub vector_hex: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
@@ -51,6 +55,8 @@ impl JobRow {
             status: JobStatus::Queued.as_str().to_owned(),
             attempts: 0,
             last_error: None,
+            truncated: 0,
+            vector_hex: None,
             created_at: now_ms,
             updated_at: now_ms,
             completed_at: None,
@@ -64,6 +70,12 @@ impl JobRow {
                 self.id, self.status
             ))
         })?;
+        let embedding = self
+            .vector_hex
+            .as_deref()
+            .map(shared::vector::decode_hex)
+            .transpose()
+            .map_err(|e| Fault(format!("job {}: {e}", self.id)))?;
         Ok(JobView {
             job_id: self.id.clone(),
             status,
@@ -72,6 +84,8 @@ impl JobRow {
             id: self.record_id.clone(),
             attempts: self.attempts,
             last_error: self.last_error.clone(),
+            truncated: self.truncated != 0,
+            embedding,
             created_at: rfc3339_millis(self.created_at),
             updated_at: rfc3339_millis(self.updated_at),
             completed_at: self.completed_at.map(rfc3339_millis),
@@ -88,12 +102,14 @@ pub(crate) trait Store {
         organization_id: &str,
         user_id: &str,
     ) -> Result<Option<String>, Fault>;
-    async fn record_exists(
+    /// A record of an embedding table, its configured columns by name, if it exists in the
+    /// organization.
+    async fn record(
         &self,
         table: &TableConfig,
         organization_id: &str,
         id: &str,
-    ) -> Result<bool, Fault>;
+    ) -> Result<Option<Record>, Fault>;
     async fn insert_job(&self, job: &JobRow) -> Result<(), Fault>;
     async fn mark_job_failed(
         &self,
@@ -103,7 +119,18 @@ pub(crate) trait Store {
         now_ms: i64,
     ) -> Result<(), Fault>;
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault>;
+    /// Moves a `dead` or `failed` job back to `queued`, in one statement so that two replays
+    /// cannot both win; `false` when the job was not in such a state.
+    async fn requeue_job(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        now_ms: i64,
+    ) -> Result<bool, Fault>;
 }
+
+/// A record's columns by name.
+pub(crate) type Record = serde_json::Map<String, serde_json::Value>;
 
 /// The producer side of `embeddings-queue`.
 pub(crate) trait JobQueue {

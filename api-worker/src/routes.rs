@@ -36,7 +36,7 @@ async fn route<S: Store, Q: JobQueue, X: SearchService>(
     };
     // Known routes only past this point, so an unknown path is a 404 even without credentials.
     let allowed = match rest {
-        [] | ["embed"] => Method::Post,
+        [] | ["embed"] | ["jobs", _, "retry"] => Method::Post,
         ["tables"] | ["jobs", _] => Method::Get,
         _ => return Err(no_route()),
     };
@@ -46,6 +46,7 @@ async fn route<S: Store, Q: JobQueue, X: SearchService>(
         [] => embeddings::enqueue(app, &caller, request).await,
         ["tables"] => Ok(embeddings::tables(app)),
         ["jobs", job_id] => embeddings::job_status(app, &caller, job_id).await,
+        ["jobs", job_id, "retry"] => embeddings::retry_job(app, &caller, job_id).await,
         ["embed"] => search::embed(app, &caller, request).await,
         _ => Err(no_route()),
     }

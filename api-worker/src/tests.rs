@@ -11,7 +11,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use worker_kit::Fault;
 
-use crate::ports::{App, JobQueue, JobRow, SearchService, SessionRow, Store};
+use crate::ports::{App, JobQueue, JobRow, Record, SearchService, SessionRow, Store};
 use crate::routes::handle;
 
 const SECRET: &str = "test-secret-0123456789abcdefghijkl";
@@ -21,7 +21,8 @@ const NOW: i64 = 1_795_615_199_000;
 struct FakeStore {
     sessions: Vec<(String, SessionRow)>,
     members: Vec<(String, String, String)>,
-    records: Vec<(String, String, String)>,
+    /// (table, organization, id, content)
+    records: Vec<(String, String, String, String)>,
     jobs: RefCell<Vec<JobRow>>,
     down: bool,
 }
@@ -52,16 +53,20 @@ impl Store for FakeStore {
             .find(|(o, u, _)| o == organization_id && u == user_id)
             .map(|(_, _, role)| role.clone()))
     }
-    async fn record_exists(
+    async fn record(
         &self,
         table: &TableConfig,
         organization_id: &str,
         id: &str,
-    ) -> Result<bool, Fault> {
+    ) -> Result<Option<Record>, Fault> {
         Ok(self
             .records
             .iter()
-            .any(|(t, o, i)| *t == table.name && o == organization_id && i == id))
+            .find(|(t, o, i, _)| *t == table.name && o == organization_id && i == id)
+            .map(|(_, o, i, content)| {
+                let row = json!({"id": i, "organization_id": o, "content": content});
+                row.as_object().unwrap().clone()
+            }))
     }
     async fn insert_job(&self, job: &JobRow) -> Result<(), Fault> {
         self.jobs.borrow_mut().push(job.clone());
@@ -93,6 +98,25 @@ impl Store for FakeStore {
             .iter()
             .find(|j| j.id == job_id.to_string() && j.organization_id == organization_id)
             .cloned())
+    }
+    async fn requeue_job(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let mut jobs = self.jobs.borrow_mut();
+        let job = jobs.iter_mut().find(|j| {
+            j.id == job_id.to_string()
+                && j.organization_id == organization_id
+                && (j.status == "dead" || j.status == "failed")
+        });
+        Ok(job.is_some_and(|job| {
+            job.status = "queued".into();
+            job.updated_at = now_ms;
+            job.completed_at = None;
+            true
+        }))
     }
 }
 
@@ -172,7 +196,12 @@ fn app() -> App<FakeStore, FakeQueue, FakeSearch> {
                 ("org_a".into(), "bob".into(), "member".into()),
                 ("org_a".into(), "cid".into(), "member".into()),
             ],
-            records: vec![("claims".into(), "org_a".into(), "clm_1".into())],
+            records: vec![(
+                "claims".into(),
+                "org_a".into(),
+                "clm_1".into(),
+                "Police arrested three suspects".into(),
+            )],
             ..FakeStore::default()
         },
         queue: FakeQueue::default(),
@@ -242,6 +271,11 @@ async fn enqueue_writes_the_job_then_sends_the_message() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].job_id.to_string(), response.body["jobId"]);
     assert_eq!(sent[0].organization_id, "org_a");
+    assert_eq!(
+        sent[0].record_hash.as_deref(),
+        Some(sent[0].content_hash.as_str()),
+        "made from the record's current text"
+    );
     let jobs = app.store.jobs.borrow();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
@@ -490,4 +524,57 @@ async fn embed_is_validated_then_forwarded_with_the_organization() {
     )
     .await;
     assert_eq!(response.status, 401);
+}
+
+#[wasm_bindgen_test]
+async fn only_a_dead_or_failed_job_is_replayed_under_its_own_id() {
+    let app = app();
+    let request = as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings")).with_json(
+        &json!({"content": "Police arrested three suspects", "table": "claims", "id": "clm_1"}),
+    );
+    let job_id = send(&app, request).await.body["jobId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let retry = || {
+        as_ann(HttpRequest::new(
+            Method::Post,
+            &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
+        ))
+    };
+
+    let response = send(&app, retry()).await;
+    assert_eq!(
+        response.status, 409,
+        "a queued job is not replayed: {}",
+        response.body
+    );
+    assert_eq!(response.body["error"]["code"], "conflict");
+
+    app.store.jobs.borrow_mut()[0].status = "dead".into();
+    let response = send(&app, retry()).await;
+    assert_eq!(response.status, 202, "{}", response.body);
+    assert_eq!(response.body["jobId"], job_id.as_str());
+    assert_eq!(app.store.jobs.borrow()[0].status, "queued");
+    let sent = app.queue.sent.borrow().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].job_id.to_string(), job_id);
+    assert_eq!(sent[1].attempt, 0);
+    assert_eq!(sent[1].content_hash, sent[0].content_hash);
+
+    app.store.jobs.borrow_mut()[0].organization_id = "org_b".into();
+    assert_eq!(
+        send(&app, retry()).await.status,
+        404,
+        "another tenant's job"
+    );
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Get,
+            &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
+        )),
+    )
+    .await;
+    assert_eq!(response.status, 405);
 }

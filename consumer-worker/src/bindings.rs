@@ -372,6 +372,26 @@ impl JobStore for D1Store {
                         number(now_ms),
                     ],
                 )?),
+                Write::Rejected { job, reason } => statements.push(self.statement(
+                    &format!(
+                        "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
+                             status, attempts, last_error, created_at, updated_at, completed_at)
+                         VALUES (?1, ?2, ?3, ?4, '', 'dead', 1, ?5, ?6, ?6, ?6)
+                         ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
+                             last_error = excluded.last_error, updated_at = excluded.updated_at,
+                             completed_at = excluded.completed_at
+                         WHERE embedding_jobs.{OPEN}
+                           AND embedding_jobs.organization_id = excluded.organization_id"
+                    ),
+                    &[
+                        text(&job.job_id),
+                        text(&job.organization_id),
+                        text(&job.model),
+                        text(&job.content),
+                        text(reason),
+                        number(now_ms),
+                    ],
+                )?),
                 Write::Failed {
                     job_id,
                     organization_id,

@@ -5,7 +5,7 @@
 use shared::disposition::RetryPolicy;
 
 use crate::deliveries::Settle;
-use crate::ports::{job_identity, DeadJob, Delivery, JobStore};
+use crate::ports::{DeadJob, Delivery, JobIdentity, JobStore};
 
 /// The reason a dead-lettered job is dead, in front of its last error.
 pub(crate) const RETRIES_EXHAUSTED: &str = "retries exhausted";
@@ -17,10 +17,10 @@ pub(crate) async fn handle(
 ) -> Vec<Settle> {
     let dead: Vec<DeadJob> = messages
         .iter()
-        .filter_map(|m| job_identity(&m.body))
-        .map(|(job_id, organization_id)| DeadJob {
-            job_id,
-            organization_id,
+        .filter_map(|m| JobIdentity::read(&m.body))
+        .map(|job| DeadJob {
+            job_id: job.job_id,
+            organization_id: job.organization_id,
             reason: RETRIES_EXHAUSTED.into(),
         })
         .collect();

@@ -24,7 +24,7 @@ use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::vectorize::IndexedVector;
 
 use crate::ports::{
-    job_identity, Delivery, Embedded, JobStore, Loaded, Requeue, VectorIndexes, Write,
+    Delivery, Embedded, JobIdentity, JobStore, Loaded, Requeue, VectorIndexes, Write,
 };
 
 /// How the runtime settles a message once its batch is handled.
@@ -63,7 +63,7 @@ enum Slot {
     /// A message that is not a job: dead, with its job's id and organization when readable.
     Malformed {
         outcome: Outcome,
-        identity: Option<(String, String)>,
+        identity: Option<JobIdentity>,
     },
 }
 
@@ -91,7 +91,7 @@ fn distinct_jobs<'a>(
             })),
             Err(e) => Slot::Malformed {
                 outcome: Outcome::Permanent(e.to_string()),
-                identity: job_identity(&message.body),
+                identity: JobIdentity::read(&message.body),
             },
         })
         .collect();
@@ -167,14 +167,12 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         for slot in slots.iter() {
             if let Slot::Malformed {
                 outcome: Outcome::Permanent(reason),
-                identity: Some((job_id, organization_id)),
+                identity: Some(job),
             } = slot
             {
-                writes.push(Write::Finished {
-                    job_id: job_id.clone(),
-                    organization_id: organization_id.clone(),
-                    status: JobStatus::Dead,
-                    reason: Some(reason.clone()),
+                writes.push(Write::Rejected {
+                    job: job.clone(),
+                    reason: reason.clone(),
                 });
             }
         }

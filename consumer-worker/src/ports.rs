@@ -42,6 +42,9 @@ pub(crate) enum Write<'a> {
         status: shared::job::JobStatus,
         reason: Option<String>,
     },
+    /// A message that is not a valid job but names one: the job is recorded `dead` with the
+    /// reason, its row created if the gateway never wrote one (a custom pipeline's message).
+    Rejected { job: JobIdentity, reason: String },
     /// A failed attempt of a job that will be tried again: its error is kept as `last_error`.
     Failed {
         job_id: String,
@@ -96,11 +99,26 @@ pub(crate) trait VectorIndexes {
     async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault>;
 }
 
-/// Reads the job id and organization out of a body that did not decode as a job, so even a
-/// malformed message's job can be marked dead.
-pub(crate) fn job_identity(body: &serde_json::Value) -> Option<(String, String)> {
-    let job_id = body.get("jobId")?.as_str()?;
-    uuid::Uuid::parse_str(job_id).ok()?;
-    let organization_id = body.get("organizationId")?.as_str()?;
-    Some((job_id.to_owned(), organization_id.to_owned()))
+/// What can be read of a message that did not decode as a job, so that even a malformed
+/// message's job is recorded dead: its id and organization, and the model and content if given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobIdentity {
+    pub job_id: String,
+    pub organization_id: String,
+    pub model: String,
+    pub content: String,
+}
+
+impl JobIdentity {
+    pub(crate) fn read(body: &serde_json::Value) -> Option<Self> {
+        let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
+        let job_id = field("jobId")?;
+        uuid::Uuid::parse_str(job_id).ok()?;
+        Some(JobIdentity {
+            job_id: job_id.to_owned(),
+            organization_id: field("organizationId")?.to_owned(),
+            model: field("model").unwrap_or_default().to_owned(),
+            content: field("content").unwrap_or_default().to_owned(),
+        })
+    }
 }

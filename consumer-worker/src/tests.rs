@@ -120,6 +120,11 @@ impl JobStore for FakeStore {
                     status: *status,
                     reason: reason.clone(),
                 },
+                Write::Rejected { job, reason } => Written::Finished {
+                    job_id: job.job_id.clone(),
+                    status: JobStatus::Dead,
+                    reason: Some(reason.clone()),
+                },
                 Write::Failed { job_id, error, .. } => Written::Failed {
                     job_id: job_id.clone(),
                     error: error.clone(),

@@ -49,6 +49,14 @@ impl Client {
         Self::reply(request.send(body)?)
     }
 
+    pub fn put(&self, path: &str, body: &str) -> Result<Reply, ureq::Error> {
+        let request = self
+            .agent
+            .put(format!("{}{path}", self.base_url))
+            .header("content-type", "application/json");
+        Self::reply(request.send(body)?)
+    }
+
     fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string()?;

@@ -29,11 +29,21 @@ pub struct Tenant {
     pub cookie: String,
 }
 
+/// How to start the stack.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Run the suite's custom pipeline (`e2e/pipeline`) in front of the gateway, so that tests
+    /// can send queue messages of their own.
+    pub pipeline: bool,
+    /// The consumer's first retry delay, in seconds (its default is 2).
+    pub retry_base_delay_seconds: Option<u32>,
+}
+
 #[derive(Debug)]
 pub struct Stack {
-    /// The gateway.
+    /// The gateway (through the pipeline, when it runs).
     pub base_url: String,
-    /// local-ai, for its `/stats`.
+    /// local-ai, for its `/stats` and `/faults`.
     pub local_ai_url: String,
     dir: PathBuf,
     secret: String,
@@ -43,7 +53,7 @@ pub struct Stack {
 impl Stack {
     /// Applies the migrations, seeds users, organizations and sessions, starts `wrangler dev`
     /// and waits until the gateway reports itself healthy.
-    pub fn start() -> io::Result<Stack> {
+    pub fn start(options: Options) -> io::Result<Stack> {
         let root = repo_root();
         let dir = std::env::temp_dir().join(format!("d1-embeddings-e2e-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -71,9 +81,12 @@ impl Stack {
         stack.wait_until_ready(&format!("{}/health", stack.local_ai_url), "local-ai.log")?;
 
         let config = stack.dir.join("config");
-        let status = Command::new(root.join("scripts/local-config"))
-            .args([path(&config), &stack.local_ai_url, &stack.secret])
-            .status()?;
+        let mut local_config = Command::new(root.join("scripts/local-config"));
+        local_config.args([path(&config), &stack.local_ai_url, &stack.secret]);
+        if let Some(delay) = options.retry_base_delay_seconds {
+            local_config.env("RETRY_BASE_DELAY_SECONDS", delay.to_string());
+        }
+        let status = local_config.status()?;
         if !status.success() {
             return Err(io::Error::other("scripts/local-config failed"));
         }
@@ -107,6 +120,16 @@ impl Stack {
             &inspector.to_string(),
         ])
         .args(["--persist-to", path(&persist)]);
+        if options.pipeline {
+            // First, so that it is the worker `wrangler dev` serves on its port.
+            let pipeline = root.join("e2e/pipeline");
+            let rendered = fs::read_to_string(pipeline.join("wrangler.toml"))?.replace(
+                "main = \"worker.js\"",
+                &format!("main = \"{}\"", pipeline.join("worker.js").display()),
+            );
+            fs::write(config.join("e2e-pipeline.toml"), rendered)?;
+            dev.arg("-c").arg(config.join("e2e-pipeline.toml"));
+        }
         for worker in ["api-worker", "search-worker", "consumer-worker"] {
             dev.arg("-c").arg(config.join(format!("{worker}.toml")));
         }
@@ -155,9 +178,41 @@ impl Stack {
         Client::new(&self.base_url)
     }
 
+    /// Runs SQL against the stack's local D1 (with wrangler, beside the running `wrangler dev`)
+    /// and returns the rows of its last statement. Tests read what the workers wrote with it.
+    pub fn sql(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        let output = wrangler(&repo_root())
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(self.dir.join("state"))
+            .arg("-c")
+            .arg(self.dir.join("config/api-worker.toml"))
+            .args(["--command", sql])
+            .stdin(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "wrangler d1 execute failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let results: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)
+            .map_err(|e| io::Error::other(format!("wrangler d1 execute printed no JSON: {e}")))?;
+        Ok(results
+            .last()
+            .and_then(|r| r["results"].as_array())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Everything a process of the stack has printed so far.
+    pub fn log(&self, log: &str) -> String {
+        fs::read_to_string(self.dir.join(log)).unwrap_or_default()
+    }
+
     /// The last lines a process of the stack printed (`wrangler-dev.log`, `local-ai.log`).
     pub fn log_tail(&self, log: &str, lines: usize) -> String {
-        let text = fs::read_to_string(self.dir.join(log)).unwrap_or_default();
+        let text = self.log(log);
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }

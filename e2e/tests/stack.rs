@@ -1,16 +1,29 @@
 //! The end-to-end suite. It starts the real local stack once (see `e2e::Stack`), runs every
-//! test against it over HTTP, and stops it whether the tests pass or not.
+//! test against it over HTTP, and stops it whether the tests pass or not. Tests run one at a
+//! time: some break local-ai on purpose, and count its calls.
+//!
+//! - this file: the gateway's authentication, guards and routes;
+//! - [`consumer`]: the pipeline from the queue to stored vectors, under faults.
 
+#[path = "stack/consumer.rs"]
+mod consumer;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e::{Client, Reply, Stack};
+use e2e::{Client, Options, Reply, Stack};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{json, Value};
 
 fn main() {
-    let args = Arguments::from_args();
-    let stack = match Stack::start() {
-        Ok(stack) => stack,
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let options = Options {
+        pipeline: true,
+        retry_base_delay_seconds: Some(1),
+    };
+    let stack = match Stack::start(options) {
+        Ok(stack) => Arc::new(stack),
         Err(e) => {
             eprintln!("could not start the local stack: {e}");
             std::process::exit(1);
@@ -23,15 +36,17 @@ fn main() {
             eprintln!("--- last lines of {log} ---\n{}", stack.log_tail(log, 60));
         }
     }
+    // The trials, and their handles on the stack, are gone: this stops it.
     drop(stack);
     conclusion.exit();
 }
 
 type Test = fn(&Ctx) -> Result<(), Failed>;
 
-/// What each test gets: a client and the cookies of the seeded sessions.
+/// What each test gets: clients, the stack, and the cookies of the seeded sessions.
 #[derive(Debug, Clone)]
 struct Ctx {
+    stack: Arc<Stack>,
     client: Client,
     local_ai: Client,
     ann: String,
@@ -42,9 +57,10 @@ struct Ctx {
     forged: String,
 }
 
-fn tests(stack: &Stack) -> Vec<Trial> {
+fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
     let ann = stack.tenant("ann").cookie;
     let ctx = Ctx {
+        stack: Arc::clone(stack),
         client: stack.client(),
         local_ai: Client::new(&stack.local_ai_url),
         bob: stack.tenant("bob").cookie,
@@ -59,7 +75,7 @@ fn tests(stack: &Stack) -> Vec<Trial> {
         ),
         ann,
     };
-    let tests: [(&str, Test); 8] = [
+    let tests: Vec<(&str, Test)> = vec![
         (
             "health_reaches_search_worker_over_the_binding",
             health_reaches_search_worker_over_the_binding,
@@ -89,6 +105,7 @@ fn tests(stack: &Stack) -> Vec<Trial> {
     ];
     tests
         .into_iter()
+        .chain(consumer::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -119,27 +136,27 @@ fn enqueue(ctx: &Ctx, cookie: &str, body: &Value) -> Result<Reply, Failed> {
         .post("/api/v1/embeddings", Some(cookie), &body.to_string())?)
 }
 
-/// Polls a job until `done_when` holds or 30 seconds pass; returns its last view.
-fn wait_for_job(
-    ctx: &Ctx,
-    cookie: &str,
-    job_id: &str,
-    done_when: impl Fn(&Value) -> bool,
-) -> Result<Value, Failed> {
+/// Polls a job until it is final or `within` passes; returns its last view.
+fn wait_final(ctx: &Ctx, job_id: &str, within: Duration) -> Result<Value, Failed> {
     let started = Instant::now();
     loop {
         let reply = ctx
             .client
-            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(cookie))?;
+            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(&ctx.ann))?;
         expect(&reply, 200, "job status")?;
-        if done_when(&reply.body) {
+        if !matches!(reply.body["status"].as_str(), Some("queued" | "processing")) {
             return Ok(reply.body);
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(format!("job {job_id} did not get there in 30 s: {}", reply.body).into());
+        if started.elapsed() > within {
+            return Err(format!("job {job_id} not final after {within:?}: {}", reply.body).into());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn job_id(reply: &Reply) -> Result<String, Failed> {
+    expect(reply, 202, "enqueue")?;
+    Ok(reply.body["jobId"].as_str().ok_or("no jobId")?.to_owned())
 }
 
 fn health_reaches_search_worker_over_the_binding(ctx: &Ctx) -> Result<(), Failed> {
@@ -168,16 +185,23 @@ fn a_job_travels_the_queue_and_the_consumer_records_it(ctx: &Ctx) -> Result<(), 
     check(reply.body["model"] == "@cf/baai/bge-base-en-v1.5", || {
         format!("{}", reply.body)
     })?;
-    let job_id = reply.body["jobId"].as_str().ok_or("no jobId")?;
-    // Only consumer-worker moves a job past `queued`: seeing it here proves the message went
-    // through the queue, the consumer wrote D1, and the gateway read it back.
-    let job = wait_for_job(ctx, &ctx.ann, job_id, |job| job["status"] != "queued")?;
+    let job_id = job_id(&reply)?;
+    // Only consumer-worker moves a job past `queued`: a `done` job with its vector proves the
+    // message went through the queue, local-ai embedded it, the consumer wrote D1, and the
+    // gateway read it back.
+    let job = wait_final(ctx, &job_id, Duration::from_secs(30))?;
     check(
-        job["status"] == "processing" && job["attempts"] == 1,
-        || format!("the consumer should record one delivery: {job}"),
+        job["status"] == "done" && job["attempts"] == 1 && job["truncated"] == false,
+        || format!("one delivery, embedded: {job}"),
     )?;
-    check(job["jobId"] == job_id && job["lastError"].is_null(), || {
-        format!("{job}")
+    check(
+        job["jobId"] == job_id.as_str() && job["lastError"].is_null(),
+        || format!("{job}"),
+    )?;
+    let vector: Vec<f32> = serde_json::from_value(job["embedding"].clone())?;
+    let expected = embed(ctx, "Police arrested three suspects")?;
+    check(cosine(&vector, &expected) > 0.9999, || {
+        "the job's vector is the embedding of its content".into()
     })
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP side: the Workers AI REST route, `/health` and `/stats`.
+//! The HTTP side: the Workers AI REST route, `/health`, `/stats`, and `/faults` (read or change
+//! the fault plan while running).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use shared::ai::{check_texts, EmbeddingRequest, EmbeddingResult, Envelope, Notic
 
 use crate::batcher::Batcher;
 use crate::catalogue::Catalogue;
-use crate::faults::Faults;
+use crate::faults::{FaultPlan, Faults};
 use crate::stats::Stats;
 
 /// The header that names a stand-in answer.
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/client/v4/accounts/{account}/ai/run/{*model}", post(run))
         .route("/health", get(health))
         .route("/stats", get(stats))
+        .route("/faults", get(faults).put(set_faults))
         .with_state(state)
 }
 
@@ -173,4 +175,21 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 async fn stats(State(state): State<AppState>) -> Json<crate::stats::Snapshot> {
     Json(state.stats.snapshot())
+}
+
+async fn faults(State(state): State<AppState>) -> Json<FaultPlan> {
+    Json(state.faults.plan())
+}
+
+async fn set_faults(State(state): State<AppState>, body: Bytes) -> Response {
+    let plan = match serde_json::from_slice::<FaultPlan>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|plan| plan.check().map(|()| plan))
+    {
+        Ok(plan) => plan,
+        Err(message) => return error(StatusCode::BAD_REQUEST, CODE_BAD_INPUT, message),
+    };
+    tracing::warn!(?plan, "fault plan changed");
+    state.faults.set_plan(plan.clone());
+    Json(plan).into_response()
 }

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// The request does not fit the resource's state (replaying a job that is not dead).
+    Conflict,
     /// The body exceeds the size limit.
     PayloadTooLarge,
     /// A dependency (queue, database, search, the model) cannot take the request now.
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
             ErrorCode::ModelFailed => 502,
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ModelFailed => "model_failed",
@@ -130,6 +134,7 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
             ErrorCode::Unavailable,
             ErrorCode::ModelFailed,

@@ -53,6 +53,11 @@ impl JobStatus {
     pub fn is_final(self) -> bool {
         !matches!(self, JobStatus::Queued | JobStatus::Processing)
     }
+
+    /// Only a job that failed can be replayed: `dead`, or `failed` to reach the queue.
+    pub fn can_replay(self) -> bool {
+        matches!(self, JobStatus::Dead | JobStatus::Failed)
+    }
 }
 
 /// A job as `GET /api/v1/embeddings/jobs/{jobId}` returns it.
@@ -66,6 +71,12 @@ pub struct JobView {
     pub id: Option<String>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The content was longer than the model reads and was cut (`shared::models::truncate`).
+    pub truncated: bool,
+    /// The vector of a `done` job that is not bound to a record; a record's vector is on the
+    /// record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
@@ -87,6 +98,11 @@ mod tests {
             .filter(|s| !s.is_final())
             .collect();
         assert_eq!(open, vec![JobStatus::Queued, JobStatus::Processing]);
+        let replayable: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.can_replay())
+            .collect();
+        assert_eq!(replayable, vec![JobStatus::Dead, JobStatus::Failed]);
         assert_eq!(JobStatus::parse("nope"), None);
     }
 }

@@ -1,0 +1,425 @@
+//! The consumer against the real stack: batched AI calls, stored vectors, duplicates, stale and
+//! dead jobs, injected faults, the dead-letter queue and replay.
+
+use std::collections::BTreeSet;
+
+use shared::message::EmbeddingJob;
+use shared::models::DEFAULT_MODEL;
+
+use super::{check, cosine, embed, enqueue, expect, job_id, wait_final, Ctx, Test};
+use super::{json, Duration, Failed, Instant, Value};
+
+pub(crate) const TESTS: &[(&str, Test)] = &[
+    (
+        "two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch",
+        two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch,
+    ),
+    (
+        "the_same_message_delivered_twice_is_embedded_once",
+        the_same_message_delivered_twice_is_embedded_once,
+    ),
+    (
+        "a_job_for_a_missing_record_or_a_tampered_message_is_dead_at_once",
+        a_job_for_a_missing_record_or_a_tampered_message_is_dead_at_once,
+    ),
+    (
+        "two_quick_embeddings_of_one_record_leave_the_last",
+        two_quick_embeddings_of_one_record_leave_the_last,
+    ),
+    (
+        "with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice",
+        with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice,
+    ),
+    (
+        "a_refused_text_is_dead_at_once_without_retries",
+        a_refused_text_is_dead_at_once_without_retries,
+    ),
+    (
+        "a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays",
+        a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays,
+    ),
+];
+
+/// Inserts claims of `org_a` straight into D1, as an app writing its own table would.
+fn seed_claims(ctx: &Ctx, prefix: &str, n: usize) -> Result<Vec<(String, String)>, Failed> {
+    let claims: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("{prefix}-{i}"),
+                format!("Claim {i} of {prefix}: the council voted on budget line {i}"),
+            )
+        })
+        .collect();
+    for chunk in claims.chunks(100) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(id, content)| format!("('{id}', 'org_a', '{prefix}', '{content}', 0, 0)"))
+            .collect();
+        ctx.stack.sql(&format!(
+            "INSERT INTO claims (id, organization_id, story_id, content, created_at, updated_at) VALUES {}",
+            values.join(", ")
+        ))?;
+    }
+    Ok(claims)
+}
+
+fn enqueue_claim(ctx: &Ctx, id: &str, content: &str) -> Result<String, Failed> {
+    job_id(&enqueue(
+        ctx,
+        &ctx.ann,
+        &json!({"content": content, "table": "claims", "id": id}),
+    )?)
+}
+
+/// Enqueues every claim, four requests at a time.
+fn enqueue_claims(ctx: &Ctx, claims: &[(String, String)]) -> Result<Vec<String>, Failed> {
+    let chunks: Vec<&[(String, String)]> = claims.chunks(claims.len().div_ceil(4)).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(id, content)| {
+                            enqueue_claim(ctx, id, content).map_err(|e| format!("{e:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for handle in handles {
+            ids.extend(
+                handle
+                    .join()
+                    .map_err(|_| "an enqueuing thread panicked")??,
+            );
+        }
+        Ok(ids)
+    })
+}
+
+fn wait_all_final(ctx: &Ctx, job_ids: &[String], within: Duration) -> Result<Vec<Value>, Failed> {
+    let deadline = Instant::now() + within;
+    job_ids
+        .iter()
+        .map(|id| wait_final(ctx, id, deadline.saturating_duration_since(Instant::now())))
+        .collect()
+}
+
+fn stats(ctx: &Ctx) -> Result<Value, Failed> {
+    let reply = ctx.local_ai.get("/stats", None)?;
+    expect(&reply, 200, "local-ai stats")?;
+    Ok(reply.body)
+}
+
+fn counter(stats: &Value, name: &str) -> Result<u64, Failed> {
+    Ok(stats[name]
+        .as_u64()
+        .ok_or_else(|| format!("no `{name}` in {stats}"))?)
+}
+
+/// Changes local-ai's fault plan; every test that sets one puts the default back.
+fn set_faults(ctx: &Ctx, plan: &Value) -> Result<(), Failed> {
+    let reply = ctx.local_ai.put("/faults", &plan.to_string())?;
+    expect(&reply, 200, "set local-ai faults")
+}
+
+fn no_faults(ctx: &Ctx) -> Result<(), Failed> {
+    set_faults(ctx, &json!({}))
+}
+
+/// The consumer's "batch processed" log lines for `embeddings-queue` printed after `from` bytes.
+fn batch_logs(ctx: &Ctx, from: usize) -> Vec<Value> {
+    let log = ctx.stack.log("wrangler-dev.log");
+    log.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(&line[line.find('{')?..]).ok())
+        .filter(|event| {
+            event["fields"]["message"] == "batch processed"
+                && event["fields"]["queue"] == "embeddings-queue"
+        })
+        .map(|event| event["fields"].clone())
+        .collect()
+}
+
+fn vector_rows(ctx: &Ctx, story: &str) -> Result<Value, Failed> {
+    let rows = ctx.stack.sql(&format!(
+        "SELECT count(*) AS n, count(DISTINCT v.record_id) AS records, min(length(v.vector)) AS min_bytes,
+                max(length(v.vector)) AS max_bytes, min(json_array_length(c.embedding)) AS column_dims
+         FROM embedding_vectors v JOIN claims c ON c.id = v.record_id AND c.organization_id = v.organization_id
+         WHERE v.organization_id = 'org_a' AND v.table_name = 'claims' AND c.story_id = '{story}'"
+    ))?;
+    Ok(rows.first().cloned().unwrap_or(Value::Null))
+}
+
+fn two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch(
+    ctx: &Ctx,
+) -> Result<(), Failed> {
+    let claims = seed_claims(ctx, "bulk", 200)?;
+    let log_start = ctx.stack.log("wrangler-dev.log").len();
+    let before = stats(ctx)?;
+    let job_ids = enqueue_claims(ctx, &claims)?;
+    let jobs = wait_all_final(ctx, &job_ids, Duration::from_mins(2))?;
+    let not_done: Vec<&Value> = jobs.iter().filter(|j| j["status"] != "done").collect();
+    check(not_done.is_empty(), || {
+        format!("jobs not done: {not_done:?}")
+    })?;
+
+    let rows = vector_rows(ctx, "bulk")?;
+    check(
+        rows["n"] == 200
+            && rows["records"] == 200
+            && rows["min_bytes"] == 768 * 4
+            && rows["max_bytes"] == 768 * 4
+            && rows["column_dims"] == 768,
+        || format!("every record has one compact 768-dim vector and its JSON column: {rows}"),
+    )?;
+
+    let after = stats(ctx)?;
+    let calls = counter(&after, "calls")? - counter(&before, "calls")?;
+    let texts = counter(&after, "texts")? - counter(&before, "texts")?;
+    let batches = batch_logs(ctx, log_start);
+    let logged_calls: u64 = batches.iter().filter_map(|b| b["ai_calls"].as_u64()).sum();
+    let logged_texts: u64 = batches
+        .iter()
+        .filter_map(|b| b["texts_embedded"].as_u64())
+        .sum();
+    check(!batches.is_empty(), || "no batch log lines".into())?;
+    for batch in &batches {
+        let jobs = batch["jobs"].as_u64().unwrap_or(0);
+        check(
+            batch["ai_calls"].as_u64() == Some(jobs.div_ceil(100)),
+            || {
+                format!(
+                    "a batch of {jobs} same-model jobs made other than ceil(n/100) calls: {batch}"
+                )
+            },
+        )?;
+    }
+    check(
+        calls == logged_calls && texts == 200 && logged_texts == 200,
+        || {
+            format!(
+            "local-ai saw {calls} calls and {texts} texts; the consumer logged {logged_calls} calls \
+             and {logged_texts} texts over {} batches",
+            batches.len()
+        )
+        },
+    )
+}
+
+fn pipeline_send(ctx: &Ctx, messages: &[Value]) -> Result<(), Failed> {
+    let reply = ctx.client.post(
+        "/__pipeline/send",
+        None,
+        &Value::from(messages.to_vec()).to_string(),
+    )?;
+    expect(&reply, 202, "the pipeline sends to embeddings-queue")
+}
+
+/// Waits for a job sent by the pipeline: it has no row until the consumer first sees it.
+fn wait_pipeline_job(ctx: &Ctx, job: &EmbeddingJob) -> Result<Value, Failed> {
+    let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
+    let started = Instant::now();
+    while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
+        check(started.elapsed() < Duration::from_secs(30), || {
+            format!("the consumer never recorded job {}", job.job_id)
+        })?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))
+}
+
+fn pipeline_job(id: &str, content: &str) -> EmbeddingJob {
+    EmbeddingJob::new(
+        uuid::Uuid::new_v4(),
+        "org_a",
+        DEFAULT_MODEL,
+        content,
+        Some(("claims".into(), id.into())),
+    )
+    .with_record_text(content)
+}
+
+fn the_same_message_delivered_twice_is_embedded_once(ctx: &Ctx) -> Result<(), Failed> {
+    let claims = seed_claims(ctx, "twice", 1)?;
+    let (id, content) = &claims[0];
+    let job = pipeline_job(id, content);
+    let message = serde_json::to_value(&job)?;
+    let before = counter(&stats(ctx)?, "texts")?;
+    // Twice at once (one batch, or two), then once more after the job is done.
+    pipeline_send(ctx, &[message.clone(), message.clone()])?;
+    let first = wait_pipeline_job(ctx, &job)?;
+    pipeline_send(ctx, &[message])?;
+    std::thread::sleep(Duration::from_secs(3));
+    let last = wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))?;
+    let texts = counter(&stats(ctx)?, "texts")? - before;
+    let rows = vector_rows(ctx, "twice")?;
+    check(first["status"] == "done" && last == first, || {
+        format!("done once, untouched by the late copy: {first} then {last}")
+    })?;
+    check(texts <= 2 && rows["n"] == 1, || {
+        format!("{texts} texts embedded for one job delivered three times; vector rows {rows}")
+    })
+}
+
+fn a_job_for_a_missing_record_or_a_tampered_message_is_dead_at_once(
+    ctx: &Ctx,
+) -> Result<(), Failed> {
+    let ghost = pipeline_job("ghost-1", "A claim nobody wrote");
+    let tampered = pipeline_job("ghost-2", "original text");
+    let mut tampered_message = serde_json::to_value(&tampered)?;
+    tampered_message["content"] = json!("edited after hashing");
+    pipeline_send(ctx, &[serde_json::to_value(&ghost)?, tampered_message])?;
+    let ghost = wait_pipeline_job(ctx, &ghost)?;
+    check(
+        ghost["status"] == "dead"
+            && ghost["attempts"] == 1
+            && ghost["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("ghost-1")),
+        || format!("a missing record is permanent: {ghost}"),
+    )?;
+    let tampered = wait_pipeline_job(ctx, &tampered)?;
+    check(
+        tampered["status"] == "dead"
+            && tampered["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("contentHash")),
+        || format!("a tampered message is dead with its reason: {tampered}"),
+    )
+}
+
+fn two_quick_embeddings_of_one_record_leave_the_last(ctx: &Ctx) -> Result<(), Failed> {
+    let claims = seed_claims(ctx, "quick", 1)?;
+    let id = &claims[0].0;
+    let first = "The mayor resigned after the budget vote";
+    let last = "Heavy snow closed every road into the valley";
+    let jobs = [
+        enqueue_claim(ctx, id, first)?,
+        enqueue_claim(ctx, id, last)?,
+    ];
+    let ended = wait_all_final(ctx, &jobs, Duration::from_mins(1))?;
+    check(
+        ended
+            .iter()
+            .all(|j| matches!(j["status"].as_str(), Some("done" | "stale"))),
+        || format!("{ended:?}"),
+    )?;
+    let rows = ctx.stack.sql(&format!(
+        "SELECT embedding FROM claims WHERE id = '{id}' AND organization_id = 'org_a'"
+    ))?;
+    let stored: Vec<f32> = serde_json::from_str(
+        rows.first()
+            .and_then(|r| r["embedding"].as_str())
+            .ok_or("no embedding stored")?,
+    )?;
+    let (to_last, to_first) = (
+        cosine(&stored, &embed(ctx, last)?),
+        cosine(&stored, &embed(ctx, first)?),
+    );
+    check(to_last > 0.9999 && to_first < 0.9, || {
+        format!("the stored embedding is the last content's: cosine {to_last} to it, {to_first} to the first")
+    })
+}
+
+fn with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice(
+    ctx: &Ctx,
+) -> Result<(), Failed> {
+    let claims = seed_claims(ctx, "faulty", 60)?;
+    let before = stats(ctx)?;
+    set_faults(ctx, &json!({"failRate": 0.3, "failStatuses": [500, 429]}))?;
+    // Waves, so that the batches are several and some of their calls fail.
+    let mut job_ids = Vec::new();
+    let outcome = (|| {
+        for wave in claims.chunks(10) {
+            job_ids.extend(enqueue_claims(ctx, wave)?);
+            std::thread::sleep(Duration::from_millis(1_200));
+        }
+        wait_all_final(ctx, &job_ids, Duration::from_secs(150))
+    })();
+    no_faults(ctx)?;
+    let jobs = outcome?;
+    let after = stats(ctx)?;
+    let injected = counter(&after, "injected_failures")? - counter(&before, "injected_failures")?;
+    let texts = counter(&after, "texts")? - counter(&before, "texts")?;
+    let done = jobs.iter().filter(|j| j["status"] == "done").count();
+    let dead = jobs.iter().filter(|j| j["status"] == "dead").count();
+    check(done + dead == claims.len(), || {
+        format!("every job done or dead: {jobs:?}")
+    })?;
+    check(
+        injected > 0 && jobs.iter().any(|j| j["attempts"].as_u64() > Some(1)),
+        || format!("{injected} injected failures; attempts must show the retries"),
+    )?;
+    let distinct: BTreeSet<&str> = jobs.iter().filter_map(|j| j["id"].as_str()).collect();
+    let rows = vector_rows(ctx, "faulty")?;
+    check(
+        distinct.len() == claims.len()
+            && rows["n"] == done
+            && rows["records"] == done
+            && usize::try_from(texts) == Ok(done),
+        || format!("{done} jobs done, {texts} texts embedded by local-ai, vector rows {rows}"),
+    )
+}
+
+fn a_refused_text_is_dead_at_once_without_retries(ctx: &Ctx) -> Result<(), Failed> {
+    set_faults(ctx, &json!({"failRate": 1.0, "failStatuses": [400]}))?;
+    let outcome = (|| {
+        let id = job_id(&enqueue(
+            ctx,
+            &ctx.ann,
+            &json!({"content": "refused by the model"}),
+        )?)?;
+        wait_final(ctx, &id, Duration::from_secs(30))
+    })();
+    no_faults(ctx)?;
+    let job = outcome?;
+    check(
+        job["status"] == "dead"
+            && job["attempts"] == 1
+            && job["lastError"].as_str().is_some_and(|e| e.contains("400")),
+        || format!("a permanent failure is not retried: {job}"),
+    )
+}
+
+fn a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays(
+    ctx: &Ctx,
+) -> Result<(), Failed> {
+    set_faults(ctx, &json!({"failRate": 1.0, "failStatuses": [503]}))?;
+    let content = "The bridge reopened after repairs";
+    let outcome = (|| {
+        let id = job_id(&enqueue(ctx, &ctx.ann, &json!({"content": content}))?)?;
+        // Retries after 1, 2, 4, 8 and 16 seconds, then the dead-letter queue.
+        Ok::<_, Failed>((id.clone(), wait_final(ctx, &id, Duration::from_secs(90))?))
+    })();
+    no_faults(ctx)?;
+    let (id, job) = outcome?;
+    check(
+        job["status"] == "dead"
+            && job["attempts"] == 6
+            && job["lastError"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("retries exhausted") && e.contains("503")),
+        || format!("six failed deliveries, then dead through the DLQ: {job}"),
+    )?;
+
+    let path = format!("/api/v1/embeddings/jobs/{id}/retry");
+    let reply = ctx.client.post(&path, Some(&ctx.bob), "")?;
+    expect(&reply, 404, "bob replays ann's job")?;
+    let reply = ctx.client.post(&path, Some(&ctx.ann), "")?;
+    check(job_id(&reply)? == id, || "replayed under its own id".into())?;
+    let job = wait_final(ctx, &id, Duration::from_secs(30))?;
+    check(job["status"] == "done" && job["attempts"] == 7, || {
+        format!("the replay is done: {job}")
+    })?;
+    let vector: Vec<f32> = serde_json::from_value(job["embedding"].clone())?;
+    check(cosine(&vector, &embed(ctx, content)?) > 0.9999, || {
+        "the replayed job's vector".into()
+    })?;
+    let reply = ctx.client.post(&path, Some(&ctx.ann), "")?;
+    expect(&reply, 409, "a done job is not replayed")
+}
