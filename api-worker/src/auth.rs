@@ -1,7 +1,13 @@
-//! Authentication and the organization firewall: a better-auth session cookie becomes a
-//! [`Caller`] bound to the session's active organization, or the request is refused.
-//! 401 when the caller is not known, 403 when known but not a member of an active organization.
+//! Authentication and the organization firewall. A request is let in by an organization API key
+//! (`Authorization: Bearer emb_…`) or a better-auth session cookie, and becomes a [`Caller`]
+//! bound to one organization with its roles; [`Caller::require`] then checks a role may act.
+//!
+//! 401 when the caller is not known; 403 when known but without an active organization, not a
+//! member of it, or without a role that may do what it asks.
 
+use shared::access::Action;
+use shared::api_key;
+use shared::config::TableConfig;
 use shared::session::{find_session_cookie, verify_signed_token};
 use shared::time::parse_instant_ms;
 use shared::{ApiError, ErrorCode};
@@ -9,25 +15,84 @@ use worker_kit::http::HttpRequest;
 use worker_kit::Fault;
 
 use crate::error::Result;
-use crate::ports::{App, JobQueue, SearchService, Store};
+use crate::ports::{App, Ports, Store};
 
 /// Who is calling, and the one organization every read and write is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
-    pub user_id: String,
     pub organization_id: String,
-    pub role: String,
+    /// better-auth stores several roles as one comma-separated string.
+    pub roles: Vec<String>,
+    pub principal: Principal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    User(String),
+    ApiKey(String),
+}
+
+impl Caller {
+    /// Refuses with 403 unless one of the caller's roles may do `action` (on `table`, when
+    /// the action is on one).
+    pub(crate) fn require(
+        &self,
+        app: &App<impl Ports>,
+        table: Option<&TableConfig>,
+        action: Action,
+    ) -> Result<()> {
+        if self
+            .roles
+            .iter()
+            .any(|role| app.config.allows(table, role, action))
+        {
+            return Ok(());
+        }
+        let on = table.map_or_else(String::new, |t| format!(" on `{}`", t.name));
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "role `{}` may not {}{on}",
+                self.roles.join(","),
+                action.as_str()
+            ),
+        )
+        .into())
+    }
 }
 
 fn unauthenticated(reason: &str) -> ApiError {
     tracing::info!(reason, "authentication refused");
-    ApiError::new(ErrorCode::Unauthenticated, "a valid session is required")
+    ApiError::new(
+        ErrorCode::Unauthenticated,
+        "a valid session or API key is required",
+    )
 }
 
-pub(crate) async fn authenticate<S: Store, Q: JobQueue, X: SearchService>(
-    app: &App<S, Q, X>,
-    request: &HttpRequest,
-) -> Result<Caller> {
+pub(crate) async fn authenticate(app: &App<impl Ports>, request: &HttpRequest) -> Result<Caller> {
+    if let Some(header) = request.header("authorization") {
+        return api_key_caller(app, header).await;
+    }
+    session_caller(app, request).await
+}
+
+async fn api_key_caller(app: &App<impl Ports>, header: &str) -> Result<Caller> {
+    let key = api_key::from_authorization(header)
+        .ok_or_else(|| unauthenticated("malformed authorization header"))?;
+    let row = app
+        .store
+        .use_api_key(&api_key::hash(key), app.now_ms)
+        .await?
+        .ok_or_else(|| unauthenticated("unknown or revoked API key"))?;
+    Ok(Caller {
+        organization_id: row.organization_id,
+        roles: vec![row.role],
+        principal: Principal::ApiKey(row.id),
+    })
+}
+
+async fn session_caller(app: &App<impl Ports>, request: &HttpRequest) -> Result<Caller> {
+    // Without the secret no signature can be checked: fail closed, and say why in the logs.
     let secret = app
         .auth_secret
         .as_deref()
@@ -58,19 +123,20 @@ pub(crate) async fn authenticate<S: Store, Q: JobQueue, X: SearchService>(
             "the session has no active organization",
         )
     })?;
-    let role = app
-        .store
-        .member_role(&organization_id, &session.user_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Forbidden,
-                "not a member of the active organization",
-            )
-        })?;
+    let role = session.role.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "not a member of the active organization",
+        )
+    })?;
     Ok(Caller {
-        user_id: session.user_id,
         organization_id,
-        role,
+        roles: role
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        principal: Principal::User(session.user_id),
     })
 }

@@ -1,16 +1,16 @@
-//! The real implementations of the ports, over the worker's bindings. Binding names live here.
+//! The real implementations of the ports over the worker's bindings (D1 is in
+//! [`crate::store`]). Binding names live here.
 
-use serde::Deserialize;
-use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
-use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
-use worker_kit::d1::{self, ident, number, optional, text, DB};
+use worker::{Env, Fetcher, Method, Queue, RequestInit};
+use worker_kit::d1::DB;
+use worker_kit::vectorize::Vectorize;
 use worker_kit::Fault;
 
 use crate::error::Error;
-use crate::ports::{App, JobQueue, JobRow, Record, SearchService, SessionRow, Store};
+use crate::ports::{App, JobQueue, Ports, SearchService, VectorIndexes};
+use crate::store::D1Store;
 
 /// Producer binding of `embeddings-queue`.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
@@ -19,10 +19,19 @@ pub(crate) const SEARCH: &str = "SEARCH";
 /// The better-auth signing secret (a secret, never in config files).
 pub(crate) const BETTER_AUTH_SECRET: &str = "BETTER_AUTH_SECRET";
 
-pub(crate) type RealApp = App<D1Store, QueueProducer, SearchBinding>;
+/// The bindings, as the app's ports.
+#[derive(Debug)]
+pub(crate) struct Bindings;
+
+impl Ports for Bindings {
+    type Store = D1Store;
+    type Queue = QueueProducer;
+    type Search = SearchBinding;
+    type Indexes = EnvIndexes;
+}
 
 /// Turns the environment into typed handles; a missing binding is one clear error.
-pub(crate) fn app(env: &Env) -> Result<RealApp, Error> {
+pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
     let binding = |name: &str, e: worker::Error| Fault(format!("binding `{name}` is missing: {e}"));
     Ok(App {
         store: D1Store(env.d1(DB).map_err(|e| binding(DB, e))?),
@@ -31,163 +40,11 @@ pub(crate) fn app(env: &Env) -> Result<RealApp, Error> {
                 .map_err(|e| binding(EMBEDDINGS_QUEUE, e))?,
         ),
         search: SearchBinding(env.service(SEARCH).map_err(|e| binding(SEARCH, e))?),
+        indexes: EnvIndexes(env.clone()),
         auth_secret: env.secret(BETTER_AUTH_SECRET).ok().map(|s| s.to_string()),
         config: worker_kit::config::config(),
         now_ms: worker_kit::now_ms(),
     })
-}
-
-#[derive(Debug)]
-pub(crate) struct D1Store(D1Database);
-
-impl Store for D1Store {
-    async fn ping(&self) -> Result<(), Fault> {
-        d1::ping(&self.0).await
-    }
-
-    async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {
-        let row = self
-            .0
-            .prepare(
-                r#"SELECT "userId" AS user_id, "activeOrganizationId" AS active_organization_id,
-                          CAST("expiresAt" AS TEXT) AS expires_at
-                   FROM "session" WHERE "token" = ?1"#,
-            )
-            .bind(&[text(token)])?
-            .first::<SessionRow>(None)
-            .await?;
-        Ok(row)
-    }
-
-    async fn member_role(
-        &self,
-        organization_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, Fault> {
-        #[derive(Deserialize)]
-        struct Role {
-            role: String,
-        }
-        let row = self
-            .0
-            .prepare(r#"SELECT "role" AS role FROM "member" WHERE "organizationId" = ?1 AND "userId" = ?2"#)
-            .bind(&[text(organization_id), text(user_id)])?
-            .first::<Role>(None)
-            .await?;
-        Ok(row.map(|r| r.role))
-    }
-
-    async fn record(
-        &self,
-        table: &TableConfig,
-        organization_id: &str,
-        id: &str,
-    ) -> Result<Option<Record>, Fault> {
-        // Table and column names come from the validated config, never from the request.
-        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
-            columns.join(", "),
-            ident(&table.name),
-            ident(&table.id_column),
-            ident(&table.organization_column)
-        );
-        let row = self
-            .0
-            .prepare(sql)
-            .bind(&[text(id), text(organization_id)])?
-            .first::<Record>(None)
-            .await?;
-        Ok(row)
-    }
-
-    async fn insert_job(&self, job: &JobRow) -> Result<(), Fault> {
-        self.0
-            .prepare(
-                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
-                     content_hash, status, attempts, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            )
-            .bind(&[
-                text(&job.id),
-                text(&job.organization_id),
-                optional(job.table_name.as_deref()),
-                optional(job.record_id.as_deref()),
-                text(&job.model),
-                text(&job.content),
-                text(&job.content_hash),
-                text(&job.status),
-                number(i64::from(job.attempts)),
-                number(job.created_at),
-            ])?
-            .run()
-            .await?;
-        Ok(())
-    }
-
-    async fn mark_job_failed(
-        &self,
-        organization_id: &str,
-        job_id: Uuid,
-        error: &str,
-        now_ms: i64,
-    ) -> Result<(), Fault> {
-        self.0
-            .prepare(
-                "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4, completed_at = ?4
-                 WHERE id = ?1 AND organization_id = ?2",
-            )
-            .bind(&[
-                text(&job_id.to_string()),
-                text(organization_id),
-                text(error),
-                number(now_ms),
-            ])?
-            .run()
-            .await?;
-        Ok(())
-    }
-
-    async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
-        let row = self
-            .0
-            .prepare(
-                "SELECT id, organization_id, table_name, record_id, model, content, content_hash, status,
-                        attempts, last_error, truncated, hex(vector) AS vector_hex, created_at,
-                        updated_at, completed_at
-                 FROM embedding_jobs WHERE id = ?1 AND organization_id = ?2",
-            )
-            .bind(&[text(&job_id.to_string()), text(organization_id)])?
-            .first::<JobRow>(None)
-            .await?;
-        Ok(row)
-    }
-
-    async fn requeue_job(
-        &self,
-        organization_id: &str,
-        job_id: Uuid,
-        now_ms: i64,
-    ) -> Result<bool, Fault> {
-        let result = self
-            .0
-            .prepare(
-                "UPDATE embedding_jobs SET status = 'queued', updated_at = ?3, completed_at = NULL
-                 WHERE id = ?1 AND organization_id = ?2 AND status IN ('dead', 'failed')",
-            )
-            .bind(&[
-                text(&job_id.to_string()),
-                text(organization_id),
-                number(now_ms),
-            ])?
-            .run()
-            .await?;
-        let changed = result
-            .meta()?
-            .and_then(|meta| meta.changes)
-            .unwrap_or_default();
-        Ok(changed > 0)
-    }
 }
 
 #[derive(Debug)]
@@ -196,6 +53,11 @@ pub(crate) struct QueueProducer(Queue);
 impl JobQueue for QueueProducer {
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
         self.0.send(job).await?;
+        Ok(())
+    }
+
+    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+        self.0.send_batch(jobs.to_vec()).await?;
         Ok(())
     }
 }
@@ -221,5 +83,15 @@ impl SearchService for SearchBinding {
         let status = response.status_code();
         let body = response.json::<serde_json::Value>().await?;
         Ok((status, body))
+    }
+}
+
+/// The Vectorize indexes the config names, looked up by binding when used.
+#[derive(Debug)]
+pub(crate) struct EnvIndexes(Env);
+
+impl VectorIndexes for EnvIndexes {
+    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault> {
+        Vectorize::from_env(&self.0, binding)?.delete(ids).await
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use worker_kit::http::HttpResponse;
 
-use crate::ports::{App, JobQueue, SearchService, Store};
+use crate::ports::{App, Ports, SearchService, Store};
 
 #[derive(Debug, Serialize)]
 struct Check {
@@ -40,9 +40,7 @@ struct Health {
     search: Check,
 }
 
-pub(crate) async fn health<S: Store, Q: JobQueue, X: SearchService>(
-    app: &App<S, Q, X>,
-) -> HttpResponse {
+pub(crate) async fn health(app: &App<impl Ports>) -> HttpResponse {
     let d1 = Check::from_result(
         app.store
             .ping()

@@ -1,22 +1,30 @@
 //! api-worker: the gateway, and the only public door. Nothing reaches the queue, D1 or
 //! search-worker without passing authentication, the organization firewall and the guards.
 //!
-//! - [`routes`]: the route table; each handler lives in its own module:
-//!   [`health`], [`embeddings`] (enqueue, job status, table list), [`search`] (validated, then
-//!   forwarded to search-worker).
-//! - [`auth`]: better-auth session cookies to a [`auth::Caller`] scoped to one organization.
-//! - [`ports`]: the traits the handlers use (job store, queue, search service) and the app that
-//!   bundles them; [`bindings`] implements them over D1, the Queue and the `SEARCH` binding.
+//! - [`routes`]: the route table; each handler lives in its own module: [`health`],
+//!   [`embeddings`] (enqueue, tables, and the way every route hands jobs to the queue),
+//!   [`jobs`] (status, list, replay), [`records`] (CRUD of the embedding tables),
+//!   [`backfill`], [`keys`] (organization API keys), [`search`] (checked, then forwarded to
+//!   search-worker).
+//! - [`auth`]: an API key or a better-auth session to a [`auth::Caller`] scoped to one
+//!   organization, and the role check.
+//! - [`ports`]: the traits the handlers use and the app that bundles them; [`store`] implements
+//!   the store over D1, [`bindings`] the rest over the Queue, `SEARCH` and Vectorize.
 //! - [`error`]: the one mapping from errors to status and JSON body.
 
 mod auth;
+mod backfill;
 mod bindings;
 mod embeddings;
 mod error;
 mod health;
+mod jobs;
+mod keys;
 mod ports;
+mod records;
 mod routes;
 mod search;
+mod store;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 

@@ -1,22 +1,38 @@
 //! What the handlers need from the outside world, as traits: the real implementations are in
-//! [`crate::bindings`], in-memory fakes in the tests.
+//! [`crate::bindings`] and [`crate::store`], in-memory fakes in the tests.
 
 use serde::Deserialize;
 use shared::config::TableConfig;
 use shared::job::{JobStatus, JobView};
 use shared::message::EmbeddingJob;
+use shared::record::Record;
 use shared::time::rfc3339_millis;
 use shared::Config;
 use uuid::Uuid;
 use worker_kit::Fault;
 
-/// The row better-auth keeps for a session, as far as the gateway reads it.
+/// A better-auth session, with the caller's role in its active organization.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SessionRow {
     pub user_id: String,
     pub active_organization_id: Option<String>,
     /// As stored: ISO 8601 text or Unix time, depending on the better-auth adapter.
     pub expires_at: String,
+    /// `member.role` in the active organization; `None` when the user is not a member.
+    pub role: Option<String>,
+}
+
+/// An API key that is not revoked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ApiKeyRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub role: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 /// A job row as stored.
@@ -34,8 +50,10 @@ pub(crate) struct JobRow {
     pub last_error: Option<String>,
     /// 1 when the content was cut to the model's input limit.
     pub truncated: i64,
-    /// SQL `hex()` of the compact vector of a job not bound to a record.
+    /// SQL `hex()` of the compact vector of a job not bound to a record (the job route only).
+    #[serde(default)]
     pub vector_hex: Option<String>,
+    pub backfill_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
@@ -43,7 +61,7 @@ pub(crate) struct JobRow {
 
 impl JobRow {
     /// A new `queued` row for a job about to be sent.
-    pub(crate) fn queued(job: &EmbeddingJob, now_ms: i64) -> Self {
+    pub(crate) fn queued(job: &EmbeddingJob, backfill_id: Option<&str>, now_ms: i64) -> Self {
         JobRow {
             id: job.job_id.to_string(),
             organization_id: job.organization_id.clone(),
@@ -57,19 +75,23 @@ impl JobRow {
             last_error: None,
             truncated: 0,
             vector_hex: None,
+            backfill_id: backfill_id.map(str::to_owned),
             created_at: now_ms,
             updated_at: now_ms,
             completed_at: None,
         }
     }
 
-    pub(crate) fn view(&self) -> Result<JobView, Fault> {
-        let status = JobStatus::parse(&self.status).ok_or_else(|| {
+    pub(crate) fn status(&self) -> Result<JobStatus, Fault> {
+        JobStatus::parse(&self.status).ok_or_else(|| {
             Fault(format!(
                 "job {} has unknown status `{}`",
                 self.id, self.status
             ))
-        })?;
+        })
+    }
+
+    pub(crate) fn view(&self) -> Result<JobView, Fault> {
         let embedding = self
             .vector_hex
             .as_deref()
@@ -78,7 +100,7 @@ impl JobRow {
             .map_err(|e| Fault(format!("job {}: {e}", self.id)))?;
         Ok(JobView {
             job_id: self.id.clone(),
-            status,
+            status: self.status()?,
             model: self.model.clone(),
             table: self.table_name.clone(),
             id: self.record_id.clone(),
@@ -86,6 +108,7 @@ impl JobRow {
             last_error: self.last_error.clone(),
             truncated: self.truncated != 0,
             embedding,
+            backfill_id: self.backfill_id.clone(),
             created_at: rfc3339_millis(self.created_at),
             updated_at: rfc3339_millis(self.updated_at),
             completed_at: self.completed_at.map(rfc3339_millis),
@@ -93,32 +116,98 @@ impl JobRow {
     }
 }
 
-/// D1, as the gateway uses it.
+/// Which jobs a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub backfill_id: Option<String>,
+    /// Jobs before this one (newest first): `(created_at, id)` of the last job of a page.
+    pub before: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// A record with the content hash of its stored vector, for a backfill.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BackfillCandidate {
+    pub record: Record,
+    pub stored_hash: Option<String>,
+}
+
+/// D1, as the gateway uses it. Every method is one round trip; every query is scoped to an
+/// organization, and table and column names come from the validated config only.
 pub(crate) trait Store {
     async fn ping(&self) -> Result<(), Fault>;
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault>;
-    async fn member_role(
+    /// The unrevoked key with this hash, marking it used.
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault>;
+    async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault>;
+    async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault>;
+    async fn revoke_api_key(
         &self,
         organization_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, Fault>;
-    /// A record of an embedding table, its configured columns by name, if it exists in the
-    /// organization.
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, Fault>;
+
+    /// A record's columns, if it exists in the organization.
     async fn record(
         &self,
         table: &TableConfig,
         organization_id: &str,
         id: &str,
     ) -> Result<Option<Record>, Fault>;
-    async fn insert_job(&self, job: &JobRow) -> Result<(), Fault>;
-    async fn mark_job_failed(
+    /// Records in id order after `after`.
+    async fn records(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, Fault>;
+    /// Inserts a record; `false` when its id is taken.
+    async fn insert_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        now_ms: i64,
+    ) -> Result<bool, Fault>;
+    async fn update_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        now_ms: i64,
+    ) -> Result<(), Fault>;
+    /// Deletes a record and its stored vector in one transaction; `false` when there was none.
+    async fn delete_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault>;
+    /// Records in id order after `after`, each with the content hash of its stored vector.
+    async fn backfill_candidates(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BackfillCandidate>, Fault>;
+
+    /// Writes job rows, all in one transaction.
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault>;
+    async fn mark_jobs_failed(
         &self,
         organization_id: &str,
-        job_id: Uuid,
+        job_ids: &[Uuid],
         error: &str,
         now_ms: i64,
     ) -> Result<(), Fault>;
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault>;
+    async fn jobs(&self, organization_id: &str, filter: &JobFilter) -> Result<Vec<JobRow>, Fault>;
     /// Moves a `dead` or `failed` job back to `queued`, in one statement so that two replays
     /// cannot both win; `false` when the job was not in such a state.
     async fn requeue_job(
@@ -129,12 +218,11 @@ pub(crate) trait Store {
     ) -> Result<bool, Fault>;
 }
 
-/// A record's columns by name.
-pub(crate) type Record = serde_json::Map<String, serde_json::Value>;
-
 /// The producer side of `embeddings-queue`.
 pub(crate) trait JobQueue {
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault>;
+    /// Sends up to 100 jobs in one call.
+    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
 }
 
 /// search-worker, over the `SEARCH` service binding.
@@ -147,13 +235,26 @@ pub(crate) trait SearchService {
     ) -> Result<(u16, serde_json::Value), Fault>;
 }
 
+/// Vectorize indexes, for the vectors of deleted records.
+pub(crate) trait VectorIndexes {
+    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault>;
+}
+
+/// The implementations an [`App`] runs on: the bindings in production, fakes in tests.
+pub(crate) trait Ports {
+    type Store: Store;
+    type Queue: JobQueue;
+    type Search: SearchService;
+    type Indexes: VectorIndexes;
+}
+
 /// Everything a request handler may use.
-#[derive(Debug)]
-pub(crate) struct App<S, Q, X> {
-    pub store: S,
-    pub queue: Q,
-    pub search: X,
-    /// `BETTER_AUTH_SECRET`; without it every authenticated route fails closed.
+pub(crate) struct App<P: Ports> {
+    pub store: P::Store,
+    pub queue: P::Queue,
+    pub search: P::Search,
+    pub indexes: P::Indexes,
+    /// `BETTER_AUTH_SECRET`; without it every session is refused (fail closed).
     pub auth_secret: Option<String>,
     pub config: &'static Config,
     pub now_ms: i64,

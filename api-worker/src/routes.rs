@@ -1,17 +1,15 @@
-//! The route table. Every route but health passes authentication first.
+//! The route table. A path is matched to a route (404 for none, 405 for a method the route does
+//! not take) before anything else; every route but health then passes authentication.
 
 use shared::{ApiError, ErrorCode};
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
 
 use crate::auth::authenticate;
 use crate::error::Result;
-use crate::ports::{App, JobQueue, SearchService, Store};
-use crate::{embeddings, health, search};
+use crate::ports::{App, Ports};
+use crate::{backfill, embeddings, health, jobs, keys, records, search};
 
-pub(crate) async fn handle<S: Store, Q: JobQueue, X: SearchService>(
-    app: &App<S, Q, X>,
-    request: &HttpRequest,
-) -> HttpResponse {
+pub(crate) async fn handle(app: &App<impl Ports>, request: &HttpRequest) -> HttpResponse {
     let response = route(app, request)
         .await
         .unwrap_or_else(crate::error::Error::into_response);
@@ -19,48 +17,112 @@ pub(crate) async fn handle<S: Store, Q: JobQueue, X: SearchService>(
     response
 }
 
-async fn route<S: Store, Q: JobQueue, X: SearchService>(
-    app: &App<S, Q, X>,
-    request: &HttpRequest,
-) -> Result<HttpResponse> {
-    let segments = request.segments();
-    let Some(rest) = segments.strip_prefix(&["api", "v1"]) else {
-        return Err(no_route());
-    };
-    if rest == ["health"] {
-        only(request, Method::Get)?;
-        return Ok(health::health(app).await);
+/// What a path names.
+enum Route<'a> {
+    Health,
+    Enqueue,
+    Tables,
+    Jobs,
+    Job(&'a str),
+    RetryJob(&'a str),
+    Backfill,
+    Embed,
+    Query,
+    Service { route: &'a str, service: &'a str },
+    ApiKeys,
+    ApiKey(&'a str),
+    Records(&'a str),
+    Record(&'a str, &'a str),
+}
+
+impl<'a> Route<'a> {
+    fn of(segments: &[&'a str]) -> Option<Self> {
+        let rest = segments.strip_prefix(&["api", "v1"])?;
+        Some(match *rest {
+            ["health"] => Route::Health,
+            ["embeddings"] => Route::Enqueue,
+            ["embeddings", "tables"] => Route::Tables,
+            ["embeddings", "jobs"] => Route::Jobs,
+            ["embeddings", "jobs", id] => Route::Job(id),
+            ["embeddings", "jobs", id, "retry"] => Route::RetryJob(id),
+            ["embeddings", "backfill"] => Route::Backfill,
+            ["embeddings", "embed"] => Route::Embed,
+            ["embeddings", "query"] => Route::Query,
+            ["embeddings", route @ ("search" | "gray-zone"), service] => {
+                Route::Service { route, service }
+            }
+            ["api-keys"] => Route::ApiKeys,
+            ["api-keys", id] => Route::ApiKey(id),
+            ["embeddings", ..] => return None,
+            [table] => Route::Records(table),
+            [table, id] => Route::Record(table, id),
+            _ => return None,
+        })
     }
-    let Some(rest) = rest.strip_prefix(&["embeddings"]) else {
-        return Err(no_route());
-    };
-    // Known routes only past this point, so an unknown path is a 404 even without credentials.
-    let allowed = match rest {
-        [] | ["embed"] | ["jobs", _, "retry"] => Method::Post,
-        ["tables"] | ["jobs", _] => Method::Get,
-        _ => return Err(no_route()),
-    };
-    only(request, allowed)?;
-    let caller = authenticate(app, request).await?;
-    match rest {
-        [] => embeddings::enqueue(app, &caller, request).await,
-        ["tables"] => Ok(embeddings::tables(app)),
-        ["jobs", job_id] => embeddings::job_status(app, &caller, job_id).await,
-        ["jobs", job_id, "retry"] => embeddings::retry_job(app, &caller, job_id).await,
-        ["embed"] => search::embed(app, &caller, request).await,
-        _ => Err(no_route()),
+
+    fn methods(&self) -> &'static [Method] {
+        match self {
+            Route::Health | Route::Tables | Route::Jobs | Route::Job(_) => &[Method::Get],
+            Route::Enqueue
+            | Route::RetryJob(_)
+            | Route::Backfill
+            | Route::Embed
+            | Route::Query
+            | Route::Service { .. } => &[Method::Post],
+            Route::ApiKeys | Route::Records(_) => &[Method::Get, Method::Post],
+            Route::ApiKey(_) => &[Method::Delete],
+            Route::Record(..) => &[Method::Get, Method::Patch, Method::Delete],
+        }
     }
 }
 
-fn only(request: &HttpRequest, method: Method) -> Result<()> {
-    if request.method == method {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpResponse> {
+    let segments = request.segments();
+    let route = Route::of(&segments).ok_or_else(no_route)?;
+    // A table route names a configured table, or there is no such route.
+    let table = match route {
+        Route::Records(name) | Route::Record(name, _) => Some(records::table(app, name)?),
+        _ => None,
+    };
+    let methods = route.methods();
+    if !methods.contains(&request.method) {
+        let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+        return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("use {} on this route", method.as_str()),
+            format!("use {} on this route", names.join(" or ")),
         )
-        .into())
+        .into());
+    }
+    if matches!(route, Route::Health) {
+        return Ok(health::health(app).await);
+    }
+    let caller = authenticate(app, request).await?;
+    let method = request.method;
+    match (route, table) {
+        (Route::Enqueue, _) => embeddings::enqueue(app, &caller, request).await,
+        (Route::Tables, _) => Ok(embeddings::tables(app, &caller)),
+        (Route::Jobs, _) => jobs::jobs(app, &caller, request).await,
+        (Route::Job(id), _) => jobs::job(app, &caller, id).await,
+        (Route::RetryJob(id), _) => jobs::retry(app, &caller, id).await,
+        (Route::Backfill, _) => backfill::backfill(app, &caller, request).await,
+        (Route::Embed, _) => search::embed(app, &caller, request).await,
+        (Route::Query, _) => search::query(app, &caller, request).await,
+        (Route::Service { route, service }, _) => {
+            search::service_route(app, &caller, route, service, request).await
+        }
+        (Route::ApiKeys, _) if method == Method::Post => keys::create(app, &caller, request).await,
+        (Route::ApiKeys, _) => keys::list(app, &caller).await,
+        (Route::ApiKey(id), _) => keys::revoke(app, &caller, id).await,
+        (Route::Records(_), Some(table)) if method == Method::Post => {
+            records::create(app, &caller, table, request).await
+        }
+        (Route::Records(_), Some(table)) => records::list(app, &caller, table, request).await,
+        (Route::Record(_, id), Some(table)) => match method {
+            Method::Patch => records::update(app, &caller, table, id, request).await,
+            Method::Delete => records::delete(app, &caller, table, id).await,
+            _ => records::get(app, &caller, table, id, request).await,
+        },
+        (Route::Health | Route::Records(_) | Route::Record(..), _) => Err(no_route()),
     }
 }
 

@@ -1,17 +1,22 @@
-//! The gateway's request handling, run in wasm with fake bindings.
+//! The gateway's request handling, run in wasm with in-memory fakes of its ports.
 
 use std::cell::RefCell;
 
 use serde_json::{json, Value};
+use shared::api_key;
 use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
+use shared::record::Record;
 use shared::session::sign_token;
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use worker_kit::Fault;
 
-use crate::ports::{App, JobQueue, JobRow, Record, SearchService, SessionRow, Store};
+use crate::ports::{
+    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, Ports, SearchService,
+    SessionRow, Store, VectorIndexes,
+};
 use crate::routes::handle;
 
 const SECRET: &str = "test-secret-0123456789abcdefghijkl";
@@ -20,11 +25,25 @@ const NOW: i64 = 1_795_615_199_000;
 #[derive(Default)]
 struct FakeStore {
     sessions: Vec<(String, SessionRow)>,
-    members: Vec<(String, String, String)>,
-    /// (table, organization, id, content)
-    records: Vec<(String, String, String, String)>,
+    keys: RefCell<Vec<(String, ApiKeyRow)>>,
+    /// (table, record with its organization column)
+    records: RefCell<Vec<(String, Record)>>,
+    /// (organization, table, record id, content hash) of stored vectors
+    vectors: Vec<(String, String, String, String)>,
     jobs: RefCell<Vec<JobRow>>,
     down: bool,
+}
+
+impl FakeStore {
+    fn find(&self, table: &TableConfig, organization_id: &str, id: &str) -> Option<Record> {
+        self.records
+            .borrow()
+            .iter()
+            .find(|(t, r)| {
+                *t == table.name && r["organization_id"] == organization_id && r["id"] == id
+            })
+            .map(|(_, r)| r.clone())
+    }
 }
 
 impl Store for FakeStore {
@@ -42,16 +61,45 @@ impl Store for FakeStore {
             .find(|(t, _)| t == token)
             .map(|(_, s)| s.clone()))
     }
-    async fn member_role(
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault> {
+        let mut keys = self.keys.borrow_mut();
+        let key = keys
+            .iter_mut()
+            .find(|(h, k)| h == key_hash && k.revoked_at.is_none());
+        Ok(key.map(|(_, k)| {
+            k.last_used_at = Some(now_ms);
+            k.clone()
+        }))
+    }
+    async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {
+        self.keys
+            .borrow_mut()
+            .push((key_hash.to_owned(), key.clone()));
+        Ok(())
+    }
+    async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault> {
+        Ok(self
+            .keys
+            .borrow()
+            .iter()
+            .filter(|(_, k)| k.organization_id == organization_id)
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
+    async fn revoke_api_key(
         &self,
         organization_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, Fault> {
-        Ok(self
-            .members
-            .iter()
-            .find(|(o, u, _)| o == organization_id && u == user_id)
-            .map(|(_, _, role)| role.clone()))
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let mut keys = self.keys.borrow_mut();
+        let key = keys.iter_mut().find(|(_, k)| {
+            k.id == id && k.organization_id == organization_id && k.revoked_at.is_none()
+        });
+        Ok(key.is_some_and(|(_, k)| {
+            k.revoked_at = Some(now_ms);
+            true
+        }))
     }
     async fn record(
         &self,
@@ -59,35 +107,124 @@ impl Store for FakeStore {
         organization_id: &str,
         id: &str,
     ) -> Result<Option<Record>, Fault> {
-        Ok(self
-            .records
-            .iter()
-            .find(|(t, o, i, _)| *t == table.name && o == organization_id && i == id)
-            .map(|(_, o, i, content)| {
-                let row = json!({"id": i, "organization_id": o, "content": content});
-                row.as_object().unwrap().clone()
-            }))
+        Ok(self.find(table, organization_id, id))
     }
-    async fn insert_job(&self, job: &JobRow) -> Result<(), Fault> {
-        self.jobs.borrow_mut().push(job.clone());
+    async fn records(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, Fault> {
+        let mut rows: Vec<Record> = self
+            .records
+            .borrow()
+            .iter()
+            .filter(|(t, r)| *t == table.name && r["organization_id"] == organization_id)
+            .filter(|(_, r)| after.is_none_or(|a| r["id"].as_str().unwrap() > a))
+            .map(|(_, r)| r.clone())
+            .collect();
+        rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+    async fn insert_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        _now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let taken = self
+            .records
+            .borrow()
+            .iter()
+            .any(|(t, r)| *t == table.name && r["id"] == id);
+        if taken {
+            return Ok(false);
+        }
+        let mut record = values.clone();
+        record.insert("id".into(), id.into());
+        record.insert("organization_id".into(), organization_id.into());
+        self.records.borrow_mut().push((table.name.clone(), record));
+        Ok(true)
+    }
+    async fn update_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        _now_ms: i64,
+    ) -> Result<(), Fault> {
+        for (t, record) in self.records.borrow_mut().iter_mut() {
+            if *t == table.name
+                && record["organization_id"] == organization_id
+                && record["id"] == id
+            {
+                record.extend(values.clone());
+            }
+        }
         Ok(())
     }
-    async fn mark_job_failed(
+    async fn delete_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault> {
+        let mut records = self.records.borrow_mut();
+        let before = records.len();
+        records.retain(|(t, r)| {
+            !(*t == table.name && r["organization_id"] == organization_id && r["id"] == id)
+        });
+        Ok(records.len() < before)
+    }
+    async fn backfill_candidates(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BackfillCandidate>, Fault> {
+        let records = self.records(table, organization_id, after, limit).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let stored_hash = self
+                    .vectors
+                    .iter()
+                    .find(|(o, t, i, _)| {
+                        o == organization_id && *t == table.name && record["id"] == i.as_str()
+                    })
+                    .map(|(.., hash)| hash.clone());
+                BackfillCandidate {
+                    record,
+                    stored_hash,
+                }
+            })
+            .collect())
+    }
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault> {
+        self.jobs.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+    async fn mark_jobs_failed(
         &self,
         organization_id: &str,
-        job_id: Uuid,
+        job_ids: &[Uuid],
         error: &str,
         now_ms: i64,
     ) -> Result<(), Fault> {
-        for job in self
-            .jobs
-            .borrow_mut()
-            .iter_mut()
-            .filter(|j| j.id == job_id.to_string() && j.organization_id == organization_id)
-        {
-            job.status = "failed".into();
-            job.last_error = Some(error.into());
-            job.completed_at = Some(now_ms);
+        for job in self.jobs.borrow_mut().iter_mut() {
+            if job.organization_id == organization_id
+                && job_ids.iter().any(|id| id.to_string() == job.id)
+            {
+                job.status = "failed".into();
+                job.last_error = Some(error.into());
+                job.completed_at = Some(now_ms);
+            }
         }
         Ok(())
     }
@@ -98,6 +235,26 @@ impl Store for FakeStore {
             .iter()
             .find(|j| j.id == job_id.to_string() && j.organization_id == organization_id)
             .cloned())
+    }
+    async fn jobs(&self, organization_id: &str, filter: &JobFilter) -> Result<Vec<JobRow>, Fault> {
+        let mut rows: Vec<JobRow> = self
+            .jobs
+            .borrow()
+            .iter()
+            .filter(|j| j.organization_id == organization_id)
+            .filter(|j| filter.status.is_none_or(|s| j.status == s.as_str()))
+            .filter(|j| filter.backfill_id.is_none() || j.backfill_id == filter.backfill_id)
+            .filter(|j| {
+                filter
+                    .before
+                    .as_ref()
+                    .is_none_or(|(at, id)| (j.created_at, &j.id) < (*at, id))
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.truncate(filter.limit as usize);
+        Ok(rows)
     }
     async fn requeue_job(
         &self,
@@ -123,6 +280,7 @@ impl Store for FakeStore {
 #[derive(Default)]
 struct FakeQueue {
     sent: RefCell<Vec<EmbeddingJob>>,
+    batches: RefCell<Vec<usize>>,
     down: bool,
 }
 
@@ -132,6 +290,14 @@ impl JobQueue for FakeQueue {
             return Err(Fault("queue down".into()));
         }
         self.sent.borrow_mut().push(job.clone());
+        Ok(())
+    }
+    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue down".into()));
+        }
+        self.batches.borrow_mut().push(jobs.len());
+        self.sent.borrow_mut().extend(jobs.iter().cloned());
         Ok(())
     }
 }
@@ -160,52 +326,83 @@ impl SearchService for FakeSearch {
     }
 }
 
-fn session(user: &str, org: Option<&str>, expires_at: &str) -> SessionRow {
+#[derive(Default)]
+struct FakeIndexes;
+
+impl VectorIndexes for FakeIndexes {
+    async fn delete(&self, _binding: &str, _ids: &[String]) -> Result<(), Fault> {
+        Ok(())
+    }
+}
+
+struct Fakes;
+
+impl Ports for Fakes {
+    type Store = FakeStore;
+    type Queue = FakeQueue;
+    type Search = FakeSearch;
+    type Indexes = FakeIndexes;
+}
+
+fn session(user: &str, org: Option<&str>, expires_at: &str, role: Option<&str>) -> SessionRow {
     SessionRow {
         user_id: user.into(),
         active_organization_id: org.map(Into::into),
         expires_at: expires_at.into(),
+        role: role.map(Into::into),
     }
 }
 
-/// Ann is a member of `org_a` with a live session `tok_ann`; Bob's session is expired; Cid has no
-/// active organization; Dan's active organization is one he does not belong to.
-fn app() -> App<FakeStore, FakeQueue, FakeSearch> {
+const LIVE: &str = "2099-01-01T00:00:00.000Z";
+
+fn claim(org: &str, id: &str, content: &str) -> (String, Record) {
+    let record = json!({"id": id, "organization_id": org, "story_id": "s1", "content": content});
+    ("claims".into(), record.as_object().unwrap().clone())
+}
+
+/// Ann owns `org_a`; Meg is a member and Vic a viewer there; Bob's session is expired; Cid has no
+/// active organization; Dan's active organization is one he does not belong to; Zoe owns `org_b`.
+fn app() -> App<Fakes> {
     App {
         store: FakeStore {
             sessions: vec![
                 (
                     "tok_ann".into(),
-                    session("ann", Some("org_a"), "2099-01-01T00:00:00.000Z"),
+                    session("ann", Some("org_a"), LIVE, Some("owner")),
+                ),
+                (
+                    "tok_meg".into(),
+                    session("meg", Some("org_a"), LIVE, Some("member")),
+                ),
+                (
+                    "tok_vic".into(),
+                    session("vic", Some("org_a"), LIVE, Some("viewer")),
                 ),
                 (
                     "tok_bob".into(),
-                    session("bob", Some("org_a"), "2026-01-01T00:00:00.000Z"),
+                    session(
+                        "bob",
+                        Some("org_a"),
+                        "2026-01-01T00:00:00.000Z",
+                        Some("owner"),
+                    ),
                 ),
+                ("tok_cid".into(), session("cid", None, LIVE, None)),
+                ("tok_dan".into(), session("dan", Some("org_a"), LIVE, None)),
                 (
-                    "tok_cid".into(),
-                    session("cid", None, "2099-01-01T00:00:00.000Z"),
-                ),
-                (
-                    "tok_dan".into(),
-                    session("dan", Some("org_a"), "2099-01-01T00:00:00.000Z"),
+                    "tok_zoe".into(),
+                    session("zoe", Some("org_b"), LIVE, Some("owner")),
                 ),
             ],
-            members: vec![
-                ("org_a".into(), "ann".into(), "owner".into()),
-                ("org_a".into(), "bob".into(), "member".into()),
-                ("org_a".into(), "cid".into(), "member".into()),
-            ],
-            records: vec![(
-                "claims".into(),
-                "org_a".into(),
-                "clm_1".into(),
-                "Police arrested three suspects".into(),
-            )],
+            records: RefCell::new(vec![
+                claim("org_a", "clm_1", "Police arrested three suspects"),
+                claim("org_b", "clm_b1", "Another tenant's claim"),
+            ]),
             ..FakeStore::default()
         },
         queue: FakeQueue::default(),
         search: FakeSearch::answering(Ok((200, json!({"worker": "search-worker", "ok": true})))),
+        indexes: FakeIndexes,
         auth_secret: Some(SECRET.into()),
         config: worker_kit::config::config(),
         now_ms: NOW,
@@ -226,14 +423,15 @@ fn cookie(token: &str) -> String {
     format!("better-auth.session_token={encoded}")
 }
 
-fn as_ann(request: HttpRequest) -> HttpRequest {
-    request.with_header("cookie", &cookie("tok_ann"))
+fn as_user(user: &str, request: HttpRequest) -> HttpRequest {
+    request.with_header("cookie", &cookie(&format!("tok_{user}")))
 }
 
-async fn send<S: Store, Q: JobQueue, X: SearchService>(
-    app: &App<S, Q, X>,
-    request: HttpRequest,
-) -> HttpResponse {
+fn as_ann(request: HttpRequest) -> HttpRequest {
+    as_user("ann", request)
+}
+
+async fn send(app: &App<Fakes>, request: HttpRequest) -> HttpResponse {
     handle(app, &request).await
 }
 
@@ -258,13 +456,20 @@ async fn health_reports_d1_and_search_worker() {
 async fn enqueue_writes_the_job_then_sends_the_message() {
     let app = app();
     let request = as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings")).with_json(
-        &json!({"content": "Police arrested three suspects", "table": "claims", "id": "clm_1"}),
+        &json!({"content": "Three suspects were arrested", "table": "claims", "id": "clm_1"}),
     );
     let response = send(&app, request).await;
     assert_eq!(response.status, 202, "{}", response.body);
-    assert_eq!(response.body["queued"], true);
-    assert_eq!(response.body["table"], "claims");
-    assert_eq!(response.body["id"], "clm_1");
+    assert_eq!(
+        response
+            .body
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["id", "jobId", "model", "queued", "table"],
+        "the reference page's fields, no more"
+    );
     assert_eq!(response.body["model"], "@cf/baai/bge-base-en-v1.5");
 
     let sent = app.queue.sent.borrow();
@@ -272,12 +477,14 @@ async fn enqueue_writes_the_job_then_sends_the_message() {
     assert_eq!(sent[0].job_id.to_string(), response.body["jobId"]);
     assert_eq!(sent[0].organization_id, "org_a");
     assert_eq!(
-        sent[0].record_hash.as_deref(),
-        Some(sent[0].content_hash.as_str()),
-        "made from the record's current text"
+        sent[0].record_hash,
+        Some(shared::message::content_hash(
+            &sent[0].model,
+            "Police arrested three suspects"
+        )),
+        "the record's current text, not the content, decides staleness"
     );
     let jobs = app.store.jobs.borrow();
-    assert_eq!(jobs.len(), 1);
     assert_eq!(
         (jobs[0].status.as_str(), jobs[0].organization_id.as_str()),
         ("queued", "org_a")
@@ -313,21 +520,37 @@ async fn credentials_are_checked_before_anything_else() {
         cookie("tok_dan").rsplit_once('.').unwrap().1
     );
     let cases = [
-        (None, 401),
-        (Some(forged), 401),
-        (Some(cookie("tok_nobody")), 401),
-        (Some(cookie("tok_bob")), 401),
-        (Some(cookie("tok_cid")), 403),
-        (Some(cookie("tok_dan")), 403),
+        (None, None, 401),
+        (Some(forged), None, 401),
+        (Some(cookie("tok_nobody")), None, 401),
+        (Some(cookie("tok_bob")), None, 401),
+        (Some(cookie("tok_cid")), None, 403),
+        (Some(cookie("tok_dan")), None, 403),
+        (None, Some("Bearer emb_short".to_owned()), 401),
+        (
+            None,
+            Some(format!(
+                "Bearer {}",
+                api_key::generate(Uuid::nil(), Uuid::nil())
+            )),
+            401,
+        ),
     ];
-    for (cookie, status) in cases {
+    for (cookie, authorization, status) in cases {
         let mut request = HttpRequest::new(Method::Post, "/api/v1/embeddings")
             .with_json(&json!({"content": "x"}));
         if let Some(cookie) = &cookie {
             request = request.with_header("cookie", cookie);
         }
+        if let Some(authorization) = &authorization {
+            request = request.with_header("authorization", authorization);
+        }
         let response = send(&app, request).await;
-        assert_eq!(response.status, status, "{cookie:?}: {}", response.body);
+        assert_eq!(
+            response.status, status,
+            "{cookie:?} {authorization:?}: {}",
+            response.body
+        );
     }
     assert!(
         app.queue.sent.borrow().is_empty(),
@@ -342,6 +565,11 @@ async fn bad_requests_get_a_clear_4xx() {
     let cases = [
         (
             json!({"content": "x", "table": "claims", "id": "clm_404"}),
+            404,
+            "not_found",
+        ),
+        (
+            json!({"content": "x", "table": "claims", "id": "clm_b1"}),
             404,
             "not_found",
         ),
@@ -405,144 +633,81 @@ async fn bad_requests_get_a_clear_4xx() {
     assert!(app.queue.sent.borrow().is_empty());
 }
 
-#[wasm_bindgen_test]
-async fn job_status_is_scoped_to_the_organization() {
-    let app = app();
+async fn enqueue_plain(app: &App<Fakes>, content: &str) -> String {
     let request = as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings"))
-        .with_json(&json!({"content": "hello"}));
-    let job_id = send(&app, request).await.body["jobId"]
+        .with_json(&json!({"content": content}));
+    send(app, request).await.body["jobId"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
 
-    let response = send(
-        &app,
-        as_ann(HttpRequest::new(
-            Method::Get,
-            &format!("/api/v1/embeddings/jobs/{job_id}"),
-        )),
-    )
-    .await;
+#[wasm_bindgen_test]
+async fn jobs_are_scoped_listed_by_status_and_paged() {
+    let mut app = app();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        app.now_ms = NOW + i;
+        ids.push(enqueue_plain(&app, &format!("job {i}")).await);
+    }
+    app.store.jobs.borrow_mut()[0].status = "dead".into();
+    let get = |path: &str| as_ann(HttpRequest::new(Method::Get, path));
+
+    let response = send(&app, get(&format!("/api/v1/embeddings/jobs/{}", ids[1]))).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.body["status"], "queued");
-    assert_eq!(response.body["createdAt"], "2026-11-25T13:59:59.000Z");
 
-    app.store.jobs.borrow_mut()[0].organization_id = "org_b".into();
-    let response = send(
+    let page = send(&app, get("/api/v1/embeddings/jobs?limit=2")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let first: Vec<&str> = page.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first,
+        vec![ids[2].as_str(), ids[1].as_str()],
+        "newest first"
+    );
+    let cursor = page.body["nextCursor"].as_str().unwrap();
+    let rest = send(
         &app,
-        as_ann(HttpRequest::new(
-            Method::Get,
-            &format!("/api/v1/embeddings/jobs/{job_id}"),
-        )),
+        get(&format!("/api/v1/embeddings/jobs?limit=2&cursor={cursor}")),
     )
     .await;
+    assert_eq!(rest.body["jobs"][0]["jobId"], ids[0].as_str());
+    assert!(rest.body["nextCursor"].is_null());
+
+    let dead = send(&app, get("/api/v1/embeddings/jobs?status=dead")).await;
+    assert_eq!(dead.body["jobs"].as_array().unwrap().len(), 1);
+    for bad in ["status=gone", "limit=0", "cursor=%%%", "colour=red"] {
+        let response = send(&app, get(&format!("/api/v1/embeddings/jobs?{bad}"))).await;
+        assert_eq!(response.status, 400, "{bad}: {}", response.body);
+    }
+
+    app.store.jobs.borrow_mut()[1].organization_id = "org_b".into();
+    let response = send(&app, get(&format!("/api/v1/embeddings/jobs/{}", ids[1]))).await;
     assert_eq!(
         response.status, 404,
         "another tenant's job is not found, not forbidden"
     );
-    let response = send(
-        &app,
-        as_ann(HttpRequest::new(
-            Method::Get,
-            "/api/v1/embeddings/jobs/not-a-uuid",
-        )),
-    )
-    .await;
+    let listed = send(&app, get("/api/v1/embeddings/jobs")).await;
+    assert_eq!(listed.body["jobs"].as_array().unwrap().len(), 2);
+    let response = send(&app, get("/api/v1/embeddings/jobs/not-a-uuid")).await;
     assert_eq!(response.status, 400);
-}
-
-#[wasm_bindgen_test]
-async fn tables_and_unknown_routes() {
-    let app = app();
-    let response = send(
-        &app,
-        as_ann(HttpRequest::new(Method::Get, "/api/v1/embeddings/tables")),
-    )
-    .await;
-    assert_eq!(
-        response.body,
-        json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]})
-    );
-    let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/nothing")).await;
-    assert_eq!(response.status, 404);
-    let response = send(
-        &app,
-        as_ann(HttpRequest::new(
-            Method::Delete,
-            "/api/v1/embeddings/tables",
-        )),
-    )
-    .await;
-    assert_eq!(response.status, 405);
-}
-
-#[wasm_bindgen_test]
-async fn embed_is_validated_then_forwarded_with_the_organization() {
-    let mut app = app();
-    app.search = FakeSearch::answering(Ok((
-        200,
-        json!({"model": "m", "dimensions": 1, "vector": [1.0]}),
-    )));
-    let body = json!({"text": "hello", "service": "claimSimilarity"});
-    let response = send(
-        &app,
-        as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings/embed")).with_json(&body),
-    )
-    .await;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.body["vector"], json!([1.0]));
-    let calls = app.search.calls.borrow().clone();
-    assert_eq!(
-        calls,
-        vec![(
-            "/embed".to_owned(),
-            Some(json!({"organizationId": "org_a", "request": body}))
-        )]
-    );
-
-    for (body, status) in [
-        (json!({"text": "x", "service": "nope"}), 404),
-        (json!({"text": "x", "model": "@cf/x"}), 400),
-        (json!({"text": ""}), 400),
-        (json!({"txt": "x"}), 400),
-    ] {
-        let response = send(
-            &app,
-            as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings/embed")).with_json(&body),
-        )
-        .await;
-        assert_eq!(response.status, status, "{body}");
-    }
-    assert_eq!(
-        app.search.calls.borrow().len(),
-        1,
-        "nothing invalid reaches search-worker"
-    );
-    let response = send(
-        &app,
-        HttpRequest::new(Method::Post, "/api/v1/embeddings/embed").with_json(&json!({"text": "x"})),
-    )
-    .await;
-    assert_eq!(response.status, 401);
 }
 
 #[wasm_bindgen_test]
 async fn only_a_dead_or_failed_job_is_replayed_under_its_own_id() {
     let app = app();
-    let request = as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings")).with_json(
-        &json!({"content": "Police arrested three suspects", "table": "claims", "id": "clm_1"}),
-    );
-    let job_id = send(&app, request).await.body["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job_id = enqueue_plain(&app, "replay me").await;
     let retry = || {
         as_ann(HttpRequest::new(
             Method::Post,
             &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
         ))
     };
-
     let response = send(&app, retry()).await;
     assert_eq!(
         response.status, 409,
@@ -557,10 +722,10 @@ async fn only_a_dead_or_failed_job_is_replayed_under_its_own_id() {
     assert_eq!(response.body["jobId"], job_id.as_str());
     assert_eq!(app.store.jobs.borrow()[0].status, "queued");
     let sent = app.queue.sent.borrow().clone();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[1].job_id.to_string(), job_id);
-    assert_eq!(sent[1].attempt, 0);
-    assert_eq!(sent[1].content_hash, sent[0].content_hash);
+    assert_eq!(
+        (sent.len(), sent[1].job_id.to_string(), sent[1].attempt),
+        (2, job_id.clone(), 0)
+    );
 
     app.store.jobs.borrow_mut()[0].organization_id = "org_b".into();
     assert_eq!(
@@ -568,13 +733,376 @@ async fn only_a_dead_or_failed_job_is_replayed_under_its_own_id() {
         404,
         "another tenant's job"
     );
+}
+
+#[wasm_bindgen_test]
+async fn tables_unknown_routes_and_methods() {
+    let app = app();
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/embeddings/tables")),
+    )
+    .await;
+    assert_eq!(
+        response.body,
+        json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]})
+    );
+    for path in [
+        "/api/v1/nothing",
+        "/api/v1/embeddings/nothing",
+        "/api/v2/claims",
+        "/api/v1/claims/a/b",
+    ] {
+        let response = send(&app, HttpRequest::new(Method::Get, path)).await;
+        assert_eq!(response.status, 404, "{path}");
+    }
     let response = send(
         &app,
         as_ann(HttpRequest::new(
-            Method::Get,
-            &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
+            Method::Delete,
+            "/api/v1/embeddings/tables",
         )),
     )
     .await;
     assert_eq!(response.status, 405);
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Other, "/api/v1/claims/clm_1")),
+    )
+    .await;
+    assert_eq!(response.status, 405);
+}
+
+#[wasm_bindgen_test]
+async fn search_routes_are_checked_then_forwarded_with_the_organization() {
+    let mut app = app();
+    app.search = FakeSearch::answering(Ok((200, json!({"matches": []}))));
+    let body = json!({"text": "hello", "limit": 3});
+    for (path, forwarded) in [
+        (
+            "/api/v1/embeddings/search/claimSimilarity",
+            "/search/claimSimilarity",
+        ),
+        (
+            "/api/v1/embeddings/gray-zone/claimSimilarity",
+            "/gray-zone/claimSimilarity",
+        ),
+        ("/api/v1/embeddings/query", "/query"),
+    ] {
+        let response = send(
+            &app,
+            as_user("vic", HttpRequest::new(Method::Post, path)).with_json(&body),
+        )
+        .await;
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+        let calls = app.search.calls.borrow();
+        assert_eq!(
+            calls.last().unwrap(),
+            &(
+                forwarded.to_owned(),
+                Some(json!({"organizationId": "org_a", "request": body}))
+            )
+        );
+    }
+    let before = app.search.calls.borrow().len();
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Post,
+            "/api/v1/embeddings/search/nope",
+        ))
+        .with_json(&body),
+    )
+    .await;
+    assert_eq!(response.status, 404);
+    let response = send(
+        &app,
+        as_user(
+            "vic",
+            HttpRequest::new(Method::Post, "/api/v1/embeddings/embed"),
+        )
+        .with_json(&json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(response.status, 403, "a viewer may search but not embed");
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings/embed"))
+            .with_json(&json!({"text": ""})),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        app.search.calls.borrow().len(),
+        before,
+        "nothing refused reaches search-worker"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn writes_take_writable_fields_and_embed_on_insert_and_watched_changes() {
+    let app = app();
+    let create = as_user(
+        "meg",
+        HttpRequest::new(Method::Post, "/api/v1/claims").with_json(
+            &json!({"id": "clm_new", "content": "The bridge reopened", "story_id": "s9"}),
+        ),
+    );
+    let response = send(&app, create).await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    assert_eq!(response.body["record"]["organization_id"], "org_a");
+    assert_eq!(response.body["job"]["status"], "queued");
+    assert_eq!(app.queue.sent.borrow().len(), 1, "embedded on insert");
+
+    for (body, needle) in [
+        (
+            json!({"content": "x", "organization_id": "org_b"}),
+            "organization_id",
+        ),
+        (json!({"content": "x", "embedding": "[]"}), "embedding"),
+    ] {
+        let response = send(
+            &app,
+            as_ann(HttpRequest::new(Method::Post, "/api/v1/claims")).with_json(&body),
+        )
+        .await;
+        assert_eq!(response.status, 400);
+        assert!(response.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(needle));
+    }
+    let again = as_ann(
+        HttpRequest::new(Method::Post, "/api/v1/claims")
+            .with_json(&json!({"id": "clm_new", "content": "x"})),
+    );
+    assert_eq!(send(&app, again).await.status, 409);
+
+    let patch = |body: Value| {
+        as_ann(HttpRequest::new(Method::Patch, "/api/v1/claims/clm_new")).with_json(&body)
+    };
+    let response = send(&app, patch(json!({"story_id": "s10"}))).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(
+        response.body["job"].is_null(),
+        "a field that is not watched: no job"
+    );
+    let response = send(&app, patch(json!({"content": "The bridge reopened"}))).await;
+    assert!(response.body["job"].is_null(), "the same text: no job");
+    let response = send(&app, patch(json!({"content": "The bridge closed again"}))).await;
+    assert_eq!(response.body["job"]["status"], "queued");
+    assert_eq!(app.queue.sent.borrow().len(), 2);
+}
+
+#[wasm_bindgen_test]
+async fn reads_and_deletes_see_only_the_callers_organization() {
+    let app = app();
+    app.store
+        .records
+        .borrow_mut()
+        .push(claim("org_a", "clm_new", "The bridge closed again"));
+    let get = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/claims/clm_new")),
+    )
+    .await;
+    assert_eq!(get.body["content"], "The bridge closed again");
+    let list = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/claims?limit=1")),
+    )
+    .await;
+    assert_eq!(list.body["records"].as_array().unwrap().len(), 1);
+    let cursor = list.body["nextCursor"].as_str().unwrap();
+    let next = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Get,
+            &format!("/api/v1/claims?cursor={cursor}"),
+        )),
+    )
+    .await;
+    assert_eq!(next.body["records"][0]["id"], "clm_new");
+    assert!(
+        !next.body.to_string().contains("clm_b1"),
+        "another organization's records are never listed"
+    );
+
+    // Another tenant's record is a 404 on every verb.
+    for method in [Method::Get, Method::Patch, Method::Delete] {
+        let request = as_ann(HttpRequest::new(method, "/api/v1/claims/clm_b1"))
+            .with_json(&json!({"content": "x"}));
+        assert_eq!(send(&app, request).await.status, 404, "{method:?}");
+    }
+    let delete = |user: &str| {
+        as_user(
+            user,
+            HttpRequest::new(Method::Delete, "/api/v1/claims/clm_new"),
+        )
+    };
+    assert_eq!(
+        send(&app, delete("meg")).await.status,
+        403,
+        "members may not delete by default"
+    );
+    assert_eq!(send(&app, delete("ann")).await.status, 204);
+    assert_eq!(send(&app, delete("ann")).await.status, 404);
+    let viewer = as_user(
+        "vic",
+        HttpRequest::new(Method::Post, "/api/v1/claims").with_json(&json!({"content": "x"})),
+    );
+    assert_eq!(
+        send(&app, viewer).await.status,
+        403,
+        "a viewer may not create"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_backfill_enqueues_what_lacks_a_current_embedding_in_batches() {
+    let mut app = app();
+    for i in 0..150 {
+        app.store.records.borrow_mut().push(claim(
+            "org_a",
+            &format!("bulk_{i:03}"),
+            &format!("text {i}"),
+        ));
+    }
+    let model = "@cf/baai/bge-base-en-v1.5";
+    app.store.vectors = vec![(
+        "org_a".into(),
+        "claims".into(),
+        "bulk_000".into(),
+        shared::message::content_hash(model, "text 0"),
+    )];
+    let backfill = |user: &str, body: Value| {
+        as_user(
+            user,
+            HttpRequest::new(Method::Post, "/api/v1/embeddings/backfill"),
+        )
+        .with_json(&body)
+    };
+    assert_eq!(
+        send(&app, backfill("meg", json!({"table": "claims"})))
+            .await
+            .status,
+        403
+    );
+    let response = send(&app, backfill("ann", json!({"table": "claims"}))).await;
+    assert_eq!(response.status, 202, "{}", response.body);
+    assert_eq!(
+        response.body["count"], 150,
+        "clm_1 and 149 bulk records; bulk_000 is current"
+    );
+    assert_eq!(*app.queue.batches.borrow(), vec![100, 50]);
+    let backfill_id = response.body["backfillId"].as_str().unwrap();
+    let progress = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Get,
+            &format!("/api/v1/embeddings/jobs?backfillId={backfill_id}&limit=100"),
+        )),
+    )
+    .await;
+    assert_eq!(progress.body["jobs"].as_array().unwrap().len(), 100);
+    assert!(progress.body["nextCursor"].is_string());
+
+    let all = send(
+        &app,
+        backfill("ann", json!({"table": "claims", "all": true})),
+    )
+    .await;
+    assert_eq!(all.body["count"], 151);
+    assert_eq!(
+        send(&app, backfill("ann", json!({"table": "nope"})))
+            .await
+            .status,
+        404
+    );
+}
+
+#[wasm_bindgen_test]
+async fn api_keys_are_made_by_managers_shown_once_and_revocable() {
+    let app = app();
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/api-keys"))
+            .with_json(&json!({"name": "ci"})),
+    )
+    .await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    let key = response.body["key"].as_str().unwrap().to_owned();
+    let key_id = response.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        !app.store.keys.borrow()[0].0.contains(&key),
+        "only the hash is stored"
+    );
+
+    let with_key =
+        |request: HttpRequest| request.with_header("authorization", &format!("Bearer {key}"));
+    let response = send(
+        &app,
+        with_key(HttpRequest::new(Method::Post, "/api/v1/embeddings"))
+            .with_json(&json!({"content": "via key"})),
+    )
+    .await;
+    assert_eq!(response.status, 202, "{}", response.body);
+    assert_eq!(app.queue.sent.borrow()[0].organization_id, "org_a");
+    let response = send(
+        &app,
+        with_key(HttpRequest::new(Method::Get, "/api/v1/api-keys")),
+    )
+    .await;
+    assert_eq!(response.status, 403, "a key does not manage keys");
+
+    let listed = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/api-keys")),
+    )
+    .await;
+    assert_eq!(listed.body["keys"][0]["role"], "member");
+    assert!(listed.body["keys"][0].get("key").is_none());
+    let other = send(
+        &app,
+        as_user(
+            "zoe",
+            HttpRequest::new(Method::Delete, &format!("/api/v1/api-keys/{key_id}")),
+        ),
+    )
+    .await;
+    assert_eq!(other.status, 404, "another organization's key");
+    let mine = send(
+        &app,
+        as_user("meg", HttpRequest::new(Method::Post, "/api/v1/api-keys"))
+            .with_json(&json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(mine.status, 403, "members do not make keys");
+    let owner_key = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/api-keys"))
+            .with_json(&json!({"name": "x", "role": "superuser"})),
+    )
+    .await;
+    assert_eq!(owner_key.status, 400, "no role the creator does not hold");
+
+    assert_eq!(
+        send(
+            &app,
+            as_ann(HttpRequest::new(
+                Method::Delete,
+                &format!("/api/v1/api-keys/{key_id}")
+            ))
+        )
+        .await
+        .status,
+        204
+    );
+    let response = send(
+        &app,
+        with_key(HttpRequest::new(Method::Post, "/api/v1/embeddings"))
+            .with_json(&json!({"content": "x"})),
+    )
+    .await;
+    assert_eq!(response.status, 401, "a revoked key");
 }

@@ -235,7 +235,7 @@ impl D1Store {
                 text(&job.organization_id),
                 text(&table.name),
                 text(record_id),
-                text(&vector_id(&table.name, record_id)),
+                text(&vector_id(&job.organization_id, &table.name, record_id)),
                 text(&job.model),
                 text(&job.content_hash),
                 blob,

@@ -439,7 +439,7 @@ fn indexed(entry: &Entry<'_>) -> IndexedVector {
     metadata.insert("recordId".into(), id.clone().into());
     metadata.insert("organizationId".into(), job.organization_id.clone().into());
     IndexedVector {
-        id: vector_id(&table, &id),
+        id: vector_id(&job.organization_id, &table, &id),
         values: entry.vector.clone().unwrap_or_default(),
         namespace: job.organization_id.clone(),
         metadata,

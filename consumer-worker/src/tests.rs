@@ -539,7 +539,7 @@ async fn vectorize_tables_are_upserted_by_namespace_before_the_commit() {
         let upserts = world.indexes.upserts.borrow();
         let (binding, vectors) = &upserts[0];
         assert_eq!(binding, "VECTORIZE_384");
-        assert_eq!(vectors[0].id, "notes:note_1");
+        assert_eq!(vectors[0].id, "org_a:notes:note_1");
         assert_eq!(vectors[0].namespace, "org_a");
         assert_eq!(vectors[0].values.len(), 384);
         assert_eq!(vectors[0].metadata["recordId"], "note_1");

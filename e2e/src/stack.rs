@@ -37,6 +37,8 @@ pub struct Options {
     pub pipeline: bool,
     /// The consumer's first retry delay, in seconds (its default is 2).
     pub retry_base_delay_seconds: Option<u32>,
+    /// The consumer's `max_batch_size` on `embeddings-queue`, instead of the config's 100.
+    pub consumer_batch_size: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -89,6 +91,15 @@ impl Stack {
         let status = local_config.status()?;
         if !status.success() {
             return Err(io::Error::other("scripts/local-config failed"));
+        }
+        if let Some(size) = options.consumer_batch_size {
+            let consumer = config.join("consumer-worker.toml");
+            let rendered = fs::read_to_string(&consumer)?.replacen(
+                "max_batch_size = 100",
+                &format!("max_batch_size = {size}"),
+                1,
+            );
+            fs::write(consumer, rendered)?;
         }
         let persist = stack.dir.join("state");
         let api_config = config.join("api-worker.toml");

@@ -21,6 +21,7 @@ fn main() {
     let options = Options {
         pipeline: true,
         retry_base_delay_seconds: Some(1),
+        ..Options::default()
     };
     let stack = match Stack::start(options) {
         Ok(stack) => Arc::new(stack),

@@ -1,10 +1,13 @@
 //! Types and pure logic shared by the three workers. Nothing here performs I/O or depends on the
 //! `worker` crate, so every rule is tested natively with plain `cargo test`.
 //!
+//! - [`access`]: which organization roles may read, create, update, delete, search, embed.
+//! - [`api_key`]: organization API keys: their shape, and the hash that is stored.
 //! - [`ai`]: the Workers AI embedding call as its REST API speaks it, and checks of its answers.
 //! - [`models`]: the embedding model catalogue (name, dimensions, pooling, input limits).
 //! - [`config`]: the declarative config file (embedding tables and search services), parsed and
 //!   validated with errors that name the offending field.
+//! - [`record`]: records as the CRUD routes take them, the change that re-embeds, cursors.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
@@ -17,7 +20,9 @@
 //! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
 //! - [`time`]: timestamps as the API renders them.
 
+pub mod access;
 pub mod ai;
+pub mod api_key;
 pub mod classify;
 pub mod config;
 pub mod disposition;
@@ -27,6 +32,7 @@ pub mod guard;
 pub mod job;
 pub mod message;
 pub mod models;
+pub mod record;
 pub mod search;
 pub mod session;
 pub mod time;

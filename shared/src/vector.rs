@@ -3,7 +3,8 @@
 //! - In D1 a vector is a BLOB of little-endian `f32`s: 4 bytes a dimension, a quarter of its
 //!   JSON text, and read back (through SQL `hex()`) without parsing numbers.
 //! - In Vectorize a record's vector has an id of at most [`MAX_VECTOR_ID_BYTES`] bytes, made
-//!   from the table and record id by [`vector_id`].
+//!   from the organization, table and record id by [`vector_id`]. Ids are unique per index, not
+//!   per namespace, so the organization is part of the id: two tenants' `clm_1` stay apart.
 
 use sha2::{Digest, Sha256};
 
@@ -58,18 +59,22 @@ pub enum VectorError {
     NotHex,
 }
 
-/// The Vectorize id of a record's vector: `table:id` when that fits in 64 bytes, else the hex
-/// SHA-256 of `table`, a NUL byte and `id` (64 bytes). Either way one record has one id; the
-/// vector's metadata carries the table and record id, so search never reads the id back.
-pub fn vector_id(table: &str, record_id: &str) -> String {
-    let plain = format!("{table}:{record_id}");
+/// The Vectorize id of a record's vector: `organization:table:id` when that fits in 64 bytes,
+/// else the hex SHA-256 of the three joined by NUL bytes (64 bytes). Either way one record has
+/// one id; the vector's metadata carries the table and record id, so search never reads the id
+/// back.
+pub fn vector_id(organization_id: &str, table: &str, record_id: &str) -> String {
+    let plain = format!("{organization_id}:{table}:{record_id}");
     if plain.len() <= MAX_VECTOR_ID_BYTES {
         return plain;
     }
     let mut hasher = Sha256::new();
-    hasher.update(table.as_bytes());
-    hasher.update([0]);
-    hasher.update(record_id.as_bytes());
+    for (i, part) in [organization_id, table, record_id].into_iter().enumerate() {
+        if i > 0 {
+            hasher.update([0]);
+        }
+        hasher.update(part.as_bytes());
+    }
     crate::hex(&hasher.finalize())
 }
 
@@ -108,15 +113,26 @@ mod tests {
 
     #[test]
     fn vector_ids_fit_vectorize_and_stay_distinct() {
-        assert_eq!(vector_id("claims", "clm_1"), "claims:clm_1");
+        assert_eq!(vector_id("org_a", "claims", "clm_1"), "org_a:claims:clm_1");
+        assert_ne!(
+            vector_id("org_a", "claims", "clm_1"),
+            vector_id("org_b", "claims", "clm_1")
+        );
         let long = "x".repeat(100);
-        let id = vector_id("claims", &long);
+        let id = vector_id("org_a", "claims", &long);
         assert_eq!(id.len(), MAX_VECTOR_ID_BYTES);
-        assert_ne!(id, vector_id("claims", &format!("{long}y")));
+        assert_ne!(id, vector_id("org_a", "claims", &format!("{long}y")));
+        assert_ne!(id, vector_id("org_b", "claims", &long));
         // The separator is not ambiguous once hashed.
-        assert_ne!(vector_id("a", &long), vector_id(&format!("a{long}"), ""));
-        let exactly = "y".repeat(MAX_VECTOR_ID_BYTES - "claims:".len());
-        assert_eq!(vector_id("claims", &exactly), format!("claims:{exactly}"));
+        assert_ne!(
+            vector_id("o", "a", &long),
+            vector_id("o", &format!("a{long}"), "")
+        );
+        let exactly = "y".repeat(MAX_VECTOR_ID_BYTES - "org_a:claims:".len());
+        assert_eq!(
+            vector_id("org_a", "claims", &exactly),
+            format!("org_a:claims:{exactly}")
+        );
     }
 
     #[test]

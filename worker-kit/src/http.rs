@@ -76,6 +76,26 @@ impl HttpRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A query parameter, percent-decoded; the first when it is given twice.
+    pub fn query(&self, name: &str) -> Option<String> {
+        worker::url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Refuses a query parameter not in `allowed`, naming it.
+    pub fn only_query(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        for (name, _) in worker::url::form_urlencoded::parse(self.query.as_bytes()) {
+            if !allowed.contains(&name.as_ref()) {
+                return Err(ApiError::invalid(format!(
+                    "unknown query parameter `{name}` (known: {})",
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The path split on `/`, without empty segments.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
@@ -164,6 +184,14 @@ impl HttpResponse {
         Self::json(200, body)
     }
 
+    /// 204, for a delete.
+    pub fn no_content() -> Self {
+        HttpResponse {
+            status: 204,
+            body: serde_json::Value::Null,
+        }
+    }
+
     pub fn error(error: &ApiError) -> Self {
         HttpResponse {
             status: error.status(),
@@ -182,6 +210,9 @@ impl HttpResponse {
     }
 
     pub fn into_worker(self) -> worker::Result<worker::Response> {
+        if self.status == 204 {
+            return Ok(worker::Response::empty()?.with_status(204));
+        }
         Ok(worker::Response::from_json(&self.body)?.with_status(self.status))
     }
 }

@@ -10,6 +10,7 @@ mod validate;
 
 use serde::Deserialize;
 
+use crate::access::{self, AccessSpec, Action};
 use crate::classify::{GrayZone, Thresholds};
 use crate::models::{self, ModelSpec};
 
@@ -25,6 +26,9 @@ pub struct Config {
     /// `[[search]]`: the search services.
     #[serde(default, rename = "search")]
     pub services: Vec<SearchService>,
+    /// `[access]`: which roles may do what, project-wide (see [`crate::access`]).
+    #[serde(default)]
+    pub access: AccessSpec,
 }
 
 /// One table whose records carry embeddings.
@@ -42,6 +46,9 @@ pub struct TableConfig {
     /// Columns a caller may set on create and update.
     #[serde(default)]
     pub writable: Vec<String>,
+    /// `[table.access]`: this table's rules, over the project's.
+    #[serde(default)]
+    pub access: Option<AccessSpec>,
     pub embeddings: EmbeddingSpec,
 }
 
@@ -157,6 +164,16 @@ impl Config {
 
     pub fn service(&self, name: &str) -> Option<&SearchService> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Whether `role` may do `action`, on `table` or project-wide.
+    pub fn allows(&self, table: Option<&TableConfig>, role: &str, action: Action) -> bool {
+        access::allows(
+            &self.access,
+            table.and_then(|t| t.access.as_ref()),
+            role,
+            action,
+        )
     }
 }
 

@@ -93,6 +93,27 @@ fn a_records_text_joins_its_fields_and_metadata_keeps_configured_fields() {
 }
 
 #[test]
+fn access_rules_are_checked_and_table_names_must_not_shadow_routes() {
+    let text = MINIMAL
+        .replace("name = \"notes\"", "name = \"embeddings\"")
+        .replace("table = \"notes\"", "table = \"embeddings\"")
+        + "[access]\ndelete = []\n";
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.field == "table.embeddings.name"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.field == "access.delete"),
+        "{errors:?}"
+    );
+    let config = Config::parse(&(MINIMAL.to_owned() + "[access]\nread = [\"viewer\"]\n")).unwrap();
+    let notes = config.table("notes");
+    assert!(config.allows(notes, "viewer", crate::access::Action::Read));
+    assert!(!config.allows(notes, "member", crate::access::Action::Read));
+}
+
+#[test]
 fn unknown_model_is_named() {
     let text = MINIMAL.replace(
         "fields = [\"title\", \"body\"]\n",

@@ -39,6 +39,21 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+fn check_access(access: &crate::access::AccessSpec, at: &str, errors: &mut Errors) {
+    for (action, roles) in access.given() {
+        let field = format!("{at}.{}", action.as_str());
+        if roles.is_empty() {
+            errors.push(
+                &field,
+                "name at least one role, or leave the action out for the default",
+            );
+        }
+        if roles.iter().any(|r| r.trim().is_empty()) {
+            errors.push(&field, "a role name is empty");
+        }
+    }
+}
+
 pub(super) fn validate(config: &Config) -> Result<(), ConfigErrors> {
     let mut errors = Errors::default();
     let mut table_names = HashSet::new();
@@ -49,6 +64,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigErrors> {
         }
         check_table(table, &at, &mut errors);
     }
+    check_access(&config.access, "access", &mut errors);
     let mut service_names = HashSet::new();
     for service in &config.services {
         let at = format!("search.{}", service.name);
@@ -87,12 +103,24 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && name.len() <= 64
 }
 
+/// Route segments under `/api/v1/` that a table's CRUD routes must not shadow.
+const RESERVED_NAMES: &[&str] = &["embeddings", "health"];
+
 fn check_table(table: &TableConfig, at: &str, errors: &mut Errors) {
     if !is_identifier(&table.name) {
         errors.push(
             &format!("{at}.name"),
             "must be a plain identifier (letters, digits, _)",
         );
+    }
+    if RESERVED_NAMES.contains(&table.name.as_str()) {
+        errors.push(
+            &format!("{at}.name"),
+            "is taken by the API's own routes under /api/v1/",
+        );
+    }
+    if let Some(access) = &table.access {
+        check_access(access, &format!("{at}.access"), errors);
     }
     let mut columns = HashSet::new();
     for column in &table.columns {

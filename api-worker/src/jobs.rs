@@ -1,0 +1,134 @@
+//! The job routes, every one scoped to the caller's organization: one job, a list (filtered by
+//! status or backfill, newest first, by cursor), and the replay of a dead job.
+
+use shared::access::Action;
+use shared::job::JobStatus;
+use shared::message::EmbeddingJob;
+use shared::record::{decode_cursor, encode_cursor, page_size};
+use shared::{ApiError, ErrorCode};
+use uuid::Uuid;
+use worker_kit::http::{HttpRequest, HttpResponse};
+
+use crate::auth::Caller;
+use crate::embeddings::{send_one, EnqueueResponse};
+use crate::error::Result;
+use crate::ports::{App, JobFilter, Ports, Store};
+
+/// `GET /api/v1/embeddings/jobs/{jobId}`: another organization's job is a 404, like a missing one.
+pub(crate) async fn job(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    job_id: &str,
+) -> Result<HttpResponse> {
+    caller.require(app, None, Action::Read)?;
+    let job_id = parse_job_id(job_id)?;
+    let row = app
+        .store
+        .job(&caller.organization_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job `{job_id}`")))?;
+    Ok(HttpResponse::ok(&row.view()?))
+}
+
+/// `GET /api/v1/embeddings/jobs?status=&backfillId=&limit=&cursor=`.
+pub(crate) async fn jobs(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    caller.require(app, None, Action::Read)?;
+    request.only_query(&["status", "backfillId", "limit", "cursor"])?;
+    let status = request
+        .query("status")
+        .map(|s| {
+            JobStatus::parse(&s).ok_or_else(|| {
+                let all: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid(format!("`status` must be one of {}", all.join(", ")))
+            })
+        })
+        .transpose()?;
+    let backfill_id = request
+        .query("backfillId")
+        .map(|id| parse_job_id(&id).map(|id| id.to_string()))
+        .transpose()?;
+    let before = request
+        .query("cursor")
+        .map(|c| {
+            let key = decode_cursor(&c)?;
+            key.split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| ApiError::invalid("`cursor` is not one this API returned"))
+        })
+        .transpose()?;
+    let limit = page_size(request.query("limit").as_deref())?;
+    let filter = JobFilter {
+        status,
+        backfill_id,
+        before,
+        limit,
+    };
+    let rows = app.store.jobs(&caller.organization_id, &filter).await?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| encode_cursor(&format!("{}:{}", last.created_at, last.id)));
+    let jobs = rows
+        .iter()
+        .map(crate::ports::JobRow::view)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::ok(
+        &serde_json::json!({ "jobs": jobs, "nextCursor": next_cursor }),
+    ))
+}
+
+/// `POST /api/v1/embeddings/jobs/{jobId}/retry`: replays a `dead` or `failed` job as it was
+/// accepted, under the same id. If its record has changed since, the record's current text
+/// decides staleness, as for a new job.
+pub(crate) async fn retry(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    job_id: &str,
+) -> Result<HttpResponse> {
+    let job_id = parse_job_id(job_id)?;
+    let organization_id = &caller.organization_id;
+    let row = app
+        .store
+        .job(organization_id, job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job `{job_id}`")))?;
+    let table = row.table_name.as_deref().and_then(|t| app.config.table(t));
+    caller.require(app, table, Action::Embed)?;
+    let status = row.status()?;
+    if !status.can_replay() {
+        return Err(not_replayable(job_id, status.as_str()).into());
+    }
+    let target = row.table_name.clone().zip(row.record_id.clone());
+    let mut job = EmbeddingJob::new(job_id, organization_id, &row.model, &row.content, target);
+    // A record that is gone is left to the consumer, which marks the job dead and says why.
+    if let (Some(table), Some(id)) = (table, row.record_id.as_deref()) {
+        if let Some(record) = app.store.record(table, organization_id, id).await? {
+            job = job.with_record_text(&table.embedding_text(&record));
+        }
+    }
+    if !app
+        .store
+        .requeue_job(organization_id, job_id, app.now_ms)
+        .await?
+    {
+        // Another replay won the race.
+        return Err(not_replayable(job_id, "queued").into());
+    }
+    send_one(app, &job, "job replayed").await?;
+    Ok(HttpResponse::json(202, &EnqueueResponse::of(&job)))
+}
+
+fn not_replayable(job_id: Uuid, status: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("job `{job_id}` is {status}; only dead or failed jobs can be retried"),
+    )
+}
+
+pub(crate) fn parse_job_id(job_id: &str) -> Result<Uuid> {
+    Ok(Uuid::parse_str(job_id).map_err(|_| ApiError::invalid("job id must be a UUID"))?)
+}

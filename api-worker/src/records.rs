@@ -1,0 +1,262 @@
+//! CRUD for every embedding table: `/api/v1/{table}` and `/api/v1/{table}/{id}`.
+//!
+//! The organization column is set from the caller, never from the body; only the table's
+//! writable fields are accepted. A create enqueues an embedding when the table embeds on insert;
+//! an update enqueues one only when a watched field really changed; a delete removes the
+//! record's vectors. Reads leave the embedding column out unless `?include=embedding`.
+//! A write answers `{"record": {...}, "job": {"jobId", "status"} | null}`.
+
+use shared::access::Action;
+use shared::config::{TableConfig, VectorIndex};
+use shared::job::JobStatus;
+use shared::message::EmbeddingJob;
+use shared::record::{
+    changes_watched, decode_cursor, encode_cursor, page_size, Record, RecordInput, Write,
+};
+use shared::vector::vector_id;
+use shared::{guard, ApiError, ErrorCode};
+use uuid::Uuid;
+use worker_kit::http::{HttpRequest, HttpResponse};
+
+use crate::auth::Caller;
+use crate::embeddings::send_one;
+use crate::error::{Error, Result};
+use crate::ports::{App, JobRow, Ports, Store, VectorIndexes};
+
+/// The table a CRUD route names, if it is an embedding table.
+pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a TableConfig> {
+    Ok(app
+        .config
+        .table(name)
+        .ok_or_else(|| ApiError::not_found(format!("no route or embedding table `{name}`")))?)
+}
+
+fn not_found(table: &TableConfig, id: &str) -> Error {
+    ApiError::not_found(format!("no record `{id}` in `{}`", table.name)).into()
+}
+
+/// `POST /api/v1/{table}`: 201 with the record and the embedding job it started, if any.
+pub(crate) async fn create(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    caller.require(app, Some(table), Action::Create)?;
+    let body: serde_json::Value = request.json()?;
+    let input = RecordInput::parse(table, &body, Write::Create)?;
+    let id = input
+        .id
+        .clone()
+        .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+    let organization_id = &caller.organization_id;
+    if !app
+        .store
+        .insert_record(table, organization_id, &id, &input.values, app.now_ms)
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("a record `{id}` already exists in `{}`", table.name),
+        )
+        .into());
+    }
+    let record = app
+        .store
+        .record(table, organization_id, &id)
+        .await?
+        .ok_or_else(|| not_found(table, &id))?;
+    let job = if table.embeddings.on_insert {
+        embed_record(app, caller, table, &id, &record).await?
+    } else {
+        None
+    };
+    tracing::info!(table = %table.name, id, job_id = job.map(|j| j.job_id.to_string()), "record created");
+    Ok(HttpResponse::json(
+        201,
+        &serde_json::json!({ "record": view(table, record, false), "job": job }),
+    ))
+}
+
+/// `GET /api/v1/{table}?limit=&cursor=&include=embedding`: records in id order.
+pub(crate) async fn list(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    caller.require(app, Some(table), Action::Read)?;
+    request.only_query(&["limit", "cursor", "include"])?;
+    let include = include_embedding(request)?;
+    let limit = page_size(request.query("limit").as_deref())?;
+    let after = request
+        .query("cursor")
+        .map(|c| decode_cursor(&c))
+        .transpose()?;
+    let records = app
+        .store
+        .records(table, &caller.organization_id, after.as_deref(), limit)
+        .await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last())
+        .flatten()
+        .and_then(|r| r.get(&table.id_column)?.as_str().map(encode_cursor));
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|r| view(table, r, include))
+        .collect();
+    Ok(HttpResponse::ok(
+        &serde_json::json!({ "records": records, "nextCursor": next_cursor }),
+    ))
+}
+
+/// `GET /api/v1/{table}/{id}`.
+pub(crate) async fn get(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    id: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    caller.require(app, Some(table), Action::Read)?;
+    request.only_query(&["include"])?;
+    let include = include_embedding(request)?;
+    let id = guard::record_id(id)?;
+    let record = app
+        .store
+        .record(table, &caller.organization_id, id)
+        .await?
+        .ok_or_else(|| not_found(table, id))?;
+    Ok(HttpResponse::ok(&view(table, record, include)))
+}
+
+/// `PATCH /api/v1/{table}/{id}`: 200 with the record, and the job when a watched field changed.
+pub(crate) async fn update(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    id: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    caller.require(app, Some(table), Action::Update)?;
+    let id = guard::record_id(id)?;
+    let body: serde_json::Value = request.json()?;
+    let input = RecordInput::parse(table, &body, Write::Update)?;
+    let organization_id = &caller.organization_id;
+    let before = app
+        .store
+        .record(table, organization_id, id)
+        .await?
+        .ok_or_else(|| not_found(table, id))?;
+    app.store
+        .update_record(table, organization_id, id, &input.values, app.now_ms)
+        .await?;
+    let record = app
+        .store
+        .record(table, organization_id, id)
+        .await?
+        .ok_or_else(|| not_found(table, id))?;
+    let job = if changes_watched(table, &before, &input.values) {
+        embed_record(app, caller, table, id, &record).await?
+    } else {
+        None
+    };
+    tracing::info!(table = %table.name, id, job_id = job.map(|j| j.job_id.to_string()), "record updated");
+    Ok(HttpResponse::ok(
+        &serde_json::json!({ "record": view(table, record, false), "job": job }),
+    ))
+}
+
+/// `DELETE /api/v1/{table}/{id}`: the record and its vectors; 204.
+pub(crate) async fn delete(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    id: &str,
+) -> Result<HttpResponse> {
+    caller.require(app, Some(table), Action::Delete)?;
+    let id = guard::record_id(id)?;
+    let organization_id = &caller.organization_id;
+    if let VectorIndex::Vectorize { binding } = &table.embeddings.vector_index {
+        // First, so that a failure leaves the record to be deleted again rather than a vector
+        // that search would still find.
+        app.indexes
+            .delete(binding, &[vector_id(organization_id, &table.name, id)])
+            .await?;
+    }
+    if !app.store.delete_record(table, organization_id, id).await? {
+        return Err(not_found(table, id));
+    }
+    tracing::info!(table = %table.name, id, "record deleted");
+    Ok(HttpResponse::no_content())
+}
+
+/// The embedding job a write started: `queued`, or `failed` when the queue refused it (the
+/// write itself stands; a backfill or a replay picks the job up).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartedJob {
+    job_id: Uuid,
+    status: JobStatus,
+}
+
+/// Enqueues the embedding of a record's current text; none when the text is empty.
+async fn embed_record(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    id: &str,
+    record: &Record,
+) -> Result<Option<StartedJob>> {
+    let text = table.embedding_text(record);
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let job = EmbeddingJob::new(
+        Uuid::new_v4(),
+        &caller.organization_id,
+        &table.embeddings.model,
+        &text,
+        Some((table.name.clone(), id.to_owned())),
+    )
+    .with_record_text(&text);
+    app.store
+        .insert_jobs(&[JobRow::queued(&job, None, app.now_ms)])
+        .await?;
+    let status = match send_one(app, &job, "record embedding queued").await {
+        Ok(()) => JobStatus::Queued,
+        Err(Error::Api(e)) if e.code == ErrorCode::Unavailable => JobStatus::Failed,
+        Err(e) => return Err(e),
+    };
+    Ok(Some(StartedJob {
+        job_id: job.job_id,
+        status,
+    }))
+}
+
+fn include_embedding(request: &HttpRequest) -> Result<bool> {
+    match request.query("include").as_deref() {
+        None => Ok(false),
+        Some("embedding") => Ok(true),
+        Some(other) => Err(ApiError::invalid(format!(
+            "`include` may only be `embedding`, not `{other}`"
+        ))
+        .into()),
+    }
+}
+
+/// A record as the API shows it: its columns, the embedding (a JSON array) only when asked for.
+fn view(table: &TableConfig, mut record: Record, include_embedding: bool) -> serde_json::Value {
+    let column = &table.embeddings.embedding_column;
+    match record.remove(column) {
+        Some(serde_json::Value::String(json)) if include_embedding => {
+            let vector = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+            record.insert(column.clone(), vector);
+        }
+        _ if include_embedding => {
+            record.insert(column.clone(), serde_json::Value::Null);
+        }
+        _ => {}
+    }
+    serde_json::Value::Object(record)
+}

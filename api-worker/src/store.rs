@@ -1,0 +1,441 @@
+//! The gateway's [`Store`] over D1. Every query is scoped to the caller's organization; request
+//! data reaches SQL only as bound parameters, and table and column names only from the
+//! validated config (quoted).
+
+use shared::config::TableConfig;
+use shared::record::{Record, CREATED_AT, UPDATED_AT};
+use uuid::Uuid;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+use worker_kit::d1::{self, ident, number, optional, text};
+use worker_kit::Fault;
+
+use crate::ports::{ApiKeyRow, BackfillCandidate, JobFilter, JobRow, SessionRow, Store};
+
+#[derive(Debug)]
+pub(crate) struct D1Store(pub D1Database);
+
+/// A JSON value of a record body as a bound parameter (numbers as doubles, booleans as 0/1).
+fn bound(value: &serde_json::Value) -> JsValue {
+    match value {
+        serde_json::Value::String(s) => text(s),
+        serde_json::Value::Number(n) => n.as_f64().map_or(JsValue::NULL, JsValue::from_f64),
+        serde_json::Value::Bool(b) => JsValue::from_f64(f64::from(u8::from(*b))),
+        _ => JsValue::NULL,
+    }
+}
+
+fn columns(table: &TableConfig) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const JOB_COLUMNS: &str =
+    "id, organization_id, table_name, record_id, model, content, content_hash, status,
+     attempts, last_error, truncated, backfill_id, created_at, updated_at, completed_at";
+
+impl D1Store {
+    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
+        Ok(self.0.prepare(sql).bind(values)?)
+    }
+
+    fn changes(result: &worker::D1Result) -> Result<usize, Fault> {
+        Ok(result
+            .meta()?
+            .and_then(|meta| meta.changes)
+            .unwrap_or_default())
+    }
+}
+
+impl Store for D1Store {
+    async fn ping(&self) -> Result<(), Fault> {
+        d1::ping(&self.0).await
+    }
+
+    async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {
+        // The session and the user's role in its active organization, in one round trip.
+        let row = self
+            .statement(
+                r#"SELECT s."userId" AS user_id, s."activeOrganizationId" AS active_organization_id,
+                          CAST(s."expiresAt" AS TEXT) AS expires_at, m."role" AS role
+                   FROM "session" s
+                   LEFT JOIN "member" m
+                     ON m."organizationId" = s."activeOrganizationId" AND m."userId" = s."userId"
+                   WHERE s."token" = ?1"#,
+                &[text(token)],
+            )?
+            .first::<SessionRow>(None)
+            .await?;
+        Ok(row)
+    }
+
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault> {
+        let row = self
+            .statement(
+                "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL
+                 RETURNING id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at",
+                &[text(key_hash), number(now_ms)],
+            )?
+            .first::<ApiKeyRow>(None)
+            .await?;
+        Ok(row)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {
+        self.statement(
+            "INSERT INTO api_keys (id, organization_id, name, key_hash, role, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                text(&key.id),
+                text(&key.organization_id),
+                text(&key.name),
+                text(key_hash),
+                text(&key.role),
+                text(&key.created_by),
+                number(key.created_at),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault> {
+        let rows = self
+            .statement(
+                "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
+                 FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id",
+                &[text(organization_id)],
+            )?
+            .all()
+            .await?
+            .results::<ApiKeyRow>()?;
+        Ok(rows)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        organization_id: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let result = self
+            .statement(
+                "UPDATE api_keys SET revoked_at = ?3
+                 WHERE id = ?1 AND organization_id = ?2 AND revoked_at IS NULL",
+                &[text(id), text(organization_id), number(now_ms)],
+            )?
+            .run()
+            .await?;
+        Ok(Self::changes(&result)? > 0)
+    }
+
+    async fn record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<Option<Record>, Fault> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
+            columns(table),
+            ident(&table.name),
+            ident(&table.id_column),
+            ident(&table.organization_column)
+        );
+        let row = self
+            .statement(&sql, &[text(id), text(organization_id)])?
+            .first::<Record>(None)
+            .await?;
+        Ok(row)
+    }
+
+    async fn records(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, Fault> {
+        let id = ident(&table.id_column);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1 AND (?2 IS NULL OR {id} > ?2) ORDER BY {id} LIMIT ?3",
+            columns(table),
+            ident(&table.name),
+            ident(&table.organization_column),
+        );
+        let rows = self
+            .statement(
+                &sql,
+                &[
+                    text(organization_id),
+                    optional(after),
+                    number(i64::from(limit)),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<Record>()?;
+        Ok(rows)
+    }
+
+    async fn insert_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let mut names = vec![ident(&table.id_column), ident(&table.organization_column)];
+        let mut params = vec![text(id), text(organization_id)];
+        for (name, value) in values {
+            names.push(ident(name));
+            params.push(bound(value));
+        }
+        for stamp in [CREATED_AT, UPDATED_AT] {
+            if table.columns.iter().any(|c| c == stamp) {
+                names.push(ident(stamp));
+                params.push(number(now_ms));
+            }
+        }
+        let placeholders: Vec<String> = (1..=params.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+            ident(&table.name),
+            names.join(", "),
+            placeholders.join(", ")
+        );
+        let result = self.statement(&sql, &params)?.run().await?;
+        Ok(Self::changes(&result)? > 0)
+    }
+
+    async fn update_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        let mut sets = Vec::new();
+        let mut params = vec![text(id), text(organization_id)];
+        for (name, value) in values {
+            params.push(bound(value));
+            sets.push(format!("{} = ?{}", ident(name), params.len()));
+        }
+        if table.columns.iter().any(|c| c == UPDATED_AT) {
+            params.push(number(now_ms));
+            sets.push(format!("{} = ?{}", ident(UPDATED_AT), params.len()));
+        }
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = ?1 AND {} = ?2",
+            ident(&table.name),
+            sets.join(", "),
+            ident(&table.id_column),
+            ident(&table.organization_column)
+        );
+        self.statement(&sql, &params)?.run().await?;
+        Ok(())
+    }
+
+    async fn delete_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault> {
+        let record = self.statement(
+            &format!(
+                "DELETE FROM {} WHERE {} = ?1 AND {} = ?2",
+                ident(&table.name),
+                ident(&table.id_column),
+                ident(&table.organization_column)
+            ),
+            &[text(id), text(organization_id)],
+        )?;
+        let vector = self.statement(
+            "DELETE FROM embedding_vectors WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
+            &[text(organization_id), text(&table.name), text(id)],
+        )?;
+        let results = self.0.batch(vec![record, vector]).await?;
+        Ok(results
+            .first()
+            .map(Self::changes)
+            .transpose()?
+            .unwrap_or_default()
+            > 0)
+    }
+
+    async fn backfill_candidates(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BackfillCandidate>, Fault> {
+        let id = ident(&table.id_column);
+        let record_columns: Vec<String> = table
+            .embedding_columns()
+            .into_iter()
+            .map(|c| format!("r.{}", ident(c)))
+            .collect();
+        let sql = format!(
+            "SELECT {}, v.content_hash AS stored_hash
+             FROM {} r
+             LEFT JOIN embedding_vectors v
+               ON v.organization_id = ?1 AND v.table_name = ?4 AND v.record_id = r.{id}
+             WHERE r.{} = ?1 AND (?2 IS NULL OR r.{id} > ?2)
+             ORDER BY r.{id} LIMIT ?3",
+            record_columns.join(", "),
+            ident(&table.name),
+            ident(&table.organization_column),
+        );
+        let rows = self
+            .statement(
+                &sql,
+                &[
+                    text(organization_id),
+                    optional(after),
+                    number(i64::from(limit)),
+                    text(&table.name),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<Record>()?;
+        Ok(rows
+            .into_iter()
+            .map(|mut record| {
+                let stored_hash = record
+                    .remove("stored_hash")
+                    .and_then(|h| h.as_str().map(str::to_owned));
+                BackfillCandidate {
+                    record,
+                    stored_hash,
+                }
+            })
+            .collect())
+    }
+
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault> {
+        let mut statements = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            statements.push(self.statement(
+                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
+                     content_hash, status, attempts, backfill_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                &[
+                    text(&job.id),
+                    text(&job.organization_id),
+                    optional(job.table_name.as_deref()),
+                    optional(job.record_id.as_deref()),
+                    text(&job.model),
+                    text(&job.content),
+                    text(&job.content_hash),
+                    text(&job.status),
+                    number(i64::from(job.attempts)),
+                    optional(job.backfill_id.as_deref()),
+                    number(job.created_at),
+                ],
+            )?);
+        }
+        self.0.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn mark_jobs_failed(
+        &self,
+        organization_id: &str,
+        job_ids: &[Uuid],
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        let mut statements = Vec::with_capacity(job_ids.len());
+        for job_id in job_ids {
+            statements.push(self.statement(
+                "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4, completed_at = ?4
+                 WHERE id = ?1 AND organization_id = ?2",
+                &[
+                    text(&job_id.to_string()),
+                    text(organization_id),
+                    text(error),
+                    number(now_ms),
+                ],
+            )?);
+        }
+        self.0.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
+        let row = self
+            .statement(
+                &format!(
+                    "SELECT {JOB_COLUMNS}, hex(vector) AS vector_hex
+                     FROM embedding_jobs WHERE id = ?1 AND organization_id = ?2"
+                ),
+                &[text(&job_id.to_string()), text(organization_id)],
+            )?
+            .first::<JobRow>(None)
+            .await?;
+        Ok(row)
+    }
+
+    async fn jobs(&self, organization_id: &str, filter: &JobFilter) -> Result<Vec<JobRow>, Fault> {
+        let (before_at, before_id) = filter
+            .before
+            .as_ref()
+            .map_or((JsValue::NULL, JsValue::NULL), |(at, id)| {
+                (number(*at), text(id))
+            });
+        let rows = self
+            .statement(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM embedding_jobs
+                     WHERE organization_id = ?1
+                       AND (?2 IS NULL OR status = ?2)
+                       AND (?3 IS NULL OR backfill_id = ?3)
+                       AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
+                     ORDER BY created_at DESC, id DESC LIMIT ?6"
+                ),
+                &[
+                    text(organization_id),
+                    optional(filter.status.map(shared::job::JobStatus::as_str)),
+                    optional(filter.backfill_id.as_deref()),
+                    before_at,
+                    before_id,
+                    number(i64::from(filter.limit)),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<JobRow>()?;
+        Ok(rows)
+    }
+
+    async fn requeue_job(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let result = self
+            .statement(
+                "UPDATE embedding_jobs SET status = 'queued', updated_at = ?3, completed_at = NULL
+                 WHERE id = ?1 AND organization_id = ?2 AND status IN ('dead', 'failed')",
+                &[
+                    text(&job_id.to_string()),
+                    text(organization_id),
+                    number(now_ms),
+                ],
+            )?
+            .run()
+            .await?;
+        Ok(Self::changes(&result)? > 0)
+    }
+}

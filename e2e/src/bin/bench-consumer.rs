@@ -1,0 +1,257 @@
+//! `scripts/bench consumer`: the pipeline's throughput, enqueue to `done`, against local-ai's raw
+//! throughput on the same texts and call size, measured side by side in one run.
+//!
+//! For each consumer batch size (1, 10, 100) it starts the real local stack with that
+//! `max_batch_size`, enqueues jobs through the gateway (eight clients at once), and times them
+//! until every one is `done`; then it sends the same texts straight to local-ai in calls of the
+//! same size. It prints jobs/s, AI calls per job and the ratio; the target is a ratio of at least
+//! 0.8 at batch 100.
+
+// Counts of a few thousand are exact in f64.
+#![allow(clippy::cast_precision_loss)]
+
+use std::time::{Duration, Instant};
+
+use e2e::{Client, Options, Stack};
+use serde_json::{json, Value};
+
+const MODEL: &str = "@cf/baai/bge-small-en-v1.5";
+const CLIENTS: usize = 8;
+
+/// One row of the table.
+struct Row {
+    texts: &'static str,
+    batch: u32,
+    jobs: usize,
+    pipeline: f64,
+    raw: f64,
+    calls_per_job: f64,
+}
+
+fn main() {
+    let runs: [(&'static str, u32, usize); 4] = [
+        ("paragraph", 1, 100),
+        ("paragraph", 10, 300),
+        ("paragraph", 100, 1_000),
+        ("sentence", 100, 1_000),
+    ];
+    let mut rows = Vec::new();
+    for (texts, batch, jobs) in runs {
+        match run(texts, batch, jobs) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("bench consumer ({texts}, batch {batch}) failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!();
+    println!("| texts | consumer batch | jobs | pipeline jobs/s | local-ai raw texts/s | ratio | AI calls/job |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} |",
+            r.texts,
+            r.batch,
+            r.jobs,
+            r.pipeline,
+            r.raw,
+            r.pipeline / r.raw,
+            r.calls_per_job
+        );
+    }
+    let target = rows
+        .iter()
+        .filter(|r| r.batch == 100)
+        .map(|r| r.pipeline / r.raw)
+        .fold(f64::INFINITY, f64::min);
+    println!("\ntarget: ratio >= 0.80 at batch 100; worst measured {target:.2}");
+}
+
+fn texts(kind: &str, run: &str, n: usize) -> Vec<String> {
+    const SUBJECTS: [&str; 5] = [
+        "The council",
+        "Police",
+        "Researchers",
+        "The court",
+        "Residents",
+    ];
+    const EVENTS: [&str; 5] = [
+        "approved the harbour plan",
+        "reported three arrests",
+        "questioned the rent rise",
+        "postponed the railway works",
+        "welcomed the flood defences",
+    ];
+    (0..n)
+        .map(|i| {
+            let sentence = |k: usize| {
+                format!(
+                    "{} {} on day {}, item {i}-{k}.",
+                    SUBJECTS[(i + k) % 5],
+                    EVENTS[(i / 5 + k) % 5],
+                    i % 28 + 1
+                )
+            };
+            match kind {
+                "sentence" => format!("{run} {}", sentence(0)),
+                _ => format!(
+                    "{run} {}",
+                    (0..8).map(sentence).collect::<Vec<_>>().join(" ")
+                ),
+            }
+        })
+        .collect()
+}
+
+fn run(kind: &'static str, batch: u32, n: usize) -> Result<Row, Box<dyn std::error::Error>> {
+    eprintln!("==> {kind} texts, consumer batch {batch}, {n} jobs");
+    let stack = Stack::start(Options {
+        consumer_batch_size: Some(batch),
+        ..Options::default()
+    })?;
+    let gateway = stack.client();
+    let local_ai = Client::new(&stack.local_ai_url);
+    let cookie = stack.tenant("ann").cookie;
+    let run = format!("run-{}", uuid::Uuid::new_v4().simple());
+    let texts = texts(kind, &run, n);
+
+    // Warm both paths once.
+    raw_throughput(&local_ai, &texts[..batch.min(100) as usize], batch)?;
+    let warm = enqueue(&gateway, &cookie, "warm-up text")?;
+    wait_done(&gateway, &cookie, &[warm], Duration::from_secs(30))?;
+
+    let calls_before = stat(&local_ai, "calls")?;
+    let started = Instant::now();
+    let job_ids = enqueue_all(&gateway, &cookie, &texts)?;
+    // The queue is roughly first in, first out: when the last jobs are done, all are; the SQL
+    // check below proves it.
+    let tail = &job_ids[job_ids.len().saturating_sub(20)..];
+    wait_done(&gateway, &cookie, tail, Duration::from_mins(10))?;
+    let mut elapsed = started.elapsed();
+    let done = count_done(&stack, &run)?;
+    if done < n {
+        // Not all yet: wait for the stragglers, and count their time.
+        let rest: Vec<String> = job_ids[..job_ids.len() - tail.len()].to_vec();
+        wait_done(&gateway, &cookie, &rest, Duration::from_mins(10))?;
+        elapsed = started.elapsed();
+    }
+    let calls = stat(&local_ai, "calls")? - calls_before;
+    let pipeline = n as f64 / elapsed.as_secs_f64();
+    let raw = raw_throughput(&local_ai, &texts, batch)?;
+    eprintln!("    pipeline {pipeline:.1} jobs/s, raw {raw:.1} texts/s, {calls} AI calls");
+    Ok(Row {
+        texts: kind,
+        batch,
+        jobs: n,
+        pipeline,
+        raw,
+        calls_per_job: calls as f64 / n as f64,
+    })
+}
+
+fn enqueue(
+    gateway: &Client,
+    cookie: &str,
+    text: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let reply = gateway.post(
+        "/api/v1/embeddings",
+        Some(cookie),
+        &json!({"content": text, "model": MODEL}).to_string(),
+    )?;
+    if reply.status != 202 {
+        return Err(format!("enqueue answered {} {}", reply.status, reply.body).into());
+    }
+    Ok(reply.body["jobId"].as_str().ok_or("no jobId")?.to_owned())
+}
+
+fn enqueue_all(
+    gateway: &Client,
+    cookie: &str,
+    texts: &[String],
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let per_client = texts.len().div_ceil(CLIENTS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = texts
+            .chunks(per_client)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|t| enqueue(gateway, cookie, t).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(texts.len());
+        for handle in handles {
+            ids.extend(
+                handle
+                    .join()
+                    .map_err(|_| "an enqueuing thread panicked")??,
+            );
+        }
+        Ok(ids)
+    })
+}
+
+fn wait_done(
+    gateway: &Client,
+    cookie: &str,
+    job_ids: &[String],
+    within: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    for id in job_ids {
+        loop {
+            let reply = gateway.get(&format!("/api/v1/embeddings/jobs/{id}"), Some(cookie))?;
+            match reply.body["status"].as_str() {
+                Some("done") => break,
+                Some("queued" | "processing") if started.elapsed() < within => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => return Err(format!("job {id} did not get done: {}", reply.body).into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count_done(stack: &Stack, run: &str) -> Result<usize, Box<dyn std::error::Error>> {
+    let rows = stack.sql(&format!(
+        "SELECT count(*) AS n FROM embedding_jobs WHERE status = 'done' AND content LIKE '{run} %'"
+    ))?;
+    Ok(rows
+        .first()
+        .and_then(|r| r["n"].as_u64())
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0))
+}
+
+fn stat(local_ai: &Client, name: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    let reply = local_ai.get("/stats", None)?;
+    Ok(reply.body[name].as_u64().ok_or("no stats")?)
+}
+
+/// Texts per second that local-ai embeds when called directly, one call after another, with
+/// `batch` texts a call (100 at most, as Workers AI takes).
+fn raw_throughput(
+    local_ai: &Client,
+    texts: &[String],
+    batch: u32,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let path = format!("/client/v4/accounts/local/ai/run/{MODEL}");
+    let started = Instant::now();
+    for chunk in texts.chunks(batch.clamp(1, 100) as usize) {
+        let reply = local_ai.post(&path, None, &json!({"text": chunk}).to_string())?;
+        if reply.status != 200 {
+            return Err(format!("local-ai answered {} {}", reply.status, reply.body).into());
+        }
+        let shape: Value = reply.body["result"]["shape"].clone();
+        if shape[0].as_u64() != Some(chunk.len() as u64) {
+            return Err(format!("local-ai answered shape {shape}").into());
+        }
+    }
+    Ok(texts.len() as f64 / started.elapsed().as_secs_f64())
+}
