@@ -193,7 +193,8 @@ struct TableView<'a> {
 }
 
 /// `GET /api/v1/embeddings/tables`: the tables the caller's role may read.
-pub(crate) fn tables(app: &App<impl Ports>, caller: &Caller) -> HttpResponse {
+pub(crate) fn tables(app: &App<impl Ports>, caller: &Caller) -> Result<HttpResponse> {
+    caller.require(app, None, Action::Read)?;
     let tables: Vec<TableView<'_>> = app
         .config
         .tables
@@ -205,5 +206,5 @@ pub(crate) fn tables(app: &App<impl Ports>, caller: &Caller) -> HttpResponse {
             model: &t.embeddings.model,
         })
         .collect();
-    HttpResponse::ok(&serde_json::json!({ "tables": tables }))
+    Ok(HttpResponse::ok(&serde_json::json!({ "tables": tables })))
 }

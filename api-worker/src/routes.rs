@@ -100,7 +100,7 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
     let method = request.method;
     match (route, table) {
         (Route::Enqueue, _) => embeddings::enqueue(app, &caller, request).await,
-        (Route::Tables, _) => Ok(embeddings::tables(app, &caller)),
+        (Route::Tables, _) => embeddings::tables(app, &caller),
         (Route::Jobs, _) => jobs::jobs(app, &caller, request).await,
         (Route::Job(id), _) => jobs::job(app, &caller, id).await,
         (Route::RetryJob(id), _) => jobs::retry(app, &caller, id).await,

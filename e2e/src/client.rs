@@ -49,6 +49,34 @@ impl Client {
         Self::reply(request.send(body)?)
     }
 
+    /// Any method, with any headers (`cookie`, `authorization`) and an optional JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, ureq::Error> {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base_url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = match body {
+            Some(body) => self.agent.run(
+                request
+                    .header("content-type", "application/json")
+                    .body(body.to_owned())
+                    .map_err(ureq::Error::from)?,
+            )?,
+            None => self
+                .agent
+                .run(request.body(()).map_err(ureq::Error::from)?)?,
+        };
+        Self::reply(response)
+    }
+
     pub fn put(&self, path: &str, body: &str) -> Result<Reply, ureq::Error> {
         let request = self
             .agent

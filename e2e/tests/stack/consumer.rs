@@ -41,7 +41,11 @@ pub(crate) const TESTS: &[(&str, Test)] = &[
 ];
 
 /// Inserts claims of `org_a` straight into D1, as an app writing its own table would.
-fn seed_claims(ctx: &Ctx, prefix: &str, n: usize) -> Result<Vec<(String, String)>, Failed> {
+pub(crate) fn seed_claims(
+    ctx: &Ctx,
+    prefix: &str,
+    n: usize,
+) -> Result<Vec<(String, String)>, Failed> {
     let claims: Vec<(String, String)> = (0..n)
         .map(|i| {
             (
@@ -100,7 +104,11 @@ fn enqueue_claims(ctx: &Ctx, claims: &[(String, String)]) -> Result<Vec<String>,
     })
 }
 
-fn wait_all_final(ctx: &Ctx, job_ids: &[String], within: Duration) -> Result<Vec<Value>, Failed> {
+pub(crate) fn wait_all_final(
+    ctx: &Ctx,
+    job_ids: &[String],
+    within: Duration,
+) -> Result<Vec<Value>, Failed> {
     let deadline = Instant::now() + within;
     job_ids
         .iter()
