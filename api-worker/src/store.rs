@@ -258,8 +258,12 @@ impl Store for D1Store {
             ),
             &[text(id), text(organization_id)],
         )?;
+        // A tombstone, not a DELETE: its new `seq` tells search-worker's cache the vector is gone.
         let vector = self.statement(
-            "DELETE FROM embedding_vectors WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
+            "UPDATE embedding_vectors SET vector = NULL, content_hash = '', metadata = '{}',
+                 seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
+                        WHERE organization_id = ?1 AND table_name = ?2)
+             WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
             &[text(organization_id), text(&table.name), text(id)],
         )?;
         let results = self.0.batch(vec![record, vector]).await?;

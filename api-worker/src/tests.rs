@@ -745,7 +745,10 @@ async fn tables_unknown_routes_and_methods() {
     .await;
     assert_eq!(
         response.body,
-        json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]})
+        json!({"tables": [
+            {"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"},
+            {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"}
+        ]})
     );
     for path in [
         "/api/v1/nothing",

@@ -4,12 +4,15 @@
 //!
 //! - this file: health, the queue round trip, guards, the embed route;
 //! - [`gateway`]: every route against every kind of bad credential, and each route's happy path;
-//! - [`consumer`]: the pipeline from the queue to stored vectors, under faults.
+//! - [`consumer`]: the pipeline from the queue to stored vectors, under faults;
+//! - [`search`]: classified search, filters, the gray zone and vector queries.
 
 #[path = "stack/consumer.rs"]
 mod consumer;
 #[path = "stack/gateway.rs"]
 mod gateway;
+#[path = "stack/search.rs"]
+mod search;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,6 +112,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .into_iter()
         .chain(gateway::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
+        .chain(search::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -139,13 +143,18 @@ fn enqueue(ctx: &Ctx, cookie: &str, body: &Value) -> Result<Reply, Failed> {
         .post("/api/v1/embeddings", Some(cookie), &body.to_string())?)
 }
 
-/// Polls a job until it is final or `within` passes; returns its last view.
+/// Polls one of Ann's jobs until it is final or `within` passes; returns its last view.
 fn wait_final(ctx: &Ctx, job_id: &str, within: Duration) -> Result<Value, Failed> {
+    wait_final_as(ctx, &ctx.ann, job_id, within)
+}
+
+/// Polls a job, as the caller whose cookie is given, until it is final or `within` passes.
+fn wait_final_as(ctx: &Ctx, cookie: &str, job_id: &str, within: Duration) -> Result<Value, Failed> {
     let started = Instant::now();
     loop {
         let reply = ctx
             .client
-            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(&ctx.ann))?;
+            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(cookie))?;
         expect(&reply, 200, "job status")?;
         if !matches!(reply.body["status"].as_str(), Some("queued" | "processing")) {
             return Ok(reply.body);
@@ -181,7 +190,7 @@ fn a_job_travels_the_queue_and_the_consumer_records_it(ctx: &Ctx) -> Result<(), 
     let reply = enqueue(
         ctx,
         &ctx.ann,
-        &json!({"content": "Police arrested three suspects"}),
+        &json!({"content": "Firefighters rescued a cat from the old oak tree"}),
     )?;
     expect(&reply, 202, "enqueue")?;
     check(reply.body["queued"] == true, || format!("{}", reply.body))?;
@@ -202,7 +211,7 @@ fn a_job_travels_the_queue_and_the_consumer_records_it(ctx: &Ctx) -> Result<(), 
         || format!("{job}"),
     )?;
     let vector: Vec<f32> = serde_json::from_value(job["embedding"].clone())?;
-    let expected = embed(ctx, "Police arrested three suspects")?;
+    let expected = embed(ctx, "Firefighters rescued a cat from the old oak tree")?;
     check(cosine(&vector, &expected) > 0.9999, || {
         "the job's vector is the embedding of its content".into()
     })
@@ -283,7 +292,10 @@ fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
         .client
         .get("/api/v1/embeddings/tables", Some(&ctx.ann))?;
     expect(&reply, 200, "tables")?;
-    let expected = json!({"tables": [{"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}]});
+    let expected = json!({"tables": [
+        {"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"},
+        {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"}
+    ]});
     check(reply.body == expected, || format!("{}", reply.body))
 }
 
@@ -324,10 +336,18 @@ fn embed_goes_through_search_worker_to_local_ai(ctx: &Ctx) -> Result<(), Failed>
     let calls_after = ctx.local_ai.get("/stats", None)?.body["calls"]
         .as_u64()
         .ok_or("no stats")?;
-    check(calls_after >= calls_before + 3, || {
+    check(calls_after == calls_before + 3, || {
         format!(
             "local-ai saw {} calls for 3 embeds",
             calls_after - calls_before
         )
+    })?;
+    // The same text again comes from search-worker's query cache.
+    embed(ctx, "Police arrested three suspects")?;
+    let calls_again = ctx.local_ai.get("/stats", None)?.body["calls"]
+        .as_u64()
+        .ok_or("no stats")?;
+    check(calls_again == calls_after, || {
+        "a text embedded a moment ago is not embedded again".into()
     })
 }

@@ -1,20 +1,31 @@
-//! The real implementations of the ports, over the worker's bindings.
+//! The real implementations of the ports, over the worker's bindings, and the isolate's caches.
 
+use shared::search::QueryMatch;
 use worker::{D1Database, Env};
-use worker_kit::d1::{self, DB};
+use worker_kit::d1::{self, number, text, DB};
 use worker_kit::embedder::AnyEmbedder;
+use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
-use crate::ports::{App, Store};
+use crate::cache::Caches;
+use crate::ports::{App, Store, VectorIndexes, VectorRow};
 
-pub(crate) fn app(env: &Env) -> Result<App<D1Store, AnyEmbedder>, Fault> {
+thread_local! {
+    /// One isolate, one thread: the caches live as long as the isolate does.
+    static CACHES: &'static Caches = Box::leak(Box::default());
+}
+
+pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvIndexes>, Fault> {
     Ok(App {
         store: D1Store(
             env.d1(DB)
                 .map_err(|e| Fault(format!("binding `{DB}` is missing: {e}")))?,
         ),
         embedder: AnyEmbedder::from_env(env)?,
+        indexes: EnvIndexes(env.clone()),
         config: worker_kit::config::config(),
+        caches: CACHES.with(|caches| *caches),
+        now_ms: worker_kit::now_ms(),
     })
 }
 
@@ -24,5 +35,50 @@ pub(crate) struct D1Store(D1Database);
 impl Store for D1Store {
     async fn ping(&self) -> Result<(), Fault> {
         d1::ping(&self.0).await
+    }
+
+    async fn vectors_since(
+        &self,
+        organization_id: &str,
+        table: &str,
+        after_seq: i64,
+    ) -> Result<Vec<VectorRow>, Fault> {
+        // hex(): D1 hands a worker text far faster than a blob (an array of numbers).
+        let rows = self
+            .0
+            .prepare(
+                "SELECT seq, record_id, hex(vector) AS vector_hex, metadata FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND seq > ?3 ORDER BY seq",
+            )
+            .bind(&[text(organization_id), text(table), number(after_seq)])?
+            .all()
+            .await?
+            .results::<VectorRow>()?;
+        Ok(rows)
+    }
+}
+
+/// The Vectorize indexes the config names, looked up by binding when used.
+#[derive(Debug)]
+pub(crate) struct EnvIndexes(Env);
+
+impl VectorIndexes for EnvIndexes {
+    async fn query(
+        &self,
+        binding: &str,
+        vector: &[f32],
+        options: &QueryOptions,
+    ) -> Result<Vec<QueryMatch>, Fault> {
+        let matches = Vectorize::from_env(&self.0, binding)?
+            .query(vector, options)
+            .await?;
+        Ok(matches
+            .into_iter()
+            .map(|m| QueryMatch {
+                id: m.id,
+                score: m.score,
+                metadata: m.metadata,
+            })
+            .collect())
     }
 }

@@ -1,22 +1,41 @@
-//! `POST /embed`: the raw vector of a text.
+//! Query vectors: `POST /embed`, and the vector of every search's text. Both go through the
+//! isolate's query cache, so the same text and model within the window make one AI call.
 
 use shared::ai::FailureKind;
+use shared::models::ModelSpec;
 use shared::search::{EmbedRequest, EmbedResponse, Scoped};
 use shared::{ApiError, ErrorCode};
 use worker_kit::embedder::Embedder;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
-use crate::ports::{App, Store};
+use crate::ports::{App, Store, VectorIndexes};
 
-pub(crate) async fn embed<S: Store, E: Embedder>(
-    app: &App<S, E>,
+pub(crate) async fn embed<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let scoped: Scoped<EmbedRequest> = request.json()?;
     let model = scoped.request.resolve(app.config)?;
+    let vector = vector_of(app, model, &scoped.request.text).await?;
+    Ok(HttpResponse::ok(&EmbedResponse {
+        model: model.name.to_owned(),
+        dimensions: vector.len(),
+        vector,
+    }))
+}
+
+/// The vector of `text` under `model`, from the cache or the model.
+pub(crate) async fn vector_of<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    model: &ModelSpec,
+    text: &str,
+) -> Result<Vec<f32>, ApiError> {
+    if let Some(vector) = app.caches.queries.get(model.name, text, app.now_ms) {
+        return Ok(vector);
+    }
     let mut vectors = app
         .embedder
-        .embed(model, std::slice::from_ref(&scoped.request.text))
+        .embed(model, &[text.to_owned()])
         .await
         .map_err(|e| {
             tracing::warn!(model = model.name, kind = ?e.kind, error = %e, "embedding failed");
@@ -31,9 +50,8 @@ pub(crate) async fn embed<S: Store, E: Embedder>(
             }
         })?;
     let vector = vectors.pop().ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::ok(&EmbedResponse {
-        model: model.name.to_owned(),
-        dimensions: vector.len(),
-        vector,
-    }))
+    app.caches
+        .queries
+        .put(model.name, text, vector.clone(), app.now_ms);
+    Ok(vector)
 }

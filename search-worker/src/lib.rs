@@ -2,15 +2,20 @@
 //! (`workers_dev = false`): only api-worker reaches it, over the `SEARCH` service binding, and it
 //! trusts the organization the gateway passes.
 //!
-//! - [`routes`]: the route table: `GET /health`, `POST /embed` ([`embed`]). Search, gray zone
-//!   and vector queries are not built yet.
-//! - [`ports`]: the store trait and the app; [`bindings`] implements them over D1 and the
-//!   embedder `worker_kit` chooses (the `AI` binding, or the REST API when `AI_REST_URL` is set).
+//! - [`routes`]: the route table: `GET /health`, `POST /embed` ([`embed`]),
+//!   `POST /search/{service}`, `/gray-zone/{service}` and `/query` ([`search`]).
+//! - [`cache`]: the isolate's copy of each organization's vectors (caught up on every search)
+//!   and its cache of query vectors.
+//! - [`ports`]: the store, vector index and app; [`bindings`] implements them over D1,
+//!   Vectorize and the embedder `worker_kit` chooses (the `AI` binding, or the REST API when
+//!   `AI_REST_URL` is set).
 
 mod bindings;
+mod cache;
 mod embed;
 mod ports;
 mod routes;
+mod search;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 

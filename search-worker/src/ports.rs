@@ -1,17 +1,54 @@
-//! What search-worker needs from the outside world, and the app that bundles it.
+//! What search-worker needs from the outside world, and the app that bundles it. The embedder is
+//! `worker_kit::embedder::Embedder`.
 
+use serde::Deserialize;
+use shared::search::QueryMatch;
 use shared::Config;
+use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
+
+use crate::cache::Caches;
+
+/// A row of the D1 vector store, as the cache catches up on it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct VectorRow {
+    pub seq: i64,
+    pub record_id: String,
+    /// SQL `hex()` of the compact vector; `None` for a deleted record's tombstone.
+    pub vector_hex: Option<String>,
+    /// The record's metadata fields, as a JSON object.
+    pub metadata: String,
+}
 
 /// D1, as search-worker uses it.
 pub(crate) trait Store {
     async fn ping(&self) -> Result<(), Fault>;
+    /// The vector rows of an organization's table written after `after_seq`, in `seq` order.
+    async fn vectors_since(
+        &self,
+        organization_id: &str,
+        table: &str,
+        after_seq: i64,
+    ) -> Result<Vec<VectorRow>, Fault>;
 }
 
-/// Everything a route may use. The embedder is `worker_kit::embedder::Embedder`.
-#[derive(Debug)]
-pub(crate) struct App<S, E> {
+/// Vectorize indexes, by binding.
+pub(crate) trait VectorIndexes {
+    async fn query(
+        &self,
+        binding: &str,
+        vector: &[f32],
+        options: &QueryOptions,
+    ) -> Result<Vec<QueryMatch>, Fault>;
+}
+
+/// Everything a route may use.
+pub(crate) struct App<'a, S, E, V> {
     pub store: S,
     pub embedder: E,
+    pub indexes: V,
     pub config: &'static Config,
+    /// Kept across requests by the isolate.
+    pub caches: &'a Caches,
+    pub now_ms: i64,
 }

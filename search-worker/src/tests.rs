@@ -1,36 +1,83 @@
-//! search-worker's routes, run in wasm with a fake store and a fake embedder.
+//! search-worker's routes, run in wasm with a fake store, embedder and index.
 
-use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
 use shared::ai::{EmbeddingResult, FailureKind};
 use shared::models::ModelSpec;
+use shared::search::QueryMatch;
+use shared::Config;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::http::{HttpRequest, Method};
+use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
 
-use crate::ports::{App, Store};
+use crate::ports::{App, Store, VectorIndexes, VectorRow};
 use crate::routes::handle;
 
+/// The D1 vector store: rows by organization and table, each with its seq.
+#[derive(Default)]
 struct FakeStore {
-    up: bool,
+    down: bool,
+    rows: RefCell<Vec<(String, String, VectorRow)>>,
+    reads: Cell<usize>,
+}
+
+impl FakeStore {
+    fn put(&self, org: &str, table: &str, id: &str, vector: Option<&[f32]>, metadata: &Value) {
+        let mut rows = self.rows.borrow_mut();
+        let seq = i64::try_from(rows.len()).unwrap() + 1;
+        rows.push((
+            org.into(),
+            table.into(),
+            VectorRow {
+                seq,
+                record_id: id.into(),
+                vector_hex: vector.map(|v| shared::hex(&shared::vector::encode(v)).to_uppercase()),
+                metadata: metadata.to_string(),
+            },
+        ));
+    }
 }
 
 impl Store for FakeStore {
     async fn ping(&self) -> Result<(), Fault> {
-        if self.up {
-            Ok(())
-        } else {
+        if self.down {
             Err(Fault("D1 down".into()))
+        } else {
+            Ok(())
         }
+    }
+    async fn vectors_since(
+        &self,
+        org: &str,
+        table: &str,
+        after: i64,
+    ) -> Result<Vec<VectorRow>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        self.reads.set(self.reads.get() + 1);
+        Ok(self
+            .rows
+            .borrow()
+            .iter()
+            .filter(|(o, t, r)| o == org && t == table && r.seq > after)
+            .map(|(_, _, r)| r.clone())
+            .collect())
     }
 }
 
-/// Answers each text with a vector of the model's dimension whose first value is the text's
-/// length, or fails as told.
+/// Answers known texts with their vector, padded to the model's dimension; any other text with
+/// a vector whose first value is its length.
+#[derive(Default)]
 struct FakeEmbedder {
     fails: Option<FailureKind>,
-    /// Answer this many dimensions instead of the model's, to exercise the shape check.
     dimensions: Option<usize>,
+    known: HashMap<String, Vec<f32>>,
+    calls: Cell<usize>,
 }
 
 impl Embedder for FakeEmbedder {
@@ -39,6 +86,7 @@ impl Embedder for FakeEmbedder {
         model: &ModelSpec,
         texts: &[String],
     ) -> Result<EmbeddingResult, EmbedError> {
+        self.calls.set(self.calls.get() + 1);
         if let Some(kind) = self.fails {
             return Err(EmbedError {
                 kind,
@@ -51,7 +99,10 @@ impl Embedder for FakeEmbedder {
             .iter()
             .map(|t| {
                 let mut v = vec![0.0; dimensions];
-                v[0] = t.len() as f32;
+                match self.known.get(t) {
+                    Some(known) => v[..known.len()].copy_from_slice(known),
+                    None => v[0] = t.len() as f32,
+                }
                 v
             })
             .collect();
@@ -63,37 +114,386 @@ impl Embedder for FakeEmbedder {
     }
 }
 
-fn app(up: bool, fails: Option<FailureKind>) -> App<FakeStore, FakeEmbedder> {
-    App {
-        store: FakeStore { up },
-        embedder: FakeEmbedder {
-            fails,
-            dimensions: None,
-        },
-        config: worker_kit::config::config(),
+#[derive(Default)]
+struct FakeIndexes {
+    queries: RefCell<Vec<(String, QueryOptions)>>,
+}
+
+impl VectorIndexes for FakeIndexes {
+    async fn query(
+        &self,
+        binding: &str,
+        _vector: &[f32],
+        options: &QueryOptions,
+    ) -> Result<Vec<QueryMatch>, Fault> {
+        self.queries
+            .borrow_mut()
+            .push((binding.into(), options.clone()));
+        Ok(vec![QueryMatch {
+            id: "org_a:notes:n1".into(),
+            score: 0.95,
+            metadata:
+                json!({"table": "notes", "recordId": "n1", "organizationId": "org_a", "topic": "t"})
+                    .as_object()
+                    .cloned(),
+        }])
     }
 }
 
-fn embed_request(request: &serde_json::Value) -> HttpRequest {
-    HttpRequest::new(Method::Post, "/embed")
-        .with_json(&json!({"organizationId": "org_a", "request": request}))
+type TestApp = App<'static, FakeStore, FakeEmbedder, FakeIndexes>;
+
+fn app() -> TestApp {
+    App {
+        store: FakeStore::default(),
+        embedder: FakeEmbedder::default(),
+        indexes: FakeIndexes::default(),
+        config: worker_kit::config::config(),
+        caches: Box::leak(Box::default()),
+        now_ms: 0,
+    }
+}
+
+/// A 768-dimension unit vector at `angle` radians in its first two dimensions: the cosine
+/// between two is the cosine of the angle between them.
+fn at(angle: f32) -> Vec<f32> {
+    let mut v = vec![0.0; 768];
+    v[0] = angle.cos();
+    v[1] = angle.sin();
+    v
+}
+
+/// Claims of `org_a` at known cosines from the query text "query": 1.0, 0.92, 0.87, 0.80, 0.65,
+/// 0.30; one of `org_b` identical to the query.
+fn seeded() -> TestApp {
+    let mut app = app();
+    app.embedder.known.insert("query".into(), at(0.0));
+    for (id, cosine, story) in [
+        ("c1", 1.0f32, "s1"),
+        ("c2", 0.92, "s2"),
+        ("c3", 0.87, "s1"),
+        ("c4", 0.80, "s2"),
+        ("c5", 0.65, "s1"),
+        ("c6", 0.30, "s1"),
+    ] {
+        app.store.put(
+            "org_a",
+            "claims",
+            id,
+            Some(&at(cosine.acos())),
+            &json!({"story_id": story}),
+        );
+    }
+    app.store.put(
+        "org_b",
+        "claims",
+        "b1",
+        Some(&at(0.0)),
+        &json!({"story_id": "s1"}),
+    );
+    app
+}
+
+// By value, so that a call reads like the request it builds: `post(path, org, json!(…))`.
+#[allow(clippy::needless_pass_by_value)]
+fn post(path: &str, org: &str, request: Value) -> HttpRequest {
+    HttpRequest::new(Method::Post, path)
+        .with_json(&json!({"organizationId": org, "request": request}))
+}
+
+fn ids(matches: &Value) -> Vec<&str> {
+    matches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn search_classifies_matches_best_first_within_the_organization() {
+    let app = seeded();
+    let response = handle(
+        &app,
+        &post("/search/claimSimilarity", "org_a", json!({"text": "query"})),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        ids(&response.body),
+        vec!["c1", "c2", "c3", "c4", "c5"],
+        "the service's limit of 5"
+    );
+    let classes: Vec<&str> = response
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["classification"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        classes,
+        vec!["DUPLICATE", "DUPLICATE", "CONFIRMS", "RELATED", "NEW"]
+    );
+    assert_eq!(response.body[0]["metadata"], json!({"story_id": "s1"}));
+    assert!((response.body[1]["score"].as_f64().unwrap() - 0.92).abs() < 1e-5);
+
+    let response = handle(
+        &app,
+        &post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "threshold": 0.85, "limit": 10}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        ids(&response.body),
+        vec!["c1", "c2", "c3"],
+        "none below the threshold"
+    );
+    let response = handle(
+        &app,
+        &post("/search/claimSimilarity", "org_b", json!({"text": "query"})),
+    )
+    .await;
+    assert_eq!(
+        ids(&response.body),
+        vec!["b1"],
+        "another organization sees only its own"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn filters_narrow_and_bad_ones_are_refused() {
+    let app = seeded();
+    let response = handle(
+        &app,
+        &post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "filters": {"story_id": "s2"}}),
+        ),
+    )
+    .await;
+    assert_eq!(ids(&response.body), vec!["c2", "c4"]);
+    let response = handle(
+        &app,
+        &post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "filters": {"story_id": {"$nin": ["s1"]}}, "limit": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(ids(&response.body), vec!["c2"]);
+    for filters in [
+        json!({"organization_id": "org_b"}),
+        json!({"story_id": {"$like": "s"}}),
+    ] {
+        let response = handle(
+            &app,
+            &post(
+                "/search/claimSimilarity",
+                "org_b",
+                json!({"text": "query", "filters": filters}),
+            ),
+        )
+        .await;
+        assert_eq!(response.status, 400, "{filters}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_gray_zone_splits_at_max_and_drops_below_min() {
+    let app = seeded();
+    let response = handle(
+        &app,
+        &post(
+            "/gray-zone/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "limit": 10}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        ids(&response.body["high_confidence"]),
+        vec!["c1", "c2", "c3"],
+        "score >= 0.85"
+    );
+    assert_eq!(
+        ids(&response.body["gray_zone"]),
+        vec!["c4", "c5"],
+        "0.60 <= score < 0.85"
+    );
+    assert_eq!(response.body["gray_zone"][0]["classification"], "RELATED");
+    let response = handle(
+        &app,
+        &post(
+            "/gray-zone/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "min": 0.7, "max": 0.9}),
+        ),
+    )
+    .await;
+    assert_eq!(ids(&response.body["high_confidence"]), vec!["c1", "c2"]);
+    assert_eq!(ids(&response.body["gray_zone"]), vec!["c3", "c4"]);
+}
+
+#[wasm_bindgen_test]
+async fn a_vector_query_returns_scores_and_metadata() {
+    let app = seeded();
+    let mut vector = vec![0.0; 768];
+    vector[0] = 1.0;
+    let response = handle(
+        &app,
+        &post(
+            "/query",
+            "org_a",
+            json!({"vector": vector, "topK": 2, "filter": {"story_id": "s1"}}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.body["count"], 2);
+    assert_eq!(ids(&response.body["matches"]), vec!["c1", "c3"]);
+    assert_eq!(response.body["matches"][1]["metadata"]["story_id"], "s1");
+    let response = handle(
+        &app,
+        &post("/query", "org_a", json!({"vector": [1.0, 0.0]})),
+    )
+    .await;
+    assert_eq!(response.status, 400, "no table has 2-dimension vectors");
+}
+
+#[wasm_bindgen_test]
+async fn the_cache_catches_up_on_writes_and_reuses_query_vectors() {
+    let app = seeded();
+    let search = || {
+        post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "limit": 1}),
+        )
+    };
+    assert_eq!(ids(&handle(&app, &search()).await.body), vec!["c1"]);
+    // The consumer writes a new best match and deletes c1.
+    app.store
+        .put("org_a", "claims", "c7", Some(&at(0.0)), &json!({}));
+    app.store.put("org_a", "claims", "c1", None, &json!({}));
+    let response = handle(&app, &search()).await;
+    assert_eq!(
+        ids(&response.body),
+        vec!["c7"],
+        "current as soon as it is written"
+    );
+    let response = handle(
+        &app,
+        &post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "limit": 10}),
+        ),
+    )
+    .await;
+    assert!(
+        !ids(&response.body).contains(&"c1"),
+        "a deleted record is gone"
+    );
+    assert_eq!(
+        app.embedder.calls.get(),
+        1,
+        "one AI call for one text searched three times"
+    );
+    let health = handle(&app, &HttpRequest::new(Method::Get, "/health")).await;
+    assert_eq!(health.body["queryCache"]["hits"], 2);
+}
+
+#[wasm_bindgen_test]
+async fn vectorize_tables_query_by_namespace_and_say_their_limit() {
+    let config: &'static Config = Box::leak(Box::new(
+        Config::parse(
+            r#"
+[[table]]
+name = "notes"
+columns = ["id", "organization_id", "topic", "body", "embedding"]
+[table.embeddings]
+fields = ["body"]
+metadata = ["topic"]
+vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
+[[search]]
+name = "noteSearch"
+table = "notes"
+"#,
+        )
+        .unwrap(),
+    ));
+    let app = App { config, ..seeded() };
+    let response = handle(
+        &app,
+        &post(
+            "/search/noteSearch",
+            "org_a",
+            json!({"text": "query", "filters": {"topic": "t"}}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.body[0]["id"], "n1");
+    assert_eq!(response.body[0]["metadata"], json!({"topic": "t"}));
+    let (binding, options) = app.indexes.queries.borrow()[0].clone();
+    assert_eq!(
+        (binding.as_str(), options.namespace.as_str()),
+        ("VECTORIZE_768", "org_a")
+    );
+    assert_eq!(
+        options.filter,
+        Some(json!({"topic": "t", "table": "notes"}))
+    );
+    let response = handle(
+        &app,
+        &post(
+            "/search/noteSearch",
+            "org_a",
+            json!({"text": "query", "limit": 21}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    assert!(response.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 20"));
 }
 
 #[wasm_bindgen_test]
 async fn health_names_the_worker_and_checks_d1() {
-    let response = handle(&app(true, None), &HttpRequest::new(Method::Get, "/health")).await;
+    let response = handle(&app(), &HttpRequest::new(Method::Get, "/health")).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.body["worker"], "search-worker");
-    let response = handle(&app(false, None), &HttpRequest::new(Method::Get, "/health")).await;
+    let mut down = app();
+    down.store.down = true;
+    let response = handle(&down, &HttpRequest::new(Method::Get, "/health")).await;
     assert_eq!(response.status, 503);
     assert_eq!(response.body["d1"], false);
+    let response = handle(
+        &down,
+        &post("/search/claimSimilarity", "org_a", json!({"text": "x"})),
+    )
+    .await;
+    assert_eq!(response.status, 503, "a store that is down is a clear 503");
 }
 
 #[wasm_bindgen_test]
 async fn embed_returns_the_vector_of_the_services_model() {
+    let app = app();
     let response = handle(
-        &app(true, None),
-        &embed_request(&json!({"text": "hello", "service": "claimSimilarity"})),
+        &app,
+        &post(
+            "/embed",
+            "org_a",
+            json!({"text": "hello", "service": "claimSimilarity"}),
+        ),
     )
     .await;
     assert_eq!(response.status, 200, "{}", response.body);
@@ -101,8 +501,12 @@ async fn embed_returns_the_vector_of_the_services_model() {
     assert_eq!(response.body["dimensions"], 768);
     assert_eq!(response.body["vector"][0], 5.0);
     let response = handle(
-        &app(true, None),
-        &embed_request(&json!({"text": "hi", "model": "@cf/baai/bge-small-en-v1.5"})),
+        &app,
+        &post(
+            "/embed",
+            "org_a",
+            json!({"text": "hi", "model": "@cf/baai/bge-small-en-v1.5"}),
+        ),
     )
     .await;
     assert_eq!(response.body["dimensions"], 384);
@@ -110,29 +514,36 @@ async fn embed_returns_the_vector_of_the_services_model() {
 
 #[wasm_bindgen_test]
 async fn embed_failures_are_clear_errors() {
+    let failing = |kind| App {
+        embedder: FakeEmbedder {
+            fails: Some(kind),
+            ..FakeEmbedder::default()
+        },
+        ..app()
+    };
     let cases = [
         (
-            app(true, Some(FailureKind::Transient)),
+            failing(FailureKind::Transient),
             json!({"text": "x"}),
             503,
             "unavailable",
         ),
         (
-            app(true, Some(FailureKind::Permanent)),
+            failing(FailureKind::Permanent),
             json!({"text": "x"}),
             502,
             "model_failed",
         ),
         (
-            app(true, None),
+            app(),
             json!({"text": "x", "service": "nope"}),
             404,
             "not_found",
         ),
-        (app(true, None), json!({"text": ""}), 400, "invalid_request"),
+        (app(), json!({"text": ""}), 400, "invalid_request"),
     ];
     for (app, request, status, code) in cases {
-        let response = handle(&app, &embed_request(&request)).await;
+        let response = handle(&app, &post("/embed", "org_a", request.clone())).await;
         assert_eq!(
             (response.status, response.body["error"]["code"].as_str()),
             (status, Some(code)),
@@ -141,12 +552,12 @@ async fn embed_failures_are_clear_errors() {
     }
     let wrong_shape = App {
         embedder: FakeEmbedder {
-            fails: None,
             dimensions: Some(12),
+            ..FakeEmbedder::default()
         },
-        ..app(true, None)
+        ..app()
     };
-    let response = handle(&wrong_shape, &embed_request(&json!({"text": "x"}))).await;
+    let response = handle(&wrong_shape, &post("/embed", "org_a", json!({"text": "x"}))).await;
     assert_eq!(
         response.status, 502,
         "an answer of the wrong dimension is refused: {}",
@@ -156,14 +567,14 @@ async fn embed_failures_are_clear_errors() {
 
 #[wasm_bindgen_test]
 async fn unknown_routes_and_methods_are_json_errors() {
-    let app = app(true, None);
-    let response = handle(
-        &app,
-        &HttpRequest::new(Method::Post, "/search/claimSimilarity"),
-    )
-    .await;
+    let app = app();
+    let response = handle(&app, &HttpRequest::new(Method::Post, "/nothing")).await;
     assert_eq!(response.status, 404);
     assert_eq!(response.body["error"]["code"], "not_found");
-    let response = handle(&app, &HttpRequest::new(Method::Post, "/health")).await;
+    let response = handle(
+        &app,
+        &HttpRequest::new(Method::Get, "/search/claimSimilarity"),
+    )
+    .await;
     assert_eq!(response.status, 405);
 }

@@ -14,7 +14,9 @@
 //! - [`vector`]: vectors as stored (compact bytes) and indexed (Vectorize ids), and cosine.
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
-//! - [`search`]: requests and responses of the search routes.
+//! - [`search`]: requests and responses of the search routes, checked into plans.
+//! - [`filter`]: metadata filters in Vectorize's operators, checked and evaluated.
+//! - [`topk`]: exact cosine top-k, the D1 backend's search.
 //! - [`session`]: better-auth session cookies: parsing and signature verification.
 //! - [`guard`]: bounds on request data (record ids, content size, model names).
 //! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
@@ -27,6 +29,7 @@ pub mod classify;
 pub mod config;
 pub mod disposition;
 pub mod error;
+pub mod filter;
 pub mod freshness;
 pub mod guard;
 pub mod job;
@@ -36,12 +39,13 @@ pub mod record;
 pub mod search;
 pub mod session;
 pub mod time;
+pub mod topk;
 pub mod vector;
 
 pub use config::Config;
 
 /// Lowercase hexadecimal of `bytes`, as hashes are written.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut hex = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

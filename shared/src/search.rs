@@ -2,11 +2,254 @@
 //! forwards them) and search-worker (which serves them).
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::config::Config;
+use crate::classify::{Classification, GrayZone};
+use crate::config::{Config, SearchService, TableConfig, MAX_SEARCH_LIMIT};
 use crate::error::ApiError;
+use crate::filter::Filter;
 use crate::guard;
 use crate::models::{self, ModelSpec};
+
+/// `POST /api/v1/embeddings/search/{service}`: the records most similar to `text`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub text: String,
+    /// On the table's configured metadata fields, in Vectorize's operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    /// Matches to return; the service's default when absent, at most 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// No match scores below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+}
+
+/// `POST /api/v1/embeddings/gray-zone/{service}`: matches split into the confident and those
+/// that need review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrayZoneRequest {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One match of a search, as the reference page shapes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    pub id: String,
+    pub score: f32,
+    pub classification: Classification,
+    pub metadata: Map<String, Value>,
+}
+
+/// The gray-zone answer: `high_confidence` is `score >= max`, `gray_zone` is
+/// `min <= score < max`, each best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrayZoneResponse {
+    pub high_confidence: Vec<Match>,
+    pub gray_zone: Vec<Match>,
+}
+
+/// `POST /api/v1/embeddings/query`: the raw vector query, as Vectorize takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryRequest {
+    pub vector: Vec<f32>,
+    #[serde(default = "default_top_k")]
+    pub top_k: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    /// The embedding table to query; the one table whose model has the vector's dimension
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Return each match's metadata (default true).
+    #[serde(default = "yes")]
+    pub return_metadata: bool,
+}
+
+fn default_top_k() -> u32 {
+    5
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One match of a vector query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryMatch {
+    pub id: String,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A search request checked against its service: the table, the limit, the score floor and the
+/// filter it resolves to.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub service: &'a SearchService,
+    pub table: &'a TableConfig,
+    pub limit: u32,
+    pub min_score: f32,
+    pub filter: Filter,
+}
+
+fn service_and_table<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<(&'a SearchService, &'a TableConfig), ApiError> {
+    let service = config
+        .service(name)
+        .ok_or_else(|| ApiError::not_found(format!("no search service `{name}`")))?;
+    let table = config
+        .table(&service.table)
+        .expect("validated config: a service's table exists");
+    Ok((service, table))
+}
+
+fn limit(limit: Option<u32>, service: &SearchService) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(service.limit);
+    if (1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(format!(
+            "`limit` must be 1 to {MAX_SEARCH_LIMIT}"
+        )))
+    }
+}
+
+fn score(value: f32, name: &str) -> Result<f32, ApiError> {
+    if value.is_finite() && (-1.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(format!(
+            "`{name}` must be a score from -1 to 1"
+        )))
+    }
+}
+
+fn metadata_fields(table: &TableConfig) -> Vec<&str> {
+    table
+        .embeddings
+        .metadata
+        .iter()
+        .map(String::as_str)
+        .collect()
+}
+
+impl SearchRequest {
+    pub fn plan<'a>(&self, config: &'a Config, service: &str) -> Result<Plan<'a>, ApiError> {
+        guard::text("text", &self.text)?;
+        let (service, table) = service_and_table(config, service)?;
+        Ok(Plan {
+            service,
+            table,
+            limit: limit(self.limit, service)?,
+            min_score: self
+                .threshold
+                .map(|t| score(t, "threshold"))
+                .transpose()?
+                .unwrap_or(-1.0),
+            filter: Filter::parse(self.filters.as_ref(), &metadata_fields(table), "filters")?,
+        })
+    }
+}
+
+impl GrayZoneRequest {
+    /// The plan, and the zone: the service's bounds unless the request gives its own.
+    pub fn plan<'a>(
+        &self,
+        config: &'a Config,
+        service: &str,
+    ) -> Result<(Plan<'a>, GrayZone), ApiError> {
+        guard::text("text", &self.text)?;
+        let (service, table) = service_and_table(config, service)?;
+        let zone = GrayZone {
+            min: self
+                .min
+                .map(|v| score(v, "min"))
+                .transpose()?
+                .unwrap_or(service.gray_zone.min),
+            max: self
+                .max
+                .map(|v| score(v, "max"))
+                .transpose()?
+                .unwrap_or(service.gray_zone.max),
+        };
+        if zone.min > zone.max {
+            return Err(ApiError::invalid("`min` must not be above `max`"));
+        }
+        let plan = Plan {
+            service,
+            table,
+            limit: limit(self.limit, service)?,
+            min_score: zone.min,
+            filter: Filter::parse(self.filters.as_ref(), &metadata_fields(table), "filters")?,
+        };
+        Ok((plan, zone))
+    }
+}
+
+impl QueryRequest {
+    /// The table queried and the filter: on its metadata fields and `table`.
+    pub fn plan<'a>(&self, config: &'a Config) -> Result<(&'a TableConfig, Filter), ApiError> {
+        if self.vector.is_empty() || self.vector.iter().any(|x| !x.is_finite()) {
+            return Err(ApiError::invalid(
+                "`vector` must be a non-empty array of finite numbers",
+            ));
+        }
+        if !(1..=MAX_SEARCH_LIMIT).contains(&self.top_k) {
+            return Err(ApiError::invalid(format!(
+                "`topK` must be 1 to {MAX_SEARCH_LIMIT}"
+            )));
+        }
+        let dims = self.vector.len();
+        let table = if let Some(name) = &self.table {
+            config
+                .table(name)
+                .ok_or_else(|| ApiError::not_found(format!("`{name}` is not an embedding table")))?
+        } else {
+            let mut fitting = config
+                .tables
+                .iter()
+                .filter(|t| t.model().dimensions == dims);
+            match (fitting.next(), fitting.next()) {
+                (Some(table), None) => table,
+                (None, _) => {
+                    return Err(ApiError::invalid(format!(
+                        "no embedding table has {dims}-dimension vectors"
+                    )))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::invalid(format!(
+                        "several tables have {dims}-dimension vectors: name one in `table`"
+                    )))
+                }
+            }
+        };
+        if table.model().dimensions != dims {
+            return Err(ApiError::invalid(format!(
+                "`vector` has {dims} dimensions; `{}` holds {}-dimension vectors",
+                table.name,
+                table.model().dimensions
+            )));
+        }
+        let filter = Filter::parse(self.filter.as_ref(), &metadata_fields(table), "filter")?;
+        Ok((table, filter))
+    }
+}
 
 /// What the gateway sends search-worker: a caller's request and the organization it is scoped
 /// to. search-worker trusts the organization: only the gateway can reach it.
@@ -90,6 +333,88 @@ mod tests {
         assert_eq!(
             request(None, None).resolve(&config).unwrap().name,
             models::DEFAULT_MODEL
+        );
+    }
+
+    #[test]
+    fn search_plans_take_the_services_defaults_and_check_the_rest() {
+        let config = config();
+        let request =
+            |v: serde_json::Value| -> SearchRequest { serde_json::from_value(v).unwrap() };
+        let plan = request(serde_json::json!({"text": "x"}))
+            .plan(&config, "claimSimilarity")
+            .unwrap();
+        assert_eq!((plan.limit, plan.table.name.as_str()), (5, "claims"));
+        assert!(plan.filter.is_empty());
+        let plan = request(serde_json::json!({"text": "x", "limit": 7, "threshold": 0.7, "filters": {"story_id": "s1"}}))
+            .plan(&config, "claimSimilarity")
+            .unwrap();
+        assert!((plan.limit, plan.min_score) == (7, 0.7) && !plan.filter.is_empty());
+        for (body, status) in [
+            (serde_json::json!({"text": "x", "limit": 0}), 400),
+            (serde_json::json!({"text": "x", "limit": 101}), 400),
+            (serde_json::json!({"text": "x", "threshold": 2.0}), 400),
+            (
+                serde_json::json!({"text": "x", "filters": {"organization_id": "org_b"}}),
+                400,
+            ),
+            (serde_json::json!({"text": " "}), 400),
+        ] {
+            assert_eq!(
+                request(body.clone())
+                    .plan(&config, "claimSimilarity")
+                    .unwrap_err()
+                    .status(),
+                status,
+                "{body}"
+            );
+        }
+        assert_eq!(
+            request(serde_json::json!({"text": "x"}))
+                .plan(&config, "nope")
+                .unwrap_err()
+                .status(),
+            404
+        );
+
+        let zone: GrayZoneRequest =
+            serde_json::from_value(serde_json::json!({"text": "x", "max": 0.9})).unwrap();
+        let (_, bounds) = zone.plan(&config, "claimSimilarity").unwrap();
+        assert_eq!((bounds.min, bounds.max), (0.60, 0.9));
+        let upside_down: GrayZoneRequest =
+            serde_json::from_value(serde_json::json!({"text": "x", "min": 0.9, "max": 0.5}))
+                .unwrap();
+        assert!(upside_down.plan(&config, "claimSimilarity").is_err());
+    }
+
+    #[test]
+    fn a_query_finds_its_table_by_dimension() {
+        let config = config();
+        let query = |v: serde_json::Value| -> QueryRequest { serde_json::from_value(v).unwrap() };
+        let (table, _) = query(serde_json::json!({"vector": vec![0.1; 768]}))
+            .plan(&config)
+            .unwrap();
+        assert_eq!(table.name, "claims");
+        let (table, _) =
+            query(serde_json::json!({"vector": vec![0.1; 384], "filter": {"topic": "x"}}))
+                .plan(&config)
+                .unwrap();
+        assert_eq!(table.name, "notes");
+        for body in [
+            serde_json::json!({"vector": vec![0.1; 1024]}),
+            serde_json::json!({"vector": vec![0.1; 384], "table": "claims"}),
+            serde_json::json!({"vector": []}),
+            serde_json::json!({"vector": vec![0.1; 768], "topK": 0}),
+            serde_json::json!({"vector": vec![0.1; 768], "filter": {"secret": 1}}),
+        ] {
+            assert_eq!(query(body).plan(&config).unwrap_err().status(), 400);
+        }
+        assert_eq!(
+            query(serde_json::json!({"vector": [0.1], "table": "nope"}))
+                .plan(&config)
+                .unwrap_err()
+                .status(),
+            404
         );
     }
 

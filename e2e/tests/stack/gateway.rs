@@ -389,7 +389,7 @@ fn list_then_delete(ctx: &Ctx, id: &str) -> Result<(), Failed> {
     expect(&deleted, 204, "delete")?;
     expect(&send("GET", &format!("/api/v1/claims/{id}"))?, 404, "gone")?;
     let vectors = ctx.stack.sql(&format!(
-        "SELECT count(*) AS n FROM embedding_vectors WHERE organization_id = 'org_a' AND record_id = '{id}'"
+        "SELECT count(vector) AS n FROM embedding_vectors WHERE organization_id = 'org_a' AND record_id = '{id}'"
     ))?;
     check(vectors.first().map(|r| &r["n"]) == Some(&json!(0)), || {
         format!("the record's vectors are deleted with it: {vectors:?}")

@@ -1,0 +1,209 @@
+//! Search through the gateway against the real stack: claims created through the API and
+//! embedded by the real model, then searched, filtered, split into the gray zone and queried.
+
+use std::collections::BTreeSet;
+
+use super::{check, embed, expect, wait_final_as, Ctx, Test};
+use super::{json, Duration, Failed, Value};
+
+pub(crate) const TESTS: &[(&str, Test)] = &[(
+    "search_classifies_filters_splits_and_keeps_tenants_apart",
+    search_classifies_filters_splits_and_keeps_tenants_apart,
+)];
+
+const COUNCIL: &str = "The city council approved the new harbour budget on Monday";
+const SNOW: &str = "Heavy snow closed every mountain road into the valley";
+const ARREST: &str = "Police arrested three suspects after the bank robbery";
+
+/// Creates claims through the API as `cookie` and waits for their embeddings; returns their ids.
+fn create_claims(ctx: &Ctx, cookie: &str, claims: &[(&str, &str)]) -> Result<Vec<String>, Failed> {
+    let mut ids = Vec::new();
+    let mut jobs = Vec::new();
+    for (content, story) in claims {
+        let reply = ctx.client.call(
+            "POST",
+            "/api/v1/claims",
+            &[("cookie", cookie)],
+            Some(&json!({"content": content, "story_id": story}).to_string()),
+        )?;
+        expect(&reply, 201, "create a claim")?;
+        ids.push(
+            reply.body["record"]["id"]
+                .as_str()
+                .ok_or("no id")?
+                .to_owned(),
+        );
+        jobs.push(
+            reply.body["job"]["jobId"]
+                .as_str()
+                .ok_or("no job")?
+                .to_owned(),
+        );
+    }
+    for job in &jobs {
+        let done = wait_final_as(ctx, cookie, job, Duration::from_secs(30))?;
+        check(done["status"] == "done", || format!("{done}"))?;
+    }
+    Ok(ids)
+}
+
+fn post(ctx: &Ctx, cookie: &str, path: &str, body: &Value) -> Result<Value, Failed> {
+    let reply = ctx.client.post(path, Some(cookie), &body.to_string())?;
+    expect(&reply, 200, path)?;
+    Ok(reply.body)
+}
+
+fn search(ctx: &Ctx, cookie: &str, body: &Value) -> Result<Vec<Value>, Failed> {
+    let reply = post(
+        ctx,
+        cookie,
+        "/api/v1/embeddings/search/claimSimilarity",
+        body,
+    )?;
+    Ok(reply.as_array().ok_or("a search answers an array")?.clone())
+}
+
+/// The service's thresholds, as the config sets them.
+fn classify(score: f64) -> &'static str {
+    match score {
+        s if s >= 0.90 => "DUPLICATE",
+        s if s >= 0.85 => "CONFIRMS",
+        s if s >= 0.75 => "RELATED",
+        _ => "NEW",
+    }
+}
+
+fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result<(), Failed> {
+    let ours = create_claims(
+        ctx,
+        &ctx.ann,
+        &[
+            (COUNCIL, "s-search-1"),
+            (SNOW, "s-search-2"),
+            (ARREST, "s-search-1"),
+        ],
+    )?;
+    let theirs = create_claims(ctx, &ctx.bob, &[(COUNCIL, "s-search-1")])?;
+    let council = &ours[0];
+
+    let near = search(
+        ctx,
+        &ctx.ann,
+        &json!({"text": format!("{COUNCIL}."), "limit": 20}),
+    )?;
+    check(
+        near[0]["id"] == council.as_str() && near[0]["classification"] == "DUPLICATE",
+        || format!("a near-identical claim is a DUPLICATE: {:?}", near.first()),
+    )?;
+    let ids: BTreeSet<&str> = near.iter().filter_map(|m| m["id"].as_str()).collect();
+    check(!ids.contains(theirs[0].as_str()), || {
+        "another organization's record came back".into()
+    })?;
+    for m in &near {
+        let score = m["score"].as_f64().ok_or("no score")?;
+        check(m["classification"] == classify(score), || {
+            format!("classified by the service's thresholds: {m}")
+        })?;
+    }
+    let scores: Vec<f64> = near.iter().filter_map(|m| m["score"].as_f64()).collect();
+    check(scores.windows(2).all(|w| w[0] >= w[1]), || {
+        format!("best first: {scores:?}")
+    })?;
+
+    let unrelated = search(
+        ctx,
+        &ctx.ann,
+        &json!({"text": "Quantum computers factor large integers with qubits"}),
+    )?;
+    check(
+        unrelated.iter().all(|m| m["classification"] == "NEW"),
+        || format!("an unrelated text matches nothing: {unrelated:?}"),
+    )?;
+
+    let paraphrase = "On Monday councillors voted to approve the harbour's new budget";
+    let found = search(
+        ctx,
+        &ctx.ann,
+        &json!({"text": paraphrase, "filters": {"story_id": "s-search-1"}}),
+    )?;
+    let top = found.first().ok_or("the paraphrase found nothing")?;
+    let score = top["score"].as_f64().ok_or("no score")?;
+    check(
+        top["id"] == council.as_str() && top["classification"] == classify(score),
+        || format!("the paraphrase falls where the thresholds put it: {top}"),
+    )?;
+    let zone = post(
+        ctx,
+        &ctx.ann,
+        "/api/v1/embeddings/gray-zone/claimSimilarity",
+        &json!({"text": paraphrase, "limit": 20}),
+    )?;
+    check_split(&zone, 0.60, 0.85)?;
+    let in_high = zone["high_confidence"]
+        .as_array()
+        .is_some_and(|h| h.iter().any(|m| m["id"] == council.as_str()));
+    check(in_high == (score >= 0.85), || {
+        format!("the paraphrase ({score}) is on the same side of 0.85 through both routes: {zone}")
+    })?;
+
+    filters_narrow_and_tenants_stay_apart(ctx, &ours, &theirs)?;
+
+    let vector = embed(ctx, COUNCIL)?;
+    let query = post(
+        ctx,
+        &ctx.ann,
+        "/api/v1/embeddings/query",
+        &json!({"vector": vector, "topK": 2}),
+    )?;
+    check(
+        query["matches"][0]["id"] == council.as_str()
+            && query["matches"][0]["metadata"]["story_id"] == "s-search-1",
+        || format!("a raw vector query: {query}"),
+    )
+}
+
+fn filters_narrow_and_tenants_stay_apart(
+    ctx: &Ctx,
+    ours: &[String],
+    theirs: &[String],
+) -> Result<(), Failed> {
+    let filtered = search(
+        ctx,
+        &ctx.ann,
+        &json!({"text": COUNCIL, "filters": {"story_id": "s-search-2"}}),
+    )?;
+    check(
+        filtered.len() == 1 && filtered[0]["id"] == ours[1].as_str(),
+        || format!("a metadata filter narrows to the one snow claim: {filtered:?}"),
+    )?;
+    let reply = ctx.client.post(
+        "/api/v1/embeddings/search/claimSimilarity",
+        Some(&ctx.ann),
+        &json!({"text": COUNCIL, "filters": {"organization_id": "org_b"}}).to_string(),
+    )?;
+    expect(&reply, 400, "the organization is not a filter")?;
+    let bobs = search(
+        ctx,
+        &ctx.bob,
+        &json!({"text": COUNCIL, "filters": {"story_id": {"$in": ["s-search-1", "s-search-2"]}}, "limit": 50}),
+    )?;
+    check(bobs.iter().all(|m| m["id"] == theirs[0].as_str()), || {
+        format!("bob sees only his organization's claim, whatever the filter: {bobs:?}")
+    })?;
+
+    Ok(())
+}
+
+fn check_split(zone: &Value, min: f64, max: f64) -> Result<(), Failed> {
+    let scores = |key: &str| -> Vec<f64> {
+        zone[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["score"].as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let (high, gray) = (scores("high_confidence"), scores("gray_zone"));
+    check(
+        high.iter().all(|s| *s >= max) && gray.iter().all(|s| (min..max).contains(s)),
+        || format!("high_confidence >= {max}, {min} <= gray_zone < {max}: {zone}"),
+    )
+}

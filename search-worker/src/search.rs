@@ -1,0 +1,249 @@
+//! `POST /search/{service}`, `/gray-zone/{service}` and `/query`: the nearest records of one
+//! organization, from the table's vector backend.
+//!
+//! The organization is applied by the worker before any filter: on the D1 backend only its own
+//! rows are ever loaded; on Vectorize it is the query's namespace. A service's thresholds
+//! classify every match the same way through every route.
+
+use serde_json::{Map, Value};
+use shared::config::{TableConfig, VectorIndex};
+use shared::filter::Filter;
+use shared::search::{
+    GrayZoneRequest, GrayZoneResponse, Match, QueryMatch, QueryRequest, Scoped, SearchRequest,
+};
+use shared::topk::{normalized, top_k};
+use shared::ApiError;
+use worker_kit::embedder::Embedder;
+use worker_kit::http::{HttpRequest, HttpResponse};
+use worker_kit::vectorize::{QueryOptions, MAX_TOP_K, MAX_TOP_K_WITH_METADATA};
+use worker_kit::Fault;
+
+use crate::embed::vector_of;
+use crate::ports::{App, Store, VectorIndexes};
+
+/// A nearest record: its id, score and metadata.
+type Nearest = (String, f32, Map<String, Value>);
+
+pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    service: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let scoped: Scoped<SearchRequest> = request.json()?;
+    let plan = scoped.request.plan(app.config, service)?;
+    let vector = vector_of(app, plan.table.model(), &scoped.request.text).await?;
+    let nearest = nearest(
+        app,
+        &scoped.organization_id,
+        plan.table,
+        &vector,
+        plan.limit,
+        plan.min_score,
+        &plan.filter,
+    )
+    .await?;
+    let thresholds = plan.service.thresholds;
+    let matches: Vec<Match> = nearest
+        .into_iter()
+        .map(|(id, score, metadata)| Match {
+            id,
+            score,
+            classification: thresholds.classify(score),
+            metadata,
+        })
+        .collect();
+    Ok(HttpResponse::ok(&matches))
+}
+
+pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    service: &str,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let scoped: Scoped<GrayZoneRequest> = request.json()?;
+    let (plan, zone) = scoped.request.plan(app.config, service)?;
+    let vector = vector_of(app, plan.table.model(), &scoped.request.text).await?;
+    let nearest = nearest(
+        app,
+        &scoped.organization_id,
+        plan.table,
+        &vector,
+        plan.limit,
+        plan.min_score,
+        &plan.filter,
+    )
+    .await?;
+    let thresholds = plan.service.thresholds;
+    let matches: Vec<Match> = nearest
+        .into_iter()
+        .map(|(id, score, metadata)| Match {
+            id,
+            score,
+            classification: thresholds.classify(score),
+            metadata,
+        })
+        .collect();
+    let (high_confidence, gray_zone) = zone.split(matches, |m| m.score);
+    Ok(HttpResponse::ok(&GrayZoneResponse {
+        high_confidence,
+        gray_zone,
+    }))
+}
+
+pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let scoped: Scoped<QueryRequest> = request.json()?;
+    let (table, filter) = scoped.request.plan(app.config)?;
+    let with_metadata = scoped.request.return_metadata;
+    let nearest = nearest(
+        app,
+        &scoped.organization_id,
+        table,
+        &scoped.request.vector,
+        scoped.request.top_k,
+        -1.0,
+        &filter,
+    )
+    .await?;
+    let matches: Vec<QueryMatch> = nearest
+        .into_iter()
+        .map(|(id, score, metadata)| QueryMatch {
+            id,
+            score,
+            metadata: with_metadata.then_some(metadata),
+        })
+        .collect();
+    Ok(HttpResponse::ok(
+        &serde_json::json!({ "count": matches.len(), "matches": matches }),
+    ))
+}
+
+/// The `limit` records of `table` nearest to `vector` in one organization, best first, none
+/// scoring below `min_score`, all passing `filter`.
+async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    table: &TableConfig,
+    vector: &[f32],
+    limit: u32,
+    min_score: f32,
+    filter: &Filter,
+) -> Result<Vec<Nearest>, ApiError> {
+    match &table.embeddings.vector_index {
+        VectorIndex::D1 => d1_nearest(
+            app,
+            organization_id,
+            table,
+            vector,
+            limit,
+            min_score,
+            filter,
+        )
+        .await
+        .map_err(|fault| {
+            tracing::error!(error = %fault, table = %table.name, "reading vectors failed");
+            ApiError::unavailable("the vector store is unavailable; retry later")
+        }),
+        VectorIndex::Vectorize { binding } => {
+            vectorize_nearest(
+                app,
+                binding,
+                organization_id,
+                table,
+                vector,
+                limit,
+                min_score,
+                filter,
+            )
+            .await
+        }
+    }
+}
+
+/// Exact search over the isolate's copy of the organization's vectors, brought up to date first.
+async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    table: &TableConfig,
+    vector: &[f32],
+    limit: u32,
+    min_score: f32,
+    filter: &Filter,
+) -> Result<Vec<Nearest>, Fault> {
+    let dims = table.model().dimensions;
+    let cache = &app.caches.vectors;
+    let since = cache.max_seq(organization_id, &table.name, dims);
+    let rows = app
+        .store
+        .vectors_since(organization_id, &table.name, since)
+        .await?;
+    let query = normalized(vector);
+    cache.with(organization_id, &table.name, dims, |snapshot| {
+        snapshot.apply(rows)?;
+        let candidates = (0..snapshot.len())
+            .filter(|&i| filter.is_empty() || filter.matches(&snapshot.metadata[i]))
+            .map(|i| (i, snapshot.vector(i)));
+        Ok(top_k(&query, candidates, limit as usize, min_score)
+            .into_iter()
+            .map(|(i, score)| (snapshot.ids[i].clone(), score, snapshot.metadata[i].clone()))
+            .collect())
+    })
+}
+
+/// Vectorize: the organization is the namespace, the table a metadata filter. Its `topK` limits
+/// are said in a 400 rather than met by truncating.
+#[allow(clippy::too_many_arguments)]
+async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    binding: &str,
+    organization_id: &str,
+    table: &TableConfig,
+    vector: &[f32],
+    limit: u32,
+    min_score: f32,
+    filter: &Filter,
+) -> Result<Vec<Nearest>, ApiError> {
+    if limit > MAX_TOP_K_WITH_METADATA {
+        return Err(ApiError::invalid(format!(
+            "`{}` is kept in Vectorize, which returns at most {MAX_TOP_K_WITH_METADATA} matches \
+             with metadata ({MAX_TOP_K} without); ask for {MAX_TOP_K_WITH_METADATA} or fewer",
+            table.name
+        )));
+    }
+    let mut conditions = match filter.to_json() {
+        Value::Object(conditions) => conditions,
+        _ => Map::new(),
+    };
+    conditions.insert("table".into(), Value::String(table.name.clone()));
+    let options = QueryOptions {
+        top_k: limit,
+        namespace: organization_id.to_owned(),
+        return_metadata: "all",
+        return_values: false,
+        filter: Some(Value::Object(conditions)),
+    };
+    let matches = app
+        .indexes
+        .query(binding, vector, &options)
+        .await
+        .map_err(|fault| {
+            tracing::error!(error = %fault, binding, "Vectorize query failed");
+            ApiError::unavailable("the vector index is unavailable; retry later")
+        })?;
+    Ok(matches
+        .into_iter()
+        .filter(|m| m.score >= min_score)
+        .map(|m| {
+            let mut metadata = m.metadata.unwrap_or_default();
+            let id = metadata
+                .remove("recordId")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or(m.id);
+            metadata.remove("table");
+            metadata.remove("organizationId");
+            (id, m.score, metadata)
+        })
+        .collect())
+}
