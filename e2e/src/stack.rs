@@ -216,12 +216,21 @@ impl Stack {
     /// Runs SQL against the stack's local D1 (with wrangler, beside the running `wrangler dev`)
     /// and returns the rows of its last statement. Tests read what the workers wrote with it.
     pub fn sql(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        self.d1_execute(&["--command", sql])
+    }
+
+    /// Runs a file of SQL statements against the stack's local D1.
+    pub fn sql_file(&self, file: &Path) -> io::Result<Vec<serde_json::Value>> {
+        self.d1_execute(&["--file", path(file)])
+    }
+
+    fn d1_execute(&self, what: &[&str]) -> io::Result<Vec<serde_json::Value>> {
         let output = wrangler(&repo_root())
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(self.dir.join("state"))
             .arg("-c")
             .arg(self.dir.join("config/api-worker.toml"))
-            .args(["--command", sql])
+            .args(what)
             .stdin(Stdio::null())
             .output()?;
         if !output.status.success() {

@@ -37,8 +37,10 @@ struct Args {
     /// Most texts in one forward pass
     #[arg(long, default_value_t = 32)]
     max_batch: usize,
-    /// How long a request waits for others to share its forward pass, in milliseconds
-    #[arg(long, default_value_t = 2)]
+    /// How long a request waits for others to share its forward pass, in milliseconds. At 0 it
+    /// does not wait: what is queued when a pass starts shares it, and requests that arrive while
+    /// it runs share the next, so batching under load costs an idle request nothing.
+    #[arg(long, default_value_t = 0)]
     batch_window_ms: u64,
     /// Share of calls (0 to 1) answered with an injected failure
     #[arg(long, default_value_t = 0.0)]

@@ -1,0 +1,230 @@
+//! `scripts/bench search`: search latency through the gateway against a native brute-force scan
+//! of the same vectors, side by side in one run.
+//!
+//! For 1,000 and then 10,000 vectors of one organization (the `notes` table: D1 backend, 384
+//! dimensions) it writes the vectors into the real stack's D1, warms search-worker's cache with
+//! one search, then times searches of distinct texts (each embedded by local-ai) and of one text
+//! again (the query cache), through `POST /api/v1/embeddings/search/noteSearch`. The floor is
+//! `shared::topk` scanning the same vectors natively for the same query vectors; the top ten of
+//! both must be the same records. Targets at 10,000: p50 <= 25 ms, p99 <= 60 ms.
+
+// Counts and millisecond figures are far inside f64's exact range.
+#![allow(clippy::cast_precision_loss)]
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use e2e::{Client, Options, Stack};
+use serde_json::json;
+use shared::topk::{normalized, top_k};
+
+const DIMS: usize = 384;
+const SEARCHES: usize = 200;
+const CHECKED: usize = 20;
+const LIMIT: usize = 10;
+
+struct Row {
+    vectors: usize,
+    cold_ms: f64,
+    p50: f64,
+    p99: f64,
+    cached_p50: f64,
+    native_p50: f64,
+    native_p99: f64,
+    identical: usize,
+}
+
+fn main() {
+    let stack = match Stack::start(Options::default()) {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("could not start the local stack: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut rows = Vec::new();
+    let mut vectors: Vec<Vec<f32>> = Vec::new();
+    for total in [1_000, 10_000] {
+        match run(&stack, &mut vectors, total) {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("bench search ({total} vectors) failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!();
+    println!("| vectors (384 dims) | cold first search ms | search p50 ms | search p99 ms | same text again p50 ms | native scan p50 ms | native scan p99 ms | top-10 identical |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {}/{CHECKED} |",
+            r.vectors,
+            r.cold_ms,
+            r.p50,
+            r.p99,
+            r.cached_p50,
+            r.native_p50,
+            r.native_p99,
+            r.identical
+        );
+    }
+    if let Some(r) = rows.last() {
+        println!(
+            "\ntarget at 10,000: p50 <= 25 ms ({}), p99 <= 60 ms ({})",
+            if r.p50 <= 25.0 { "met" } else { "NOT met" },
+            if r.p99 <= 60.0 { "met" } else { "NOT met" }
+        );
+    }
+}
+
+/// A seeded generator of unit vectors, so that a run repeats.
+fn random_unit_vectors(seed: u64, n: usize) -> Vec<Vec<f32>> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            let v: Vec<f32> = (0..DIMS)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect();
+            normalized(&v)
+        })
+        .collect()
+}
+
+/// Writes vectors `from..` of `vectors` into D1 as `org_a`'s notes.
+fn seed(
+    stack: &Stack,
+    vectors: &[Vec<f32>],
+    from: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let file = std::env::temp_dir().join(format!("bench-search-{}.sql", std::process::id()));
+    let mut sql = String::new();
+    for (i, vector) in vectors.iter().enumerate().skip(from) {
+        let hex = shared::hex(&shared::vector::encode(vector));
+        let topic = ["city", "weather", "crime", "sport"][i % 4];
+        let _ = writeln!(
+            sql,
+            "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model, \
+             content_hash, vector, metadata, job_id, job_created_at, seq, updated_at) VALUES ('org_a', \
+             'notes', 'note_{i:05}', 'org_a:notes:note_{i:05}', '@cf/baai/bge-small-en-v1.5', 'bench', \
+             X'{hex}', '{{\"topic\":\"{topic}\"}}', 'bench', 0, {}, 0);",
+            i + 1
+        );
+    }
+    std::fs::write(&file, sql)?;
+    let result = stack.sql_file(&file);
+    let _ = std::fs::remove_file(&file);
+    result?;
+    Ok(())
+}
+
+/// The `percent`th percentile of sorted values (nearest rank).
+fn percentile(sorted: &[f64], percent: usize) -> f64 {
+    let rank = ((sorted.len() - 1) * percent + 50) / 100;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn timed_search(
+    gateway: &Client,
+    cookie: &str,
+    text: &str,
+) -> Result<(f64, Vec<String>), Box<dyn std::error::Error>> {
+    let body = json!({"text": text, "limit": LIMIT}).to_string();
+    let started = Instant::now();
+    let reply = gateway.post("/api/v1/embeddings/search/noteSearch", Some(cookie), &body)?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if reply.status != 200 {
+        return Err(format!("search answered {} {}", reply.status, reply.body).into());
+    }
+    let ids = reply
+        .body
+        .as_array()
+        .ok_or("a search answers an array")?
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+    Ok((ms, ids))
+}
+
+fn run(
+    stack: &Stack,
+    vectors: &mut Vec<Vec<f32>>,
+    total: usize,
+) -> Result<Row, Box<dyn std::error::Error>> {
+    eprintln!("==> {total} vectors");
+    let from = vectors.len();
+    vectors.extend(random_unit_vectors(7 + total as u64, total - from));
+    seed(stack, vectors, from)?;
+    let gateway = stack.client();
+    let cookie = stack.tenant("ann").cookie;
+    let texts: Vec<String> = (0..SEARCHES)
+        .map(|i| {
+            format!(
+                "Search {total}-{i}: what did the council decide about the harbour on day {}?",
+                i % 30
+            )
+        })
+        .collect();
+
+    let (cold_ms, _) = timed_search(&gateway, &cookie, &format!("warm-up for {total}"))?;
+    let mut latencies = Vec::with_capacity(SEARCHES);
+    let mut results = Vec::with_capacity(SEARCHES);
+    for text in &texts {
+        let (ms, ids) = timed_search(&gateway, &cookie, text)?;
+        latencies.push(ms);
+        results.push(ids);
+    }
+    let mut cached = Vec::with_capacity(50);
+    for _ in 0..50 {
+        cached.push(timed_search(&gateway, &cookie, &texts[0])?.0);
+    }
+
+    // The floor, and the check: the same query vectors scanned natively.
+    let mut native = Vec::with_capacity(CHECKED);
+    let mut identical = 0;
+    for (text, ids) in texts.iter().zip(&results).take(CHECKED) {
+        let reply = gateway.post(
+            "/api/v1/embeddings/embed",
+            Some(&cookie),
+            &json!({"text": text, "service": "noteSearch"}).to_string(),
+        )?;
+        let query: Vec<f32> = serde_json::from_value(reply.body["vector"].clone())?;
+        let query = normalized(&query);
+        let started = Instant::now();
+        let best = top_k(
+            &query,
+            vectors.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
+            LIMIT,
+            -1.0,
+        );
+        native.push(started.elapsed().as_secs_f64() * 1000.0);
+        let expected: Vec<String> = best.iter().map(|(i, _)| format!("note_{i:05}")).collect();
+        if &expected == ids {
+            identical += 1;
+        }
+    }
+    for list in [&mut latencies, &mut cached, &mut native] {
+        list.sort_by(f64::total_cmp);
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    let row = Row {
+        vectors: total,
+        cold_ms,
+        p50: percentile(&latencies, 50),
+        p99: percentile(&latencies, 99),
+        cached_p50: percentile(&cached, 50),
+        native_p50: percentile(&native, 50),
+        native_p99: percentile(&native, 99),
+        identical,
+    };
+    eprintln!(
+        "    p50 {:.1} ms, p99 {:.1} ms, native p50 {:.2} ms, identical {identical}/{CHECKED}",
+        row.p50, row.p99, row.native_p50
+    );
+    Ok(row)
+}
