@@ -115,9 +115,12 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
 
         let mut tally = Tally::default();
         self.decide(&mut entries, now_ms).await;
+        let read = worker_kit::now_ms();
         self.embed(&mut entries, &mut tally).await;
         self.index(&mut entries).await;
+        let embedded = worker_kit::now_ms();
         self.commit(&mut entries, &mut slots, now_ms).await;
+        let written = worker_kit::now_ms();
 
         let mut settles = Vec::with_capacity(messages.len());
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -151,6 +154,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             ai_calls = tally.ai_calls,
             texts_embedded = tally.texts,
             outcomes = ?counts,
+            read_ms = read - now_ms,
+            embed_ms = embedded - read,
+            write_ms = written - embedded,
             ms = worker_kit::now_ms() - now_ms,
             "batch processed"
         );
