@@ -61,21 +61,8 @@ pub(crate) async fn create(
         )
         .into());
     }
-    let record = app
-        .store
-        .record(table, organization_id, &id)
-        .await?
-        .ok_or_else(|| not_found(table, &id))?;
-    let job = if table.embeddings.on_insert {
-        embed_record(app, caller, table, &id, &record).await?
-    } else {
-        None
-    };
-    tracing::info!(table = %table.name, id, job_id = job.map(|j| j.job_id.to_string()), "record created");
-    Ok(HttpResponse::json(
-        201,
-        &serde_json::json!({ "record": view(table, record, false), "job": job }),
-    ))
+    let embed = table.embeddings.on_insert;
+    respond_written(app, caller, table, &id, embed, 201, "record created").await
 }
 
 /// `GET /api/v1/{table}?limit=&cursor=&include=embedding`: records in id order.
@@ -151,20 +138,8 @@ pub(crate) async fn update(
     app.store
         .update_record(table, organization_id, id, &input.values, app.now_ms)
         .await?;
-    let record = app
-        .store
-        .record(table, organization_id, id)
-        .await?
-        .ok_or_else(|| not_found(table, id))?;
-    let job = if changes_watched(table, &before, &input.values) {
-        embed_record(app, caller, table, id, &record).await?
-    } else {
-        None
-    };
-    tracing::info!(table = %table.name, id, job_id = job.map(|j| j.job_id.to_string()), "record updated");
-    Ok(HttpResponse::ok(
-        &serde_json::json!({ "record": view(table, record, false), "job": job }),
-    ))
+    let embed = changes_watched(table, &before, &input.values);
+    respond_written(app, caller, table, id, embed, 200, "record updated").await
 }
 
 /// `DELETE /api/v1/{table}/{id}`: the record and its vectors; 204.
@@ -198,6 +173,34 @@ pub(crate) async fn delete(
 struct StartedJob {
     job_id: Uuid,
     status: JobStatus,
+}
+
+/// The answer to a write: the record as stored now, and the embedding job started for it when
+/// `embed` says so.
+async fn respond_written(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    table: &TableConfig,
+    id: &str,
+    embed: bool,
+    status: u16,
+    event: &str,
+) -> Result<HttpResponse> {
+    let record = app
+        .store
+        .record(table, &caller.organization_id, id)
+        .await?
+        .ok_or_else(|| not_found(table, id))?;
+    let job = if embed {
+        embed_record(app, caller, table, id, &record).await?
+    } else {
+        None
+    };
+    tracing::info!(table = %table.name, id, job_id = job.map(|j| j.job_id.to_string()), "{event}");
+    Ok(HttpResponse::json(
+        status,
+        &serde_json::json!({ "record": view(table, record, false), "job": job }),
+    ))
 }
 
 /// Enqueues the embedding of a record's current text; none when the text is empty.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use shared::config::{TableConfig, VectorIndex};
 use shared::filter::Filter;
 use shared::search::{
-    GrayZoneRequest, GrayZoneResponse, Match, QueryMatch, QueryRequest, Scoped, SearchRequest,
+    GrayZoneRequest, GrayZoneResponse, Match, Plan, QueryMatch, QueryRequest, Scoped, SearchRequest,
 };
 use shared::topk::{normalized, top_k};
 use shared::ApiError;
@@ -31,27 +31,7 @@ pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
 ) -> Result<HttpResponse, ApiError> {
     let scoped: Scoped<SearchRequest> = request.json()?;
     let plan = scoped.request.plan(app.config, service)?;
-    let vector = vector_of(app, plan.table.model(), &scoped.request.text).await?;
-    let nearest = nearest(
-        app,
-        &scoped.organization_id,
-        plan.table,
-        &vector,
-        plan.limit,
-        plan.min_score,
-        &plan.filter,
-    )
-    .await?;
-    let thresholds = plan.service.thresholds;
-    let matches: Vec<Match> = nearest
-        .into_iter()
-        .map(|(id, score, metadata)| Match {
-            id,
-            score,
-            classification: thresholds.classify(score),
-            metadata,
-        })
-        .collect();
+    let matches = classified(app, &scoped.organization_id, &plan, &scoped.request.text).await?;
     Ok(HttpResponse::ok(&matches))
 }
 
@@ -62,10 +42,25 @@ pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
 ) -> Result<HttpResponse, ApiError> {
     let scoped: Scoped<GrayZoneRequest> = request.json()?;
     let (plan, zone) = scoped.request.plan(app.config, service)?;
-    let vector = vector_of(app, plan.table.model(), &scoped.request.text).await?;
+    let matches = classified(app, &scoped.organization_id, &plan, &scoped.request.text).await?;
+    let (high_confidence, gray_zone) = zone.split(matches, |m| m.score);
+    Ok(HttpResponse::ok(&GrayZoneResponse {
+        high_confidence,
+        gray_zone,
+    }))
+}
+
+/// The plan's nearest records to `text`, each classified by the service's thresholds.
+async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    plan: &Plan<'_>,
+    text: &str,
+) -> Result<Vec<Match>, ApiError> {
+    let vector = vector_of(app, plan.table.model(), text).await?;
     let nearest = nearest(
         app,
-        &scoped.organization_id,
+        organization_id,
         plan.table,
         &vector,
         plan.limit,
@@ -74,7 +69,7 @@ pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
     )
     .await?;
     let thresholds = plan.service.thresholds;
-    let matches: Vec<Match> = nearest
+    Ok(nearest
         .into_iter()
         .map(|(id, score, metadata)| Match {
             id,
@@ -82,12 +77,7 @@ pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
             classification: thresholds.classify(score),
             metadata,
         })
-        .collect();
-    let (high_confidence, gray_zone) = zone.split(matches, |m| m.score);
-    Ok(HttpResponse::ok(&GrayZoneResponse {
-        high_confidence,
-        gray_zone,
-    }))
+        .collect())
 }
 
 pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
