@@ -53,3 +53,23 @@ ensure_reference_env() {
     "$REFERENCE_VENV/bin/pip" install --quiet "${REFERENCE_PACKAGES[@]}"
   fi
 }
+
+# Renders the checked-in wrangler configs into OUT with absolute paths (so they work from
+# anywhere): render_configs OUT [local]. `local` drops the `[ai]` binding, which makes an offline
+# `wrangler dev` try a remote session; locally the REST embedder reaches local-ai instead.
+render_configs() {
+  local out=$1 mode=${2:-} worker
+  mkdir -p "$out"
+  for worker in "${WORKERS[@]}"; do
+    local strip_ai=()
+    [[ $mode == local ]] && strip_ai=(-e '/^\[ai\]$/,/^binding = /d')
+    sed -e "s#^main = \"\\.\\./#main = \"$ROOT/#" \
+        -e "s#^migrations_dir = \"migrations\"#migrations_dir = \"$ROOT/wrangler/migrations\"#" \
+        "${strip_ai[@]}" \
+        "$ROOT/wrangler/$worker.toml" >"$out/$worker.toml"
+  done
+}
+
+wrangler() {
+  (cd "$ROOT/wrangler" && CI=${CI:-} "$WRANGLER" "$@")
+}

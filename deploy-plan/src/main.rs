@@ -1,0 +1,131 @@
+//! `deploy-plan [CONFIG]`: what `scripts/deploy` must create for a config (the project's
+//! `embeddings.toml` by default), as one JSON document:
+//!
+//! ```json
+//! {"vectorize": [{"binding": "VECTORIZE_768", "index": "embeddings-768", "dimensions": 768,
+//!                 "metadata": ["organizationId", "table", "recordId", "story_id"]}]}
+//! ```
+//!
+//! One Vectorize index per model dimension, shared by every table of that dimension; its
+//! metadata indexes cover what searches filter on: the organization, the table, the record and
+//! each table's configured metadata fields. They must exist before the first vector is written,
+//! or the vectors written before them are not filterable.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use serde_json::json;
+use shared::config::VectorIndex;
+use shared::Config;
+
+fn main() -> ExitCode {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../embeddings.toml").to_owned());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("deploy-plan: cannot read {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match Config::parse(&text) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match plan(&config) {
+        Ok(plan) => {
+            println!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("deploy-plan: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The Vectorize indexes the config needs, by binding.
+fn plan(config: &Config) -> Result<serde_json::Value, String> {
+    let mut indexes: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
+    for table in &config.tables {
+        let VectorIndex::Vectorize { binding } = &table.embeddings.vector_index else {
+            continue;
+        };
+        let dimensions = table.model().dimensions;
+        let entry = indexes.entry(binding).or_insert_with(|| {
+            (
+                dimensions,
+                vec!["organizationId".into(), "table".into(), "recordId".into()],
+            )
+        });
+        if entry.0 != dimensions {
+            return Err(format!(
+                "binding `{binding}` serves {} and {dimensions} dimensions; one index has one",
+                entry.0
+            ));
+        }
+        for field in &table.embeddings.metadata {
+            if !entry.1.contains(field) {
+                entry.1.push(field.clone());
+            }
+        }
+    }
+    let vectorize: Vec<serde_json::Value> = indexes
+        .into_iter()
+        .map(|(binding, (dimensions, metadata))| {
+            json!({
+                "binding": binding,
+                "index": format!("embeddings-{dimensions}"),
+                "dimensions": dimensions,
+                "metadata": metadata,
+            })
+        })
+        .collect();
+    Ok(json!({ "vectorize": vectorize }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_index_per_dimension_with_the_filterable_fields() {
+        let config = Config::parse(
+            r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+[table.embeddings]
+fields = ["content"]
+metadata = ["story_id"]
+vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
+
+[[table]]
+name = "notes"
+columns = ["id", "organization_id", "body", "embedding"]
+[table.embeddings]
+fields = ["body"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            plan(&config).unwrap(),
+            json!({"vectorize": [{
+                "binding": "VECTORIZE_768",
+                "index": "embeddings-768",
+                "dimensions": 768,
+                "metadata": ["organizationId", "table", "recordId", "story_id"],
+            }]})
+        );
+        let project = Config::parse(include_str!("../../embeddings.toml")).unwrap();
+        assert_eq!(
+            plan(&project).unwrap(),
+            json!({"vectorize": []}),
+            "the project's tables are on D1"
+        );
+    }
+}
