@@ -83,6 +83,10 @@ def main():
             print(f"{name:<12} {tokens:>6.0f} {batch:>5} {ours:>11.1f} {theirs:>9.1f} {ours / theirs:>6.2f}")
     met = all(ratios[(name, 32)] >= 1.0 for name, _ in sets)
     print(f"target: local-ai >= sentence-transformers at batch 32: {'met' if met else 'NOT met'}")
+    for name, _ in sets:
+        ratio = ratios[(name, 32)]
+        print(f"summary|local-ai ÷ sentence-transformers, {name} texts, batch 32|{ratio:.2f}|>= 1.00|"
+              f"{'met' if ratio >= 1.0 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ ensure_reference_env() {
   fi
 }
 
+# schemathesis fuzzes the gateway against its OpenAPI document in the end-to-end suite; it lives
+# in a virtualenv outside the tree, like the reference implementation.
+SCHEMATHESIS_VENV=$CACHE_DIR/schemathesis-venv
+SCHEMATHESIS_PACKAGE=schemathesis==4.32.5
+export SCHEMATHESIS="$SCHEMATHESIS_VENV/bin/schemathesis"
+
 # Renders the checked-in wrangler configs into OUT with absolute paths (so they work from
 # anywhere): render_configs OUT [local]. `local` drops the `[ai]` binding, which makes an offline
 # `wrangler dev` try a remote session; locally the REST embedder reaches local-ai instead.

@@ -5,7 +5,7 @@
 //!   [`embeddings`] (enqueue, tables, and the way every route hands jobs to the queue),
 //!   [`jobs`] (status, list, replay), [`records`] (CRUD of the embedding tables),
 //!   [`backfill`], [`keys`] (organization API keys), [`search`] (checked, then forwarded to
-//!   search-worker).
+//!   search-worker), [`openapi`] (the API's `OpenAPI` 3.1 document, made from the config).
 //! - [`auth`]: an API key or a better-auth session to a [`auth::Caller`] scoped to one
 //!   organization, and the role check.
 //! - [`ports`]: the traits the handlers use and the app that bundles them; [`store`] implements
@@ -20,6 +20,7 @@ mod error;
 mod health;
 mod jobs;
 mod keys;
+mod openapi;
 mod ports;
 mod records;
 mod routes;

@@ -126,6 +126,16 @@ pub(crate) struct JobFilter {
     pub limit: u32,
 }
 
+/// How a record write went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordWrite {
+    Written,
+    /// An insert whose id is taken.
+    IdTaken,
+    /// The table refused the values (a NOT NULL or CHECK constraint): the database's reason.
+    Refused(String),
+}
+
 /// A record with the content hash of its stored vector, for a backfill.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BackfillCandidate {
@@ -164,7 +174,6 @@ pub(crate) trait Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Record>, Fault>;
-    /// Inserts a record; `false` when its id is taken.
     async fn insert_record(
         &self,
         table: &TableConfig,
@@ -172,7 +181,7 @@ pub(crate) trait Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<bool, Fault>;
+    ) -> Result<RecordWrite, Fault>;
     async fn update_record(
         &self,
         table: &TableConfig,
@@ -180,7 +189,7 @@ pub(crate) trait Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<(), Fault>;
+    ) -> Result<RecordWrite, Fault>;
     /// Deletes a record and its stored vector in one transaction; `false` when there was none.
     async fn delete_record(
         &self,

@@ -21,7 +21,7 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::embeddings::send_one;
 use crate::error::{Error, Result};
-use crate::ports::{App, JobRow, Ports, Store, VectorIndexes};
+use crate::ports::{App, JobRow, Ports, RecordWrite, Store, VectorIndexes};
 
 /// The table a CRUD route names, if it is an embedding table.
 pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a TableConfig> {
@@ -29,6 +29,12 @@ pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a Tabl
         .config
         .table(name)
         .ok_or_else(|| ApiError::not_found(format!("no route or embedding table `{name}`")))?)
+}
+
+/// A write the table's constraints refused: a 400 with the database's reason, which names the
+/// column (`NOT NULL constraint failed: notes.title`).
+fn refused(table: &TableConfig, reason: &str) -> Error {
+    ApiError::invalid(format!("`{}` refused the values: {reason}", table.name)).into()
 }
 
 fn not_found(table: &TableConfig, id: &str) -> Error {
@@ -50,16 +56,20 @@ pub(crate) async fn create(
         .clone()
         .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let organization_id = &caller.organization_id;
-    if !app
+    match app
         .store
         .insert_record(table, organization_id, &id, &input.values, app.now_ms)
         .await?
     {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("a record `{id}` already exists in `{}`", table.name),
-        )
-        .into());
+        RecordWrite::Written => {}
+        RecordWrite::IdTaken => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("a record `{id}` already exists in `{}`", table.name),
+            )
+            .into())
+        }
+        RecordWrite::Refused(reason) => return Err(refused(table, &reason)),
     }
     let embed = table.embeddings.on_insert;
     respond_written(app, caller, table, &id, embed, 201, "record created").await
@@ -135,9 +145,13 @@ pub(crate) async fn update(
         .record(table, organization_id, id)
         .await?
         .ok_or_else(|| not_found(table, id))?;
-    app.store
+    if let RecordWrite::Refused(reason) = app
+        .store
         .update_record(table, organization_id, id, &input.values, app.now_ms)
-        .await?;
+        .await?
+    {
+        return Err(refused(table, &reason));
+    }
     let embed = changes_watched(table, &before, &input.values);
     respond_written(app, caller, table, id, embed, 200, "record updated").await
 }

@@ -1,5 +1,6 @@
 //! The route table. A path is matched to a route (404 for none, 405 for a method the route does
-//! not take) before anything else; every route but health then passes authentication.
+//! not take) before anything else; every route but health and the `OpenAPI` document then passes
+//! authentication.
 
 use shared::{ApiError, ErrorCode};
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
@@ -7,7 +8,7 @@ use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use crate::auth::authenticate;
 use crate::error::Result;
 use crate::ports::{App, Ports};
-use crate::{backfill, embeddings, health, jobs, keys, records, search};
+use crate::{backfill, embeddings, health, jobs, keys, openapi, records, search};
 
 pub(crate) async fn handle(app: &App<impl Ports>, request: &HttpRequest) -> HttpResponse {
     let response = route(app, request)
@@ -20,6 +21,7 @@ pub(crate) async fn handle(app: &App<impl Ports>, request: &HttpRequest) -> Http
 /// What a path names.
 enum Route<'a> {
     Health,
+    OpenApi,
     Enqueue,
     Tables,
     Jobs,
@@ -40,6 +42,7 @@ impl<'a> Route<'a> {
         let rest = segments.strip_prefix(&["api", "v1"])?;
         Some(match *rest {
             ["health"] => Route::Health,
+            ["openapi.json"] => Route::OpenApi,
             ["embeddings"] => Route::Enqueue,
             ["embeddings", "tables"] => Route::Tables,
             ["embeddings", "jobs"] => Route::Jobs,
@@ -62,7 +65,9 @@ impl<'a> Route<'a> {
 
     fn methods(&self) -> &'static [Method] {
         match self {
-            Route::Health | Route::Tables | Route::Jobs | Route::Job(_) => &[Method::Get],
+            Route::Health | Route::OpenApi | Route::Tables | Route::Jobs | Route::Job(_) => {
+                &[Method::Get]
+            }
             Route::Enqueue
             | Route::RetryJob(_)
             | Route::Backfill
@@ -93,8 +98,10 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
         )
         .into());
     }
-    if matches!(route, Route::Health) {
-        return Ok(health::health(app).await);
+    match route {
+        Route::Health => return Ok(health::health(app).await),
+        Route::OpenApi => return Ok(HttpResponse::ok(&openapi::document(app.config))),
+        _ => {}
     }
     let caller = authenticate(app, request).await?;
     let method = request.method;
@@ -122,7 +129,9 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
             Method::Delete => records::delete(app, &caller, table, id).await,
             _ => records::get(app, &caller, table, id, request).await,
         },
-        (Route::Health | Route::Records(_) | Route::Record(..), _) => Err(no_route()),
+        (Route::Health | Route::OpenApi | Route::Records(_) | Route::Record(..), _) => {
+            Err(no_route())
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use worker::{D1Database, D1PreparedStatement};
 use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::Fault;
 
-use crate::ports::{ApiKeyRow, BackfillCandidate, JobFilter, JobRow, SessionRow, Store};
+use crate::ports::{
+    ApiKeyRow, BackfillCandidate, JobFilter, JobRow, RecordWrite, SessionRow, Store,
+};
 
 #[derive(Debug)]
 pub(crate) struct D1Store(pub D1Database);
@@ -32,6 +34,22 @@ fn columns(table: &TableConfig) -> String {
         .map(|c| ident(c))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A write the table refused by one of its constraints is the caller's to fix, not a fault.
+fn refused(error: worker::Error) -> Result<RecordWrite, Fault> {
+    let message = error.to_string();
+    match message.find("constraint failed") {
+        Some(at) => {
+            let start = message[..at].rfind(':').map_or(0, |i| i + 1);
+            let reason = message[start..]
+                .split(": SQLITE")
+                .next()
+                .unwrap_or_default();
+            Ok(RecordWrite::Refused(reason.trim().to_owned()))
+        }
+        None => Err(Fault::from(error)),
+    }
 }
 
 const JOB_COLUMNS: &str =
@@ -190,7 +208,7 @@ impl Store for D1Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<bool, Fault> {
+    ) -> Result<RecordWrite, Fault> {
         let mut names = vec![ident(&table.id_column), ident(&table.organization_column)];
         let mut params = vec![text(id), text(organization_id)];
         for (name, value) in values {
@@ -210,8 +228,11 @@ impl Store for D1Store {
             names.join(", "),
             placeholders.join(", ")
         );
-        let result = self.statement(&sql, &params)?.run().await?;
-        Ok(Self::changes(&result)? > 0)
+        match self.statement(&sql, &params)?.run().await {
+            Ok(result) if Self::changes(&result)? > 0 => Ok(RecordWrite::Written),
+            Ok(_) => Ok(RecordWrite::IdTaken),
+            Err(e) => refused(e),
+        }
     }
 
     async fn update_record(
@@ -221,7 +242,7 @@ impl Store for D1Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<(), Fault> {
+    ) -> Result<RecordWrite, Fault> {
         let mut sets = Vec::new();
         let mut params = vec![text(id), text(organization_id)];
         for (name, value) in values {
@@ -239,8 +260,10 @@ impl Store for D1Store {
             ident(&table.id_column),
             ident(&table.organization_column)
         );
-        self.statement(&sql, &params)?.run().await?;
-        Ok(())
+        match self.statement(&sql, &params)?.run().await {
+            Ok(_) => Ok(RecordWrite::Written),
+            Err(e) => refused(e),
+        }
     }
 
     async fn delete_record(

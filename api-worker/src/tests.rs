@@ -14,8 +14,8 @@ use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use worker_kit::Fault;
 
 use crate::ports::{
-    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, Ports, SearchService,
-    SessionRow, Store, VectorIndexes,
+    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, Ports, RecordWrite,
+    SearchService, SessionRow, Store, VectorIndexes,
 };
 use crate::routes::handle;
 
@@ -135,20 +135,26 @@ impl Store for FakeStore {
         id: &str,
         values: &Record,
         _now_ms: i64,
-    ) -> Result<bool, Fault> {
+    ) -> Result<RecordWrite, Fault> {
+        if !values.contains_key("content") {
+            return Ok(RecordWrite::Refused(format!(
+                "NOT NULL constraint failed: {}.content",
+                table.name
+            )));
+        }
         let taken = self
             .records
             .borrow()
             .iter()
             .any(|(t, r)| *t == table.name && r["id"] == id);
         if taken {
-            return Ok(false);
+            return Ok(RecordWrite::IdTaken);
         }
         let mut record = values.clone();
         record.insert("id".into(), id.into());
         record.insert("organization_id".into(), organization_id.into());
         self.records.borrow_mut().push((table.name.clone(), record));
-        Ok(true)
+        Ok(RecordWrite::Written)
     }
     async fn update_record(
         &self,
@@ -157,7 +163,7 @@ impl Store for FakeStore {
         id: &str,
         values: &Record,
         _now_ms: i64,
-    ) -> Result<(), Fault> {
+    ) -> Result<RecordWrite, Fault> {
         for (t, record) in self.records.borrow_mut().iter_mut() {
             if *t == table.name
                 && record["organization_id"] == organization_id
@@ -166,7 +172,7 @@ impl Store for FakeStore {
                 record.extend(values.clone());
             }
         }
-        Ok(())
+        Ok(RecordWrite::Written)
     }
     async fn delete_record(
         &self,
@@ -1108,4 +1114,101 @@ async fn api_keys_are_made_by_managers_shown_once_and_revocable() {
     )
     .await;
     assert_eq!(response.status, 401, "a revoked key");
+}
+
+/// Every route, as a request without credentials, with what a routed request answers.
+fn every_route() -> Vec<(Method, String)> {
+    let job = Uuid::nil();
+    let mut routes: Vec<(Method, String)> = [
+        (Method::Get, "/api/v1/health"),
+        (Method::Get, "/api/v1/openapi.json"),
+        (Method::Post, "/api/v1/embeddings"),
+        (Method::Get, "/api/v1/embeddings/tables"),
+        (Method::Get, "/api/v1/embeddings/jobs"),
+        (Method::Post, "/api/v1/embeddings/backfill"),
+        (Method::Post, "/api/v1/embeddings/embed"),
+        (Method::Post, "/api/v1/embeddings/query"),
+        (Method::Post, "/api/v1/embeddings/search/claimSimilarity"),
+        (Method::Post, "/api/v1/embeddings/gray-zone/claimSimilarity"),
+        (Method::Get, "/api/v1/api-keys"),
+        (Method::Post, "/api/v1/api-keys"),
+        (Method::Delete, "/api/v1/api-keys/key_1"),
+    ]
+    .iter()
+    .map(|(m, p)| (*m, (*p).to_owned()))
+    .collect();
+    routes.push((Method::Get, format!("/api/v1/embeddings/jobs/{job}")));
+    routes.push((Method::Post, format!("/api/v1/embeddings/jobs/{job}/retry")));
+    for table in &worker_kit::config::config().tables {
+        routes.push((Method::Get, format!("/api/v1/{}", table.name)));
+        routes.push((Method::Post, format!("/api/v1/{}", table.name)));
+        for method in [Method::Get, Method::Patch, Method::Delete] {
+            routes.push((method, format!("/api/v1/{}/rec_1", table.name)));
+        }
+    }
+    routes
+}
+
+/// Whether a concrete path fits a document path, `{name}` matching one segment.
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+}
+
+#[wasm_bindgen_test]
+async fn the_openapi_document_and_the_routes_agree_both_ways() {
+    let app = app();
+    let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/openapi.json")).await;
+    assert_eq!(response.status, 200);
+    let document = response.body;
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+
+    // Every route is documented, with its method.
+    for (method, path) in every_route() {
+        let verb = method.as_str().to_ascii_lowercase();
+        let documented = paths
+            .iter()
+            .any(|(template, item)| fits(template, &path) && item.get(&verb).is_some());
+        assert!(documented, "{verb} {path} is not in the document");
+    }
+    // Every documented operation is a route: without credentials it is refused with 401 (or
+    // answered, for the public ones), never 404 or 405.
+    let mut operations = 0;
+    for (template, item) in paths {
+        let path = template
+            .replace("{jobId}", &Uuid::nil().to_string())
+            .replace("{service}", "claimSimilarity")
+            .replace("{id}", "rec_1");
+        for (verb, _) in item
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "parameters")
+        {
+            let method = match verb.as_str() {
+                "get" => Method::Get,
+                "post" => Method::Post,
+                "patch" => Method::Patch,
+                "delete" => Method::Delete,
+                other => panic!("{other} {template}: a method the gateway does not route"),
+            };
+            operations += 1;
+            let status = send(&app, HttpRequest::new(method, &path)).await.status;
+            let public = item[verb.as_str()]["security"] == json!([]);
+            let expected = if public { [200, 503] } else { [401, 401] };
+            assert!(expected.contains(&status), "{verb} {template}: {status}");
+        }
+    }
+    assert_eq!(operations, every_route().len(), "one operation per route");
+    // Each table's write schema is its writable fields (and an id).
+    let write = &document["components"]["schemas"]["Write_claims"]["properties"];
+    let mut fields: Vec<&str> = write
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, vec!["content", "id", "story_id"]);
 }

@@ -5,10 +5,13 @@
 //! - this file: health, the queue round trip, guards, the embed route;
 //! - [`gateway`]: every route against every kind of bad credential, and each route's happy path;
 //! - [`consumer`]: the pipeline from the queue to stored vectors, under faults;
-//! - [`search`]: classified search, filters, the gray zone and vector queries.
+//! - [`search`]: classified search, filters, the gray zone and vector queries;
+//! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/consumer.rs"]
 mod consumer;
+#[path = "stack/fuzz.rs"]
+mod fuzz;
 #[path = "stack/gateway.rs"]
 mod gateway;
 #[path = "stack/search.rs"]
@@ -108,7 +111,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
             embed_goes_through_search_worker_to_local_ai,
         ),
     ];
-    tests
+    let mut trials: Vec<Trial> = tests
         .into_iter()
         .chain(gateway::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
@@ -117,7 +120,17 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
         })
-        .collect()
+        .collect();
+    // Last: it writes whatever the schema allows.
+    let fuzz = ctx.clone();
+    trials.push(
+        Trial::test(
+            "schemathesis_finds_no_server_error_and_no_response_outside_the_schema",
+            move || fuzz::schemathesis(&fuzz),
+        )
+        .with_ignored_flag(std::env::var_os(fuzz::SCHEMATHESIS).is_none()),
+    );
+    trials
 }
 
 fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), Failed> {
