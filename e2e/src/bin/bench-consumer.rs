@@ -63,9 +63,13 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows.iter().filter(|r| r.batch == 100) {
         println!(
-            "summary|AI calls per job, batch 100, {} jobs ({})|{:.3}|= 0.010 (ceil(n/100))|{}",
+            "summary|AI calls per job, batch 100, {} jobs ({}, {})|{:.3}|= 0.010 (ceil(n/100))|{}",
             r.jobs,
             r.texts,
+            match r.enqueue {
+                Enqueue::Requests => "a request per job",
+                Enqueue::Backfill => "backfill",
+            },
             r.calls_per_job,
             if (r.calls_per_job - 0.01).abs() < 1e-9 {
                 "met"
