@@ -5,13 +5,15 @@
 //! - [`deliveries`]: a batch of `embeddings-queue`: decide, embed in as few AI calls as the
 //!   100-text limit allows, write every result in one D1 transaction, settle each message.
 //! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error.
-//! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`bindings`]
-//!   implements them over D1, Queues and Vectorize, and settles the runtime's messages.
+//! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`]
+//!   implements the store over D1, [`bindings`] the rest over Queues and Vectorize, and settles
+//!   the runtime's messages.
 
 mod bindings;
 mod dead_letter;
 mod deliveries;
 mod ports;
+mod store;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 

@@ -1,0 +1,446 @@
+//! In-memory fakes of the gateway's ports, the seeded app the tests run against, and the
+//! helpers that sign its requests in.
+
+use std::cell::RefCell;
+
+use serde_json::{json, Value};
+use shared::config::TableConfig;
+use shared::message::EmbeddingJob;
+use shared::record::Record;
+use shared::session::sign_token;
+use uuid::Uuid;
+use worker_kit::http::{HttpRequest, HttpResponse};
+use worker_kit::Fault;
+
+use crate::ports::{
+    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, Ports, RecordWrite,
+    SearchService, SessionRow, Store, VectorIndexes,
+};
+use crate::routes::handle;
+
+pub(super) const SECRET: &str = "test-secret-0123456789abcdefghijkl";
+pub(super) const NOW: i64 = 1_795_615_199_000;
+
+#[derive(Default)]
+pub(super) struct FakeStore {
+    pub(super) sessions: Vec<(String, SessionRow)>,
+    pub(super) keys: RefCell<Vec<(String, ApiKeyRow)>>,
+    /// (table, record with its organization column)
+    pub(super) records: RefCell<Vec<(String, Record)>>,
+    /// (organization, table, record id, content hash) of stored vectors
+    pub(super) vectors: Vec<(String, String, String, String)>,
+    pub(super) jobs: RefCell<Vec<JobRow>>,
+    pub(super) down: bool,
+}
+
+impl FakeStore {
+    fn find(&self, table: &TableConfig, organization_id: &str, id: &str) -> Option<Record> {
+        self.records
+            .borrow()
+            .iter()
+            .find(|(t, r)| {
+                *t == table.name && r["organization_id"] == organization_id && r["id"] == id
+            })
+            .map(|(_, r)| r.clone())
+    }
+}
+
+impl Store for FakeStore {
+    async fn ping(&self) -> Result<(), Fault> {
+        if self.down {
+            Err(Fault("D1 down".into()))
+        } else {
+            Ok(())
+        }
+    }
+    async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {
+        Ok(self
+            .sessions
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, s)| s.clone()))
+    }
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault> {
+        let mut keys = self.keys.borrow_mut();
+        let key = keys
+            .iter_mut()
+            .find(|(h, k)| h == key_hash && k.revoked_at.is_none());
+        Ok(key.map(|(_, k)| {
+            k.last_used_at = Some(now_ms);
+            k.clone()
+        }))
+    }
+    async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {
+        self.keys
+            .borrow_mut()
+            .push((key_hash.to_owned(), key.clone()));
+        Ok(())
+    }
+    async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault> {
+        Ok(self
+            .keys
+            .borrow()
+            .iter()
+            .filter(|(_, k)| k.organization_id == organization_id)
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
+    async fn revoke_api_key(
+        &self,
+        organization_id: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let mut keys = self.keys.borrow_mut();
+        let key = keys.iter_mut().find(|(_, k)| {
+            k.id == id && k.organization_id == organization_id && k.revoked_at.is_none()
+        });
+        Ok(key.is_some_and(|(_, k)| {
+            k.revoked_at = Some(now_ms);
+            true
+        }))
+    }
+    async fn record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<Option<Record>, Fault> {
+        Ok(self.find(table, organization_id, id))
+    }
+    async fn records(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, Fault> {
+        let mut rows: Vec<Record> = self
+            .records
+            .borrow()
+            .iter()
+            .filter(|(t, r)| *t == table.name && r["organization_id"] == organization_id)
+            .filter(|(_, r)| after.is_none_or(|a| r["id"].as_str().unwrap() > a))
+            .map(|(_, r)| r.clone())
+            .collect();
+        rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+    async fn insert_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        _now_ms: i64,
+    ) -> Result<RecordWrite, Fault> {
+        if !values.contains_key("content") {
+            return Ok(RecordWrite::Refused(format!(
+                "NOT NULL constraint failed: {}.content",
+                table.name
+            )));
+        }
+        let taken = self
+            .records
+            .borrow()
+            .iter()
+            .any(|(t, r)| *t == table.name && r["id"] == id);
+        if taken {
+            return Ok(RecordWrite::IdTaken);
+        }
+        let mut record = values.clone();
+        record.insert("id".into(), id.into());
+        record.insert("organization_id".into(), organization_id.into());
+        self.records.borrow_mut().push((table.name.clone(), record));
+        Ok(RecordWrite::Written)
+    }
+    async fn update_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+        values: &Record,
+        _now_ms: i64,
+    ) -> Result<RecordWrite, Fault> {
+        for (t, record) in self.records.borrow_mut().iter_mut() {
+            if *t == table.name
+                && record["organization_id"] == organization_id
+                && record["id"] == id
+            {
+                record.extend(values.clone());
+            }
+        }
+        Ok(RecordWrite::Written)
+    }
+    async fn delete_record(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault> {
+        let mut records = self.records.borrow_mut();
+        let before = records.len();
+        records.retain(|(t, r)| {
+            !(*t == table.name && r["organization_id"] == organization_id && r["id"] == id)
+        });
+        Ok(records.len() < before)
+    }
+    async fn backfill_candidates(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BackfillCandidate>, Fault> {
+        let records = self.records(table, organization_id, after, limit).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let stored_hash = self
+                    .vectors
+                    .iter()
+                    .find(|(o, t, i, _)| {
+                        o == organization_id && *t == table.name && record["id"] == i.as_str()
+                    })
+                    .map(|(.., hash)| hash.clone());
+                BackfillCandidate {
+                    record,
+                    stored_hash,
+                }
+            })
+            .collect())
+    }
+    async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault> {
+        self.jobs.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+    async fn mark_jobs_failed(
+        &self,
+        organization_id: &str,
+        job_ids: &[Uuid],
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        for job in self.jobs.borrow_mut().iter_mut() {
+            if job.organization_id == organization_id
+                && job_ids.iter().any(|id| id.to_string() == job.id)
+            {
+                job.status = "failed".into();
+                job.last_error = Some(error.into());
+                job.completed_at = Some(now_ms);
+            }
+        }
+        Ok(())
+    }
+    async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
+        Ok(self
+            .jobs
+            .borrow()
+            .iter()
+            .find(|j| j.id == job_id.to_string() && j.organization_id == organization_id)
+            .cloned())
+    }
+    async fn jobs(&self, organization_id: &str, filter: &JobFilter) -> Result<Vec<JobRow>, Fault> {
+        let mut rows: Vec<JobRow> = self
+            .jobs
+            .borrow()
+            .iter()
+            .filter(|j| j.organization_id == organization_id)
+            .filter(|j| filter.status.is_none_or(|s| j.status == s.as_str()))
+            .filter(|j| filter.backfill_id.is_none() || j.backfill_id == filter.backfill_id)
+            .filter(|j| {
+                filter
+                    .before
+                    .as_ref()
+                    .is_none_or(|(at, id)| (j.created_at, &j.id) < (*at, id))
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        rows.truncate(filter.limit as usize);
+        Ok(rows)
+    }
+    async fn requeue_job(
+        &self,
+        organization_id: &str,
+        job_id: Uuid,
+        now_ms: i64,
+    ) -> Result<bool, Fault> {
+        let mut jobs = self.jobs.borrow_mut();
+        let job = jobs.iter_mut().find(|j| {
+            j.id == job_id.to_string()
+                && j.organization_id == organization_id
+                && (j.status == "dead" || j.status == "failed")
+        });
+        Ok(job.is_some_and(|job| {
+            job.status = "queued".into();
+            job.updated_at = now_ms;
+            job.completed_at = None;
+            true
+        }))
+    }
+}
+
+#[derive(Default)]
+pub(super) struct FakeQueue {
+    pub(super) sent: RefCell<Vec<EmbeddingJob>>,
+    pub(super) batches: RefCell<Vec<usize>>,
+    pub(super) down: bool,
+}
+
+impl JobQueue for FakeQueue {
+    async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue down".into()));
+        }
+        self.sent.borrow_mut().push(job.clone());
+        Ok(())
+    }
+    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue down".into()));
+        }
+        self.batches.borrow_mut().push(jobs.len());
+        self.sent.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Answers every call the same way and records what it was sent.
+pub(super) struct FakeSearch {
+    pub(super) answer: Result<(u16, Value), Fault>,
+    pub(super) calls: RefCell<Vec<(String, Option<Value>)>>,
+}
+
+impl FakeSearch {
+    pub(super) fn answering(answer: Result<(u16, Value), Fault>) -> Self {
+        FakeSearch {
+            answer,
+            calls: RefCell::default(),
+        }
+    }
+}
+
+impl SearchService for FakeSearch {
+    async fn call(&self, path: &str, body: Option<&Value>) -> Result<(u16, Value), Fault> {
+        self.calls
+            .borrow_mut()
+            .push((path.to_owned(), body.cloned()));
+        self.answer.clone()
+    }
+}
+
+#[derive(Default)]
+pub(super) struct FakeIndexes;
+
+impl VectorIndexes for FakeIndexes {
+    async fn delete(&self, _binding: &str, _ids: &[String]) -> Result<(), Fault> {
+        Ok(())
+    }
+}
+
+pub(super) struct Fakes;
+
+impl Ports for Fakes {
+    type Store = FakeStore;
+    type Queue = FakeQueue;
+    type Search = FakeSearch;
+    type Indexes = FakeIndexes;
+}
+
+pub(super) fn session(
+    user: &str,
+    org: Option<&str>,
+    expires_at: &str,
+    role: Option<&str>,
+) -> SessionRow {
+    SessionRow {
+        user_id: user.into(),
+        active_organization_id: org.map(Into::into),
+        expires_at: expires_at.into(),
+        role: role.map(Into::into),
+    }
+}
+
+pub(super) const LIVE: &str = "2099-01-01T00:00:00.000Z";
+
+pub(super) fn claim(org: &str, id: &str, content: &str) -> (String, Record) {
+    let record = json!({"id": id, "organization_id": org, "story_id": "s1", "content": content});
+    ("claims".into(), record.as_object().unwrap().clone())
+}
+
+/// Ann owns `org_a`; Meg is a member and Vic a viewer there; Bob's session is expired; Cid has no
+/// active organization; Dan's active organization is one he does not belong to; Zoe owns `org_b`.
+pub(super) fn app() -> App<Fakes> {
+    App {
+        store: FakeStore {
+            sessions: vec![
+                (
+                    "tok_ann".into(),
+                    session("ann", Some("org_a"), LIVE, Some("owner")),
+                ),
+                (
+                    "tok_meg".into(),
+                    session("meg", Some("org_a"), LIVE, Some("member")),
+                ),
+                (
+                    "tok_vic".into(),
+                    session("vic", Some("org_a"), LIVE, Some("viewer")),
+                ),
+                (
+                    "tok_bob".into(),
+                    session(
+                        "bob",
+                        Some("org_a"),
+                        "2026-01-01T00:00:00.000Z",
+                        Some("owner"),
+                    ),
+                ),
+                ("tok_cid".into(), session("cid", None, LIVE, None)),
+                ("tok_dan".into(), session("dan", Some("org_a"), LIVE, None)),
+                (
+                    "tok_zoe".into(),
+                    session("zoe", Some("org_b"), LIVE, Some("owner")),
+                ),
+            ],
+            records: RefCell::new(vec![
+                claim("org_a", "clm_1", "Police arrested three suspects"),
+                claim("org_b", "clm_b1", "Another tenant's claim"),
+            ]),
+            ..FakeStore::default()
+        },
+        queue: FakeQueue::default(),
+        search: FakeSearch::answering(Ok((200, json!({"worker": "search-worker", "ok": true})))),
+        indexes: FakeIndexes,
+        auth_secret: Some(SECRET.into()),
+        config: worker_kit::config::config(),
+        now_ms: NOW,
+    }
+}
+
+pub(super) fn cookie(token: &str) -> String {
+    let signed = sign_token(token, SECRET.as_bytes());
+    let encoded: String = signed
+        .chars()
+        .map(|c| match c {
+            '+' => "%2B".into(),
+            '/' => "%2F".into(),
+            '=' => "%3D".into(),
+            c => c.to_string(),
+        })
+        .collect();
+    format!("better-auth.session_token={encoded}")
+}
+
+pub(super) fn as_user(user: &str, request: HttpRequest) -> HttpRequest {
+    request.with_header("cookie", &cookie(&format!("tok_{user}")))
+}
+
+pub(super) fn as_ann(request: HttpRequest) -> HttpRequest {
+    as_user("ann", request)
+}
+
+pub(super) async fn send(app: &App<Fakes>, request: HttpRequest) -> HttpResponse {
+    handle(app, &request).await
+}

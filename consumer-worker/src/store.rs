@@ -1,0 +1,375 @@
+//! The consumer's [`JobStore`] over D1: jobs, records and the D1 vector store. Two round trips
+//! a batch: one to record the deliveries and read what deciding needs, one to write every
+//! result. Request data reaches SQL only as bound parameters; table and column names only from
+//! the validated config.
+
+use serde::Deserialize;
+use shared::config::{Config, TableConfig, VectorIndex};
+use shared::freshness::{RecordState, StoredVersion};
+use shared::message::EmbeddingJob;
+use shared::vector::{encode, vector_id};
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+use worker_kit::d1::{ident, number, optional, text};
+use worker_kit::Fault;
+
+use crate::ports::{DeadJob, Embedded, JobStore, Loaded, Write};
+
+/// Jobs, records and the D1 vector store.
+#[derive(Debug)]
+pub(crate) struct D1Store {
+    pub db: D1Database,
+    pub config: &'static Config,
+}
+
+#[derive(Deserialize)]
+struct CreatedAt {
+    created_at: i64,
+}
+
+#[derive(Deserialize)]
+struct StoredRow {
+    content_hash: String,
+    job_id: String,
+    job_created_at: i64,
+}
+
+/// Job statuses a delivery may still change.
+const OPEN: &str = "status IN ('queued', 'processing')";
+
+impl D1Store {
+    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
+        Ok(self.db.prepare(sql).bind(values)?)
+    }
+
+    /// The job's row, created for a custom pipeline's job, moved to `processing`; it returns
+    /// `created_at` unless the job is final or belongs to another organization.
+    fn record_delivery(
+        &self,
+        job: &EmbeddingJob,
+        now_ms: i64,
+    ) -> Result<D1PreparedStatement, Fault> {
+        self.statement(
+            &format!(
+                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
+                     content_hash, status, attempts, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'processing', 1, ?8, ?8)
+                 ON CONFLICT (id) DO UPDATE SET status = 'processing', attempts = attempts + 1,
+                     updated_at = excluded.updated_at
+                 WHERE embedding_jobs.{OPEN} AND embedding_jobs.organization_id = excluded.organization_id
+                 RETURNING created_at"
+            ),
+            &[
+                text(&job.job_id.to_string()),
+                text(&job.organization_id),
+                optional(job.table.as_deref()),
+                optional(job.id.as_deref()),
+                text(&job.model),
+                text(&job.content),
+                text(&job.content_hash),
+                number(now_ms),
+            ],
+        )
+    }
+
+    fn read_record(
+        &self,
+        table: &TableConfig,
+        job: &EmbeddingJob,
+    ) -> Result<D1PreparedStatement, Fault> {
+        // Names come from the validated config, never from a message.
+        let columns: Vec<String> = table.embedding_columns().into_iter().map(ident).collect();
+        self.statement(
+            &format!(
+                "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
+                columns.join(", "),
+                ident(&table.name),
+                ident(&table.id_column),
+                ident(&table.organization_column)
+            ),
+            &[optional(job.id.as_deref()), text(&job.organization_id)],
+        )
+    }
+
+    fn read_stored(&self, job: &EmbeddingJob) -> Result<D1PreparedStatement, Fault> {
+        self.statement(
+            "SELECT content_hash, job_id, job_created_at FROM embedding_vectors
+             WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
+            &[
+                text(&job.organization_id),
+                optional(job.table.as_deref()),
+                optional(job.id.as_deref()),
+            ],
+        )
+    }
+
+    /// The statements that store an embedded record's vector, in order: the record's embedding
+    /// column, the vector store, the job. Each is guarded so that an older job loses to a newer
+    /// one that committed first, and the job ends `stale` when it lost.
+    fn store_record_vector(
+        &self,
+        table: &TableConfig,
+        embedded: &Embedded<'_>,
+        now_ms: i64,
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let Embedded {
+            job,
+            created_at,
+            vector,
+            metadata,
+            truncated,
+            ..
+        } = *embedded;
+        let job_id = job.job_id.to_string();
+        let record_id = job.id.as_deref().unwrap_or_default();
+        let newer = "SELECT 1 FROM embedding_vectors v
+             WHERE v.organization_id = ?3 AND v.table_name = ?4 AND v.record_id = ?2
+               AND (v.job_created_at, v.job_id) > (?5, ?6)";
+        let column = self.statement(
+            &format!(
+                "UPDATE {} SET {} = ?1 WHERE {} = ?2 AND {} = ?3 AND NOT EXISTS ({newer})",
+                ident(&table.name),
+                ident(&table.embeddings.embedding_column),
+                ident(&table.id_column),
+                ident(&table.organization_column),
+            ),
+            &[
+                text(&serde_json::to_string(vector)?),
+                text(record_id),
+                text(&job.organization_id),
+                text(&table.name),
+                number(created_at),
+                text(&job_id),
+            ],
+        )?;
+        // Vectorize tables keep only the version here; the vector is in the index.
+        let blob: JsValue = match table.embeddings.vector_index {
+            VectorIndex::D1 => Uint8Array::from(encode(vector).as_slice()).into(),
+            VectorIndex::Vectorize { .. } => JsValue::NULL,
+        };
+        let store = self.statement(
+            &format!(
+                "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
+                     content_hash, vector, metadata, job_id, job_created_at, seq, updated_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM embedding_vectors
+                      WHERE organization_id = ?1 AND table_name = ?2), ?11
+                 WHERE EXISTS (SELECT 1 FROM {} WHERE {} = ?3 AND {} = ?1)
+                 ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
+                     vector_id = excluded.vector_id, model = excluded.model,
+                     content_hash = excluded.content_hash, vector = excluded.vector,
+                     metadata = excluded.metadata, job_id = excluded.job_id,
+                     job_created_at = excluded.job_created_at, seq = excluded.seq,
+                     updated_at = excluded.updated_at
+                 WHERE (excluded.job_created_at, excluded.job_id)
+                     > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
+                ident(&table.name),
+                ident(&table.id_column),
+                ident(&table.organization_column),
+            ),
+            &[
+                text(&job.organization_id),
+                text(&table.name),
+                text(record_id),
+                text(&vector_id(&job.organization_id, &table.name, record_id)),
+                text(&job.model),
+                text(&job.content_hash),
+                blob,
+                text(&serde_json::to_string(metadata)?),
+                text(&job_id),
+                number(created_at),
+                number(now_ms),
+            ],
+        )?;
+        let finish = self.statement(
+            &format!(
+                "UPDATE embedding_jobs SET
+                     status = CASE WHEN EXISTS (SELECT 1 FROM embedding_vectors
+                         WHERE organization_id = ?2 AND table_name = ?3 AND record_id = ?4 AND job_id = ?1)
+                       THEN 'done' ELSE 'stale' END,
+                     truncated = ?5, updated_at = ?6, completed_at = ?6
+                 WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
+            ),
+            &[
+                text(&job_id),
+                text(&job.organization_id),
+                text(&table.name),
+                text(record_id),
+                number(i64::from(truncated)),
+                number(now_ms),
+            ],
+        )?;
+        Ok(vec![column, store, finish])
+    }
+}
+
+impl JobStore for D1Store {
+    async fn load(
+        &self,
+        jobs: &[&EmbeddingJob],
+        now_ms: i64,
+    ) -> Result<Vec<Option<Loaded>>, Fault> {
+        let mut statements = Vec::with_capacity(jobs.len() * 3);
+        let mut tables = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            statements.push(self.record_delivery(job, now_ms)?);
+            let table = job.table.as_deref().and_then(|t| self.config.table(t));
+            if let Some(table) = table {
+                statements.push(self.read_record(table, job)?);
+                statements.push(self.read_stored(job)?);
+            }
+            tables.push(table);
+        }
+        let mut results = self.db.batch(statements).await?.into_iter();
+        let mut loaded = Vec::with_capacity(jobs.len());
+        for (job, table) in jobs.iter().zip(tables) {
+            let mut next = || {
+                results
+                    .next()
+                    .ok_or_else(|| Fault("D1 returned fewer results than statements".into()))
+            };
+            let created = next()?.results::<CreatedAt>()?.into_iter().next();
+            let (record, metadata, stored) = match table {
+                Some(table) => {
+                    let record = next()?.results::<serde_json::Map<String, serde_json::Value>>()?;
+                    let stored = next()?.results::<StoredRow>()?.into_iter().next();
+                    match record.into_iter().next() {
+                        Some(row) => (
+                            RecordState::Present {
+                                text: table.embedding_text(&row),
+                            },
+                            table.metadata_of(&row),
+                            stored,
+                        ),
+                        None => (RecordState::Missing, serde_json::Map::new(), stored),
+                    }
+                }
+                // A job of a table the config no longer has is treated as unbound: it still
+                // gets its vector, on the job row.
+                None if job.table.is_some() => (RecordState::Missing, serde_json::Map::new(), None),
+                None => (RecordState::Unbound, serde_json::Map::new(), None),
+            };
+            loaded.push(created.map(|created| Loaded {
+                created_at: created.created_at,
+                record,
+                metadata,
+                stored: stored.map(|s| StoredVersion {
+                    content_hash: s.content_hash,
+                    job_id: s.job_id,
+                    job_created_at: s.job_created_at,
+                }),
+            }));
+        }
+        Ok(loaded)
+    }
+
+    async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault> {
+        let mut statements = Vec::with_capacity(writes.len() * 3);
+        for write in writes {
+            match write {
+                Write::Embedded(embedded @ Embedded { table: Some(table), .. }) => {
+                    statements.extend(self.store_record_vector(table, embedded, now_ms)?);
+                }
+                Write::Embedded(Embedded {
+                    job,
+                    vector,
+                    truncated,
+                    ..
+                }) => statements.push(self.statement(
+                    &format!(
+                        "UPDATE embedding_jobs SET status = 'done', vector = ?3, truncated = ?4,
+                             updated_at = ?5, completed_at = ?5
+                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
+                    ),
+                    &[
+                        text(&job.job_id.to_string()),
+                        text(&job.organization_id),
+                        Uint8Array::from(encode(vector).as_slice()).into(),
+                        number(i64::from(*truncated)),
+                        number(now_ms),
+                    ],
+                )?),
+                Write::Finished {
+                    job_id,
+                    organization_id,
+                    status,
+                    reason,
+                } => statements.push(self.statement(
+                    &format!(
+                        "UPDATE embedding_jobs SET status = ?3, last_error = COALESCE(?4, last_error),
+                             updated_at = ?5, completed_at = ?5
+                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
+                    ),
+                    &[
+                        text(job_id),
+                        text(organization_id),
+                        text(status.as_str()),
+                        optional(reason.as_deref()),
+                        number(now_ms),
+                    ],
+                )?),
+                Write::Rejected { job, reason } => statements.push(self.statement(
+                    &format!(
+                        "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
+                             status, attempts, last_error, created_at, updated_at, completed_at)
+                         VALUES (?1, ?2, ?3, ?4, '', 'dead', 1, ?5, ?6, ?6, ?6)
+                         ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
+                             last_error = excluded.last_error, updated_at = excluded.updated_at,
+                             completed_at = excluded.completed_at
+                         WHERE embedding_jobs.{OPEN}
+                           AND embedding_jobs.organization_id = excluded.organization_id"
+                    ),
+                    &[
+                        text(&job.job_id),
+                        text(&job.organization_id),
+                        text(&job.model),
+                        text(&job.content),
+                        text(reason),
+                        number(now_ms),
+                    ],
+                )?),
+                Write::Failed {
+                    job_id,
+                    organization_id,
+                    error,
+                } => statements.push(self.statement(
+                    &format!(
+                        "UPDATE embedding_jobs SET last_error = ?3, updated_at = ?4
+                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
+                    ),
+                    &[
+                        text(job_id),
+                        text(organization_id),
+                        text(error),
+                        number(now_ms),
+                    ],
+                )?),
+            }
+        }
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
+        let mut statements = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            statements.push(self.statement(
+                &format!(
+                    "UPDATE embedding_jobs SET status = 'dead',
+                         last_error = CASE WHEN last_error IS NULL THEN ?3 ELSE ?3 || ': ' || last_error END,
+                         updated_at = ?4, completed_at = ?4
+                     WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
+                ),
+                &[
+                    text(&job.job_id),
+                    text(&job.organization_id),
+                    text(&job.reason),
+                    number(now_ms),
+                ],
+            )?);
+        }
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+}
