@@ -58,16 +58,15 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
     text: &str,
 ) -> Result<Vec<Match>, ApiError> {
     let vector = vector_of(app, plan.table.model(), text).await?;
-    let nearest = nearest(
-        app,
+    let ask = Ask {
         organization_id,
-        plan.table,
-        &vector,
-        plan.limit,
-        plan.min_score,
-        &plan.filter,
-    )
-    .await?;
+        table: plan.table,
+        vector: &vector,
+        limit: plan.limit,
+        min_score: plan.min_score,
+        filter: &plan.filter,
+    };
+    let nearest = nearest(app, &ask).await?;
     let thresholds = plan.service.thresholds;
     Ok(nearest
         .into_iter()
@@ -87,16 +86,15 @@ pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
     let scoped: Scoped<QueryRequest> = request.json()?;
     let (table, filter) = scoped.request.plan(app.config)?;
     let with_metadata = scoped.request.return_metadata;
-    let nearest = nearest(
-        app,
-        &scoped.organization_id,
+    let ask = Ask {
+        organization_id: &scoped.organization_id,
         table,
-        &scoped.request.vector,
-        scoped.request.top_k,
-        -1.0,
-        &filter,
-    )
-    .await?;
+        vector: &scoped.request.vector,
+        limit: scoped.request.top_k,
+        min_score: -1.0,
+        filter: &filter,
+    };
+    let nearest = nearest(app, &ask).await?;
     let matches: Vec<QueryMatch> = nearest
         .into_iter()
         .map(|(id, score, metadata)| QueryMatch {
@@ -110,58 +108,43 @@ pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
     ))
 }
 
-/// The `limit` records of `table` nearest to `vector` in one organization, best first, none
-/// scoring below `min_score`, all passing `filter`.
-async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
-    app: &App<'_, S, E, V>,
-    organization_id: &str,
-    table: &TableConfig,
-    vector: &[f32],
+/// What a nearest-records query asks: the `limit` records of `table` nearest to `vector` in one
+/// organization, best first, none scoring below `min_score`, all passing `filter`.
+struct Ask<'a> {
+    organization_id: &'a str,
+    table: &'a TableConfig,
+    vector: &'a [f32],
     limit: u32,
     min_score: f32,
-    filter: &Filter,
+    filter: &'a Filter,
+}
+
+async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    ask: &Ask<'_>,
 ) -> Result<Vec<Nearest>, ApiError> {
-    match &table.embeddings.vector_index {
-        VectorIndex::D1 => d1_nearest(
-            app,
-            organization_id,
-            table,
-            vector,
-            limit,
-            min_score,
-            filter,
-        )
-        .await
-        .map_err(|fault| {
-            tracing::error!(error = %fault, table = %table.name, "reading vectors failed");
+    match &ask.table.embeddings.vector_index {
+        VectorIndex::D1 => d1_nearest(app, ask).await.map_err(|fault| {
+            tracing::error!(error = %fault, table = %ask.table.name, "reading vectors failed");
             ApiError::unavailable("the vector store is unavailable; retry later")
         }),
-        VectorIndex::Vectorize { binding } => {
-            vectorize_nearest(
-                app,
-                binding,
-                organization_id,
-                table,
-                vector,
-                limit,
-                min_score,
-                filter,
-            )
-            .await
-        }
+        VectorIndex::Vectorize { binding } => vectorize_nearest(app, binding, ask).await,
     }
 }
 
 /// Exact search over the isolate's copy of the organization's vectors, brought up to date first.
 async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
-    organization_id: &str,
-    table: &TableConfig,
-    vector: &[f32],
-    limit: u32,
-    min_score: f32,
-    filter: &Filter,
+    ask: &Ask<'_>,
 ) -> Result<Vec<Nearest>, Fault> {
+    let Ask {
+        organization_id,
+        table,
+        vector,
+        limit,
+        min_score,
+        filter,
+    } = *ask;
     let dims = table.model().dimensions;
     let cache = &app.caches.vectors;
     let since = cache.max_seq(organization_id, &table.name, dims);
@@ -184,17 +167,19 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
 
 /// Vectorize: the organization is the namespace, the table a metadata filter. Its `topK` limits
 /// are said in a 400 rather than met by truncating.
-#[allow(clippy::too_many_arguments)]
 async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     binding: &str,
-    organization_id: &str,
-    table: &TableConfig,
-    vector: &[f32],
-    limit: u32,
-    min_score: f32,
-    filter: &Filter,
+    ask: &Ask<'_>,
 ) -> Result<Vec<Nearest>, ApiError> {
+    let Ask {
+        organization_id,
+        table,
+        vector,
+        limit,
+        min_score,
+        filter,
+    } = *ask;
     if limit > MAX_TOP_K_WITH_METADATA {
         return Err(ApiError::invalid(format!(
             "`{}` is kept in Vectorize, which returns at most {MAX_TOP_K_WITH_METADATA} matches \
