@@ -340,12 +340,22 @@ fn with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice(
     let claims = seed_claims(ctx, "faulty", 60)?;
     let before = stats(ctx)?;
     set_faults(ctx, &json!({"failRate": 0.3, "failStatuses": [500, 429]}))?;
-    // Waves, so that the batches are several and some of their calls fail.
+    // Waves, so that the batches are several and some of their calls fail; more waves (of
+    // claims already seeded) until a failure has been injected, so the retries are exercised.
     let mut job_ids = Vec::new();
     let outcome = (|| {
-        for wave in claims.chunks(10) {
+        let extra = seed_claims(ctx, "faulty-extra", 100)?;
+        let mut waves = claims.chunks(10).chain(extra.chunks(10));
+        let mut sent = 0;
+        for wave in waves.by_ref() {
             job_ids.extend(enqueue_claims(ctx, wave)?);
+            sent += 1;
             std::thread::sleep(Duration::from_millis(1_200));
+            let injected = counter(&stats(ctx)?, "injected_failures")?
+                > counter(&before, "injected_failures")?;
+            if sent >= 6 && injected {
+                break;
+            }
         }
         wait_all_final(ctx, &job_ids, Duration::from_secs(150))
     })();
@@ -356,7 +366,7 @@ fn with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice(
     let texts = counter(&after, "texts")? - counter(&before, "texts")?;
     let done = jobs.iter().filter(|j| j["status"] == "done").count();
     let dead = jobs.iter().filter(|j| j["status"] == "dead").count();
-    check(done + dead == claims.len(), || {
+    check(done + dead == jobs.len(), || {
         format!("every job done or dead: {jobs:?}")
     })?;
     check(
@@ -364,13 +374,23 @@ fn with_ai_failing_30_percent_every_job_ends_and_none_is_embedded_twice(
         || format!("{injected} injected failures; attempts must show the retries"),
     )?;
     let distinct: BTreeSet<&str> = jobs.iter().filter_map(|j| j["id"].as_str()).collect();
-    let rows = vector_rows(ctx, "faulty")?;
+    let (rows, extra_rows) = (
+        vector_rows(ctx, "faulty")?,
+        vector_rows(ctx, "faulty-extra")?,
+    );
+    let count = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let vectors = count(&rows, "n") + count(&extra_rows, "n");
+    let records = count(&rows, "records") + count(&extra_rows, "records");
     check(
-        distinct.len() == claims.len()
-            && rows["n"] == done
-            && rows["records"] == done
+        distinct.len() == jobs.len()
+            && usize::try_from(vectors) == Ok(done)
+            && usize::try_from(records) == Ok(done)
             && usize::try_from(texts) == Ok(done),
-        || format!("{done} jobs done, {texts} texts embedded by local-ai, vector rows {rows}"),
+        || {
+            format!(
+                "{done} jobs done, {texts} texts embedded by local-ai, {vectors} vector rows of {records} records"
+            )
+        },
     )
 }
 
