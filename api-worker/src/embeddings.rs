@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::access::Action;
-use shared::message::EmbeddingJob;
+use shared::message::{body_size, send_batches, EmbeddingJob};
 use shared::{guard, models, ApiError};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -11,9 +11,6 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::ports::{App, JobQueue, JobRow, Ports, Store};
-
-/// Most messages one `sendBatch` takes.
-const SEND_BATCH: usize = 100;
 
 /// `POST /api/v1/embeddings`.
 #[derive(Debug, Deserialize)]
@@ -148,7 +145,8 @@ pub(crate) async fn send_one(app: &App<impl Ports>, job: &EmbeddingJob, event: &
     Ok(())
 }
 
-/// Writes many jobs' rows in one transaction, then sends them 100 to a call. Jobs of a call
+/// Writes many jobs' rows in one transaction, then sends them in as few `sendBatch` calls as
+/// the queue's limits allow (100 messages, 256 KB). Jobs of a call
 /// the queue refuses are marked `failed`; returns how many were sent.
 pub(crate) async fn submit_many(
     app: &App<impl Ports>,
@@ -164,7 +162,7 @@ pub(crate) async fn submit_many(
         .collect();
     app.store.insert_jobs(&rows).await?;
     let mut sent = 0;
-    for chunk in jobs.chunks(SEND_BATCH) {
+    for chunk in send_batches(jobs, body_size) {
         match app.queue.send_batch(chunk).await {
             Ok(()) => sent += chunk.len(),
             Err(fault) => {

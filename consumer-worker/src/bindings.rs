@@ -3,7 +3,9 @@
 
 use shared::disposition::RetryPolicy;
 use shared::message::EmbeddingJob;
-use worker::{Env, MessageBatch, MessageBuilder, MessageExt, Queue, QueueRetryOptionsBuilder};
+use worker::{
+    Env, MessageBatch, MessageBuilder, MessageExt, Queue, QueueRetryOptionsBuilder, SendMessage,
+};
 use worker_kit::d1::DB;
 use worker_kit::vectorize::{IndexedVector, Vectorize};
 use worker_kit::Fault;
@@ -78,19 +80,21 @@ pub(crate) struct QueueRequeue {
 }
 
 impl Requeue for QueueRequeue {
-    async fn retry(&self, job: &EmbeddingJob, delay_seconds: u32) -> Result<(), Fault> {
-        self.queue
-            .send(
-                MessageBuilder::new(job)
-                    .delay_seconds(delay_seconds)
-                    .build(),
-            )
-            .await?;
+    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
+        let messages: Vec<SendMessage<EmbeddingJob>> = jobs
+            .iter()
+            .map(|(job, delay)| {
+                MessageBuilder::new(job.clone())
+                    .delay_seconds(*delay)
+                    .build()
+            })
+            .collect();
+        self.queue.send_batch(messages).await?;
         Ok(())
     }
 
-    async fn dead_letter(&self, job: &EmbeddingJob) -> Result<(), Fault> {
-        self.dead_letters.send(job).await?;
+    async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+        self.dead_letters.send_batch(jobs.to_vec()).await?;
         Ok(())
     }
 }

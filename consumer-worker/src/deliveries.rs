@@ -5,8 +5,9 @@
 //! 3. `shared::freshness` decides each job: embed, `skipped`, `stale` or dead;
 //! 4. the jobs to embed are grouped by model, 100 texts a call;
 //! 5. Vectorize upserts, then one D1 round trip writes every result;
-//! 6. each message gets its disposition from `shared::disposition`; a retry is sent again with
-//!    its attempt raised, and a job out of retries goes to the dead-letter queue.
+//! 6. each message gets its disposition from `shared::disposition`; retries are sent again with
+//!    their attempt raised, and jobs out of retries go to the dead-letter queue, each in as few
+//!    `sendBatch` calls as the queue's limits allow.
 //!
 //! A failure touches only its own messages, and no message is acknowledged before its writes
 //! are committed.
@@ -17,7 +18,7 @@ use shared::config::{Config, TableConfig, VectorIndex};
 use shared::disposition::{Disposition, Outcome, RetryPolicy};
 use shared::freshness::{assess, Verdict};
 use shared::job::JobStatus;
-use shared::message::{EmbeddingJob, MessageError};
+use shared::message::{body_size, send_batches, EmbeddingJob, MessageError};
 use shared::models::{self, MAX_TEXTS_PER_CALL};
 use shared::vector::vector_id;
 use worker_kit::embedder::{EmbedError, Embedder};
@@ -122,26 +123,47 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         self.commit(&mut entries, &mut slots, now_ms).await;
         let written = worker_kit::now_ms();
 
-        let mut settles = Vec::with_capacity(messages.len());
+        let mut settles = vec![Settle::Ack; messages.len()];
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut settled = vec![false; entries.len()];
-        for (message, slot) in messages.iter().zip(slots) {
+        let mut retries = Vec::new();
+        let mut dead_letters = Vec::new();
+        for (i, (message, slot)) in messages.iter().zip(slots).enumerate() {
             let (disposition, job) = match slot {
                 // A repeat of a job already settled by an earlier message is only acknowledged.
-                Slot::Job(i) if std::mem::replace(&mut settled[i], true) => {
-                    settles.push(Settle::Ack);
-                    continue;
-                }
-                Slot::Job(i) => {
-                    let entry = &entries[i];
+                Slot::Job(j) if std::mem::replace(&mut settled[j], true) => continue,
+                Slot::Job(j) => {
+                    let entry = &entries[j];
                     let disposition = self.policy.decide(entry.outcome.clone(), entry.job.attempt);
                     (disposition, Some(entry.job))
                 }
                 Slot::Malformed { outcome, .. } => (self.policy.decide(outcome, 0), None),
             };
             *counts.entry(label(&disposition)).or_default() += 1;
-            settles.push(self.settle(&message.message_id, job, &disposition).await);
+            let job_id = job.map(|j| j.job_id.to_string());
+            match (disposition, job) {
+                (Disposition::Ack, _) => {}
+                (Disposition::Dead { reason }, _) => {
+                    tracing::warn!(message_id = %message.message_id, job_id, reason, "job dead");
+                }
+                (Disposition::Retry { delay_seconds }, Some(job)) => {
+                    retries.push((i, (job.next_attempt(), delay_seconds)));
+                }
+                (Disposition::DeadLetter { reason }, Some(job)) => {
+                    tracing::warn!(message_id = %message.message_id, job_id, reason, "job out of retries");
+                    dead_letters.push((i, job.clone()));
+                }
+                // A message that never decoded fails transiently only when its dead record could
+                // not be written: the runtime brings it back.
+                (Disposition::Retry { delay_seconds }, None) => {
+                    settles[i] = Settle::Retry { delay_seconds };
+                }
+                (Disposition::DeadLetter { .. }, None) => {
+                    settles[i] = Settle::Retry { delay_seconds: 0 };
+                }
+            }
         }
+        self.send_again(&retries, &dead_letters, &mut settles).await;
 
         let mut models: Vec<&str> = entries.iter().map(|e| e.job.model.as_str()).collect();
         models.sort_unstable();
@@ -307,67 +329,41 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         self.config.table(job.table.as_deref()?)
     }
 
-    /// Applies a disposition: a retry or a dead letter is a new message, and the delivered one is
-    /// acknowledged only once that message is sent.
-    async fn settle(
+    /// Sends retries back to `embeddings-queue` and spent jobs to `embeddings-dlq`, as few
+    /// `sendBatch` calls as the queue's limits allow. A delivered message is acknowledged only once
+    /// its new message is sent; if the send fails the runtime delivers it again.
+    async fn send_again(
         &self,
-        message_id: &str,
-        job: Option<&EmbeddingJob>,
-        disposition: &Disposition,
-    ) -> Settle {
-        let job_id = job.map(|j| j.job_id.to_string());
-        match (disposition, job) {
-            (Disposition::Ack, _) => Settle::Ack,
-            (Disposition::Dead { reason }, _) => {
-                tracing::warn!(message_id, job_id, reason, "job dead");
-                Settle::Ack
+        retries: &[(usize, (EmbeddingJob, u32))],
+        dead_letters: &[(usize, EmbeddingJob)],
+        settles: &mut [Settle],
+    ) {
+        for batch in send_batches(retries, |(_, (job, _))| body_size(job)) {
+            let jobs: Vec<(EmbeddingJob, u32)> = batch.iter().map(|(_, r)| r.clone()).collect();
+            let sent = self.requeue.retry(&jobs).await;
+            if let Err(fault) = &sent {
+                tracing::error!(jobs = jobs.len(), error = %fault, "sending retries failed; the runtime retries them");
             }
-            (Disposition::Retry { delay_seconds }, Some(job)) => {
-                let next = job.next_attempt();
-                match self.requeue.retry(&next, *delay_seconds).await {
-                    Ok(()) => {
-                        tracing::warn!(
-                            message_id,
-                            job_id,
-                            attempt = next.attempt,
-                            delay_seconds,
-                            "job retried"
-                        );
-                        Settle::Ack
-                    }
-                    Err(fault) => {
-                        tracing::error!(message_id, job_id, error = %fault, "sending a retry failed; the runtime retries it");
-                        Settle::Retry {
-                            delay_seconds: *delay_seconds,
-                        }
-                    }
+            for (i, (job, delay_seconds)) in batch {
+                if sent.is_ok() {
+                    tracing::warn!(job_id = %job.job_id, attempt = job.attempt, delay_seconds, "job retried");
+                } else {
+                    settles[*i] = Settle::Retry {
+                        delay_seconds: *delay_seconds,
+                    };
                 }
             }
-            (Disposition::DeadLetter { reason }, Some(job)) => {
-                match self.requeue.dead_letter(job).await {
-                    Ok(()) => {
-                        tracing::warn!(
-                            message_id,
-                            job_id,
-                            reason,
-                            "job out of retries; sent to the dead-letter queue"
-                        );
-                        Settle::Ack
-                    }
-                    Err(fault) => {
-                        tracing::error!(message_id, job_id, error = %fault, "sending to the dead-letter queue failed; the runtime retries it");
-                        Settle::Retry {
-                            delay_seconds: self.policy.delay_seconds(job.attempt),
-                        }
-                    }
+        }
+        for batch in send_batches(dead_letters, |(_, job)| body_size(job)) {
+            let jobs: Vec<EmbeddingJob> = batch.iter().map(|(_, job)| job.clone()).collect();
+            if let Err(fault) = self.requeue.dead_letter(&jobs).await {
+                tracing::error!(jobs = jobs.len(), error = %fault, "sending to the dead-letter queue failed; the runtime retries them");
+                for (i, job) in batch {
+                    settles[*i] = Settle::Retry {
+                        delay_seconds: self.policy.delay_seconds(job.attempt),
+                    };
                 }
             }
-            // A message that never decoded cannot fail transiently except when its dead record
-            // could not be written: the runtime brings it back.
-            (Disposition::Retry { delay_seconds }, None) => Settle::Retry {
-                delay_seconds: *delay_seconds,
-            },
-            (Disposition::DeadLetter { .. }, None) => Settle::Retry { delay_seconds: 0 },
         }
     }
 }

@@ -86,12 +86,14 @@ pub(crate) trait JobStore {
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault>;
 }
 
-/// The producer side of both queues, for jobs that must go round again.
+/// The producer side of both queues, for jobs that must go round again. Each call is one
+/// `sendBatch` of jobs that fit in one (`shared::message::send_batches`).
 pub(crate) trait Requeue {
-    /// Sends `job` (already at its next attempt) back to `embeddings-queue` after a delay.
-    async fn retry(&self, job: &EmbeddingJob, delay_seconds: u32) -> Result<(), Fault>;
-    /// Sends `job` to `embeddings-dlq`.
-    async fn dead_letter(&self, job: &EmbeddingJob) -> Result<(), Fault>;
+    /// Sends jobs (already at their next attempt) back to `embeddings-queue`, each after its
+    /// delay in seconds.
+    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault>;
+    /// Sends jobs to `embeddings-dlq`.
+    async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
 }
 
 /// Vector indexes outside D1: the Vectorize index behind each binding a table names.

@@ -192,25 +192,29 @@ impl Embedder for FakeEmbedder {
 
 #[derive(Default)]
 struct FakeQueues {
+    /// `sendBatch` calls made.
+    sends: Cell<usize>,
     retried: RefCell<Vec<(EmbeddingJob, u32)>>,
     dead_lettered: RefCell<Vec<EmbeddingJob>>,
     down: bool,
 }
 
 impl Requeue for FakeQueues {
-    async fn retry(&self, job: &EmbeddingJob, delay_seconds: u32) -> Result<(), Fault> {
+    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
         if self.down {
             return Err(Fault("queue unavailable".into()));
         }
-        self.retried.borrow_mut().push((job.clone(), delay_seconds));
+        self.sends.set(self.sends.get() + 1);
+        self.retried.borrow_mut().extend(jobs.iter().cloned());
         Ok(())
     }
 
-    async fn dead_letter(&self, job: &EmbeddingJob) -> Result<(), Fault> {
+    async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
         if self.down {
             return Err(Fault("queue unavailable".into()));
         }
-        self.dead_lettered.borrow_mut().push(job.clone());
+        self.sends.set(self.sends.get() + 1);
+        self.dead_lettered.borrow_mut().extend(jobs.iter().cloned());
         Ok(())
     }
 }
@@ -443,6 +447,23 @@ async fn a_transient_ai_failure_is_sent_again_with_its_attempt_raised_then_dead_
         .filter(|w| matches!(w, Written::Failed { error, .. } if error.contains("500")))
         .count();
     assert_eq!(failed, 2);
+}
+
+#[wasm_bindgen_test]
+async fn retries_go_back_in_as_few_send_batches_as_the_queue_allows() {
+    let world = World {
+        embedder: FakeEmbedder {
+            down: Some(FailureKind::Transient),
+            ..FakeEmbedder::default()
+        },
+        ..World::default()
+    };
+    let jobs: Vec<EmbeddingJob> = (0..150).map(|i| unbound(&format!("text {i}"))).collect();
+    let messages: Vec<Delivery> = jobs.iter().map(delivery).collect();
+    let settles = world.run(&messages).await;
+    assert!(settles.iter().all(|s| *s == Settle::Ack));
+    assert_eq!(world.queues.retried.borrow().len(), 150);
+    assert_eq!(world.queues.sends.get(), 2, "100 and 50, not 150 sends");
 }
 
 #[wasm_bindgen_test]

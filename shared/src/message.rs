@@ -146,6 +146,36 @@ impl EmbeddingJob {
     }
 }
 
+/// Most messages one `sendBatch` takes.
+pub const MAX_BATCH_MESSAGES: usize = 100;
+/// Most bytes one `sendBatch` takes (256 KB), less room for the queue's own framing.
+pub const MAX_BATCH_BYTES: usize = 240 * 1024;
+
+/// Splits `items` into runs one `sendBatch` takes: at most [`MAX_BATCH_MESSAGES`] messages and
+/// [`MAX_BATCH_BYTES`] of bodies, `size` giving each body's size. Jobs carry up to 64 KiB of
+/// content, so 100 of them can be far over a batch's bytes.
+pub fn send_batches<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item);
+        if i > start && (i - start == MAX_BATCH_MESSAGES || bytes + n > MAX_BATCH_BYTES) {
+            batches.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < items.len() {
+        batches.push(&items[start..]);
+    }
+    batches
+}
+
+/// The size of a job as a queue message body: its JSON.
+pub fn body_size(job: &EmbeddingJob) -> usize {
+    serde_json::to_vec(job).map_or(0, |body| body.len())
+}
+
 /// SHA-256, in lowercase hex, of the model name, a NUL byte and the content: the same text under
 /// another model is other content.
 pub fn content_hash(model: &str, content: &str) -> String {
@@ -181,6 +211,26 @@ mod tests {
         assert_eq!(EmbeddingJob::decode(value).unwrap(), job);
         let again = job.next_attempt();
         assert_eq!((again.attempt, again.job_id), (1, job.job_id));
+    }
+
+    #[test]
+    fn send_batches_hold_at_most_100_messages_and_240_kib() {
+        let small: Vec<usize> = vec![10; 250];
+        let lens: Vec<usize> = send_batches(&small, |n| *n)
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(lens, vec![100, 100, 50]);
+        let big: Vec<usize> = vec![64 * 1024; 10];
+        let lens: Vec<usize> = send_batches(&big, |n| *n).iter().map(|b| b.len()).collect();
+        assert_eq!(
+            lens,
+            vec![3, 3, 3, 1],
+            "three 64 KiB bodies fit in 240 KiB, four do not"
+        );
+        assert!(send_batches(&[] as &[usize], |n| *n).is_empty());
+        let job = job();
+        assert_eq!(body_size(&job), serde_json::to_vec(&job).unwrap().len());
     }
 
     #[test]
