@@ -51,7 +51,10 @@ pub(crate) struct Consumer<'a, S, E, R, V> {
 /// One distinct job of the batch and what became of it.
 struct Entry<'a> {
     job: &'a EmbeddingJob,
+    /// What the store knows of it; `None` for a job already final (or when the read failed).
     loaded: Option<Loaded>,
+    /// What `shared::freshness` made of it, once loaded.
+    verdict: Option<Verdict>,
     outcome: Outcome,
     vector: Option<Vec<f32>>,
     truncated: bool,
@@ -84,6 +87,7 @@ fn distinct_jobs<'a>(
                 entries.push(Entry {
                     job,
                     loaded: None,
+                    verdict: None,
                     outcome: Outcome::Handled,
                     vector: None,
                     truncated: false,
@@ -242,21 +246,27 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         };
         for (entry, loaded) in entries.iter_mut().zip(loaded) {
             // `None`: the job is final already (a redelivery after its commit): nothing to do.
-            entry.loaded = loaded;
+            let Some(loaded) = loaded else { continue };
+            let verdict = assess(
+                entry.job,
+                loaded.created_at,
+                &loaded.record,
+                loaded.stored.as_ref(),
+            );
+            if let Verdict::Dead(reason) = &verdict {
+                entry.outcome = Outcome::Permanent(reason.clone());
+            }
+            entry.loaded = Some(loaded);
+            entry.verdict = Some(verdict);
         }
     }
 
     /// Embeds the jobs that need it: grouped by model, at most 100 texts a call.
     async fn embed(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
         let mut by_model: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, entry) in entries.iter_mut().enumerate() {
-            let Some(loaded) = &entry.loaded else {
-                continue;
-            };
-            match verdict(entry.job, loaded) {
-                Verdict::Embed => by_model.entry(&entry.job.model).or_default().push(i),
-                Verdict::Dead(reason) => entry.outcome = Outcome::Permanent(reason),
-                Verdict::Skipped | Verdict::Stale(_) => {}
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.verdict == Some(Verdict::Embed) {
+                by_model.entry(&entry.job.model).or_default().push(i);
             }
         }
         for (model, indices) in by_model {
@@ -368,15 +378,6 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
     }
 }
 
-fn verdict(job: &EmbeddingJob, loaded: &Loaded) -> Verdict {
-    assess(
-        job,
-        loaded.created_at,
-        &loaded.record,
-        loaded.stored.as_ref(),
-    )
-}
-
 fn outcome_of(error: &EmbedError) -> Outcome {
     let reason = format!("embedding failed: {}", error.message);
     if error.is_transient() {
@@ -417,9 +418,9 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> 
             truncated: entry.truncated,
         }));
     }
-    match verdict(job, loaded) {
+    match entry.verdict.as_ref()? {
         Verdict::Skipped => Some(finished(JobStatus::Skipped, None)),
-        Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some(reason.to_owned()))),
+        Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some((*reason).to_owned()))),
         Verdict::Embed | Verdict::Dead(_) => None,
     }
 }
