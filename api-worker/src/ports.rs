@@ -129,9 +129,12 @@ pub(crate) struct JobFilter {
 /// How a record write went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RecordWrite {
-    Written,
+    /// The record as it is now stored.
+    Written(Record),
     /// An insert whose id is taken.
     IdTaken,
+    /// An update of a record that is not (or no longer) there.
+    Missing,
     /// The table refused the values (a NOT NULL or CHECK constraint): the database's reason.
     Refused(String),
 }

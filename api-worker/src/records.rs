@@ -19,9 +19,9 @@ use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::Caller;
-use crate::embeddings::send_one;
+use crate::embeddings::submit_one;
 use crate::error::{Error, Result};
-use crate::ports::{App, JobRow, Ports, RecordWrite, Store, VectorIndexes};
+use crate::ports::{App, Ports, RecordWrite, Store, VectorIndexes};
 
 /// The table a CRUD route names, if it is an embedding table.
 pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a TableConfig> {
@@ -31,10 +31,22 @@ pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a Tabl
         .ok_or_else(|| ApiError::not_found(format!("no route or embedding table `{name}`")))?)
 }
 
-/// A write the table's constraints refused: a 400 with the database's reason, which names the
-/// column (`NOT NULL constraint failed: notes.title`).
-fn refused(table: &TableConfig, reason: &str) -> Error {
-    ApiError::invalid(format!("`{}` refused the values: {reason}", table.name)).into()
+/// The record a write stored, or why there is none: a taken id is 409, a record gone is 404,
+/// and values the table's constraints refused are a 400 with the database's reason, which
+/// names the column (`NOT NULL constraint failed: notes.title`).
+fn stored(table: &TableConfig, id: &str, write: RecordWrite) -> Result<Record> {
+    match write {
+        RecordWrite::Written(record) => Ok(record),
+        RecordWrite::IdTaken => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("a record `{id}` already exists in `{}`", table.name),
+        )
+        .into()),
+        RecordWrite::Missing => Err(not_found(table, id)),
+        RecordWrite::Refused(reason) => {
+            Err(ApiError::invalid(format!("`{}` refused the values: {reason}", table.name)).into())
+        }
+    }
 }
 
 fn not_found(table: &TableConfig, id: &str) -> Error {
@@ -56,23 +68,23 @@ pub(crate) async fn create(
         .clone()
         .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let organization_id = &caller.organization_id;
-    match app
+    let write = app
         .store
         .insert_record(table, organization_id, &id, &input.values, app.now_ms)
-        .await?
-    {
-        RecordWrite::Written => {}
-        RecordWrite::IdTaken => {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("a record `{id}` already exists in `{}`", table.name),
-            )
-            .into())
-        }
-        RecordWrite::Refused(reason) => return Err(refused(table, &reason)),
-    }
+        .await?;
+    let record = stored(table, &id, write)?;
     let embed = table.embeddings.on_insert;
-    respond_written(app, caller, table, &id, embed, 201, "record created").await
+    respond_written(
+        app,
+        caller,
+        table,
+        &id,
+        record,
+        embed,
+        201,
+        "record created",
+    )
+    .await
 }
 
 /// `GET /api/v1/{table}?limit=&cursor=&include=embedding`: records in id order.
@@ -145,15 +157,13 @@ pub(crate) async fn update(
         .record(table, organization_id, id)
         .await?
         .ok_or_else(|| not_found(table, id))?;
-    if let RecordWrite::Refused(reason) = app
+    let write = app
         .store
         .update_record(table, organization_id, id, &input.values, app.now_ms)
-        .await?
-    {
-        return Err(refused(table, &reason));
-    }
+        .await?;
+    let record = stored(table, id, write)?;
     let embed = changes_watched(table, &before, &input.values);
-    respond_written(app, caller, table, id, embed, 200, "record updated").await
+    respond_written(app, caller, table, id, record, embed, 200, "record updated").await
 }
 
 /// `DELETE /api/v1/{table}/{id}`: the record and its vectors; 204.
@@ -189,22 +199,19 @@ struct StartedJob {
     status: JobStatus,
 }
 
-/// The answer to a write: the record as stored now, and the embedding job started for it when
+/// The answer to a write: the record as stored, and the embedding job started for it when
 /// `embed` says so.
+#[allow(clippy::too_many_arguments)]
 async fn respond_written(
     app: &App<impl Ports>,
     caller: &Caller,
     table: &TableConfig,
     id: &str,
+    record: Record,
     embed: bool,
     status: u16,
     event: &str,
 ) -> Result<HttpResponse> {
-    let record = app
-        .store
-        .record(table, &caller.organization_id, id)
-        .await?
-        .ok_or_else(|| not_found(table, id))?;
     let job = if embed {
         embed_record(app, caller, table, id, &record).await?
     } else {
@@ -237,10 +244,7 @@ async fn embed_record(
         Some((table.name.clone(), id.to_owned())),
     )
     .with_record_text(&text);
-    app.store
-        .insert_jobs(&[JobRow::queued(&job, None, app.now_ms)])
-        .await?;
-    let status = match send_one(app, &job, "record embedding queued").await {
+    let status = match submit_one(app, &job, "record embedding queued").await {
         Ok(()) => JobStatus::Queued,
         Err(Error::Api(e)) if e.code == ErrorCode::Unavailable => JobStatus::Failed,
         Err(e) => return Err(e),

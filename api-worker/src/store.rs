@@ -223,16 +223,20 @@ impl Store for D1Store {
         }
         let placeholders: Vec<String> = (1..=params.len()).map(|i| format!("?{i}")).collect();
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING {}",
             ident(&table.name),
             names.join(", "),
-            placeholders.join(", ")
+            placeholders.join(", "),
+            columns(table)
         );
-        match self.statement(&sql, &params)?.run().await {
-            Ok(result) if Self::changes(&result)? > 0 => Ok(RecordWrite::Written),
-            Ok(_) => Ok(RecordWrite::IdTaken),
-            Err(e) => refused(e),
-        }
+        Ok(match self.statement(&sql, &params)?.all().await {
+            Ok(result) => result
+                .results::<Record>()?
+                .into_iter()
+                .next()
+                .map_or(RecordWrite::IdTaken, RecordWrite::Written),
+            Err(e) => refused(e)?,
+        })
     }
 
     async fn update_record(
@@ -254,16 +258,21 @@ impl Store for D1Store {
             sets.push(format!("{} = ?{}", ident(UPDATED_AT), params.len()));
         }
         let sql = format!(
-            "UPDATE {} SET {} WHERE {} = ?1 AND {} = ?2",
+            "UPDATE {} SET {} WHERE {} = ?1 AND {} = ?2 RETURNING {}",
             ident(&table.name),
             sets.join(", "),
             ident(&table.id_column),
-            ident(&table.organization_column)
+            ident(&table.organization_column),
+            columns(table)
         );
-        match self.statement(&sql, &params)?.run().await {
-            Ok(_) => Ok(RecordWrite::Written),
-            Err(e) => refused(e),
-        }
+        Ok(match self.statement(&sql, &params)?.all().await {
+            Ok(result) => result
+                .results::<Record>()?
+                .into_iter()
+                .next()
+                .map_or(RecordWrite::Missing, RecordWrite::Written),
+            Err(e) => refused(e)?,
+        })
     }
 
     async fn delete_record(

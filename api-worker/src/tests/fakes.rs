@@ -152,8 +152,10 @@ impl Store for FakeStore {
         let mut record = values.clone();
         record.insert("id".into(), id.into());
         record.insert("organization_id".into(), organization_id.into());
-        self.records.borrow_mut().push((table.name.clone(), record));
-        Ok(RecordWrite::Written)
+        self.records
+            .borrow_mut()
+            .push((table.name.clone(), record.clone()));
+        Ok(RecordWrite::Written(record))
     }
     async fn update_record(
         &self,
@@ -169,9 +171,10 @@ impl Store for FakeStore {
                 && record["id"] == id
             {
                 record.extend(values.clone());
+                return Ok(RecordWrite::Written(record.clone()));
             }
         }
-        Ok(RecordWrite::Written)
+        Ok(RecordWrite::Missing)
     }
     async fn delete_record(
         &self,
@@ -331,11 +334,17 @@ impl SearchService for FakeSearch {
     }
 }
 
+/// Records the vector ids deleted from each Vectorize binding.
 #[derive(Default)]
-pub(super) struct FakeIndexes;
+pub(super) struct FakeIndexes {
+    pub(super) deleted: RefCell<Vec<(String, Vec<String>)>>,
+}
 
 impl VectorIndexes for FakeIndexes {
-    async fn delete(&self, _binding: &str, _ids: &[String]) -> Result<(), Fault> {
+    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault> {
+        self.deleted
+            .borrow_mut()
+            .push((binding.to_owned(), ids.to_vec()));
         Ok(())
     }
 }
@@ -412,7 +421,7 @@ pub(super) fn app() -> App<Fakes> {
         },
         queue: FakeQueue::default(),
         search: FakeSearch::answering(Ok((200, json!({"worker": "search-worker", "ok": true})))),
-        indexes: FakeIndexes,
+        indexes: FakeIndexes::default(),
         auth_secret: Some(SECRET.into()),
         config: worker_kit::config::config(),
         now_ms: NOW,

@@ -783,3 +783,32 @@ async fn the_openapi_document_and_the_routes_agree_both_ways() {
     fields.sort_unstable();
     assert_eq!(fields, vec!["content", "id", "story_id"]);
 }
+
+#[wasm_bindgen_test]
+async fn deleting_a_record_of_a_vectorize_table_deletes_its_vector_from_the_index() {
+    let config: &'static shared::Config = Box::leak(Box::new(
+        shared::Config::parse(
+            r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+writable = ["story_id", "content"]
+[table.embeddings]
+fields = ["content"]
+vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
+"#,
+        )
+        .unwrap(),
+    ));
+    let app = App { config, ..app() };
+    let delete = |path: &str| as_ann(HttpRequest::new(Method::Delete, path));
+    assert_eq!(send(&app, delete("/api/v1/claims/clm_1")).await.status, 204);
+    assert_eq!(
+        *app.indexes.deleted.borrow(),
+        vec![(
+            "VECTORIZE_768".to_owned(),
+            vec!["org_a:claims:clm_1".to_owned()]
+        )]
+    );
+    assert_eq!(send(&app, delete("/api/v1/claims/clm_1")).await.status, 404);
+}
