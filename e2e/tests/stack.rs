@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use e2e::{Client, Options, Reply, Stack};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::{json, Value};
+use shared::vector::cosine;
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -310,12 +311,6 @@ fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
         {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"}
     ]});
     check(reply.body == expected, || format!("{}", reply.body))
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 fn embed(ctx: &Ctx, text: &str) -> Result<Vec<f32>, Failed> {

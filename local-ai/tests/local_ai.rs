@@ -14,6 +14,7 @@ use local_ai::faults::{FaultPlan, Faults};
 use local_ai::server::{router, AppState, STAND_IN_HEADER};
 use local_ai::stats::Stats;
 use serde_json::{json, Value};
+use shared::vector::cosine;
 
 fn model_dir() -> PathBuf {
     let dir = local_ai::default_model_dir();
@@ -119,12 +120,6 @@ impl Server {
             .read_json()
             .unwrap()
     }
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 fn vectors(body: &Value) -> Vec<Vec<f32>> {
