@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::session::sign_token;
+use shared::session::session_cookie;
 
 use crate::client::Client;
 
@@ -183,7 +183,7 @@ impl Stack {
 
     /// A cookie for a seeded session token, signed with this stack's secret.
     pub fn cookie(&self, token: &str) -> String {
-        cookie_for(token, &self.secret)
+        session_cookie(token, self.secret.as_bytes())
     }
 
     /// The same cookie, made by better-auth's own signing code (`e2e/better-auth-cookie.mjs`).
@@ -360,19 +360,6 @@ fn repo_root() -> PathBuf {
 
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The value of a `Cookie` header carrying a better-auth session token signed with `secret`.
-pub(crate) fn cookie_for(token: &str, secret: &str) -> String {
-    let mut encoded = String::new();
-    for byte in sign_token(token, secret.as_bytes()).bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    format!("better-auth.session_token={encoded}")
 }
 
 /// Two organizations, each with an owner; a member, a viewer and a guest of `org_a`; live

@@ -69,6 +69,22 @@ pub fn sign_token(token: &str, secret: &[u8]) -> String {
     format!("{token}.{signature}")
 }
 
+/// The `name=value` pair a client sends back for a session token, as better-auth sets it: the
+/// signed token, URL-encoded the way `encodeURIComponent` does. Tests and the dev script sign
+/// in with it.
+pub fn session_cookie(token: &str, secret: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut encoded = String::new();
+    for byte in sign_token(token, secret).bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    format!("{SESSION_COOKIE}={encoded}")
+}
+
 fn mac(token: &str, secret: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(token.as_bytes());
@@ -98,6 +114,19 @@ mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"better-auth-secret-123456789012345";
+
+    #[test]
+    fn session_cookie_equals_what_better_auth_sets() {
+        // `serializeSignedCookie("better-auth.session_token", "tok_ann", "secret-xyz")` from
+        // npm better-call 1.4.5, the package better-auth signs its cookies with.
+        assert_eq!(
+            session_cookie("tok_ann", b"secret-xyz"),
+            "better-auth.session_token=tok_ann.k4if8iboWpOz9oDAgy3Yb6nF%2FUVOqX7vv6ITpgeegqs%3D"
+        );
+        let header = session_cookie("tok_ann", b"secret-xyz");
+        let value = find_session_cookie(&header).unwrap();
+        assert_eq!(verify_signed_token(&value, b"secret-xyz"), Ok("tok_ann"));
+    }
 
     #[test]
     fn sign_then_verify_returns_the_token() {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::record::Record;
-use shared::session::sign_token;
+use shared::session::session_cookie;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 use worker_kit::Fault;
@@ -429,17 +429,7 @@ pub(super) fn app() -> App<Fakes> {
 }
 
 pub(super) fn cookie(token: &str) -> String {
-    let signed = sign_token(token, SECRET.as_bytes());
-    let encoded: String = signed
-        .chars()
-        .map(|c| match c {
-            '+' => "%2B".into(),
-            '/' => "%2F".into(),
-            '=' => "%3D".into(),
-            c => c.to_string(),
-        })
-        .collect();
-    format!("better-auth.session_token={encoded}")
+    session_cookie(token, SECRET.as_bytes())
 }
 
 pub(super) fn as_user(user: &str, request: HttpRequest) -> HttpRequest {
