@@ -61,6 +61,24 @@ impl D1Store {
         Ok(self.0.prepare(sql).bind(values)?)
     }
 
+    /// Runs a record write that `RETURNING`s the row: the row as stored, `none` when the
+    /// statement wrote nothing, or the constraint that refused it.
+    async fn write_record(
+        &self,
+        sql: &str,
+        params: &[JsValue],
+        none: RecordWrite,
+    ) -> Result<RecordWrite, Fault> {
+        match self.statement(sql, params)?.all().await {
+            Ok(result) => Ok(result
+                .results::<Record>()?
+                .into_iter()
+                .next()
+                .map_or(none, RecordWrite::Written)),
+            Err(e) => refused(e),
+        }
+    }
+
     fn changes(result: &worker::D1Result) -> Result<usize, Fault> {
         Ok(result
             .meta()?
@@ -229,14 +247,7 @@ impl Store for D1Store {
             placeholders.join(", "),
             columns(table)
         );
-        Ok(match self.statement(&sql, &params)?.all().await {
-            Ok(result) => result
-                .results::<Record>()?
-                .into_iter()
-                .next()
-                .map_or(RecordWrite::IdTaken, RecordWrite::Written),
-            Err(e) => refused(e)?,
-        })
+        self.write_record(&sql, &params, RecordWrite::IdTaken).await
     }
 
     async fn update_record(
@@ -265,14 +276,7 @@ impl Store for D1Store {
             ident(&table.organization_column),
             columns(table)
         );
-        Ok(match self.statement(&sql, &params)?.all().await {
-            Ok(result) => result
-                .results::<Record>()?
-                .into_iter()
-                .next()
-                .map_or(RecordWrite::Missing, RecordWrite::Written),
-            Err(e) => refused(e)?,
-        })
+        self.write_record(&sql, &params, RecordWrite::Missing).await
     }
 
     async fn delete_record(
