@@ -3,9 +3,9 @@
 
 use shared::message::EmbeddingJob;
 use worker::wasm_bindgen::JsValue;
-use worker::{Env, Fetcher, Method, Queue, RequestInit};
+use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
 use worker_kit::d1::DB;
-use worker_kit::vectorize::Vectorize;
+use worker_kit::index_sync::{self, RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::error::Error;
@@ -40,7 +40,10 @@ pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
                 .map_err(|e| binding(EMBEDDINGS_QUEUE, e))?,
         ),
         search: SearchBinding(env.service(SEARCH).map_err(|e| binding(SEARCH, e))?),
-        indexes: EnvIndexes(env.clone()),
+        indexes: EnvIndexes {
+            env: env.clone(),
+            db: env.d1(DB).map_err(|e| binding(DB, e))?,
+        },
         auth_secret: env.secret(BETTER_AUTH_SECRET).ok().map(|s| s.to_string()),
         config: worker_kit::config::config(),
         now_ms: worker_kit::now_ms(),
@@ -86,12 +89,16 @@ impl SearchService for SearchBinding {
     }
 }
 
-/// The Vectorize indexes the config names, looked up by binding when used.
+/// The Vectorize indexes the config names, looked up by binding when used, and the D1
+/// database they are brought in line with.
 #[derive(Debug)]
-pub(crate) struct EnvIndexes(Env);
+pub(crate) struct EnvIndexes {
+    env: Env,
+    db: D1Database,
+}
 
 impl VectorIndexes for EnvIndexes {
-    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault> {
-        Vectorize::from_env(&self.0, binding)?.delete(ids).await
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
+        index_sync::sync_binding(&self.env, &self.db, binding, records).await
     }
 }

@@ -9,6 +9,7 @@ use shared::record::Record;
 use shared::time::rfc3339_millis;
 use shared::Config;
 use uuid::Uuid;
+use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 /// A better-auth session, with the caller's role in its active organization.
@@ -247,9 +248,10 @@ pub(crate) trait SearchService {
     ) -> Result<(u16, serde_json::Value), Fault>;
 }
 
-/// Vectorize indexes, for the vectors of deleted records.
+/// Vectorize indexes, brought in line with D1 after the gateway changes a record's vector row
+/// (`worker_kit::index_sync`).
 pub(crate) trait VectorIndexes {
-    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault>;
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault>;
 }
 
 /// The implementations an [`App`] runs on: the bindings in production, fakes in tests.

@@ -7,16 +7,16 @@
 //! A write answers `{"record": {...}, "job": {"jobId", "status"} | null}`.
 
 use shared::access::Action;
-use shared::config::{TableConfig, VectorIndex};
+use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::record::{
     changes_watched, decode_cursor, encode_cursor, page_size, Record, RecordInput, Write,
 };
-use shared::vector::vector_id;
 use shared::{guard, ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
+use worker_kit::index_sync::RecordKey;
 
 use crate::auth::Caller;
 use crate::embeddings::submit_one;
@@ -167,6 +167,10 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /api/v1/{table}/{id}`: the record and its vectors; 204.
+///
+/// D1 first (the record, and a tombstone for its vector), then a Vectorize table's index is
+/// brought in line with D1. That runs even when the record was already gone, so a DELETE retried
+/// after a 503 still clears the index (and answers 404, as for any id that is not there).
 pub(crate) async fn delete(
     app: &App<impl Ports>,
     caller: &Caller,
@@ -176,14 +180,21 @@ pub(crate) async fn delete(
     caller.require(app, Some(table), Action::Delete)?;
     let id = guard::record_id(id)?;
     let organization_id = &caller.organization_id;
-    if let VectorIndex::Vectorize { binding } = &table.embeddings.vector_index {
-        // First, so that a failure leaves the record to be deleted again rather than a vector
-        // that search would still find.
-        app.indexes
-            .delete(binding, &[vector_id(organization_id, &table.name, id)])
-            .await?;
+    let deleted = app.store.delete_record(table, organization_id, id).await?;
+    if let Some(binding) = table.embeddings.vector_index.vectorize_binding() {
+        let record = RecordKey {
+            organization_id: organization_id.clone(),
+            table: table.name.clone(),
+            record_id: id.to_owned(),
+        };
+        app.indexes.sync(binding, &[record]).await.map_err(|fault| {
+            tracing::error!(table = %table.name, id, error = %fault, "removing a deleted record's vector from Vectorize failed");
+            Error::Api(ApiError::unavailable(
+                "the record is deleted, but its vector is not yet out of the search index; retry the DELETE",
+            ))
+        })?;
     }
-    if !app.store.delete_record(table, organization_id, id).await? {
+    if !deleted {
         return Err(not_found(table, id));
     }
     tracing::info!(table = %table.name, id, "record deleted");

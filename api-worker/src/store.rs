@@ -325,7 +325,9 @@ impl Store for D1Store {
             .map(|c| format!("r.{}", ident(c)))
             .collect();
         let sql = format!(
-            "SELECT {}, v.content_hash AS stored_hash
+            // A vector kept elsewhere than the table keeps vectors now (the table moved to
+            // another backend or index) is not current: the backfill sends it there.
+            "SELECT {}, CASE WHEN v.location = ?5 THEN v.content_hash END AS stored_hash
              FROM {} r
              LEFT JOIN embedding_vectors v
                ON v.organization_id = ?1 AND v.table_name = ?4 AND v.record_id = r.{id}
@@ -343,6 +345,7 @@ impl Store for D1Store {
                     optional(after),
                     number(i64::from(limit)),
                     text(&table.name),
+                    text(&table.embeddings.vector_index.location()),
                 ],
             )?
             .all()

@@ -4,10 +4,11 @@
 use shared::disposition::RetryPolicy;
 use shared::message::EmbeddingJob;
 use worker::{
-    Env, MessageBatch, MessageBuilder, MessageExt, Queue, QueueRetryOptionsBuilder, SendMessage,
+    D1Database, Env, MessageBatch, MessageBuilder, MessageExt, Queue, QueueRetryOptionsBuilder,
+    SendMessage,
 };
 use worker_kit::d1::DB;
-use worker_kit::vectorize::{IndexedVector, Vectorize};
+use worker_kit::index_sync::{self, RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::deliveries::Settle;
@@ -99,12 +100,16 @@ impl Requeue for QueueRequeue {
     }
 }
 
-/// The Vectorize indexes the config names, looked up by binding when first used.
+/// The Vectorize indexes the config names, looked up by binding when first used, and the D1
+/// database they are brought in line with.
 #[derive(Debug)]
-pub(crate) struct EnvIndexes<'a>(pub &'a Env);
+pub(crate) struct EnvIndexes<'a> {
+    pub env: &'a Env,
+    pub db: &'a D1Database,
+}
 
 impl VectorIndexes for EnvIndexes<'_> {
-    async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault> {
-        Vectorize::from_env(self.0, binding)?.upsert(vectors).await
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
+        index_sync::sync_binding(self.env, self.db, binding, records).await
     }
 }

@@ -3,9 +3,13 @@
 //! 1. decode every message (a malformed one is dead at once) and drop repeats of one job;
 //! 2. one D1 round trip records the deliveries and reads each job's record and stored vector;
 //! 3. `shared::freshness` decides each job: embed, `skipped`, `stale` or dead;
-//! 4. the jobs to embed are grouped by model, 100 texts a call;
-//! 5. Vectorize upserts, then one D1 round trip writes every result;
-//! 6. each message gets its disposition from `shared::disposition`; retries are sent again with
+//! 4. the jobs to embed are grouped by model, 100 texts a call (a vector already in D1 that only
+//!    has to move to the table's new index is taken from D1, with no AI call);
+//! 5. one D1 round trip writes every result;
+//! 6. each Vectorize index the batch touched is brought in line with D1
+//!    (`worker_kit::index_sync`): D1 is the truth, so concurrent batches cannot leave an older
+//!    vector, or a deleted record's, in the index;
+//! 7. each message gets its disposition from `shared::disposition`; retries are sent again with
 //!    their attempt raised, and jobs out of retries go to the dead-letter queue, each in as few
 //!    `sendBatch` calls as the queue's limits allow.
 //!
@@ -20,9 +24,8 @@ use shared::freshness::{assess, Verdict};
 use shared::job::JobStatus;
 use shared::message::{body_size, send_batches, EmbeddingJob, MessageError};
 use shared::models::{self, MAX_TEXTS_PER_CALL};
-use shared::vector::vector_id;
 use worker_kit::embedder::{EmbedError, Embedder};
-use worker_kit::vectorize::IndexedVector;
+use worker_kit::index_sync::RecordKey;
 
 use crate::ports::{
     Delivery, Embedded, JobIdentity, JobStore, Loaded, Requeue, VectorIndexes, Write,
@@ -108,6 +111,11 @@ fn distinct_jobs<'a>(
 struct Tally {
     ai_calls: usize,
     texts: usize,
+    /// Vectors copied from D1 to the table's index with no AI call.
+    moved: usize,
+    /// Vectors written to, and deleted from, Vectorize indexes.
+    indexed: usize,
+    unindexed: usize,
 }
 
 impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, R, V> {
@@ -120,11 +128,17 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
 
         let mut tally = Tally::default();
         self.decide(&mut entries, now_ms).await;
+        tally.moved = entries
+            .iter()
+            .filter(|e| e.verdict == Some(Verdict::Relocate) && e.vector.is_some())
+            .count();
         let read = worker_kit::now_ms();
         self.embed(&mut entries, &mut tally).await;
-        self.index(&mut entries).await;
         let embedded = worker_kit::now_ms();
-        self.commit(&mut entries, &mut slots, now_ms).await;
+        let committed = self.commit(&mut entries, &mut slots, now_ms).await;
+        if committed {
+            self.sync(&mut entries, &mut tally).await;
+        }
         let written = worker_kit::now_ms();
 
         let mut settles = vec![Settle::Ack; messages.len()];
@@ -179,6 +193,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             models = ?models,
             ai_calls = tally.ai_calls,
             texts_embedded = tally.texts,
+            vectors_moved = tally.moved,
+            vectorize_upserted = tally.indexed,
+            vectorize_deleted = tally.unindexed,
             outcomes = ?counts,
             read_ms = read - now_ms,
             embed_ms = embedded - read,
@@ -189,9 +206,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         settles
     }
 
-    /// Writes every result of the batch in one transaction. If that fails nothing was written,
-    /// so every message must come back, or its job would stay open.
-    async fn commit(&self, entries: &mut [Entry<'_>], slots: &mut [Slot], now_ms: i64) {
+    /// Writes every result of the batch in one transaction; `false` if that failed. Then nothing
+    /// was written, so every message must come back, or its job would stay open.
+    async fn commit(&self, entries: &mut [Entry<'_>], slots: &mut [Slot], now_ms: i64) -> bool {
         let mut writes: Vec<Write<'_>> = entries
             .iter()
             .filter_map(|entry| write_for(self.config, entry))
@@ -209,10 +226,10 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             }
         }
         if writes.is_empty() {
-            return;
+            return true;
         }
         let Err(fault) = self.store.commit(&writes, now_ms).await else {
-            return;
+            return true;
         };
         drop(writes);
         let retry = Outcome::Transient(format!("writing the results failed: {fault}"));
@@ -226,6 +243,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                 *outcome = retry.clone();
             }
         }
+        false
     }
 
     /// Records the deliveries, reads each job's record and stored vector, and decides which jobs
@@ -247,14 +265,25 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         for (entry, loaded) in entries.iter_mut().zip(loaded) {
             // `None`: the job is final already (a redelivery after its commit): nothing to do.
             let Some(loaded) = loaded else { continue };
-            let verdict = assess(
+            let location = self.table_of(entry.job).map_or_else(
+                || VectorIndex::D1.location(),
+                |t| t.embeddings.vector_index.location(),
+            );
+            let mut verdict = assess(
                 entry.job,
                 loaded.created_at,
                 &loaded.record,
                 loaded.stored.as_ref(),
+                &location,
             );
-            if let Verdict::Dead(reason) = &verdict {
-                entry.outcome = Outcome::Permanent(reason.clone());
+            match &verdict {
+                Verdict::Dead(reason) => entry.outcome = Outcome::Permanent(reason.clone()),
+                // The table moved: D1's copy goes to its new index as this job's vector.
+                Verdict::Relocate => match &loaded.copy {
+                    Some(copy) => entry.vector = Some(copy.clone()),
+                    None => verdict = Verdict::Embed,
+                },
+                Verdict::Embed | Verdict::Skipped | Verdict::Stale(_) => {}
             }
             entry.loaded = Some(loaded);
             entry.verdict = Some(verdict);
@@ -312,24 +341,45 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         }
     }
 
-    /// Upserts the new vectors of tables kept in Vectorize, before D1 records them as done.
-    async fn index(&self, entries: &mut [Entry<'_>]) {
+    /// Brings every Vectorize index the batch touched in line with D1, which has just committed.
+    /// Every record of a job that was not left to retry is synced, including redeliveries of
+    /// jobs already final: a job whose sync failed is sent again, and its redelivery only syncs.
+    async fn sync(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
         let mut by_binding: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, entry) in entries.iter().enumerate() {
-            if let (Some(_), Some(table)) = (&entry.vector, self.table_of(entry.job)) {
-                if let VectorIndex::Vectorize { binding } = &table.embeddings.vector_index {
-                    by_binding.entry(binding).or_default().push(i);
-                }
+            if matches!(entry.outcome, Outcome::Transient(_)) || entry.job.id.is_none() {
+                continue;
+            }
+            let binding = self
+                .table_of(entry.job)
+                .and_then(|t| t.embeddings.vector_index.vectorize_binding());
+            if let Some(binding) = binding {
+                by_binding.entry(binding).or_default().push(i);
             }
         }
         for (binding, indices) in by_binding {
-            let vectors: Vec<IndexedVector> =
-                indices.iter().map(|&i| indexed(&entries[i])).collect();
-            if let Err(fault) = self.indexes.upsert(binding, &vectors).await {
-                for &i in &indices {
-                    entries[i].vector = None;
-                    entries[i].outcome =
-                        Outcome::Transient(format!("Vectorize upsert failed: {fault}"));
+            let records: Vec<RecordKey> = indices
+                .iter()
+                .map(|&i| {
+                    let job = entries[i].job;
+                    RecordKey {
+                        organization_id: job.organization_id.clone(),
+                        table: job.table.clone().unwrap_or_default(),
+                        record_id: job.id.clone().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            match self.indexes.sync(binding, &records).await {
+                Ok(synced) => {
+                    tally.indexed += synced.upserted;
+                    tally.unindexed += synced.deleted;
+                }
+                Err(fault) => {
+                    tracing::error!(binding, records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");
+                    for &i in &indices {
+                        entries[i].outcome =
+                            Outcome::Transient(format!("writing to Vectorize failed: {fault}"));
+                    }
                 }
             }
         }
@@ -421,31 +471,7 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> 
     match entry.verdict.as_ref()? {
         Verdict::Skipped => Some(finished(JobStatus::Skipped, None)),
         Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some((*reason).to_owned()))),
-        Verdict::Embed | Verdict::Dead(_) => None,
-    }
-}
-
-/// A record's vector as Vectorize keeps it: namespace = organization, metadata = table, record
-/// id, organization and the configured fields.
-fn indexed(entry: &Entry<'_>) -> IndexedVector {
-    let job = entry.job;
-    let (table, id) = (
-        job.table.clone().unwrap_or_default(),
-        job.id.clone().unwrap_or_default(),
-    );
-    let mut metadata = entry
-        .loaded
-        .as_ref()
-        .map(|l| l.metadata.clone())
-        .unwrap_or_default();
-    metadata.insert("table".into(), table.clone().into());
-    metadata.insert("recordId".into(), id.clone().into());
-    metadata.insert("organizationId".into(), job.organization_id.clone().into());
-    IndexedVector {
-        id: vector_id(&job.organization_id, &table, &id),
-        values: entry.vector.clone().unwrap_or_default(),
-        namespace: job.organization_id.clone(),
-        metadata,
+        Verdict::Embed | Verdict::Relocate | Verdict::Dead(_) => None,
     }
 }
 

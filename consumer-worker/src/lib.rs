@@ -42,7 +42,10 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                 store: &store,
                 embedder: &embedder,
                 requeue: &bindings::requeue(&env)?,
-                indexes: &bindings::EnvIndexes(&env),
+                indexes: &bindings::EnvIndexes {
+                    env: &env,
+                    db: &store.db,
+                },
                 config: worker_kit::config::config(),
                 policy: bindings::retry_policy(&env),
             };

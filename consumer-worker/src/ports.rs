@@ -6,7 +6,7 @@
 use shared::config::TableConfig;
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
-use worker_kit::vectorize::IndexedVector;
+use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 /// One message as delivered: the queue's message id and its JSON body.
@@ -26,6 +26,9 @@ pub(crate) struct Loaded {
     /// The record's configured metadata fields.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub stored: Option<StoredVersion>,
+    /// D1's copy of the stored vector, when it is kept elsewhere than its table keeps vectors
+    /// now: what a move writes to the new place instead of embedding again.
+    pub copy: Option<Vec<f32>>,
 }
 
 /// The end of a job's delivery, as written to D1.
@@ -98,7 +101,9 @@ pub(crate) trait Requeue {
 
 /// Vector indexes outside D1: the Vectorize index behind each binding a table names.
 pub(crate) trait VectorIndexes {
-    async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault>;
+    /// Brings the index behind `binding` in line with D1 for `records`, after D1 committed
+    /// (`worker_kit::index_sync`).
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault>;
 }
 
 /// What can be read of a message that did not decode as a job, so that even a malformed

@@ -4,10 +4,10 @@
 //! the validated config.
 
 use serde::Deserialize;
-use shared::config::{Config, TableConfig, VectorIndex};
+use shared::config::{Config, TableConfig};
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
-use shared::vector::{encode, vector_id};
+use shared::vector::{decode_hex, encode, vector_id};
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -33,6 +33,10 @@ struct StoredRow {
     content_hash: String,
     job_id: String,
     job_created_at: i64,
+    location: String,
+    /// D1's copy of the vector, read only when it is kept elsewhere than its table keeps
+    /// vectors now (it is about to be moved).
+    copy_hex: Option<String>,
 }
 
 /// Job statuses a delivery may still change.
@@ -92,14 +96,21 @@ impl D1Store {
         )
     }
 
-    fn read_stored(&self, job: &EmbeddingJob) -> Result<D1PreparedStatement, Fault> {
+    fn read_stored(
+        &self,
+        table: &TableConfig,
+        job: &EmbeddingJob,
+    ) -> Result<D1PreparedStatement, Fault> {
         self.statement(
-            "SELECT content_hash, job_id, job_created_at FROM embedding_vectors
+            "SELECT content_hash, job_id, job_created_at, location,
+                 CASE WHEN location != ?4 THEN hex(vector) END AS copy_hex
+             FROM embedding_vectors
              WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
             &[
                 text(&job.organization_id),
                 optional(job.table.as_deref()),
                 optional(job.id.as_deref()),
+                text(&table.embeddings.vector_index.location()),
             ],
         )
     }
@@ -143,25 +154,23 @@ impl D1Store {
                 text(&job_id),
             ],
         )?;
-        // Vectorize tables keep only the version here; the vector is in the index.
-        let blob: JsValue = match table.embeddings.vector_index {
-            VectorIndex::D1 => Uint8Array::from(encode(vector).as_slice()).into(),
-            VectorIndex::Vectorize { .. } => JsValue::NULL,
-        };
+        // Kept for Vectorize tables too: D1's copy is what the index is brought in line with,
+        // and what a move to another backend copies without embedding again.
+        let blob: JsValue = Uint8Array::from(encode(vector).as_slice()).into();
         let store = self.statement(
             &format!(
                 "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
-                     content_hash, vector, metadata, job_id, job_created_at, seq, updated_at)
+                     content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location)
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                      (SELECT COALESCE(MAX(seq), 0) + 1 FROM embedding_vectors
-                      WHERE organization_id = ?1 AND table_name = ?2), ?11
+                      WHERE organization_id = ?1 AND table_name = ?2), ?11, ?12
                  WHERE EXISTS (SELECT 1 FROM {} WHERE {} = ?3 AND {} = ?1)
                  ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
                      vector_id = excluded.vector_id, model = excluded.model,
                      content_hash = excluded.content_hash, vector = excluded.vector,
                      metadata = excluded.metadata, job_id = excluded.job_id,
                      job_created_at = excluded.job_created_at, seq = excluded.seq,
-                     updated_at = excluded.updated_at
+                     updated_at = excluded.updated_at, location = excluded.location
                  WHERE (excluded.job_created_at, excluded.job_id)
                      > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
                 ident(&table.name),
@@ -180,6 +189,7 @@ impl D1Store {
                 text(&job_id),
                 number(created_at),
                 number(now_ms),
+                text(&table.embeddings.vector_index.location()),
             ],
         )?;
         let finish = self.statement(
@@ -217,7 +227,7 @@ impl JobStore for D1Store {
             let table = job.table.as_deref().and_then(|t| self.config.table(t));
             if let Some(table) = table {
                 statements.push(self.read_record(table, job)?);
-                statements.push(self.read_stored(job)?);
+                statements.push(self.read_stored(table, job)?);
             }
             tables.push(table);
         }
@@ -250,15 +260,24 @@ impl JobStore for D1Store {
                 None if job.table.is_some() => (RecordState::Missing, serde_json::Map::new(), None),
                 None => (RecordState::Unbound, serde_json::Map::new(), None),
             };
-            loaded.push(created.map(|created| Loaded {
-                created_at: created.created_at,
-                record,
-                metadata,
-                stored: stored.map(|s| StoredVersion {
-                    content_hash: s.content_hash,
-                    job_id: s.job_id,
-                    job_created_at: s.job_created_at,
-                }),
+            loaded.push(created.map(|created| {
+                Loaded {
+                    created_at: created.created_at,
+                    record,
+                    metadata,
+                    copy: stored
+                        .as_ref()
+                        .and_then(|s| s.copy_hex.as_deref())
+                        .and_then(|hex| decode_hex(hex).ok())
+                        .filter(|v| !v.is_empty()),
+                    stored: stored.map(|s| StoredVersion {
+                        copy_kept: s.copy_hex.as_deref().is_some_and(|h| !h.is_empty()),
+                        content_hash: s.content_hash,
+                        job_id: s.job_id,
+                        job_created_at: s.job_created_at,
+                        location: s.location,
+                    }),
+                }
             }));
         }
         Ok(loaded)

@@ -13,7 +13,7 @@ use shared::models::{self, ModelSpec};
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
-use worker_kit::vectorize::IndexedVector;
+use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::deliveries::{Consumer, Settle};
@@ -150,6 +150,7 @@ fn fresh(record: RecordState) -> Loaded {
         record,
         metadata: serde_json::Map::new(),
         stored: None,
+        copy: None,
     }
 }
 
@@ -221,19 +222,23 @@ impl Requeue for FakeQueues {
 
 #[derive(Default)]
 struct FakeIndexes {
-    upserts: RefCell<Vec<(String, Vec<IndexedVector>)>>,
+    synced: RefCell<Vec<(String, Vec<RecordKey>)>>,
     down: bool,
 }
 
 impl VectorIndexes for FakeIndexes {
-    async fn upsert(&self, binding: &str, vectors: &[IndexedVector]) -> Result<(), Fault> {
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
         if self.down {
             return Err(Fault("Vectorize unavailable".into()));
         }
-        self.upserts
+        self.synced
             .borrow_mut()
-            .push((binding.to_owned(), vectors.to_vec()));
-        Ok(())
+            .push((binding.to_owned(), records.to_vec()));
+        Ok(Synced {
+            upserted: records.len(),
+            deleted: 0,
+            rounds: 1,
+        })
     }
 }
 
@@ -385,6 +390,8 @@ async fn stale_skipped_and_gone_jobs_make_no_ai_call() {
             content_hash: skipped.content_hash.clone(),
             job_id: Uuid::nil().to_string(),
             job_created_at: 50,
+            location: "d1".into(),
+            copy_kept: true,
         });
         states.push((skipped.job_id, Some(unchanged)));
         states.push((gone.job_id, Some(fresh(RecordState::Missing))));
@@ -550,23 +557,45 @@ async fn a_malformed_message_is_dead_without_blocking_the_others() {
     );
 }
 
+fn note_key(id: &str) -> RecordKey {
+    RecordKey {
+        organization_id: "org_a".into(),
+        table: "notes".into(),
+        record_id: id.into(),
+    }
+}
+
 #[wasm_bindgen_test]
-async fn vectorize_tables_are_upserted_by_namespace_before_the_commit() {
+async fn vectorize_tables_are_brought_in_line_with_d1_after_the_commit() {
     let world = World::default();
     let note = bound("notes", "note_1", "a note");
     let settles = world.run(&[delivery(&note)]).await;
     assert_eq!(settles, vec![Settle::Ack]);
-    {
-        let upserts = world.indexes.upserts.borrow();
-        let (binding, vectors) = &upserts[0];
-        assert_eq!(binding, "VECTORIZE_384");
-        assert_eq!(vectors[0].id, "org_a:notes:note_1");
-        assert_eq!(vectors[0].namespace, "org_a");
-        assert_eq!(vectors[0].values.len(), 384);
-        assert_eq!(vectors[0].metadata["recordId"], "note_1");
-        assert_eq!(vectors[0].metadata["table"], "notes");
-    }
+    assert!(matches!(
+        &world.written()[0],
+        Written::Embedded { dims: 384, table: Some(t), .. } if t == "notes"
+    ));
+    assert_eq!(
+        *world.indexes.synced.borrow(),
+        vec![("VECTORIZE_384".to_owned(), vec![note_key("note_1")])]
+    );
 
+    // Nothing committed, nothing to bring in line: the job comes back whole.
+    let no_commit = World {
+        store: FakeStore {
+            commit_down: true,
+            ..FakeStore::default()
+        },
+        ..World::default()
+    };
+    no_commit.run(&[delivery(&note)]).await;
+    assert!(no_commit.indexes.synced.borrow().is_empty());
+    assert_eq!(no_commit.queues.retried.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_sync_is_retried_and_its_redelivery_only_syncs() {
+    let note = bound("notes", "note_1", "a note");
     let down = World {
         indexes: FakeIndexes {
             down: true,
@@ -575,11 +604,83 @@ async fn vectorize_tables_are_upserted_by_namespace_before_the_commit() {
         ..World::default()
     };
     down.run(&[delivery(&note)]).await;
-    assert!(!down
-        .written()
-        .iter()
-        .any(|w| matches!(w, Written::Embedded { .. })));
-    assert_eq!(down.queues.retried.borrow().len(), 1);
+    assert!(
+        down.written()
+            .iter()
+            .any(|w| matches!(w, Written::Embedded { .. })),
+        "D1 keeps the vector: it is the truth the index is brought in line with"
+    );
+    let retried = down.queues.retried.borrow().clone();
+    assert_eq!(retried.len(), 1, "the job comes back to write the index");
+
+    // The redelivery finds the job final: no AI call, no write, one sync.
+    let again = World::default();
+    again.store.states.borrow_mut().push((note.job_id, None));
+    let settles = again.run(&[delivery(&retried[0].0)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+    assert!(again.embedder.calls.borrow().is_empty());
+    assert!(again.written().is_empty());
+    assert_eq!(
+        *again.indexes.synced.borrow(),
+        vec![("VECTORIZE_384".to_owned(), vec![note_key("note_1")])]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_table_moved_to_vectorize_copies_d1_vectors_without_ai_calls() {
+    let world = World::default();
+    let note = bound("notes", "note_1", "a note");
+    let earlier = bound("notes", "note_1", "a note");
+    world.store.states.borrow_mut().push((
+        note.job_id,
+        Some(Loaded {
+            stored: Some(StoredVersion {
+                content_hash: note.content_hash.clone(),
+                job_id: earlier.job_id.to_string(),
+                job_created_at: 50,
+                location: "d1".into(),
+                copy_kept: true,
+            }),
+            copy: Some(vec![0.25; 384]),
+            ..fresh(RecordState::Present {
+                text: "a note".into(),
+            })
+        }),
+    ));
+    let settles = world.run(&[delivery(&note)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+    assert!(world.embedder.calls.borrow().is_empty(), "no AI call");
+    assert!(matches!(
+        &world.written()[0],
+        Written::Embedded { job_id, dims: 384, .. } if *job_id == note.job_id.to_string()
+    ));
+    assert_eq!(world.indexes.synced.borrow().len(), 1);
+
+    // Already where the table keeps vectors: skipped, as before.
+    let here = World::default();
+    here.store.states.borrow_mut().push((
+        note.job_id,
+        Some(Loaded {
+            stored: Some(StoredVersion {
+                content_hash: note.content_hash.clone(),
+                job_id: earlier.job_id.to_string(),
+                job_created_at: 50,
+                location: "vectorize:VECTORIZE_384".into(),
+                copy_kept: true,
+            }),
+            ..fresh(RecordState::Present {
+                text: "a note".into(),
+            })
+        }),
+    ));
+    here.run(&[delivery(&note)]).await;
+    assert!(matches!(
+        &here.written()[0],
+        Written::Finished {
+            status: JobStatus::Skipped,
+            ..
+        }
+    ));
 }
 
 #[wasm_bindgen_test]

@@ -1,5 +1,8 @@
 //! The real implementations of the ports, over the worker's bindings, and the isolate's caches.
 
+use std::collections::HashMap;
+
+use serde::Deserialize;
 use shared::search::QueryMatch;
 use worker::{D1Database, Env};
 use worker_kit::d1::{self, number, text, DB};
@@ -8,7 +11,7 @@ use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
 use crate::cache::Caches;
-use crate::ports::{App, Store, VectorIndexes, VectorRow};
+use crate::ports::{App, Metadata, Store, VectorIndexes, VectorRow};
 
 thread_local! {
     /// One isolate, one thread: the caches live as long as the isolate does.
@@ -55,6 +58,45 @@ impl Store for D1Store {
             .await?
             .results::<VectorRow>()?;
         Ok(rows)
+    }
+
+    async fn live_metadata(
+        &self,
+        organization_id: &str,
+        table: &str,
+        record_ids: &[String],
+    ) -> Result<HashMap<String, Metadata>, Fault> {
+        #[derive(Deserialize)]
+        struct Row {
+            record_id: String,
+            metadata: String,
+        }
+        if record_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // The ids travel as one JSON parameter: any number within D1's 100 bound parameters.
+        let rows = self
+            .0
+            .prepare(
+                "SELECT record_id, metadata FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND vector IS NOT NULL
+                   AND record_id IN (SELECT value FROM json_each(?3))",
+            )
+            .bind(&[
+                text(organization_id),
+                text(table),
+                text(&serde_json::to_string(record_ids)?),
+            ])?
+            .all()
+            .await?
+            .results::<Row>()?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let metadata = serde_json::from_str(&row.metadata).unwrap_or_default();
+                (row.record_id, metadata)
+            })
+            .collect())
     }
 }
 

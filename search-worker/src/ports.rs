@@ -1,6 +1,8 @@
 //! What search-worker needs from the outside world, and the app that bundles it. The embedder is
 //! `worker_kit::embedder::Embedder`.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use shared::search::QueryMatch;
 use shared::Config;
@@ -30,7 +32,18 @@ pub(crate) trait Store {
         table: &str,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault>;
+    /// The current metadata of those of `record_ids` that D1 holds a live vector for: what
+    /// Vectorize's answers are checked against.
+    async fn live_metadata(
+        &self,
+        organization_id: &str,
+        table: &str,
+        record_ids: &[String],
+    ) -> Result<HashMap<String, Metadata>, Fault>;
 }
+
+/// A record's metadata fields.
+pub(crate) type Metadata = serde_json::Map<String, serde_json::Value>;
 
 /// Vectorize indexes, by binding.
 pub(crate) trait VectorIndexes {

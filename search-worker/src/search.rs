@@ -207,18 +207,43 @@ async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
             tracing::error!(error = %fault, binding, "Vectorize query failed");
             ApiError::unavailable("the vector index is unavailable; retry later")
         })?;
-    Ok(matches
+    let found: Vec<(String, f32)> = matches
         .into_iter()
         .filter(|m| m.score >= min_score)
         .map(|m| {
-            let mut metadata = m.metadata.unwrap_or_default();
-            let id = metadata
-                .remove("recordId")
-                .and_then(|v| v.as_str().map(str::to_owned))
+            let id = m
+                .metadata
+                .as_ref()
+                .and_then(|metadata| metadata.get("recordId")?.as_str().map(str::to_owned))
                 .unwrap_or(m.id);
-            metadata.remove("table");
-            metadata.remove("organizationId");
-            (id, m.score, metadata)
+            (id, m.score)
         })
-        .collect())
+        .collect();
+    // Vectorize's writes show up seconds later; D1 is current. A match D1 no longer holds (a
+    // deleted record) is left out, and each match carries D1's metadata, checked again against
+    // the filter: an answer never shows what the caller has already changed.
+    let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+    let live = app
+        .store
+        .live_metadata(organization_id, &table.name, &ids)
+        .await
+        .map_err(|fault| {
+            tracing::error!(error = %fault, table = %table.name, "reading current metadata failed");
+            ApiError::unavailable("the vector store is unavailable; retry later")
+        })?;
+    let current: Vec<Nearest> = found
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let metadata = live.get(&id)?;
+            (filter.is_empty() || filter.matches(metadata)).then(|| (id, score, metadata.clone()))
+        })
+        .collect();
+    if current.len() < ids.len() {
+        tracing::info!(
+            table = %table.name,
+            left_out = ids.len() - current.len(),
+            "Vectorize matches that D1 no longer holds as they are were left out"
+        );
+    }
+    Ok(current)
 }

@@ -14,7 +14,7 @@ use worker_kit::http::{HttpRequest, Method};
 use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
 
-use crate::ports::{App, Store, VectorIndexes, VectorRow};
+use crate::ports::{App, Metadata, Store, VectorIndexes, VectorRow};
 use crate::routes::handle;
 
 /// The D1 vector store: rows by organization and table, each with its seq.
@@ -66,6 +66,35 @@ impl Store for FakeStore {
             .iter()
             .filter(|(o, t, r)| o == org && t == table && r.seq > after)
             .map(|(_, _, r)| r.clone())
+            .collect())
+    }
+
+    async fn live_metadata(
+        &self,
+        org: &str,
+        table: &str,
+        record_ids: &[String],
+    ) -> Result<HashMap<String, Metadata>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        // The last row of each record is its current state.
+        let mut current: HashMap<String, Option<Metadata>> = HashMap::new();
+        for (_, _, row) in self
+            .rows
+            .borrow()
+            .iter()
+            .filter(|(o, t, r)| o == org && t == table && record_ids.contains(&r.record_id))
+        {
+            let metadata = row
+                .vector_hex
+                .as_ref()
+                .map(|_| serde_json::from_str(&row.metadata).unwrap());
+            current.insert(row.record_id.clone(), metadata);
+        }
+        Ok(current
+            .into_iter()
+            .filter_map(|(id, metadata)| Some((id, metadata?)))
             .collect())
     }
 }
@@ -350,7 +379,7 @@ async fn a_vector_query_returns_scores_and_metadata() {
         &post(
             "/query",
             "org_a",
-            json!({"vector": vector, "topK": 2, "filter": {"story_id": "s1"}}),
+            json!({"vector": vector, "topK": 2, "table": "claims", "filter": {"story_id": "s1"}}),
         ),
     )
     .await;
@@ -429,18 +458,34 @@ table = "notes"
         .unwrap(),
     ));
     let app = App { config, ..seeded() };
-    let response = handle(
-        &app,
-        &post(
+    let search = |filters: Value| {
+        post(
             "/search/noteSearch",
             "org_a",
-            json!({"text": "query", "filters": {"topic": "t"}}),
-        ),
-    )
-    .await;
+            json!({"text": "query", "filters": filters}),
+        )
+    };
+    // Vectorize answers n1, but D1 has not (or no longer) got it: it is left out.
+    let response = handle(&app, &search(json!({"topic": "t"}))).await;
     assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.body, json!([]), "a match D1 does not hold");
+    // Live in D1 with the metadata Vectorize has.
+    app.store
+        .put("org_a", "notes", "n1", Some(&[1.0]), &json!({"topic": "t"}));
+    let response = handle(&app, &search(json!({"topic": "t"}))).await;
     assert_eq!(response.body[0]["id"], "n1");
     assert_eq!(response.body[0]["metadata"], json!({"topic": "t"}));
+    // Its topic changed in D1, Vectorize not yet: the answer follows D1, filter included.
+    app.store
+        .put("org_a", "notes", "n1", Some(&[1.0]), &json!({"topic": "u"}));
+    let response = handle(&app, &search(json!({"topic": "t"}))).await;
+    assert_eq!(response.body, json!([]), "no longer passes the filter");
+    let response = handle(&app, &search(json!({}))).await;
+    assert_eq!(response.body[0]["metadata"], json!({"topic": "u"}));
+    // Deleted in D1 (a tombstone): gone at once, whatever Vectorize still answers.
+    app.store.put("org_a", "notes", "n1", None, &json!({}));
+    let response = handle(&app, &search(json!({}))).await;
+    assert_eq!(response.body, json!([]), "a deleted record");
     let (binding, options) = app.indexes.queries.borrow()[0].clone();
     assert_eq!(
         (binding.as_str(), options.namespace.as_str()),

@@ -391,10 +391,16 @@ mod tests {
     fn a_query_finds_its_table_by_dimension() {
         let config = config();
         let query = |v: serde_json::Value| -> QueryRequest { serde_json::from_value(v).unwrap() };
-        let (table, _) = query(serde_json::json!({"vector": vec![0.1; 768]}))
+        let (table, _) = query(serde_json::json!({"vector": vec![0.1; 768], "table": "evidence"}))
             .plan(&config)
             .unwrap();
-        assert_eq!(table.name, "claims");
+        assert_eq!(table.name, "evidence");
+        // claims and evidence both hold 768 dimensions: the caller must say which.
+        let ambiguous = query(serde_json::json!({"vector": vec![0.1; 768]})).plan(&config);
+        assert!(ambiguous
+            .unwrap_err()
+            .message
+            .contains("name one in `table`"));
         let (table, _) =
             query(serde_json::json!({"vector": vec![0.1; 384], "filter": {"topic": "x"}}))
                 .plan(&config)

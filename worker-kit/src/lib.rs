@@ -8,6 +8,8 @@
 //! - [`http`]: a plain request/response pair that handlers take and return, so each worker's
 //!   routing runs under test with fake bindings; conversion from and to `worker` types.
 //! - [`vectorize`]: a hand-written binding to Vectorize indexes.
+//! - [`index_sync`]: brings a Vectorize index in line with D1 after a write, whatever the order
+//!   in which concurrent writers reach it.
 //! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
@@ -15,6 +17,7 @@ pub mod config;
 pub mod d1;
 pub mod embedder;
 pub mod http;
+pub mod index_sync;
 pub mod telemetry;
 pub mod vectorize;
 

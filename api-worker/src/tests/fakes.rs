@@ -10,6 +10,7 @@ use shared::record::Record;
 use shared::session::session_cookie;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
+use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::ports::{
@@ -334,18 +335,22 @@ impl SearchService for FakeSearch {
     }
 }
 
-/// Records the vector ids deleted from each Vectorize binding.
+/// Records the records brought in line with D1, per Vectorize binding.
 #[derive(Default)]
 pub(super) struct FakeIndexes {
-    pub(super) deleted: RefCell<Vec<(String, Vec<String>)>>,
+    pub(super) synced: RefCell<Vec<(String, Vec<RecordKey>)>>,
+    pub(super) down: bool,
 }
 
 impl VectorIndexes for FakeIndexes {
-    async fn delete(&self, binding: &str, ids: &[String]) -> Result<(), Fault> {
-        self.deleted
+    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
+        if self.down {
+            return Err(Fault("Vectorize unavailable".into()));
+        }
+        self.synced
             .borrow_mut()
-            .push((binding.to_owned(), ids.to_vec()));
-        Ok(())
+            .push((binding.to_owned(), records.to_vec()));
+        Ok(Synced::default())
     }
 }
 

@@ -10,7 +10,8 @@ use worker_kit::http::{HttpRequest, Method};
 use worker_kit::Fault;
 
 use crate::ports::App;
-use fakes::{app, as_ann, as_user, claim, cookie, send, FakeSearch, Fakes, NOW};
+use fakes::{app, as_ann, as_user, claim, cookie, send, FakeIndexes, FakeSearch, Fakes, NOW};
+use worker_kit::index_sync::RecordKey;
 
 #[wasm_bindgen_test]
 async fn health_reports_d1_and_search_worker() {
@@ -324,7 +325,8 @@ async fn tables_unknown_routes_and_methods() {
         response.body,
         json!({"tables": [
             {"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"},
-            {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"}
+            {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"},
+            {"name": "evidence", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}
         ]})
     );
     for path in [
@@ -803,12 +805,31 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
     let app = App { config, ..app() };
     let delete = |path: &str| as_ann(HttpRequest::new(Method::Delete, path));
     assert_eq!(send(&app, delete("/api/v1/claims/clm_1")).await.status, 204);
+    let key = RecordKey {
+        organization_id: "org_a".into(),
+        table: "claims".into(),
+        record_id: "clm_1".into(),
+    };
     assert_eq!(
-        *app.indexes.deleted.borrow(),
-        vec![(
-            "VECTORIZE_768".to_owned(),
-            vec!["org_a:claims:clm_1".to_owned()]
-        )]
+        *app.indexes.synced.borrow(),
+        vec![("VECTORIZE_768".to_owned(), vec![key.clone()])],
+        "after D1's tombstone, the index is brought in line with it"
     );
+    // A DELETE again is a 404, and still clears the index (a retry after a 503 needs that).
     assert_eq!(send(&app, delete("/api/v1/claims/clm_1")).await.status, 404);
+    assert_eq!(app.indexes.synced.borrow().len(), 2);
+
+    let down = App {
+        config,
+        indexes: FakeIndexes {
+            down: true,
+            ..FakeIndexes::default()
+        },
+        ..fakes::app()
+    };
+    let reply = send(&down, delete("/api/v1/claims/clm_2")).await;
+    assert_eq!(
+        reply.status, 503,
+        "the caller learns the index still has it"
+    );
 }

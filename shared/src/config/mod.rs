@@ -105,6 +105,26 @@ pub enum VectorIndex {
     Vectorize { binding: String },
 }
 
+impl VectorIndex {
+    /// Where a vector written for this backend is kept, as `embedding_vectors.location` records
+    /// it: `d1`, or `vectorize:` and the binding. A stored vector whose location is not its
+    /// table's current one is moved there (from the copy D1 keeps, with no AI call).
+    pub fn location(&self) -> String {
+        match self {
+            VectorIndex::D1 => "d1".to_owned(),
+            VectorIndex::Vectorize { binding } => format!("vectorize:{binding}"),
+        }
+    }
+
+    /// The Vectorize binding, for a table kept in Vectorize.
+    pub fn vectorize_binding(&self) -> Option<&str> {
+        match self {
+            VectorIndex::D1 => None,
+            VectorIndex::Vectorize { binding } => Some(binding),
+        }
+    }
+}
+
 /// A typed similarity search over one table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,319 @@
+//! Keeps a Vectorize index in line with D1, the truth, for the records a writer just changed.
+//!
+//! D1's `embedding_vectors` holds every embedded record's current vector (or a tombstone once
+//! the record is deleted), where it is kept for search (`location`), and a `seq` that grows with
+//! every change. Several writers change it concurrently (consumer batches, the gateway's deletes
+//! and metadata edits), and each then has to carry the change into Vectorize. Writing one's own
+//! vector straight to Vectorize is wrong: two writers reach Vectorize in either order, so an
+//! older vector could land last, or a deleted record's vector could come back after its delete.
+//!
+//! So a writer never writes what it *meant*; after its D1 commit it calls [`sync`], which writes
+//! what D1 *holds*, then reads D1 again and repeats for any record whose `seq` moved meanwhile.
+//! Vectorize applies mutations in the order it accepts them, so whichever writer's mutation is
+//! accepted last, it was followed by a D1 read that found nothing newer than what it wrote: any
+//! later D1 change has a writer of its own whose `sync` comes after it. The index ends as D1 is.
+//!
+//! An index holds exactly the live vectors D1 locates in it: a row kept at this location is
+//! upserted, a tombstone or a row kept elsewhere is deleted from it.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use shared::vector::decode_hex;
+use shared::config::VectorIndex;
+use worker::{D1Database, Env};
+
+use crate::d1::text;
+use crate::vectorize::{IndexedVector, Vectorize};
+use crate::Fault;
+
+/// Most vectors one upsert from a Worker may carry (Vectorize's limit).
+pub const MAX_UPSERT: usize = 1000;
+/// Rounds of "write what D1 holds, read again" before giving up on a record that keeps changing.
+/// Only a writer racing others can get this far; the last writer's `sync` settles in two.
+const MAX_ROUNDS: usize = 4;
+
+/// A record whose vector may have changed, in one organization and table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    pub organization_id: String,
+    pub table: String,
+    pub record_id: String,
+}
+
+/// What D1 holds for a record.
+#[derive(Debug, Clone, Deserialize)]
+struct Row {
+    organization_id: String,
+    table_name: String,
+    record_id: String,
+    vector_id: String,
+    seq: i64,
+    location: String,
+    vector_hex: Option<String>,
+    metadata: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Version {
+    organization_id: String,
+    table_name: String,
+    record_id: String,
+    seq: i64,
+}
+
+/// What one [`sync`] wrote to the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub upserted: usize,
+    pub deleted: usize,
+    pub rounds: usize,
+}
+
+/// Where a record's vector belongs, given D1's row.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Upsert(IndexedVector),
+    Delete(String),
+}
+
+/// Brings the Vectorize index behind `binding` in line with D1 for `records`.
+pub async fn sync_binding(
+    env: &Env,
+    db: &D1Database,
+    binding: &str,
+    records: &[RecordKey],
+) -> Result<Synced, Fault> {
+    let index = Vectorize::from_env(env, binding)?;
+    let location = VectorIndex::Vectorize {
+        binding: binding.to_owned(),
+    }
+    .location();
+    sync(db, &index, &location, records).await
+}
+
+/// Brings the index behind `index`, kept at `location`, in line with D1 for `records`.
+pub async fn sync(
+    db: &D1Database,
+    index: &Vectorize,
+    location: &str,
+    records: &[RecordKey],
+) -> Result<Synced, Fault> {
+    let mut synced = Synced::default();
+    if records.is_empty() {
+        return Ok(synced);
+    }
+    let mut pending: Vec<RecordKey> = records.to_vec();
+    pending.sort_by(|a, b| key_tuple(a).cmp(&key_tuple(b)));
+    pending.dedup();
+    while synced.rounds < MAX_ROUNDS {
+        synced.rounds += 1;
+        let rows = read_rows(db, &pending).await?;
+        let written: HashMap<RecordKey, i64> =
+            rows.iter().map(|row| (row_key(row), row.seq)).collect();
+        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        for row in rows {
+            match change(row, location)? {
+                Change::Upsert(vector) => upserts.push(vector),
+                Change::Delete(id) => deletes.push(id),
+            }
+        }
+        for chunk in upserts.chunks(MAX_UPSERT) {
+            index.upsert(chunk).await?;
+        }
+        for chunk in deletes.chunks(MAX_UPSERT) {
+            index.delete(chunk).await?;
+        }
+        synced.upserted += upserts.len();
+        synced.deleted += deletes.len();
+        // Whatever moved since the read is written again.
+        let now = read_versions(db, &pending).await?;
+        pending = now
+            .into_iter()
+            .filter(|(key, seq)| written.get(key) != Some(seq))
+            .map(|(key, _)| key)
+            .collect();
+        if pending.is_empty() {
+            return Ok(synced);
+        }
+    }
+    Err(Fault(format!(
+        "{} records kept changing while they were written to Vectorize; their next writer brings \
+         them in line",
+        pending.len()
+    )))
+}
+
+fn key_tuple(key: &RecordKey) -> (&str, &str, &str) {
+    (&key.organization_id, &key.table, &key.record_id)
+}
+
+fn row_key(row: &Row) -> RecordKey {
+    RecordKey {
+        organization_id: row.organization_id.clone(),
+        table: row.table_name.clone(),
+        record_id: row.record_id.clone(),
+    }
+}
+
+/// The records as one JSON parameter: any number of them in one statement, within D1's limit of
+/// 100 bound parameters.
+fn keys_param(records: &[RecordKey]) -> Result<String, Fault> {
+    let keys: Vec<[&str; 3]> = records
+        .iter()
+        .map(|k| {
+            [
+                k.organization_id.as_str(),
+                k.table.as_str(),
+                k.record_id.as_str(),
+            ]
+        })
+        .collect();
+    Ok(serde_json::to_string(&keys)?)
+}
+
+const KEYS_IN: &str = "(organization_id, table_name, record_id) IN
+     (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))";
+
+async fn read_rows(db: &D1Database, records: &[RecordKey]) -> Result<Vec<Row>, Fault> {
+    Ok(db
+        .prepare(format!(
+            "SELECT organization_id, table_name, record_id, vector_id, seq, location,
+                 hex(vector) AS vector_hex, metadata
+             FROM embedding_vectors WHERE {KEYS_IN}"
+        ))
+        .bind(&[text(&keys_param(records)?)])?
+        .all()
+        .await?
+        .results::<Row>()?)
+}
+
+async fn read_versions(
+    db: &D1Database,
+    records: &[RecordKey],
+) -> Result<Vec<(RecordKey, i64)>, Fault> {
+    let versions = db
+        .prepare(format!(
+            "SELECT organization_id, table_name, record_id, seq FROM embedding_vectors
+             WHERE {KEYS_IN}"
+        ))
+        .bind(&[text(&keys_param(records)?)])?
+        .all()
+        .await?
+        .results::<Version>()?;
+    Ok(versions
+        .into_iter()
+        .map(|v| {
+            (
+                RecordKey {
+                    organization_id: v.organization_id,
+                    table: v.table_name,
+                    record_id: v.record_id,
+                },
+                v.seq,
+            )
+        })
+        .collect())
+}
+
+/// A live row kept at `location` goes into the index; anything else must not be there.
+fn change(row: Row, location: &str) -> Result<Change, Fault> {
+    let live = row.location == location && row.vector_hex.as_deref().is_some_and(|h| !h.is_empty());
+    if !live {
+        return Ok(Change::Delete(row.vector_id));
+    }
+    let values = decode_hex(row.vector_hex.as_deref().unwrap_or_default())
+        .map_err(|e| Fault(format!("record `{}`: {e}", row.record_id)))?;
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&row.metadata).unwrap_or_default();
+    Ok(Change::Upsert(indexed_vector(
+        &row.organization_id,
+        &row.table_name,
+        &row.record_id,
+        row.vector_id,
+        values,
+        metadata,
+    )))
+}
+
+/// A record's vector as Vectorize keeps it: namespace = organization; metadata = the configured
+/// fields plus the table, the record id and the organization (what searches filter on).
+pub fn indexed_vector(
+    organization_id: &str,
+    table: &str,
+    record_id: &str,
+    vector_id: String,
+    values: Vec<f32>,
+    mut metadata: serde_json::Map<String, serde_json::Value>,
+) -> IndexedVector {
+    metadata.insert("table".into(), table.into());
+    metadata.insert("recordId".into(), record_id.into());
+    metadata.insert("organizationId".into(), organization_id.into());
+    IndexedVector {
+        id: vector_id,
+        values,
+        namespace: organization_id.to_owned(),
+        metadata,
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn row(location: &str, vector_hex: Option<&str>) -> Row {
+        Row {
+            organization_id: "org_a".into(),
+            table_name: "evidence".into(),
+            record_id: "ev_1".into(),
+            vector_id: "org_a:evidence:ev_1".into(),
+            seq: 3,
+            location: location.into(),
+            vector_hex: vector_hex.map(str::to_owned),
+            metadata: r#"{"story_id":"s1"}"#.into(),
+        }
+    }
+
+    const HERE: &str = "vectorize:VECTORIZE_768";
+    // 1.0 and -0.5 as little-endian f32s.
+    const HEX: &str = "0000803F000000BF";
+
+    #[wasm_bindgen_test]
+    fn a_live_row_kept_here_is_upserted_with_its_metadata_and_namespace() {
+        let Change::Upsert(vector) = change(row(HERE, Some(HEX)), HERE).unwrap() else {
+            panic!("a live row is upserted");
+        };
+        assert_eq!(vector.id, "org_a:evidence:ev_1");
+        assert_eq!(vector.values, vec![1.0, -0.5]);
+        assert_eq!(vector.namespace, "org_a");
+        assert_eq!(vector.metadata["story_id"], "s1");
+        assert_eq!(vector.metadata["table"], "evidence");
+        assert_eq!(vector.metadata["recordId"], "ev_1");
+        assert_eq!(vector.metadata["organizationId"], "org_a");
+    }
+
+    #[wasm_bindgen_test]
+    fn a_tombstone_or_a_row_kept_elsewhere_is_deleted() {
+        let gone = Change::Delete("org_a:evidence:ev_1".into());
+        assert_eq!(change(row(HERE, None), HERE).unwrap(), gone);
+        assert_eq!(change(row(HERE, Some("")), HERE).unwrap(), gone);
+        assert_eq!(change(row("d1", Some(HEX)), HERE).unwrap(), gone);
+        assert_eq!(
+            change(row("vectorize:VECTORIZE_384", Some(HEX)), HERE).unwrap(),
+            gone
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn keys_travel_as_one_json_parameter() {
+        let keys = [RecordKey {
+            organization_id: "org_a".into(),
+            table: "evidence".into(),
+            record_id: "it's \"quoted\"".into(),
+        }];
+        let param = keys_param(&keys).unwrap();
+        let back: Vec<[String; 3]> = serde_json::from_str(&param).unwrap();
+        assert_eq!(back[0][2], "it's \"quoted\"");
+    }
+}
