@@ -61,8 +61,12 @@ SCHEMATHESIS_PACKAGE=schemathesis==4.32.5
 export SCHEMATHESIS="$SCHEMATHESIS_VENV/bin/schemathesis"
 
 # Renders the checked-in wrangler configs into OUT with absolute paths (so they work from
-# anywhere): render_configs OUT [local]. `local` drops the `[ai]` binding, which makes an offline
-# `wrangler dev` try a remote session; locally the REST embedder reaches local-ai instead.
+# anywhere), with the Vectorize bindings the config needs: render_configs OUT [local].
+# `local` drops the `[ai]` binding, which makes an offline `wrangler dev` try a remote session
+# (the REST embedder reaches local-ai instead), and binds each Vectorize binding to the
+# Vectorize stand-in (`local-vectorize/binding`, whose config it renders too) in place of
+# `[[vectorize]]`: a service binding whose props name the index, reached through the same
+# binding code path as production.
 render_configs() {
   local out=$1 mode=${2:-} worker
   mkdir -p "$out"
@@ -74,6 +78,49 @@ render_configs() {
         "${strip_ai[@]}" \
         "$ROOT/wrangler/$worker.toml" >"$out/$worker.toml"
   done
+  local binding index
+  while read -r binding index _ _; do
+    [[ -n $binding ]] || continue
+    for worker in "${WORKERS[@]}"; do
+      if [[ $mode == local ]]; then
+        printf '\n[[services]]\nbinding = "%s"\nservice = "local-vectorize"\nprops = { index = "%s" }\n' \
+          "$binding" "$index" >>"$out/$worker.toml"
+      else
+        printf '\n[[vectorize]]\nbinding = "%s"\nindex_name = "%s"\n' "$binding" "$index" >>"$out/$worker.toml"
+      fi
+    done
+  done <<<"$(vectorize_plan)"
+  if [[ $mode == local ]]; then
+    sed -e "s#^main = \"worker.js\"#main = \"$ROOT/local-vectorize/binding/worker.js\"#" \
+      "$ROOT/local-vectorize/binding/wrangler.toml" >"$out/local-vectorize.toml"
+  fi
+}
+
+# The Vectorize indexes embeddings.toml needs (deploy-plan), a line each:
+# BINDING INDEX DIMENSIONS FIELD,FIELD,...
+vectorize_plan() {
+  cargo run --quiet -p deploy-plan --manifest-path "$ROOT/Cargo.toml" |
+    python3 -c 'import json,sys; [print(i["binding"], i["index"], i["dimensions"], ",".join(i["metadata"])) for i in json.load(sys.stdin)["vectorize"]]'
+}
+
+# Creates each Vectorize index of the plan that is missing, and every metadata index it lacks,
+# with `wrangler vectorize`: against the account wrangler is signed in to, or, with
+# CLOUDFLARE_API_BASE_URL pointing at it, against the local Vectorize stand-in.
+ensure_vectorize_indexes() {
+  local index dimensions metadata property have
+  while read -r _ index dimensions metadata; do
+    [[ -n $index ]] || continue
+    if ! wrangler vectorize get "$index" >/dev/null 2>&1; then
+      log "creating Vectorize index $index ($dimensions dimensions, cosine)"
+      wrangler vectorize create "$index" --dimensions "$dimensions" --metric cosine >/dev/null
+    fi
+    have=$(wrangler vectorize list-metadata-index "$index" 2>/dev/null || true)
+    for property in ${metadata//,/ }; do
+      grep -qw -- "$property" <<<"$have" && continue
+      log "creating metadata index $property on $index"
+      wrangler vectorize create-metadata-index "$index" --property-name "$property" --type string >/dev/null
+    done
+  done <<<"$(vectorize_plan)"
 }
 
 wrangler() {

@@ -194,6 +194,14 @@ pub(crate) trait Store {
         values: &Record,
         now_ms: i64,
     ) -> Result<RecordWrite, Fault>;
+    /// Copies a record's current metadata fields onto its stored vector (a new `seq`, so the
+    /// search cache sees it); `false` when it has no stored vector.
+    async fn refresh_vector_metadata(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault>;
     /// Deletes a record and its stored vector in one transaction; `false` when there was none.
     async fn delete_record(
         &self,

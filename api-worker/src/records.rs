@@ -163,7 +163,48 @@ pub(crate) async fn update(
         .await?;
     let record = stored(table, id, write)?;
     let embed = changes_watched(table, &before, &input.values);
+    if touches_metadata(table, &input.values) {
+        refresh_vector_metadata(app, table, organization_id, id).await?;
+    }
     respond_written(app, caller, table, id, record, embed, 200, "record updated").await
+}
+
+fn touches_metadata(table: &TableConfig, values: &Record) -> bool {
+    values
+        .keys()
+        .any(|name| table.embeddings.metadata.contains(name))
+}
+
+/// A metadata field changed: the stored vector carries the record's new metadata at once, in D1
+/// and (brought in line with D1) in a Vectorize index, so filtered searches follow the edit
+/// without waiting for an embedding that may never come (the text did not change).
+async fn refresh_vector_metadata(
+    app: &App<impl Ports>,
+    table: &TableConfig,
+    organization_id: &str,
+    id: &str,
+) -> Result<()> {
+    if !app
+        .store
+        .refresh_vector_metadata(table, organization_id, id)
+        .await?
+    {
+        return Ok(());
+    }
+    if let Some(binding) = table.embeddings.vector_index.vectorize_binding() {
+        let record = RecordKey {
+            organization_id: organization_id.to_owned(),
+            table: table.name.clone(),
+            record_id: id.to_owned(),
+        };
+        app.indexes.sync(binding, &[record]).await.map_err(|fault| {
+            tracing::error!(table = %table.name, id, error = %fault, "writing new metadata to Vectorize failed");
+            Error::Api(ApiError::unavailable(
+                "the record is updated, but the search index has not caught up; retry the PATCH",
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// `DELETE /api/v1/{table}/{id}`: the record and its vectors; 204.

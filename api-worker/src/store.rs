@@ -279,6 +279,33 @@ impl Store for D1Store {
         self.write_record(&sql, &params, RecordWrite::Missing).await
     }
 
+    async fn refresh_vector_metadata(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault> {
+        let result = self
+            .statement(
+                &format!(
+                    "UPDATE embedding_vectors SET
+                         metadata = (SELECT {} FROM {} r WHERE r.{} = ?3 AND r.{} = ?1),
+                         seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
+                                WHERE organization_id = ?1 AND table_name = ?2)
+                     WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3
+                       AND vector IS NOT NULL",
+                    table.metadata_sql("r"),
+                    ident(&table.name),
+                    ident(&table.id_column),
+                    ident(&table.organization_column),
+                ),
+                &[text(organization_id), text(&table.name), text(id)],
+            )?
+            .run()
+            .await?;
+        Ok(Self::changes(&result)? > 0)
+    }
+
     async fn delete_record(
         &self,
         table: &TableConfig,

@@ -464,7 +464,6 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> 
             created_at: loaded.created_at,
             table: job.table.as_deref().and_then(|t| config.table(t)),
             vector,
-            metadata: &loaded.metadata,
             truncated: entry.truncated,
         }));
     }

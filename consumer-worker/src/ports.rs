@@ -23,8 +23,6 @@ pub(crate) struct Loaded {
     /// When the job was made; orders jobs of one record.
     pub created_at: i64,
     pub record: RecordState,
-    /// The record's configured metadata fields.
-    pub metadata: serde_json::Map<String, serde_json::Value>,
     pub stored: Option<StoredVersion>,
     /// D1's copy of the stored vector, when it is kept elsewhere than its table keeps vectors
     /// now: what a move writes to the new place instead of embedding again.
@@ -64,7 +62,6 @@ pub(crate) struct Embedded<'a> {
     /// The job's table, when it is bound to a record.
     pub table: Option<&'a TableConfig>,
     pub vector: &'a [f32],
-    pub metadata: &'a serde_json::Map<String, serde_json::Value>,
     pub truncated: bool,
 }
 

@@ -128,7 +128,6 @@ impl D1Store {
             job,
             created_at,
             vector,
-            metadata,
             truncated,
             ..
         } = *embedded;
@@ -161,10 +160,10 @@ impl D1Store {
             &format!(
                 "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
                      content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, {}, ?8, ?9,
                      (SELECT COALESCE(MAX(seq), 0) + 1 FROM embedding_vectors
-                      WHERE organization_id = ?1 AND table_name = ?2), ?11, ?12
-                 WHERE EXISTS (SELECT 1 FROM {} WHERE {} = ?3 AND {} = ?1)
+                      WHERE organization_id = ?1 AND table_name = ?2), ?10, ?11
+                 FROM {} r WHERE r.{} = ?3 AND r.{} = ?1
                  ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
                      vector_id = excluded.vector_id, model = excluded.model,
                      content_hash = excluded.content_hash, vector = excluded.vector,
@@ -173,6 +172,8 @@ impl D1Store {
                      updated_at = excluded.updated_at, location = excluded.location
                  WHERE (excluded.job_created_at, excluded.job_id)
                      > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
+                // The metadata is the record's as it is now, not as the job read it.
+                table.metadata_sql("r"),
                 ident(&table.name),
                 ident(&table.id_column),
                 ident(&table.organization_column),
@@ -185,7 +186,6 @@ impl D1Store {
                 text(&job.model),
                 text(&job.content_hash),
                 blob,
-                text(&serde_json::to_string(metadata)?),
                 text(&job_id),
                 number(created_at),
                 number(now_ms),
@@ -240,7 +240,7 @@ impl JobStore for D1Store {
                     .ok_or_else(|| Fault("D1 returned fewer results than statements".into()))
             };
             let created = next()?.results::<CreatedAt>()?.into_iter().next();
-            let (record, metadata, stored) = match table {
+            let (record, stored) = match table {
                 Some(table) => {
                     let record = next()?.results::<serde_json::Map<String, serde_json::Value>>()?;
                     let stored = next()?.results::<StoredRow>()?.into_iter().next();
@@ -249,22 +249,20 @@ impl JobStore for D1Store {
                             RecordState::Present {
                                 text: table.embedding_text(&row),
                             },
-                            table.metadata_of(&row),
                             stored,
                         ),
-                        None => (RecordState::Missing, serde_json::Map::new(), stored),
+                        None => (RecordState::Missing, stored),
                     }
                 }
                 // A job of a table the config no longer has is treated as unbound: it still
                 // gets its vector, on the job row.
-                None if job.table.is_some() => (RecordState::Missing, serde_json::Map::new(), None),
-                None => (RecordState::Unbound, serde_json::Map::new(), None),
+                None if job.table.is_some() => (RecordState::Missing, None),
+                None => (RecordState::Unbound, None),
             };
             loaded.push(created.map(|created| {
                 Loaded {
                     created_at: created.created_at,
                     record,
-                    metadata,
                     copy: stored
                         .as_ref()
                         .and_then(|s| s.copy_hex.as_deref())

@@ -148,7 +148,6 @@ fn fresh(record: RecordState) -> Loaded {
     Loaded {
         created_at: 100,
         record,
-        metadata: serde_json::Map::new(),
         stored: None,
         copy: None,
     }

@@ -1,7 +1,8 @@
-//! The real local stack: local-ai on a free port, the wrangler configs rendered for a local run
-//! (`scripts/local-config`), D1 migrations and seed data applied with wrangler, then
-//! `wrangler dev` running api-worker, search-worker and consumer-worker in one process on free
-//! ports, with local D1 and Queues. Everything lives in a temporary directory, and both process
+//! The real local stack: local-ai and the Vectorize stand-in (its indexes created with
+//! `scripts/local-indexes`, the way `scripts/deploy` creates them) on free ports, the wrangler
+//! configs rendered for a local run (`scripts/local-config`), D1 migrations and seed data applied
+//! with wrangler, then `wrangler dev` running api-worker, search-worker, consumer-worker and the
+//! stand-in's binding worker in one process on free ports, with local D1 and Queues. Everything lives in a temporary directory, and both process
 //! groups are stopped when the [`Stack`] is dropped, whether the tests passed or not.
 
 use std::fmt::Write as _;
@@ -39,6 +40,9 @@ pub struct Options {
     pub retry_base_delay_seconds: Option<u32>,
     /// The consumer's `max_batch_size` on `embeddings-queue`, instead of the config's 100.
     pub consumer_batch_size: Option<u32>,
+    /// How long a Vectorize write takes to become visible, in milliseconds (production takes
+    /// seconds; the stand-in's default is 0).
+    pub vectorize_delay_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -47,6 +51,8 @@ pub struct Stack {
     pub base_url: String,
     /// local-ai, for its `/stats` and `/faults`.
     pub local_ai_url: String,
+    /// The Vectorize stand-in: its REST API and `/stats`.
+    pub local_vectorize_url: String,
     dir: PathBuf,
     secret: String,
     children: Vec<Child>,
@@ -63,35 +69,26 @@ impl Stack {
         let mut stack = Stack {
             base_url: String::new(),
             local_ai_url: String::new(),
+            local_vectorize_url: String::new(),
             dir,
             secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
             children: Vec::new(),
         };
 
-        let local_ai = root.join("target/release/local-ai");
-        if !local_ai.exists() {
-            return Err(io::Error::other(format!(
-                "{} is missing: run scripts/build",
-                local_ai.display()
-            )));
-        }
-        let port = free_port()?;
-        let mut command = Command::new(local_ai);
-        command.args(["--port", &port.to_string()]);
-        stack.spawn(command, "local-ai.log")?;
-        stack.local_ai_url = format!("http://127.0.0.1:{port}");
-        stack.wait_until_ready(&format!("{}/health", stack.local_ai_url), "local-ai.log")?;
+        stack.start_stand_ins(&root, options)?;
 
         let config = stack.dir.join("config");
         let mut local_config = Command::new(root.join("scripts/local-config"));
-        local_config.args([path(&config), &stack.local_ai_url, &stack.secret]);
+        local_config.args([
+            path(&config),
+            &stack.local_ai_url,
+            &stack.secret,
+            &stack.local_vectorize_url,
+        ]);
         if let Some(delay) = options.retry_base_delay_seconds {
             local_config.env("RETRY_BASE_DELAY_SECONDS", delay.to_string());
         }
-        let status = local_config.status()?;
-        if !status.success() {
-            return Err(io::Error::other("scripts/local-config failed"));
-        }
+        run_ok(&mut local_config, "scripts/local-config")?;
         if let Some(size) = options.consumer_batch_size {
             let consumer = config.join("consumer-worker.toml");
             let rendered = fs::read_to_string(&consumer)?.replacen(
@@ -141,7 +138,12 @@ impl Stack {
             fs::write(config.join("e2e-pipeline.toml"), rendered)?;
             dev.arg("-c").arg(config.join("e2e-pipeline.toml"));
         }
-        for worker in ["api-worker", "search-worker", "consumer-worker"] {
+        for worker in [
+            "api-worker",
+            "search-worker",
+            "consumer-worker",
+            "local-vectorize",
+        ] {
             dev.arg("-c").arg(config.join(format!("{worker}.toml")));
         }
         stack.spawn(dev, "wrangler-dev.log")?;
@@ -151,6 +153,44 @@ impl Stack {
             "wrangler-dev.log",
         )?;
         Ok(stack)
+    }
+
+    /// Starts local-ai and the Vectorize stand-in, and creates the stand-in's indexes the way
+    /// `scripts/deploy` creates Cloudflare's.
+    fn start_stand_ins(&mut self, root: &Path, options: Options) -> io::Result<()> {
+        for binary in ["local-ai", "local-vectorize"] {
+            if !root.join("target/release").join(binary).exists() {
+                return Err(io::Error::other(format!(
+                    "target/release/{binary} is missing: run scripts/build"
+                )));
+            }
+        }
+        let port = free_port()?;
+        let mut command = Command::new(root.join("target/release/local-ai"));
+        command.args(["--port", &port.to_string()]);
+        self.spawn(command, "local-ai.log")?;
+        self.local_ai_url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(&format!("{}/health", self.local_ai_url), "local-ai.log")?;
+
+        let port = free_port()?;
+        let mut command = Command::new(root.join("target/release/local-vectorize"));
+        command
+            .args(["--port", &port.to_string(), "--data-dir"])
+            .arg(self.dir.join("state/vectorize"));
+        if let Some(delay) = options.vectorize_delay_ms {
+            command.args(["--visibility-delay-ms", &delay.to_string()]);
+        }
+        self.spawn(command, "local-vectorize.log")?;
+        self.local_vectorize_url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(
+            &format!("{}/health", self.local_vectorize_url),
+            "local-vectorize.log",
+        )?;
+        run_ok(
+            Command::new(root.join("scripts/local-indexes")).arg(&self.local_vectorize_url),
+            "scripts/local-indexes",
+        )?;
+        Ok(())
     }
 
     /// Starts `command` in its own process group (so that stopping it stops its children too),
@@ -288,21 +328,24 @@ impl Stack {
     }
 }
 
-fn wrangler_ok(args: &[&str]) -> io::Result<()> {
-    let output = wrangler(&repo_root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()?;
+/// Runs a command of the project's to its end; its output is shown only if it fails.
+fn run_ok(command: &mut Command, what: &str) -> io::Result<()> {
+    let output = command.stdin(Stdio::null()).output()?;
     if output.status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "wrangler {} failed:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )))
+        return Ok(());
     }
+    Err(io::Error::other(format!(
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )))
+}
+
+fn wrangler_ok(args: &[&str]) -> io::Result<()> {
+    run_ok(
+        wrangler(&repo_root()).args(args),
+        &format!("wrangler {}", args.join(" ")),
+    )
 }
 
 fn path(path: &Path) -> &str {

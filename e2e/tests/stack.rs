@@ -5,9 +5,13 @@
 //! - this file: health, the queue round trip, guards, the embed route;
 //! - [`gateway`]: every route against every kind of bad credential, and each route's happy path;
 //! - [`consumer`]: the pipeline from the queue to stored vectors, under faults;
-//! - [`search`]: classified search, filters, the gray zone and vector queries;
+//! - [`search`]: classified search, filters, the gray zone and vector queries, on both backends;
+//! - [`backends`]: the two search backends (D1 and the Vectorize stand-in), and what only a
+//!   running Vectorize shows;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
+#[path = "stack/backends.rs"]
+mod backends;
 #[path = "stack/consumer.rs"]
 mod consumer;
 #[path = "stack/fuzz.rs"]
@@ -31,6 +35,8 @@ fn main() {
     let options = Options {
         pipeline: true,
         retry_base_delay_seconds: Some(1),
+        // Vectorize's writes become visible only after a while; so do the stand-in's here.
+        vectorize_delay_ms: Some(400),
         ..Options::default()
     };
     let stack = match Stack::start(options) {
@@ -43,7 +49,7 @@ fn main() {
     let trials = tests(&stack);
     let conclusion = libtest_mimic::run(&args, trials);
     if conclusion.has_failed() {
-        for log in ["wrangler-dev.log", "local-ai.log"] {
+        for log in ["wrangler-dev.log", "local-ai.log", "local-vectorize.log"] {
             eprintln!("--- last lines of {log} ---\n{}", stack.log_tail(log, 60));
         }
     }
@@ -116,12 +122,21 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .into_iter()
         .chain(gateway::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
-        .chain(search::TESTS.iter().copied())
+        .chain(backends::VECTORIZE_TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
         })
         .collect();
+    for (name, test) in search::TESTS.iter().chain(backends::TESTS) {
+        for backend in backends::BACKENDS {
+            let ctx = ctx.clone();
+            trials.push(Trial::test(
+                format!("{name}::{}", backend.name),
+                move || test(&ctx, backend),
+            ));
+        }
+    }
     // Last: it writes whatever the schema allows.
     let fuzz = ctx.clone();
     trials.push(
@@ -308,7 +323,8 @@ fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
     expect(&reply, 200, "tables")?;
     let expected = json!({"tables": [
         {"name": "claims", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"},
-        {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"}
+        {"name": "notes", "embeddingColumn": "embedding", "model": "@cf/baai/bge-small-en-v1.5"},
+        {"name": "evidence", "embeddingColumn": "embedding", "model": "@cf/baai/bge-base-en-v1.5"}
     ]});
     check(reply.body == expected, || format!("{}", reply.body))
 }

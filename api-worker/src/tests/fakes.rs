@@ -31,6 +31,8 @@ pub(super) struct FakeStore {
     /// (organization, table, record id, content hash) of stored vectors
     pub(super) vectors: Vec<(String, String, String, String)>,
     pub(super) jobs: RefCell<Vec<JobRow>>,
+    /// (organization, table, record id) of each metadata refresh
+    pub(super) refreshed: RefCell<Vec<(String, String, String)>>,
     pub(super) down: bool,
 }
 
@@ -176,6 +178,24 @@ impl Store for FakeStore {
             }
         }
         Ok(RecordWrite::Missing)
+    }
+    async fn refresh_vector_metadata(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        id: &str,
+    ) -> Result<bool, Fault> {
+        let key = (
+            organization_id.to_owned(),
+            table.name.clone(),
+            id.to_owned(),
+        );
+        let stored = self
+            .vectors
+            .iter()
+            .any(|(o, t, r, _)| (o, t, r) == (&key.0, &key.1, &key.2));
+        self.refreshed.borrow_mut().push(key);
+        Ok(stored)
     }
     async fn delete_record(
         &self,

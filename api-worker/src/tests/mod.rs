@@ -833,3 +833,64 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
         "the caller learns the index still has it"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_metadata_edit_reaches_the_stored_vector_without_an_embedding() {
+    let config: &'static shared::Config = Box::leak(Box::new(
+        shared::Config::parse(
+            r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+writable = ["story_id", "content"]
+[table.embeddings]
+fields = ["content"]
+metadata = ["story_id"]
+vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
+"#,
+        )
+        .unwrap(),
+    ));
+    let mut app = App { config, ..app() };
+    app.store.vectors.push((
+        "org_a".into(),
+        "claims".into(),
+        "clm_1".into(),
+        "hash".into(),
+    ));
+    let patch = |body: Value| {
+        as_ann(HttpRequest::new(Method::Patch, "/api/v1/claims/clm_1")).with_json(&body)
+    };
+    let reply = send(&app, patch(json!({"story_id": "finance"}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body["job"].is_null(),
+        "no new embedding: {}",
+        reply.body
+    );
+    let key = RecordKey {
+        organization_id: "org_a".into(),
+        table: "claims".into(),
+        record_id: "clm_1".into(),
+    };
+    assert_eq!(
+        *app.store.refreshed.borrow(),
+        vec![(
+            key.organization_id.clone(),
+            key.table.clone(),
+            key.record_id.clone()
+        )]
+    );
+    assert_eq!(
+        *app.indexes.synced.borrow(),
+        vec![("VECTORIZE_768".to_owned(), vec![key])],
+        "the index is brought in line with D1's new metadata"
+    );
+    // A change to the text alone leaves the metadata as it is.
+    send(
+        &app,
+        patch(json!({"content": "Police arrested four suspects"})),
+    )
+    .await;
+    assert_eq!(app.store.refreshed.borrow().len(), 1);
+}

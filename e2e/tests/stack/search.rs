@@ -1,12 +1,14 @@
-//! Search through the gateway against the real stack: claims created through the API and
-//! embedded by the real model, then searched, filtered, split into the gray zone and queried.
+//! Search through the gateway against the real stack, on each backend: records created through
+//! the API and embedded by the real model, then searched, filtered, split into the gray zone and
+//! queried.
 
 use std::collections::BTreeSet;
 
-use super::{check, embed, expect, wait_final_as, Ctx, Test};
-use super::{json, Duration, Failed, Value};
+use super::backends::{create_records, settle, Backend, BackendTest};
+use super::{check, embed, expect, Ctx};
+use super::{json, Failed, Value};
 
-pub(crate) const TESTS: &[(&str, Test)] = &[(
+pub(crate) const TESTS: &[(&str, BackendTest)] = &[(
     "search_classifies_filters_splits_and_keeps_tenants_apart",
     search_classifies_filters_splits_and_keeps_tenants_apart,
 )];
@@ -15,51 +17,15 @@ const COUNCIL: &str = "The city council approved the new harbour budget on Monda
 const SNOW: &str = "Heavy snow closed every mountain road into the valley";
 const ARREST: &str = "Police arrested three suspects after the bank robbery";
 
-/// Creates claims through the API as `cookie` and waits for their embeddings; returns their ids.
-fn create_claims(ctx: &Ctx, cookie: &str, claims: &[(&str, &str)]) -> Result<Vec<String>, Failed> {
-    let mut ids = Vec::new();
-    let mut jobs = Vec::new();
-    for (content, story) in claims {
-        let reply = ctx.client.call(
-            "POST",
-            "/api/v1/claims",
-            &[("cookie", cookie)],
-            Some(&json!({"content": content, "story_id": story}).to_string()),
-        )?;
-        expect(&reply, 201, "create a claim")?;
-        ids.push(
-            reply.body["record"]["id"]
-                .as_str()
-                .ok_or("no id")?
-                .to_owned(),
-        );
-        jobs.push(
-            reply.body["job"]["jobId"]
-                .as_str()
-                .ok_or("no job")?
-                .to_owned(),
-        );
-    }
-    for job in &jobs {
-        let done = wait_final_as(ctx, cookie, job, Duration::from_secs(30))?;
-        check(done["status"] == "done", || format!("{done}"))?;
-    }
-    Ok(ids)
-}
-
 fn post(ctx: &Ctx, cookie: &str, path: &str, body: &Value) -> Result<Value, Failed> {
     let reply = ctx.client.post(path, Some(cookie), &body.to_string())?;
     expect(&reply, 200, path)?;
     Ok(reply.body)
 }
 
-fn search(ctx: &Ctx, cookie: &str, body: &Value) -> Result<Vec<Value>, Failed> {
-    let reply = post(
-        ctx,
-        cookie,
-        "/api/v1/embeddings/search/claimSimilarity",
-        body,
-    )?;
+fn search(ctx: &Ctx, backend: Backend, cookie: &str, body: &Value) -> Result<Vec<Value>, Failed> {
+    let path = format!("/api/v1/embeddings/search/{}", backend.service);
+    let reply = post(ctx, cookie, &path, body)?;
     Ok(reply.as_array().ok_or("a search answers an array")?.clone())
 }
 
@@ -73,9 +39,13 @@ fn classify(score: f64) -> &'static str {
     }
 }
 
-fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result<(), Failed> {
-    let ours = create_claims(
+fn search_classifies_filters_splits_and_keeps_tenants_apart(
+    ctx: &Ctx,
+    backend: Backend,
+) -> Result<(), Failed> {
+    let ours = create_records(
         ctx,
+        backend,
         &ctx.ann,
         &[
             (COUNCIL, "s-search-1"),
@@ -83,11 +53,13 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
             (ARREST, "s-search-1"),
         ],
     )?;
-    let theirs = create_claims(ctx, &ctx.bob, &[(COUNCIL, "s-search-1")])?;
+    let theirs = create_records(ctx, backend, &ctx.bob, &[(COUNCIL, "s-search-1")])?;
+    settle(ctx, backend)?;
     let council = &ours[0];
 
     let near = search(
         ctx,
+        backend,
         &ctx.ann,
         &json!({"text": format!("{COUNCIL}."), "limit": 20}),
     )?;
@@ -112,6 +84,7 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
 
     let unrelated = search(
         ctx,
+        backend,
         &ctx.ann,
         &json!({"text": "Quantum computers factor large integers with qubits"}),
     )?;
@@ -123,6 +96,7 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
     let paraphrase = "On Monday councillors voted to approve the harbour's new budget";
     let found = search(
         ctx,
+        backend,
         &ctx.ann,
         &json!({"text": paraphrase, "filters": {"story_id": "s-search-1"}}),
     )?;
@@ -135,7 +109,7 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
     let zone = post(
         ctx,
         &ctx.ann,
-        "/api/v1/embeddings/gray-zone/claimSimilarity",
+        &format!("/api/v1/embeddings/gray-zone/{}", backend.service),
         &json!({"text": paraphrase, "limit": 20}),
     )?;
     check_split(&zone, 0.60, 0.85)?;
@@ -146,14 +120,14 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
         format!("the paraphrase ({score}) is on the same side of 0.85 through both routes: {zone}")
     })?;
 
-    filters_narrow_and_tenants_stay_apart(ctx, &ours, &theirs)?;
+    filters_narrow_and_tenants_stay_apart(ctx, backend, &ours, &theirs)?;
 
     let vector = embed(ctx, COUNCIL)?;
     let query = post(
         ctx,
         &ctx.ann,
         "/api/v1/embeddings/query",
-        &json!({"vector": vector, "topK": 2}),
+        &json!({"vector": vector, "topK": 2, "table": backend.table}),
     )?;
     check(
         query["matches"][0]["id"] == council.as_str()
@@ -164,11 +138,13 @@ fn search_classifies_filters_splits_and_keeps_tenants_apart(ctx: &Ctx) -> Result
 
 fn filters_narrow_and_tenants_stay_apart(
     ctx: &Ctx,
+    backend: Backend,
     ours: &[String],
     theirs: &[String],
 ) -> Result<(), Failed> {
     let filtered = search(
         ctx,
+        backend,
         &ctx.ann,
         &json!({"text": COUNCIL, "filters": {"story_id": "s-search-2"}}),
     )?;
@@ -177,13 +153,14 @@ fn filters_narrow_and_tenants_stay_apart(
         || format!("a metadata filter narrows to the one snow claim: {filtered:?}"),
     )?;
     let reply = ctx.client.post(
-        "/api/v1/embeddings/search/claimSimilarity",
+        &format!("/api/v1/embeddings/search/{}", backend.service),
         Some(&ctx.ann),
         &json!({"text": COUNCIL, "filters": {"organization_id": "org_b"}}).to_string(),
     )?;
     expect(&reply, 400, "the organization is not a filter")?;
     let bobs = search(
         ctx,
+        backend,
         &ctx.bob,
         &json!({"text": COUNCIL, "filters": {"story_id": {"$in": ["s-search-1", "s-search-2"]}}, "limit": 50}),
     )?;

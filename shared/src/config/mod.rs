@@ -251,6 +251,21 @@ impl TableConfig {
         parts.join(&self.embeddings.separator)
     }
 
+    /// An SQL expression for what [`TableConfig::metadata_of`] makes of the row `alias` of this
+    /// table: its metadata fields as a JSON object, null ones left out (`json_patch` drops them).
+    /// Writers of a vector's metadata take it from the record as it is when they commit, so a
+    /// metadata edit racing an embedding job cannot be overwritten by the job's older read.
+    /// Names come from the validated config, which holds them to plain identifiers.
+    pub fn metadata_sql(&self, alias: &str) -> String {
+        let pairs: Vec<String> = self
+            .embeddings
+            .metadata
+            .iter()
+            .map(|field| format!("'{field}', {alias}.\"{field}\""))
+            .collect();
+        format!("json_patch('{{}}', json_object({}))", pairs.join(", "))
+    }
+
     /// The configured metadata fields of a record, as a vector's metadata carries them.
     pub fn metadata_of(
         &self,

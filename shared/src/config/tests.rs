@@ -222,3 +222,15 @@ fn every_problem_is_reported_at_once() {
         "{shown}"
     );
 }
+
+#[test]
+fn metadata_sql_names_each_field_of_the_row() {
+    let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
+    assert_eq!(
+        config.table("claims").unwrap().metadata_sql("r"),
+        r#"json_patch('{}', json_object('story_id', r."story_id"))"#
+    );
+    let mut bare = config.table("claims").unwrap().clone();
+    bare.embeddings.metadata.clear();
+    assert_eq!(bare.metadata_sql("r"), "json_patch('{}', json_object())");
+}

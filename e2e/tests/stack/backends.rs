@@ -1,0 +1,570 @@
+//! Both search backends, and what only a running Vectorize shows.
+//!
+//! `claims` keeps its vectors in D1, `evidence` (the same shape) in Vectorize, served locally by
+//! the stand-in (`local-vectorize`) through the same binding code path as production, with
+//! writes that become visible only after a delay, as in production. Tests that take a
+//! [`Backend`] run once on each. The rest of this file holds what went wrong on Vectorize alone:
+//! a deleted record's vector coming back, an older vector landing last, and a table moved from
+//! D1 to Vectorize that never reached the index.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use e2e::Client;
+use shared::message::{content_hash, EmbeddingJob};
+use shared::models::DEFAULT_MODEL;
+use shared::vector::{encode, vector_id};
+
+use super::{check, cosine, embed, expect, wait_final, wait_final_as, Ctx};
+use super::{json, Duration, Failed, Value};
+
+/// A search backend, and the example table and service kept in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backend {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub service: &'static str,
+    /// The Vectorize index, for a table kept in Vectorize.
+    pub index: Option<&'static str>,
+}
+
+pub(crate) const BACKENDS: [Backend; 2] = [
+    Backend {
+        name: "d1",
+        table: "claims",
+        service: "claimSimilarity",
+        index: None,
+    },
+    Backend {
+        name: "vectorize",
+        table: "evidence",
+        service: "evidenceSearch",
+        index: Some("embeddings-768"),
+    },
+];
+
+const VECTORIZE: Backend = BACKENDS[1];
+
+pub(crate) type BackendTest = fn(&Ctx, Backend) -> Result<(), Failed>;
+
+pub(crate) const TESTS: &[(&str, BackendTest)] = &[
+    (
+        "inserts_updates_metadata_edits_and_deletes_reach_the_index",
+        inserts_updates_metadata_edits_and_deletes_reach_the_index,
+    ),
+    (
+        "duplicates_and_ai_faults_leave_one_current_vector_per_record",
+        duplicates_and_ai_faults_leave_one_current_vector_per_record,
+    ),
+    (
+        "a_record_deleted_while_its_job_embeds_stays_deleted",
+        a_record_deleted_while_its_job_embeds_stays_deleted,
+    ),
+];
+
+/// Tests of Vectorize alone.
+pub(crate) const VECTORIZE_TESTS: &[(&str, super::Test)] = &[
+    (
+        "vectorize_an_older_vector_never_lands_last",
+        an_older_vector_never_lands_last,
+    ),
+    (
+        "vectorize_a_table_moved_from_d1_reaches_the_index_without_ai_calls",
+        a_table_moved_from_d1_reaches_the_index_without_ai_calls,
+    ),
+];
+
+/// Creates records through the API as `cookie` and waits for their embeddings; returns their
+/// ids. Each item is its content and story.
+pub(crate) fn create_records(
+    ctx: &Ctx,
+    backend: Backend,
+    cookie: &str,
+    items: &[(&str, &str)],
+) -> Result<Vec<String>, Failed> {
+    let mut ids = Vec::new();
+    let mut jobs = Vec::new();
+    for (content, story) in items {
+        let reply = ctx.client.call(
+            "POST",
+            &format!("/api/v1/{}", backend.table),
+            &[("cookie", cookie)],
+            Some(&json!({"content": content, "story_id": story}).to_string()),
+        )?;
+        expect(&reply, 201, "create a record")?;
+        ids.push(record_id(&reply.body)?);
+        jobs.push(
+            reply.body["job"]["jobId"]
+                .as_str()
+                .ok_or("no job")?
+                .to_owned(),
+        );
+    }
+    for job in &jobs {
+        let done = wait_final_as(ctx, cookie, job, Duration::from_secs(30))?;
+        check(done["status"] == "done", || format!("{done}"))?;
+    }
+    Ok(ids)
+}
+
+fn record_id(body: &Value) -> Result<String, Failed> {
+    Ok(body["record"]["id"].as_str().ok_or("no id")?.to_owned())
+}
+
+/// Waits until every write the backend accepted is visible to searches: at once on D1; on
+/// Vectorize once the stand-in has applied every mutation it accepted.
+pub(crate) fn settle(ctx: &Ctx, backend: Backend) -> Result<(), Failed> {
+    if backend.index.is_none() {
+        return Ok(());
+    }
+    let stand_in = Client::new(&ctx.stack.local_vectorize_url);
+    let started = Instant::now();
+    loop {
+        let stats = stand_in.get("/stats", None)?;
+        expect(&stats, 200, "the Vectorize stand-in's stats")?;
+        let pending: u64 = stats.body["indexes"]
+            .as_object()
+            .ok_or_else(|| format!("no indexes in {}", stats.body))?
+            .values()
+            .filter_map(|index| index["pendingMutations"].as_u64())
+            .sum();
+        if pending == 0 {
+            return Ok(());
+        }
+        check(started.elapsed() < Duration::from_secs(30), || {
+            format!("Vectorize still has {pending} mutations pending after 30 s")
+        })?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the backend's index holds for a record of Ann's organization: its vector, or `None`.
+/// On D1 it is the row search reads; on Vectorize, the index itself, through the REST API.
+fn stored_vector(ctx: &Ctx, backend: Backend, id: &str) -> Result<Option<Vec<f32>>, Failed> {
+    let Some(index) = backend.index else {
+        let rows = ctx.stack.sql(&format!(
+            "SELECT hex(vector) AS hex FROM embedding_vectors
+             WHERE organization_id = 'org_a' AND table_name = '{}' AND record_id = '{id}'",
+            backend.table
+        ))?;
+        return Ok(rows
+            .first()
+            .and_then(|r| r["hex"].as_str())
+            .filter(|hex| !hex.is_empty())
+            .map(shared::vector::decode_hex)
+            .transpose()?);
+    };
+    let reply = Client::new(&ctx.stack.local_vectorize_url).post(
+        &format!("/client/v4/accounts/local/vectorize/v2/indexes/{index}/get_by_ids"),
+        None,
+        &json!({"ids": [vector_id("org_a", backend.table, id)]}).to_string(),
+    )?;
+    expect(&reply, 200, "get_by_ids")?;
+    let vectors = reply.body["result"]
+        .as_array()
+        .ok_or_else(|| format!("get_by_ids answered {}", reply.body))?;
+    vectors
+        .first()
+        .map(|v| serde_json::from_value(v["values"].clone()))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Checks that the backend holds, for each record, the embedding of its text.
+fn holds_embeddings_of(
+    ctx: &Ctx,
+    backend: Backend,
+    records: &[(&str, &str)],
+) -> Result<(), Failed> {
+    for (id, text) in records {
+        let stored = stored_vector(ctx, backend, id)?
+            .ok_or_else(|| format!("`{id}` has no vector on {}", backend.name))?;
+        let similarity = cosine(&stored, &embed(ctx, text)?);
+        check(similarity > 0.9999, || {
+            format!(
+                "`{id}` on {} is not the embedding of {text:?}: cosine {similarity}",
+                backend.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn search_ids(ctx: &Ctx, backend: Backend, body: &Value) -> Result<Vec<String>, Failed> {
+    let reply = ctx.client.post(
+        &format!("/api/v1/embeddings/search/{}", backend.service),
+        Some(&ctx.ann),
+        &body.to_string(),
+    )?;
+    expect(&reply, 200, "search")?;
+    Ok(reply
+        .body
+        .as_array()
+        .ok_or("a search answers an array")?
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+fn patch(ctx: &Ctx, backend: Backend, id: &str, body: &Value) -> Result<Value, Failed> {
+    let reply = ctx.client.call(
+        "PATCH",
+        &format!("/api/v1/{}/{id}", backend.table),
+        &[("cookie", &ctx.ann)],
+        Some(&body.to_string()),
+    )?;
+    expect(&reply, 200, "patch")?;
+    Ok(reply.body)
+}
+
+/// A record's life through the API: created, its text changed, its metadata changed (no new
+/// embedding: the text is the same), deleted. After each step, once the backend has settled,
+/// it holds exactly what D1 says, and filtered searches follow.
+fn inserts_updates_metadata_edits_and_deletes_reach_the_index(
+    ctx: &Ctx,
+    backend: Backend,
+) -> Result<(), Failed> {
+    let first = "The tram line to the airport opens in May";
+    let second = "The tram line to the airport is delayed until autumn";
+    let ids = create_records(ctx, backend, &ctx.ann, &[(first, "s-life-econ")])?;
+    let id = ids[0].as_str();
+    settle(ctx, backend)?;
+    holds_embeddings_of(ctx, backend, &[(id, first)])?;
+
+    let job = patch(ctx, backend, id, &json!({"content": second}))?["job"]["jobId"]
+        .as_str()
+        .ok_or("a changed text makes a job")?
+        .to_owned();
+    let ended = wait_final(ctx, &job, Duration::from_secs(30))?;
+    check(ended["status"] == "done", || format!("{ended}"))?;
+    settle(ctx, backend)?;
+    holds_embeddings_of(ctx, backend, &[(id, second)])?;
+
+    // Only the metadata: no job, yet filtered searches follow at once.
+    let edited = patch(ctx, backend, id, &json!({"story_id": "s-life-finance"}))?;
+    check(edited["job"].is_null(), || {
+        format!("no embedding for a metadata edit: {edited}")
+    })?;
+    settle(ctx, backend)?;
+    let by_new = search_ids(
+        ctx,
+        backend,
+        &json!({"text": second, "filters": {"story_id": "s-life-finance"}}),
+    )?;
+    let by_old = search_ids(
+        ctx,
+        backend,
+        &json!({"text": second, "filters": {"story_id": "s-life-econ"}}),
+    )?;
+    check(by_new == [id] && by_old.is_empty(), || {
+        format!(
+            "after the edit, the new story finds it ({by_new:?}) and the old does not ({by_old:?})"
+        )
+    })?;
+
+    let deleted = ctx.client.call(
+        "DELETE",
+        &format!("/api/v1/{}/{id}", backend.table),
+        &[("cookie", &ctx.ann)],
+        None,
+    )?;
+    expect(&deleted, 204, "delete")?;
+    // Searches leave it out at once, before the index has caught up.
+    let after = search_ids(ctx, backend, &json!({"text": second, "limit": 20}))?;
+    check(!after.iter().any(|found| found == id), || {
+        format!("a deleted record is never found: {after:?}")
+    })?;
+    settle(ctx, backend)?;
+    check(stored_vector(ctx, backend, id)?.is_none(), || {
+        format!("`{id}` keeps a vector on {} after its delete", backend.name)
+    })
+}
+
+/// A record's job delivered twice at once and once more later, and a wave of records embedded
+/// while local-ai fails a third of its calls: each record ends with exactly its own current
+/// vector, embedded once.
+fn duplicates_and_ai_faults_leave_one_current_vector_per_record(
+    ctx: &Ctx,
+    backend: Backend,
+) -> Result<(), Failed> {
+    let text = "A landslide blocked the mountain pass overnight";
+    let ids = create_records(ctx, backend, &ctx.ann, &[(text, "s-dup")])?;
+    let id = ids[0].as_str();
+    let job = EmbeddingJob::new(
+        uuid::Uuid::new_v4(),
+        "org_a",
+        DEFAULT_MODEL,
+        text,
+        Some((backend.table.into(), id.into())),
+    )
+    .with_record_text(text);
+    let message = serde_json::to_value(&job)?;
+    let reply = ctx.client.post(
+        "/__pipeline/send",
+        None,
+        &Value::from(vec![message.clone(), message.clone(), message]).to_string(),
+    )?;
+    expect(&reply, 202, "the pipeline sends one job three times")?;
+    let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
+    let started = Instant::now();
+    while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
+        check(started.elapsed() < Duration::from_secs(30), || {
+            "the consumer never recorded the job".into()
+        })?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))?;
+    check(ended["status"] == "skipped", || {
+        format!("the same text as the stored vector is skipped, however often it comes: {ended}")
+    })?;
+
+    let texts: Vec<String> = (0..12)
+        .map(|i| format!("Road works on bridge number {i} start next week"))
+        .collect();
+    set_faults(ctx, &json!({"failRate": 0.25, "failStatuses": [500, 429]}))?;
+    let items: Vec<(&str, &str)> = texts.iter().map(|t| (t.as_str(), "s-faults")).collect();
+    let created = create_records(ctx, backend, &ctx.ann, &items);
+    set_faults(ctx, &json!({}))?;
+    let created = created?;
+    settle(ctx, backend)?;
+    let pairs: Vec<(&str, &str)> = created
+        .iter()
+        .map(String::as_str)
+        .zip(texts.iter().map(String::as_str))
+        .collect();
+    holds_embeddings_of(ctx, backend, &[(id, text)])?;
+    holds_embeddings_of(ctx, backend, &pairs)
+}
+
+fn set_faults(ctx: &Ctx, plan: &Value) -> Result<(), Failed> {
+    let reply = ctx.local_ai.put("/faults", &plan.to_string())?;
+    expect(&reply, 200, "set local-ai faults")
+}
+
+/// A job is loaded (its record exists), then the record is deleted while the model works: the
+/// job must not put the deleted record's vector back, in D1 or in the index.
+fn a_record_deleted_while_its_job_embeds_stays_deleted(
+    ctx: &Ctx,
+    backend: Backend,
+) -> Result<(), Failed> {
+    set_faults(ctx, &json!({"delayMs": 3000, "delayRate": 1.0}))?;
+    let outcome = (|| {
+        let reply = ctx.client.call(
+            "POST",
+            &format!("/api/v1/{}", backend.table),
+            &[("cookie", &ctx.ann)],
+            Some(
+                &json!({"content": "The bridge reopened after repairs", "story_id": "s-del"})
+                    .to_string(),
+            ),
+        )?;
+        expect(&reply, 201, "create")?;
+        let id = record_id(&reply.body)?;
+        let job = reply.body["job"]["jobId"]
+            .as_str()
+            .ok_or("no job")?
+            .to_owned();
+        // Wait until the consumer has loaded the job (the record still exists then).
+        let started = Instant::now();
+        loop {
+            let view = ctx
+                .client
+                .get(&format!("/api/v1/embeddings/jobs/{job}"), Some(&ctx.ann))?;
+            if view.body["status"] == "processing" {
+                break;
+            }
+            check(started.elapsed() < Duration::from_secs(20), || {
+                format!("the job never started: {}", view.body)
+            })?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let deleted = ctx.client.call(
+            "DELETE",
+            &format!("/api/v1/{}/{id}", backend.table),
+            &[("cookie", &ctx.ann)],
+            None,
+        )?;
+        expect(&deleted, 204, "delete while the job embeds")?;
+        Ok::<_, Failed>((id, job))
+    })();
+    set_faults(ctx, &json!({}))?;
+    let (id, job) = outcome?;
+    let ended = wait_final(ctx, &job, Duration::from_secs(30))?;
+    check(ended["status"] != "done", || {
+        format!("a job for a deleted record cannot be done: {ended}")
+    })?;
+    settle(ctx, backend)?;
+    let left = stored_vector(ctx, backend, &id)?;
+    check(left.is_none(), || {
+        format!(
+            "the deleted record `{id}` still has a vector on {}",
+            backend.name
+        )
+    })?;
+    let found = ctx.client.post(
+        &format!("/api/v1/embeddings/search/{}", backend.service),
+        Some(&ctx.ann),
+        &json!({"text": "The bridge reopened after repairs", "limit": 20}).to_string(),
+    )?;
+    expect(&found, 200, "search")?;
+    check(
+        found
+            .body
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| m["id"] != id.as_str())),
+        || format!("search still finds the deleted record: {}", found.body),
+    )
+}
+
+/// Two jobs of one record in one batch, the newer first: D1's order guard keeps the newer; the
+/// index must hold the same vector, not the one written last.
+fn an_older_vector_never_lands_last(ctx: &Ctx) -> Result<(), Failed> {
+    let backend = VECTORIZE;
+    let id = "ev-order-1";
+    ctx.stack.sql(&format!(
+        "INSERT INTO evidence (id, organization_id, story_id, content, created_at, updated_at)
+         VALUES ('{id}', 'org_a', 's-order', 'placeholder', 0, 0)"
+    ))?;
+    let texts = [
+        "The harbour crane collapsed during the storm",
+        "Schools stay closed for the rest of the week",
+    ];
+    let mut jobs: Vec<EmbeddingJob> = texts
+        .iter()
+        .map(|text| {
+            EmbeddingJob::new(
+                uuid::Uuid::new_v4(),
+                "org_a",
+                DEFAULT_MODEL,
+                *text,
+                Some((backend.table.into(), id.into())),
+            )
+        })
+        .collect();
+    // Delivered together, both jobs get the same creation time, so the job id orders them:
+    // the larger is the newer. Send the newer first, so that the older is written last.
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.job_id.to_string()));
+    let messages: Vec<Value> = jobs
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    let reply = ctx
+        .client
+        .post("/__pipeline/send", None, &Value::from(messages).to_string())?;
+    expect(&reply, 202, "the pipeline sends both")?;
+    for job in &jobs {
+        let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
+        let started = Instant::now();
+        while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
+            check(started.elapsed() < Duration::from_secs(30), || {
+                "the consumer never recorded the job".into()
+            })?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))?;
+    }
+    settle(ctx, backend)?;
+    let newer = embed(ctx, &jobs[0].content)?;
+    let in_index = stored_vector(ctx, backend, id)?.ok_or("the index has no vector")?;
+    let rows = ctx.stack.sql(&format!(
+        "SELECT embedding FROM evidence WHERE id = '{id}' AND organization_id = 'org_a'"
+    ))?;
+    let column: Vec<f32> = serde_json::from_str(
+        rows.first()
+            .and_then(|r| r["embedding"].as_str())
+            .ok_or("no embedding column")?,
+    )?;
+    check(cosine(&column, &newer) > 0.9999, || {
+        "D1 keeps the newer job's vector".into()
+    })?;
+    check(cosine(&in_index, &newer) > 0.9999, || {
+        format!(
+            "the index holds the older job's vector (cosine {} to the newer)",
+            cosine(&in_index, &newer)
+        )
+    })
+}
+
+/// A table that kept its vectors in D1 moves to Vectorize: the rows D1 holds (as the D1 backend
+/// left them) go to the index from D1's copy, with no AI call, on a plain backfill.
+fn a_table_moved_from_d1_reaches_the_index_without_ai_calls(ctx: &Ctx) -> Result<(), Failed> {
+    let backend = VECTORIZE;
+    let items = [
+        ("ev-moved-1", "The museum reopened its east wing"),
+        ("ev-moved-2", "Floods cut the railway line to the coast"),
+    ];
+    let mut sql = String::new();
+    for (i, (id, text)) in items.iter().enumerate() {
+        let vector = embed(ctx, text)?;
+        let hex = shared::hex(&encode(&vector));
+        let hash = content_hash(DEFAULT_MODEL, text);
+        let _ = writeln!(
+            sql,
+            "INSERT INTO evidence (id, organization_id, story_id, content, embedding, created_at, updated_at)
+               VALUES ('{id}', 'org_a', 's-moved', '{text}', '{}', 0, 0);
+             INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
+                 content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location)
+               VALUES ('org_a', 'evidence', '{id}', '{}', '{DEFAULT_MODEL}', '{hash}', X'{hex}',
+                 '{{\"story_id\":\"s-moved\"}}', 'before-the-move-{i}', 1, 1000000 + {i}, 0, 'd1');",
+            serde_json::to_string(&vector)?,
+            vector_id("org_a", "evidence", id),
+        );
+    }
+    let file = std::env::temp_dir().join(format!("moved-{}.sql", std::process::id()));
+    std::fs::write(&file, sql)?;
+    ctx.stack.sql_file(&file)?;
+    let _ = std::fs::remove_file(&file);
+
+    let calls_before = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
+    let reply = ctx.client.post(
+        "/api/v1/embeddings/backfill",
+        Some(&ctx.ann),
+        &json!({"table": backend.table}).to_string(),
+    )?;
+    expect(&reply, 202, "backfill")?;
+    let backfill = reply.body["backfillId"].as_str().ok_or("no backfillId")?;
+    let jobs = ctx.client.get(
+        &format!("/api/v1/embeddings/jobs?backfillId={backfill}&limit=100"),
+        Some(&ctx.ann),
+    )?;
+    expect(&jobs, 200, "the backfill's jobs")?;
+    let ids: Vec<String> = jobs.body["jobs"]
+        .as_array()
+        .ok_or("no jobs")?
+        .iter()
+        .filter(|j| {
+            j["id"]
+                .as_str()
+                .is_some_and(|id| items.iter().any(|(i, _)| *i == id))
+        })
+        .filter_map(|j| j["jobId"].as_str().map(str::to_owned))
+        .collect();
+    check(ids.len() == items.len(), || {
+        format!("the backfill sends every moved record: {}", jobs.body)
+    })?;
+    for job in &ids {
+        let ended = wait_final(ctx, job, Duration::from_secs(30))?;
+        check(ended["status"] == "done", || format!("{ended}"))?;
+    }
+    let calls_after = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
+    check(calls_after == calls_before, || {
+        format!("moving needs no AI call: texts {calls_before:?} then {calls_after:?}")
+    })?;
+    settle(ctx, backend)?;
+    for (id, text) in items {
+        let in_index = stored_vector(ctx, backend, id)?
+            .ok_or_else(|| format!("`{id}` never reached the index"))?;
+        check(cosine(&in_index, &embed(ctx, text)?) > 0.9999, || {
+            format!("`{id}` reached the index with another vector")
+        })?;
+    }
+    let found = ctx.client.post(
+        &format!("/api/v1/embeddings/search/{}", backend.service),
+        Some(&ctx.ann),
+        &json!({"text": items[1].1, "filters": {"story_id": "s-moved"}}).to_string(),
+    )?;
+    expect(&found, 200, "search")?;
+    check(found.body[0]["id"] == items[1].0, || {
+        format!("search finds the moved record: {}", found.body)
+    })
+}
