@@ -60,32 +60,33 @@ impl Store for D1Store {
         Ok(rows)
     }
 
-    async fn live_metadata(
+    async fn live_records(
         &self,
         organization_id: &str,
         table: &str,
-        record_ids: &[String],
-    ) -> Result<HashMap<String, Metadata>, Fault> {
+        vector_ids: &[String],
+    ) -> Result<HashMap<String, (String, Metadata)>, Fault> {
         #[derive(Deserialize)]
         struct Row {
+            vector_id: String,
             record_id: String,
             metadata: String,
         }
-        if record_ids.is_empty() {
+        if vector_ids.is_empty() {
             return Ok(HashMap::new());
         }
         // The ids travel as one JSON parameter: any number within D1's 100 bound parameters.
         let rows = self
             .0
             .prepare(
-                "SELECT record_id, metadata FROM embedding_vectors
+                "SELECT vector_id, record_id, metadata FROM embedding_vectors
                  WHERE organization_id = ?1 AND table_name = ?2 AND vector IS NOT NULL
-                   AND record_id IN (SELECT value FROM json_each(?3))",
+                   AND vector_id IN (SELECT value FROM json_each(?3))",
             )
             .bind(&[
                 text(organization_id),
                 text(table),
-                text(&serde_json::to_string(record_ids)?),
+                text(&serde_json::to_string(vector_ids)?),
             ])?
             .all()
             .await?
@@ -94,7 +95,7 @@ impl Store for D1Store {
             .into_iter()
             .map(|row| {
                 let metadata = serde_json::from_str(&row.metadata).unwrap_or_default();
-                (row.record_id, metadata)
+                (row.vector_id, (row.record_id, metadata))
             })
             .collect())
     }

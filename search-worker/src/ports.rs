@@ -32,14 +32,14 @@ pub(crate) trait Store {
         table: &str,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault>;
-    /// The current metadata of those of `record_ids` that D1 holds a live vector for: what
-    /// Vectorize's answers are checked against.
-    async fn live_metadata(
+    /// For those of `vector_ids` that D1 holds a live vector under: the record and its current
+    /// metadata, by vector id. What Vectorize's answers are checked against.
+    async fn live_records(
         &self,
         organization_id: &str,
         table: &str,
-        record_ids: &[String],
-    ) -> Result<HashMap<String, Metadata>, Fault>;
+        vector_ids: &[String],
+    ) -> Result<HashMap<String, (String, Metadata)>, Fault>;
 }
 
 /// A record's metadata fields.

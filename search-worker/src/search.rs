@@ -15,7 +15,7 @@ use shared::topk::{normalized, top_k};
 use shared::ApiError;
 use worker_kit::embedder::Embedder;
 use worker_kit::http::{HttpRequest, HttpResponse};
-use worker_kit::vectorize::{QueryOptions, MAX_TOP_K, MAX_TOP_K_WITH_METADATA};
+use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
 use crate::embed::vector_of;
@@ -165,8 +165,9 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     })
 }
 
-/// Vectorize: the organization is the namespace, the table a metadata filter. Its `topK` limits
-/// are said in a 400 rather than met by truncating.
+/// Vectorize: the organization is the namespace, the table a metadata filter. Matches come back
+/// without metadata, so a query may ask for as many as the D1 backend gives (100): D1 maps each
+/// vector id to its record and current metadata.
 async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     binding: &str,
@@ -180,22 +181,15 @@ async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
         min_score,
         filter,
     } = *ask;
-    if limit > MAX_TOP_K_WITH_METADATA {
-        return Err(ApiError::invalid(format!(
-            "`{}` is kept in Vectorize, which returns at most {MAX_TOP_K_WITH_METADATA} matches \
-             with metadata ({MAX_TOP_K} without); ask for {MAX_TOP_K_WITH_METADATA} or fewer",
-            table.name
-        )));
-    }
     let mut conditions = match filter.to_json() {
         Value::Object(conditions) => conditions,
         _ => Map::new(),
     };
     conditions.insert("table".into(), Value::String(table.name.clone()));
     let options = QueryOptions {
-        top_k: limit,
+        top_k: limit.min(MAX_TOP_K),
         namespace: organization_id.to_owned(),
-        return_metadata: "all",
+        return_metadata: "none",
         return_values: false,
         filter: Some(Value::Object(conditions)),
     };
@@ -210,38 +204,32 @@ async fn vectorize_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     let found: Vec<(String, f32)> = matches
         .into_iter()
         .filter(|m| m.score >= min_score)
-        .map(|m| {
-            let id = m
-                .metadata
-                .as_ref()
-                .and_then(|metadata| metadata.get("recordId")?.as_str().map(str::to_owned))
-                .unwrap_or(m.id);
-            (id, m.score)
-        })
+        .map(|m| (m.id, m.score))
         .collect();
     // Vectorize's writes show up seconds later; D1 is current. A match D1 no longer holds (a
     // deleted record) is left out, and each match carries D1's metadata, checked again against
     // the filter: an answer never shows what the caller has already changed.
-    let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+    let vector_ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
     let live = app
         .store
-        .live_metadata(organization_id, &table.name, &ids)
+        .live_records(organization_id, &table.name, &vector_ids)
         .await
         .map_err(|fault| {
-            tracing::error!(error = %fault, table = %table.name, "reading current metadata failed");
+            tracing::error!(error = %fault, table = %table.name, "reading current records failed");
             ApiError::unavailable("the vector store is unavailable; retry later")
         })?;
     let current: Vec<Nearest> = found
         .into_iter()
-        .filter_map(|(id, score)| {
-            let metadata = live.get(&id)?;
-            (filter.is_empty() || filter.matches(metadata)).then(|| (id, score, metadata.clone()))
+        .filter_map(|(vector_id, score)| {
+            let (record_id, metadata) = live.get(&vector_id)?;
+            (filter.is_empty() || filter.matches(metadata))
+                .then(|| (record_id.clone(), score, metadata.clone()))
         })
         .collect();
-    if current.len() < ids.len() {
+    if current.len() < vector_ids.len() {
         tracing::info!(
             table = %table.name,
-            left_out = ids.len() - current.len(),
+            left_out = vector_ids.len() - current.len(),
             "Vectorize matches that D1 no longer holds as they are were left out"
         );
     }

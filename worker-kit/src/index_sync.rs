@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use shared::vector::decode_hex;
 use shared::config::VectorIndex;
+use shared::vector::decode_hex;
 use worker::{D1Database, Env};
 
 use crate::d1::text;
@@ -29,6 +29,8 @@ use crate::Fault;
 
 /// Most vectors one upsert from a Worker may carry (Vectorize's limit).
 pub const MAX_UPSERT: usize = 1000;
+/// Most ids one `deleteByIds` may name (Vectorize refuses more, code 40007).
+pub const MAX_DELETE: usize = 100;
 /// Rounds of "write what D1 holds, read again" before giving up on a record that keeps changing.
 /// Only a writer racing others can get this far; the last writer's `sync` settles in two.
 const MAX_ROUNDS: usize = 4;
@@ -121,7 +123,7 @@ pub async fn sync(
         for chunk in upserts.chunks(MAX_UPSERT) {
             index.upsert(chunk).await?;
         }
-        for chunk in deletes.chunks(MAX_UPSERT) {
+        for chunk in deletes.chunks(MAX_DELETE) {
             index.delete(chunk).await?;
         }
         synced.upserted += upserts.len();

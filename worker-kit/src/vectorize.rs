@@ -5,8 +5,9 @@
 //! through `serde_wasm_bindgen`'s JSON-compatible serializer, which makes maps plain objects.
 //!
 //! Limits that shape the callers: an index has one dimension (so one index per model dimension),
-//! vector ids are at most 64 bytes (`shared::vector::vector_id`), `topK` is at most 100, or 20
-//! when values or metadata are returned, and writes become visible only after seconds.
+//! vector ids are at most 64 bytes (`shared::vector::vector_id`), `topK` is at most 100, or 50
+//! when values or all metadata are returned, `deleteByIds` takes at most 100 ids, and writes
+//! become visible only after seconds.
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -19,8 +20,8 @@ use crate::Fault;
 
 /// Most matches one query may return without metadata or values.
 pub const MAX_TOP_K: u32 = 100;
-/// Most matches one query may return with metadata or values.
-pub const MAX_TOP_K_WITH_METADATA: u32 = 20;
+/// Most matches one query may return with values or all metadata.
+pub const MAX_TOP_K_WITH_METADATA: u32 = 50;
 
 #[wasm_bindgen]
 extern "C" {
@@ -55,7 +56,7 @@ pub struct IndexedVector {
 pub struct QueryOptions {
     pub top_k: u32,
     pub namespace: String,
-    /// `"all"` or `"none"`.
+    /// `"none"`, `"indexed"` or `"all"`.
     pub return_metadata: &'static str,
     pub return_values: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +107,7 @@ impl Vectorize {
         vector: &[f32],
         options: &QueryOptions,
     ) -> Result<Vec<QueryMatch>, Fault> {
-        let limit = if options.return_values || options.return_metadata != "none" {
+        let limit = if options.return_values || options.return_metadata == "all" {
             MAX_TOP_K_WITH_METADATA
         } else {
             MAX_TOP_K

@@ -5,3 +5,8 @@
 -- changed in D1 is deleted or changed in the index from the row here, whatever the order in
 -- which concurrent writers reach Vectorize.
 ALTER TABLE embedding_vectors ADD COLUMN location TEXT NOT NULL DEFAULT 'd1';
+
+-- Vectorize answers with vector ids; search maps them to records (and their current metadata)
+-- through this index.
+CREATE INDEX IF NOT EXISTS embedding_vectors_vector_id_idx
+  ON embedding_vectors (organization_id, table_name, vector_id);
