@@ -515,7 +515,7 @@ fn a_table_moved_from_d1_reaches_the_index_without_ai_calls(ctx: &Ctx) -> Result
     ctx.stack.sql_file(&file)?;
     let _ = std::fs::remove_file(&file);
 
-    let calls_before = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
+    let texts_before = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
     let reply = ctx.client.post(
         "/api/v1/embeddings/backfill",
         Some(&ctx.ann),
@@ -528,28 +528,37 @@ fn a_table_moved_from_d1_reaches_the_index_without_ai_calls(ctx: &Ctx) -> Result
         Some(&ctx.ann),
     )?;
     expect(&jobs, 200, "the backfill's jobs")?;
-    let ids: Vec<String> = jobs.body["jobs"]
-        .as_array()
-        .ok_or("no jobs")?
-        .iter()
-        .filter(|j| {
-            j["id"]
-                .as_str()
-                .is_some_and(|id| items.iter().any(|(i, _)| *i == id))
-        })
-        .filter_map(|j| j["jobId"].as_str().map(str::to_owned))
-        .collect();
-    check(ids.len() == items.len(), || {
+    // The backfill may also pick up other records of the table that lack a current vector:
+    // each of those costs one text, the moved ones none.
+    let all = jobs.body["jobs"].as_array().ok_or("no jobs")?;
+    let moved = |job: &&Value| {
+        job["id"]
+            .as_str()
+            .is_some_and(|id| items.iter().any(|(i, _)| *i == id))
+    };
+    check(all.iter().filter(moved).count() == items.len(), || {
         format!("the backfill sends every moved record: {}", jobs.body)
     })?;
-    for job in &ids {
-        let ended = wait_final(ctx, job, Duration::from_secs(30))?;
-        check(ended["status"] == "done", || format!("{ended}"))?;
+    let mut embedded_elsewhere = 0;
+    for job in all {
+        let job_id = job["jobId"].as_str().ok_or("no jobId")?;
+        let ended = wait_final(ctx, job_id, Duration::from_secs(30))?;
+        if moved(&job) {
+            check(ended["status"] == "done", || format!("{ended}"))?;
+        } else if ended["status"] == "done" {
+            embedded_elsewhere += 1;
+        }
     }
-    let calls_after = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
-    check(calls_after == calls_before, || {
-        format!("moving needs no AI call: texts {calls_before:?} then {calls_after:?}")
-    })?;
+    let texts_after = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
+    check(
+        texts_after == texts_before.map(|n| n + embedded_elsewhere),
+        || {
+            format!(
+                "moving needs no AI call: texts {texts_before:?} then {texts_after:?}, \
+                 {embedded_elsewhere} for other records"
+            )
+        },
+    )?;
     settle(ctx, backend)?;
     for (id, text) in items {
         let in_index = stored_vector(ctx, backend, id)?
