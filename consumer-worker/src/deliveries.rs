@@ -341,13 +341,18 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         }
     }
 
-    /// Brings every Vectorize index the batch touched in line with D1, which has just committed.
-    /// Every record of a job that was not left to retry is synced, including redeliveries of
-    /// jobs already final: a job whose sync failed is sent again, and its redelivery only syncs.
+    /// Brings every Vectorize index the batch touched in line with D1, which has just committed:
+    /// the records of jobs that wrote a vector, and of redeliveries of jobs already final (a job
+    /// whose sync failed is sent again, and its redelivery only syncs). A skipped or stale job
+    /// wrote nothing; the job that wrote its record's vector syncs it.
     async fn sync(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
         let mut by_binding: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, entry) in entries.iter().enumerate() {
-            if matches!(entry.outcome, Outcome::Transient(_)) || entry.job.id.is_none() {
+            let wrote_or_redelivered = entry.vector.is_some() || entry.loaded.is_none();
+            if matches!(entry.outcome, Outcome::Transient(_))
+                || entry.job.id.is_none()
+                || !wrote_or_redelivered
+            {
                 continue;
             }
             let binding = self
