@@ -3,13 +3,14 @@
 //!
 //! ```json
 //! {"vectorize": [{"binding": "VECTORIZE_768", "index": "embeddings-768", "dimensions": 768,
-//!                 "metadata": ["organizationId", "table", "recordId", "story_id"]}]}
+//!                 "metadata": ["table", "story_id"]}]}
 //! ```
 //!
 //! One Vectorize index per model dimension, shared by every table of that dimension; its
-//! metadata indexes cover what searches filter on: the organization, the table, the record and
-//! each table's configured metadata fields. They must exist before the first vector is written,
-//! or the vectors written before them are not filterable.
+//! metadata indexes cover what searches filter on: the table and each table's configured
+//! metadata fields (the organization is the namespace; records are found through D1 by vector
+//! id). They must exist before the first vector is written, or the vectors written before them
+//! are not filterable, and an index takes at most ten.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Vectorize's limit of metadata indexes per index.
+const MAX_METADATA_INDEXES: usize = 10;
+
 /// The Vectorize indexes the config needs, by binding.
 fn plan(config: &Config) -> Result<serde_json::Value, String> {
     let mut indexes: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
@@ -56,12 +60,9 @@ fn plan(config: &Config) -> Result<serde_json::Value, String> {
             continue;
         };
         let dimensions = table.model().dimensions;
-        let entry = indexes.entry(binding).or_insert_with(|| {
-            (
-                dimensions,
-                vec!["organizationId".into(), "table".into(), "recordId".into()],
-            )
-        });
+        let entry = indexes
+            .entry(binding)
+            .or_insert_with(|| (dimensions, vec!["table".into()]));
         if entry.0 != dimensions {
             return Err(format!(
                 "binding `{binding}` serves {} and {dimensions} dimensions; one index has one",
@@ -72,6 +73,13 @@ fn plan(config: &Config) -> Result<serde_json::Value, String> {
             if !entry.1.contains(field) {
                 entry.1.push(field.clone());
             }
+        }
+        if entry.1.len() > MAX_METADATA_INDEXES {
+            return Err(format!(
+                "binding `{binding}` needs {} metadata indexes ({}); Vectorize allows {MAX_METADATA_INDEXES} per index",
+                entry.1.len(),
+                entry.1.join(", ")
+            ));
         }
     }
     let vectorize: Vec<serde_json::Value> = indexes
@@ -118,14 +126,43 @@ fields = ["body"]
                 "binding": "VECTORIZE_768",
                 "index": "embeddings-768",
                 "dimensions": 768,
-                "metadata": ["organizationId", "table", "recordId", "story_id"],
+                "metadata": ["table", "story_id"],
             }]})
         );
         let project = Config::parse(include_str!("../../embeddings.toml")).unwrap();
         assert_eq!(
             plan(&project).unwrap(),
-            json!({"vectorize": []}),
-            "the project's tables are on D1"
+            json!({"vectorize": [{
+                "binding": "VECTORIZE_768",
+                "index": "embeddings-768",
+                "dimensions": 768,
+                "metadata": ["table", "story_id"],
+            }]}),
+            "evidence is kept in Vectorize"
         );
+    }
+
+    #[test]
+    fn more_metadata_fields_than_an_index_takes_are_refused() {
+        let fields: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+        let config = Config::parse(&format!(
+            r#"
+[[table]]
+name = "wide"
+columns = ["id", "organization_id", "body", "embedding", {columns}]
+[table.embeddings]
+fields = ["body"]
+metadata = [{columns}]
+vector_index = {{ backend = "vectorize", binding = "VECTORIZE_768" }}
+"#,
+            columns = fields
+                .iter()
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .unwrap();
+        let error = plan(&config).unwrap_err();
+        assert!(error.contains("needs 11 metadata indexes"), "{error}");
     }
 }
