@@ -8,10 +8,13 @@
 //! - [`search`]: classified search, filters, the gray zone and vector queries, on both backends;
 //! - [`backends`]: the two search backends (D1 and the Vectorize stand-in), and what only a
 //!   running Vectorize shows;
+//! - [`checker`]: seeded random histories on both backends, checked against an oracle;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/backends.rs"]
 mod backends;
+#[path = "stack/checker.rs"]
+mod checker;
 #[path = "stack/consumer.rs"]
 mod consumer;
 #[path = "stack/fuzz.rs"]
@@ -128,7 +131,11 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
             Trial::test(name, move || test(&ctx))
         })
         .collect();
-    for (name, test) in search::TESTS.iter().chain(backends::TESTS) {
+    let checker: &[(&str, backends::BackendTest)] = &[(
+        "checker_random_histories_match_the_oracle",
+        checker::random_histories_match_the_oracle,
+    )];
+    for (name, test) in search::TESTS.iter().chain(backends::TESTS).chain(checker) {
         for backend in backends::BACKENDS {
             let ctx = ctx.clone();
             trials.push(Trial::test(

@@ -144,11 +144,10 @@ impl Store for FakeStore {
                 table.name
             )));
         }
-        let taken = self
-            .records
-            .borrow()
-            .iter()
-            .any(|(t, r)| *t == table.name && r["id"] == id);
+        let taken = self.records.borrow().iter().any(|(t, r)| {
+            *t == table.name && r["id"] == id && r["organization_id"] == organization_id
+        });
+        // Ids are unique within an organization (the tables' key is (organization, id)).
         if taken {
             return Ok(RecordWrite::IdTaken);
         }

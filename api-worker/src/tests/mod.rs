@@ -894,3 +894,54 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
     .await;
     assert_eq!(app.store.refreshed.borrow().len(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn another_tenants_record_id_is_as_free_as_one_nobody_used() {
+    let app = app();
+    let create = |id: &str| {
+        as_user(
+            "zoe",
+            HttpRequest::new(Method::Post, "/api/v1/claims")
+                .with_json(&json!({"id": id, "content": "Zoe's own claim"})),
+        )
+    };
+    let read = |id: &str| {
+        as_user(
+            "zoe",
+            HttpRequest::new(Method::Get, &format!("/api/v1/claims/{id}")),
+        )
+    };
+    // Ann's clm_1 and an id nobody used read the same to Zoe, and both are hers to take.
+    let theirs = send(&app, read("clm_1")).await;
+    let nobodys = send(&app, read("clm_free")).await;
+    assert_eq!((theirs.status, nobodys.status), (404, 404));
+    assert_eq!(
+        theirs.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("clm_1", "ID"),
+        nobodys.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("clm_free", "ID")
+    );
+    assert_eq!(
+        send(&app, create("clm_1")).await.status,
+        201,
+        "no 409 for another tenant's id"
+    );
+    assert_eq!(
+        send(&app, create("clm_1")).await.status,
+        409,
+        "her own id is taken now"
+    );
+    let ann = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/claims/clm_1")),
+    )
+    .await;
+    assert_eq!(
+        ann.body["content"], "Police arrested three suspects",
+        "Ann's record is untouched"
+    );
+}

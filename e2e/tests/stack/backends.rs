@@ -143,12 +143,22 @@ pub(crate) fn settle(ctx: &Ctx, backend: Backend) -> Result<(), Failed> {
 }
 
 /// What the backend's index holds for a record of Ann's organization: its vector, or `None`.
-/// On D1 it is the row search reads; on Vectorize, the index itself, through the REST API.
 fn stored_vector(ctx: &Ctx, backend: Backend, id: &str) -> Result<Option<Vec<f32>>, Failed> {
+    stored_vector_of(ctx, backend, "org_a", id)
+}
+
+/// What the backend's index holds for a record: its vector, or `None`. On D1 it is the row
+/// search reads; on Vectorize, the index itself, through the REST API.
+pub(crate) fn stored_vector_of(
+    ctx: &Ctx,
+    backend: Backend,
+    organization_id: &str,
+    id: &str,
+) -> Result<Option<Vec<f32>>, Failed> {
     let Some(index) = backend.index else {
         let rows = ctx.stack.sql(&format!(
             "SELECT hex(vector) AS hex FROM embedding_vectors
-             WHERE organization_id = 'org_a' AND table_name = '{}' AND record_id = '{id}'",
+             WHERE organization_id = '{organization_id}' AND table_name = '{}' AND record_id = '{id}'",
             backend.table
         ))?;
         return Ok(rows
@@ -161,7 +171,7 @@ fn stored_vector(ctx: &Ctx, backend: Backend, id: &str) -> Result<Option<Vec<f32
     let reply = Client::new(&ctx.stack.local_vectorize_url).post(
         &format!("/client/v4/accounts/local/vectorize/v2/indexes/{index}/get_by_ids"),
         None,
-        &json!({"ids": [vector_id("org_a", backend.table, id)]}).to_string(),
+        &json!({"ids": [vector_id(organization_id, backend.table, id)]}).to_string(),
     )?;
     expect(&reply, 200, "get_by_ids")?;
     let vectors = reply.body["result"]

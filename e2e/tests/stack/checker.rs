@@ -1,0 +1,567 @@
+//! A model-based checker: seeded random histories of ordinary operations against the real
+//! stack, on each backend, then every invariant checked against an oracle the checker keeps.
+//!
+//! A history runs two tenants (Ann of `org_a`, Bob of `org_b`) over one small pool of record
+//! ids that both use, so re-creates of a deleted id and the same id in two organizations happen
+//! often. Its operations: create, change the embedded text, change only the metadata, delete,
+//! deliver a job of a record again through the custom pipeline (twice at once), and backfill;
+//! local-ai fails a share of its calls meanwhile. Every answer is checked as it comes (the
+//! status the oracle predicts; another tenant's id answers exactly as an id nobody used). Once
+//! every job the history started is final and the index has settled:
+//!
+//! - every job is final;
+//! - every live record has its vector, equal (cosine >= 0.9999) to local-ai's embedding of its
+//!   current text, in the record's column and in the store search reads (D1's row, or the
+//!   Vectorize index), with its current metadata; a deleted record has none in either store;
+//! - each tenant's search answers are the brute-force ranking of the oracle's live records of
+//!   that tenant, classified by the service's thresholds.
+//!
+//! A failure names the seed; `CHECKER_SEED=N` replays that history alone. `scripts/soak`
+//! runs histories for a while and prints what it ran.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use shared::message::EmbeddingJob;
+use shared::models::DEFAULT_MODEL;
+
+use super::backends::{settle, stored_vector_of, Backend};
+use super::{check, cosine, embed, expect, wait_final_as, Ctx};
+use super::{json, Duration, Failed, Value};
+
+const TEXTS: [&str; 8] = [
+    "The council approved the harbour budget on Monday",
+    "Councillors voted for the new harbour budget",
+    "Heavy snow closed every mountain road",
+    "Police arrested three suspects after the robbery",
+    "Three people were arrested following the bank robbery",
+    "The museum reopened its east wing after repairs",
+    "A new tram line will link the airport to the centre",
+    "Floods cut the railway line to the coast",
+];
+const STORIES: [&str; 3] = ["s-a", "s-b", "s-c"];
+const POOL: usize = 4;
+
+/// What one run of histories did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally {
+    pub histories: usize,
+    pub operations: usize,
+    pub checks: usize,
+}
+
+/// A seeded generator (splitmix64), so that a seed replays its history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).expect("below n")
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// A record as the oracle knows it; its story is an index into the history's stories.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Live {
+    content: &'static str,
+    story: usize,
+}
+
+struct Tenant {
+    cookie: String,
+    organization_id: &'static str,
+}
+
+struct History<'a> {
+    ctx: &'a Ctx,
+    backend: Backend,
+    seed: u64,
+    tenants: [Tenant; 2],
+    ids: Vec<String>,
+    /// The history's own story values, so that its searches filter to its own records.
+    stories: Vec<String>,
+    oracle: BTreeMap<(usize, String), Live>,
+    /// Jobs the history started, by tenant.
+    jobs: Vec<(usize, String)>,
+    tally: Tally,
+    embeddings: HashMap<&'static str, Vec<f32>>,
+}
+
+/// The checker as a test of the suite, on one backend. By default a few short histories from a
+/// fresh seed; `CHECKER_SEED=N` replays one; `CHECKER_SECONDS=S` (what `scripts/soak` sets) runs
+/// histories until S seconds have passed; `CHECKER_HISTORIES` and `CHECKER_OPERATIONS` size
+/// the default run. What ran is printed either way.
+pub(crate) fn random_histories_match_the_oracle(ctx: &Ctx, backend: Backend) -> Result<(), Failed> {
+    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let operations = number("CHECKER_OPERATIONS").map_or(16, |n| usize::try_from(n).unwrap_or(16));
+    let started = Instant::now();
+    let first_seed = number("CHECKER_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs() % 1_000_000)
+    });
+    let tally = if let Some(seconds) = number("CHECKER_SECONDS") {
+        let mut tally = Tally::default();
+        let mut seed = first_seed;
+        while started.elapsed() < Duration::from_secs(seconds) {
+            let one = run(ctx, backend, seed, 1, operations)?;
+            tally.histories += one.histories;
+            tally.operations += one.operations;
+            tally.checks += one.checks;
+            seed += 1;
+        }
+        tally
+    } else {
+        let count = if number("CHECKER_SEED").is_some() {
+            1
+        } else {
+            number("CHECKER_HISTORIES").map_or(3, |n| usize::try_from(n).unwrap_or(3))
+        };
+        run(ctx, backend, first_seed, count, operations)?
+    };
+    eprintln!(
+        "checker | {} | seeds from {first_seed} | {} histories | {} operations | {} invariant checks | 0 violations | {:.0} s",
+        backend.name,
+        tally.histories,
+        tally.operations,
+        tally.checks,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs `count` histories of `operations` operations each, seeds from `first_seed`.
+fn run(
+    ctx: &Ctx,
+    backend: Backend,
+    first_seed: u64,
+    count: usize,
+    operations: usize,
+) -> Result<Tally, Failed> {
+    let mut tally = Tally::default();
+    let mut embeddings = HashMap::new();
+    for seed in first_seed..first_seed + count as u64 {
+        let mut history = History::new(ctx, backend, seed, std::mem::take(&mut embeddings));
+        let outcome = history.run(operations);
+        set_faults(ctx, &json!({}))?;
+        outcome.map_err(|e| {
+            format!(
+                "checker, {} backend, seed {seed} (replay with CHECKER_SEED={seed}): {}",
+                backend.name,
+                e.message().unwrap_or("failed")
+            )
+        })?;
+        tally.histories += 1;
+        tally.operations += history.tally.operations;
+        tally.checks += history.tally.checks;
+        embeddings = history.embeddings;
+    }
+    Ok(tally)
+}
+
+fn set_faults(ctx: &Ctx, plan: &Value) -> Result<(), Failed> {
+    let reply = ctx.local_ai.put("/faults", &plan.to_string())?;
+    expect(&reply, 200, "set local-ai faults")
+}
+
+impl<'a> History<'a> {
+    fn new(
+        ctx: &'a Ctx,
+        backend: Backend,
+        seed: u64,
+        embeddings: HashMap<&'static str, Vec<f32>>,
+    ) -> Self {
+        let run = std::process::id();
+        History {
+            ctx,
+            backend,
+            seed,
+            tenants: [
+                Tenant {
+                    cookie: ctx.ann.clone(),
+                    organization_id: "org_a",
+                },
+                Tenant {
+                    cookie: ctx.bob.clone(),
+                    organization_id: "org_b",
+                },
+            ],
+            ids: (0..POOL).map(|n| format!("h{run}-{seed}-{n}")).collect(),
+            stories: STORIES
+                .iter()
+                .map(|story| format!("h{run}-{seed}-{story}"))
+                .collect(),
+            oracle: BTreeMap::new(),
+            jobs: Vec::new(),
+            tally: Tally::default(),
+            embeddings,
+        }
+    }
+
+    fn check(&mut self, condition: bool, message: impl FnOnce() -> String) -> Result<(), Failed> {
+        self.tally.checks += 1;
+        check(condition, message)
+    }
+
+    fn run(&mut self, operations: usize) -> Result<(), Failed> {
+        let mut rng = Rng(self.seed);
+        set_faults(
+            self.ctx,
+            &json!({"failRate": 0.2, "failStatuses": [500, 429]}),
+        )?;
+        for _ in 0..operations {
+            let tenant = rng.below(2);
+            let id = rng
+                .pick(&self.ids.iter().map(String::as_str).collect::<Vec<_>>())
+                .to_owned();
+            match rng.below(10) {
+                0..=2 => self.create(tenant, &id, rng.pick(&TEXTS), rng.below(STORIES.len()))?,
+                3 | 4 => self.edit_text(tenant, &id, rng.pick(&TEXTS))?,
+                5 | 6 => self.edit_story(tenant, &id, rng.below(STORIES.len()))?,
+                7 => self.delete(tenant, &id)?,
+                8 => self.redeliver(tenant, &id)?,
+                _ => self.backfill(tenant)?,
+            }
+            self.tally.operations += 1;
+        }
+        self.drain()?;
+        set_faults(self.ctx, &json!({}))?;
+        settle(self.ctx, self.backend)?;
+        for tenant in 0..2 {
+            for id in self.ids.clone() {
+                self.check_record(tenant, &id)?;
+            }
+            self.check_search(tenant, rng.pick(&TEXTS))?;
+        }
+        Ok(())
+    }
+
+    fn path(&self, id: &str) -> String {
+        format!("/api/v1/{}/{id}", self.backend.table)
+    }
+
+    fn call(
+        &self,
+        tenant: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<e2e::Reply, Failed> {
+        let body = body.map(Value::to_string);
+        Ok(self.ctx.client.call(
+            method,
+            path,
+            &[("cookie", &self.tenants[tenant].cookie)],
+            body.as_deref(),
+        )?)
+    }
+
+    /// A 404 for a record the tenant does not have must read exactly as one nobody ever had.
+    fn check_absent(&mut self, what: &str, reply: &e2e::Reply, id: &str) -> Result<(), Failed> {
+        let expected = format!("no record `{id}` in `{}`", self.backend.table);
+        self.check(
+            reply.status == 404 && reply.body["error"]["message"] == expected.as_str(),
+            || {
+                format!(
+                    "{what} of an absent `{id}`: expected 404 {expected:?}, got {} {}",
+                    reply.status, reply.body
+                )
+            },
+        )
+    }
+
+    fn track_job(&mut self, tenant: usize, reply: &e2e::Reply) {
+        if let Some(job) = reply.body["job"]["jobId"].as_str() {
+            self.jobs.push((tenant, job.to_owned()));
+        }
+    }
+
+    fn create(
+        &mut self,
+        tenant: usize,
+        id: &str,
+        content: &'static str,
+        story: usize,
+    ) -> Result<(), Failed> {
+        let body = json!({"id": id, "content": content, "story_id": self.stories[story]});
+        let reply = self.call(
+            tenant,
+            "POST",
+            &format!("/api/v1/{}", self.backend.table),
+            Some(&body),
+        )?;
+        let key = (tenant, id.to_owned());
+        if self.oracle.contains_key(&key) {
+            return self.check(reply.status == 409, || {
+                format!(
+                    "create of an existing `{id}`: {} {}",
+                    reply.status, reply.body
+                )
+            });
+        }
+        self.check(reply.status == 201, || {
+            format!(
+                "create of `{id}`, which this organization does not have: {} {}",
+                reply.status, reply.body
+            )
+        })?;
+        self.track_job(tenant, &reply);
+        self.oracle.insert(key, Live { content, story });
+        Ok(())
+    }
+
+    fn edit_text(&mut self, tenant: usize, id: &str, content: &'static str) -> Result<(), Failed> {
+        let reply = self.call(
+            tenant,
+            "PATCH",
+            &self.path(id),
+            Some(&json!({"content": content})),
+        )?;
+        let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
+            return self.check_absent("PATCH", &reply, id);
+        };
+        self.check(reply.status == 200, || {
+            format!("PATCH `{id}`: {} {}", reply.status, reply.body)
+        })?;
+        let changed = live.content != content;
+        self.check(reply.body["job"].is_null() != changed, || {
+            format!(
+                "a job exactly when the text changes ({changed}): {}",
+                reply.body
+            )
+        })?;
+        self.track_job(tenant, &reply);
+        self.oracle
+            .insert((tenant, id.to_owned()), Live { content, ..live });
+        Ok(())
+    }
+
+    fn edit_story(&mut self, tenant: usize, id: &str, story: usize) -> Result<(), Failed> {
+        let body = json!({"story_id": self.stories[story]});
+        let reply = self.call(tenant, "PATCH", &self.path(id), Some(&body))?;
+        let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
+            return self.check_absent("PATCH", &reply, id);
+        };
+        self.check(reply.status == 200 && reply.body["job"].is_null(), || {
+            format!(
+                "a metadata edit of `{id}` makes no job: {} {}",
+                reply.status, reply.body
+            )
+        })?;
+        self.oracle
+            .insert((tenant, id.to_owned()), Live { story, ..live });
+        Ok(())
+    }
+
+    fn delete(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+        let reply = self.call(tenant, "DELETE", &self.path(id), None)?;
+        if self.oracle.remove(&(tenant, id.to_owned())).is_none() {
+            return self.check_absent("DELETE", &reply, id);
+        }
+        self.check(reply.status == 204, || {
+            format!("DELETE `{id}`: {} {}", reply.status, reply.body)
+        })
+    }
+
+    /// A custom pipeline's job for the record's current text, delivered twice at once.
+    fn redeliver(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+        let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
+            return Ok(());
+        };
+        let job = EmbeddingJob::new(
+            uuid::Uuid::new_v4(),
+            self.tenants[tenant].organization_id,
+            DEFAULT_MODEL,
+            live.content,
+            Some((self.backend.table.into(), id.into())),
+        )
+        .with_record_text(live.content);
+        let message = serde_json::to_value(&job)?;
+        let reply = self.ctx.client.post(
+            "/__pipeline/send",
+            None,
+            &Value::from(vec![message.clone(), message]).to_string(),
+        )?;
+        self.check(reply.status == 202, || {
+            format!("pipeline send: {}", reply.body)
+        })?;
+        self.jobs.push((tenant, job.job_id.to_string()));
+        Ok(())
+    }
+
+    fn backfill(&mut self, tenant: usize) -> Result<(), Failed> {
+        let reply = self.call(
+            tenant,
+            "POST",
+            "/api/v1/embeddings/backfill",
+            Some(&json!({"table": self.backend.table})),
+        )?;
+        self.check(reply.status == 202, || {
+            format!("backfill: {} {}", reply.status, reply.body)
+        })?;
+        let Some(backfill) = reply.body["backfillId"].as_str() else {
+            return Ok(());
+        };
+        let jobs = self.call(
+            tenant,
+            "GET",
+            &format!("/api/v1/embeddings/jobs?backfillId={backfill}&limit=100"),
+            None,
+        )?;
+        for job in jobs.body["jobs"].as_array().into_iter().flatten() {
+            if let Some(job) = job["jobId"].as_str() {
+                self.jobs.push((tenant, job.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every job the history started to be final; a pipeline job has no row until
+    /// the consumer first sees it.
+    fn drain(&mut self) -> Result<(), Failed> {
+        let deadline = Instant::now() + Duration::from_mins(2);
+        for (tenant, job) in self.jobs.clone() {
+            let cookie = self.tenants[tenant].cookie.clone();
+            let path = format!("/api/v1/embeddings/jobs/{job}");
+            while self.ctx.client.get(&path, Some(&cookie))?.status == 404 {
+                check(Instant::now() < deadline, || {
+                    format!("job {job} never recorded")
+                })?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let ended = wait_final_as(
+                self.ctx,
+                &cookie,
+                &job,
+                deadline.saturating_duration_since(Instant::now()),
+            )?;
+            let status = ended["status"].as_str().unwrap_or_default();
+            self.check(
+                matches!(status, "done" | "skipped" | "stale" | "dead"),
+                || format!("job {job} ended {status}: {ended}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn embedding(&mut self, text: &'static str) -> Result<Vec<f32>, Failed> {
+        if let Some(vector) = self.embeddings.get(text) {
+            return Ok(vector.clone());
+        }
+        let vector = embed(self.ctx, text)?;
+        self.embeddings.insert(text, vector.clone());
+        Ok(vector)
+    }
+
+    fn check_record(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+        let organization_id = self.tenants[tenant].organization_id;
+        let reply = self.call(
+            tenant,
+            "GET",
+            &format!("{}?include=embedding", self.path(id)),
+            None,
+        )?;
+        let stored = stored_vector_of(self.ctx, self.backend, organization_id, id)?;
+        let backend = self.backend.name;
+        let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
+            self.check_absent("GET", &reply, id)?;
+            return self.check(stored.is_none(), || {
+                format!("`{id}` of {organization_id} is deleted, yet {backend} holds a vector")
+            });
+        };
+        self.check(
+            reply.status == 200
+                && reply.body["content"] == live.content
+                && reply.body["story_id"] == self.stories[live.story].as_str(),
+            || {
+                format!(
+                    "`{id}` of {organization_id} reads back as the oracle has it: {}",
+                    reply.body
+                )
+            },
+        )?;
+        let expected = self.embedding(live.content)?;
+        let column: Vec<f32> =
+            serde_json::from_value(reply.body["embedding"].clone()).unwrap_or_default();
+        let stored = stored.unwrap_or_default();
+        let (in_column, in_store) = (cosine(&column, &expected), cosine(&stored, &expected));
+        self.check(in_column > 0.9999 && in_store > 0.9999, || {
+            format!(
+                "`{id}` of {organization_id} ({:?}): cosine to its text's embedding {in_column} in its column, {in_store} in {backend}",
+                live.content
+            )
+        })
+    }
+
+    fn check_search(&mut self, tenant: usize, text: &'static str) -> Result<(), Failed> {
+        let query = self.embedding(text)?;
+        let mut expected: Vec<(String, f32)> = Vec::new();
+        for ((owner, id), live) in self.oracle.clone() {
+            if owner == tenant {
+                let score = cosine(&query, &self.embedding(live.content)?);
+                expected.push((id, score));
+            }
+        }
+        expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // Filtered to the history's stories: the tenant's other records stay out, and the
+        // metadata each record carries now decides what is found.
+        let body =
+            json!({"text": text, "limit": 10, "filters": {"story_id": {"$in": self.stories}}});
+        let reply = self.call(
+            tenant,
+            "POST",
+            &format!("/api/v1/embeddings/search/{}", self.backend.service),
+            Some(&body),
+        )?;
+        self.check(reply.status == 200, || {
+            format!("search: {} {}", reply.status, reply.body)
+        })?;
+        let answer = reply.body.as_array().cloned().unwrap_or_default();
+        let ours: Vec<(String, f64, String)> = answer
+            .iter()
+            .map(|m| {
+                (
+                    m["id"].as_str().unwrap_or_default().to_owned(),
+                    m["score"].as_f64().unwrap_or(f64::NAN),
+                    m["classification"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let same = ours.len() == expected.len()
+            && ours
+                .iter()
+                .zip(&expected)
+                .all(|((id, score, class), (want, want_score))| {
+                    (*score - f64::from(*want_score)).abs() < 1e-3
+                        && (id == want || (*score - f64::from(*want_score)).abs() < 1e-4)
+                        && class == classify(*score)
+                });
+        let organization_id = self.tenants[tenant].organization_id;
+        self.check(same, || {
+            format!(
+                "search of {text:?} as {organization_id}: {ours:?}, brute force over the oracle: {expected:?}"
+            )
+        })
+    }
+}
+
+/// The example services' thresholds (both use 0.90 / 0.85 / 0.75).
+fn classify(score: f64) -> &'static str {
+    match score {
+        s if s >= 0.90 => "DUPLICATE",
+        s if s >= 0.85 => "CONFIRMS",
+        s if s >= 0.75 => "RELATED",
+        _ => "NEW",
+    }
+}
