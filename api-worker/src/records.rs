@@ -191,19 +191,37 @@ async fn refresh_vector_metadata(
     {
         return Ok(());
     }
-    if let Some(binding) = table.embeddings.vector_index.vectorize_binding() {
-        let record = RecordKey {
-            organization_id: organization_id.to_owned(),
-            table: table.name.clone(),
-            record_id: id.to_owned(),
-        };
-        app.indexes.sync(binding, &[record]).await.map_err(|fault| {
-            tracing::error!(table = %table.name, id, error = %fault, "writing new metadata to Vectorize failed");
-            Error::Api(ApiError::unavailable(
-                "the record is updated, but the search index has not caught up; retry the PATCH",
-            ))
-        })?;
-    }
+    sync_index(
+        app,
+        table,
+        organization_id,
+        id,
+        "the record is updated, but the search index has not caught up; retry the PATCH",
+    )
+    .await
+}
+
+/// Brings a Vectorize table's index in line with D1 for one record the gateway just changed
+/// there. If Vectorize fails, the caller is told what stands and to retry (`unavailable`).
+async fn sync_index(
+    app: &App<impl Ports>,
+    table: &TableConfig,
+    organization_id: &str,
+    id: &str,
+    unavailable: &str,
+) -> Result<()> {
+    let Some(binding) = table.embeddings.vector_index.vectorize_binding() else {
+        return Ok(());
+    };
+    let record = RecordKey {
+        organization_id: organization_id.to_owned(),
+        table: table.name.clone(),
+        record_id: id.to_owned(),
+    };
+    app.indexes.sync(binding, &[record]).await.map_err(|fault| {
+        tracing::error!(table = %table.name, id, error = %fault, "bringing Vectorize in line with D1 failed");
+        Error::Api(ApiError::unavailable(unavailable))
+    })?;
     Ok(())
 }
 
@@ -222,19 +240,14 @@ pub(crate) async fn delete(
     let id = guard::record_id(id)?;
     let organization_id = &caller.organization_id;
     let deleted = app.store.delete_record(table, organization_id, id).await?;
-    if let Some(binding) = table.embeddings.vector_index.vectorize_binding() {
-        let record = RecordKey {
-            organization_id: organization_id.clone(),
-            table: table.name.clone(),
-            record_id: id.to_owned(),
-        };
-        app.indexes.sync(binding, &[record]).await.map_err(|fault| {
-            tracing::error!(table = %table.name, id, error = %fault, "removing a deleted record's vector from Vectorize failed");
-            Error::Api(ApiError::unavailable(
-                "the record is deleted, but its vector is not yet out of the search index; retry the DELETE",
-            ))
-        })?;
-    }
+    sync_index(
+        app,
+        table,
+        organization_id,
+        id,
+        "the record is deleted, but its vector is not yet out of the search index; retry the DELETE",
+    )
+    .await?;
     if !deleted {
         return Err(not_found(table, id));
     }

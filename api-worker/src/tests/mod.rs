@@ -788,20 +788,7 @@ async fn the_openapi_document_and_the_routes_agree_both_ways() {
 
 #[wasm_bindgen_test]
 async fn deleting_a_record_of_a_vectorize_table_deletes_its_vector_from_the_index() {
-    let config: &'static shared::Config = Box::leak(Box::new(
-        shared::Config::parse(
-            r#"
-[[table]]
-name = "claims"
-columns = ["id", "organization_id", "story_id", "content", "embedding"]
-writable = ["story_id", "content"]
-[table.embeddings]
-fields = ["content"]
-vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
-"#,
-        )
-        .unwrap(),
-    ));
+    let config = vectorize_claims();
     let app = App { config, ..app() };
     let delete = |path: &str| as_ann(HttpRequest::new(Method::Delete, path));
     assert_eq!(send(&app, delete("/api/v1/claims/clm_1")).await.status, 204);
@@ -836,21 +823,7 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
 
 #[wasm_bindgen_test]
 async fn a_metadata_edit_reaches_the_stored_vector_without_an_embedding() {
-    let config: &'static shared::Config = Box::leak(Box::new(
-        shared::Config::parse(
-            r#"
-[[table]]
-name = "claims"
-columns = ["id", "organization_id", "story_id", "content", "embedding"]
-writable = ["story_id", "content"]
-[table.embeddings]
-fields = ["content"]
-metadata = ["story_id"]
-vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
-"#,
-        )
-        .unwrap(),
-    ));
+    let config = vectorize_claims();
     let mut app = App { config, ..app() };
     app.store.vectors.push((
         "org_a".into(),
@@ -944,4 +917,23 @@ async fn another_tenants_record_id_is_as_free_as_one_nobody_used() {
         ann.body["content"], "Police arrested three suspects",
         "Ann's record is untouched"
     );
+}
+
+/// `claims`, with `story_id` as metadata, kept in Vectorize.
+fn vectorize_claims() -> &'static shared::Config {
+    Box::leak(Box::new(
+        shared::Config::parse(
+            r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+writable = ["story_id", "content"]
+[table.embeddings]
+fields = ["content"]
+metadata = ["story_id"]
+vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
+"#,
+        )
+        .unwrap(),
+    ))
 }

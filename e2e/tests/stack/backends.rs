@@ -220,6 +220,15 @@ fn search_ids(ctx: &Ctx, backend: Backend, body: &Value) -> Result<Vec<String>, 
         .collect())
 }
 
+fn delete_as_ann(ctx: &Ctx, backend: Backend, id: &str) -> Result<e2e::Reply, Failed> {
+    Ok(ctx.client.call(
+        "DELETE",
+        &format!("/api/v1/{}/{id}", backend.table),
+        &[("cookie", &ctx.ann)],
+        None,
+    )?)
+}
+
 fn patch(ctx: &Ctx, backend: Backend, id: &str, body: &Value) -> Result<Value, Failed> {
     let reply = ctx.client.call(
         "PATCH",
@@ -276,13 +285,7 @@ fn inserts_updates_metadata_edits_and_deletes_reach_the_index(
         )
     })?;
 
-    let deleted = ctx.client.call(
-        "DELETE",
-        &format!("/api/v1/{}/{id}", backend.table),
-        &[("cookie", &ctx.ann)],
-        None,
-    )?;
-    expect(&deleted, 204, "delete")?;
+    expect(&delete_as_ann(ctx, backend, id)?, 204, "delete")?;
     // Searches leave it out at once, before the index has caught up.
     let after = search_ids(ctx, backend, &json!({"text": second, "limit": 20}))?;
     check(!after.iter().any(|found| found == id), || {
@@ -392,13 +395,11 @@ fn a_record_deleted_while_its_job_embeds_stays_deleted(
             })?;
             std::thread::sleep(Duration::from_millis(50));
         }
-        let deleted = ctx.client.call(
-            "DELETE",
-            &format!("/api/v1/{}/{id}", backend.table),
-            &[("cookie", &ctx.ann)],
-            None,
+        expect(
+            &delete_as_ann(ctx, backend, &id)?,
+            204,
+            "delete while the job embeds",
         )?;
-        expect(&deleted, 204, "delete while the job embeds")?;
         Ok::<_, Failed>((id, job))
     })();
     set_faults(ctx, &json!({}))?;

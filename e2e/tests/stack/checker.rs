@@ -26,6 +26,7 @@ use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 
 use super::backends::{settle, stored_vector_of, Backend};
+use super::search::classify;
 use super::{check, cosine, embed, expect, wait_final_as, Ctx};
 use super::{json, Duration, Failed, Value};
 
@@ -553,15 +554,5 @@ impl<'a> History<'a> {
                 "search of {text:?} as {organization_id}: {ours:?}, brute force over the oracle: {expected:?}"
             )
         })
-    }
-}
-
-/// The example services' thresholds (both use 0.90 / 0.85 / 0.75).
-fn classify(score: f64) -> &'static str {
-    match score {
-        s if s >= 0.90 => "DUPLICATE",
-        s if s >= 0.85 => "CONFIRMS",
-        s if s >= 0.75 => "RELATED",
-        _ => "NEW",
     }
 }

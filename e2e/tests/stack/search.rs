@@ -29,8 +29,8 @@ fn search(ctx: &Ctx, backend: Backend, cookie: &str, body: &Value) -> Result<Vec
     Ok(reply.as_array().ok_or("a search answers an array")?.clone())
 }
 
-/// The service's thresholds, as the config sets them.
-fn classify(score: f64) -> &'static str {
+/// The example services' thresholds, as the config sets them (both use 0.90 / 0.85 / 0.75).
+pub(crate) fn classify(score: f64) -> &'static str {
     match score {
         s if s >= 0.90 => "DUPLICATE",
         s if s >= 0.85 => "CONFIRMS",
