@@ -8,6 +8,7 @@
 //! - [`search`]: classified search, filters, the gray zone and vector queries, on both backends;
 //! - [`backends`]: the two search backends (D1 and the Vectorize stand-in), and what only a
 //!   running Vectorize shows;
+//! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
 //! - [`checker`]: seeded random histories on both backends, checked against an oracle;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
@@ -23,6 +24,8 @@ mod fuzz;
 mod gateway;
 #[path = "stack/search.rs"]
 mod search;
+#[path = "stack/tenancy.rs"]
+mod tenancy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,6 +129,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(gateway::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
         .chain(backends::VECTORIZE_TESTS.iter().copied())
+        .chain(tenancy::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -135,7 +139,12 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         "checker_random_histories_match_the_oracle",
         checker::random_histories_match_the_oracle,
     )];
-    for (name, test) in search::TESTS.iter().chain(backends::TESTS).chain(checker) {
+    for (name, test) in search::TESTS
+        .iter()
+        .chain(backends::TESTS)
+        .chain(tenancy::BACKEND_TESTS)
+        .chain(checker)
+    {
         for backend in backends::BACKENDS {
             let ctx = ctx.clone();
             trials.push(Trial::test(

@@ -140,8 +140,10 @@ pub(crate) struct QueryCacheStats {
     pub size: usize,
 }
 
-/// A query text's vector, and when it was made: by `(model, text)`.
-type QueryEntries = HashMap<(String, String), (Vec<f32>, i64)>;
+/// A query text's vector, and when it was made: by `(organization, model, text)`. One
+/// organization's searches never answer another's from the cache, or the latency of a search
+/// would tell a tenant what another searched a moment ago.
+type QueryEntries = HashMap<(String, String, String), (Vec<f32>, i64)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct QueryCache {
@@ -150,10 +152,16 @@ pub(crate) struct QueryCache {
 }
 
 impl QueryCache {
-    pub(crate) fn get(&self, model: &str, text: &str, now_ms: i64) -> Option<Vec<f32>> {
+    pub(crate) fn get(
+        &self,
+        organization_id: &str,
+        model: &str,
+        text: &str,
+        now_ms: i64,
+    ) -> Option<Vec<f32>> {
         let entries = self.entries.borrow();
         let hit = entries
-            .get(&(model.to_owned(), text.to_owned()))
+            .get(&key(organization_id, model, text))
             .filter(|(_, at)| now_ms - at < QUERY_TTL_MS)
             .map(|(v, _)| v.clone());
         let mut stats = self.stats.borrow_mut();
@@ -165,7 +173,14 @@ impl QueryCache {
         hit
     }
 
-    pub(crate) fn put(&self, model: &str, text: &str, vector: Vec<f32>, now_ms: i64) {
+    pub(crate) fn put(
+        &self,
+        organization_id: &str,
+        model: &str,
+        text: &str,
+        vector: Vec<f32>,
+        now_ms: i64,
+    ) {
         let mut entries = self.entries.borrow_mut();
         if entries.len() >= QUERY_CAPACITY {
             entries.retain(|_, (_, at)| now_ms - *at < QUERY_TTL_MS);
@@ -179,13 +194,21 @@ impl QueryCache {
                 entries.remove(&oldest);
             }
         }
-        entries.insert((model.to_owned(), text.to_owned()), (vector, now_ms));
+        entries.insert(key(organization_id, model, text), (vector, now_ms));
         self.stats.borrow_mut().size = entries.len();
     }
 
     pub(crate) fn stats(&self) -> QueryCacheStats {
         *self.stats.borrow()
     }
+}
+
+fn key(organization_id: &str, model: &str, text: &str) -> (String, String, String) {
+    (
+        organization_id.to_owned(),
+        model.to_owned(),
+        text.to_owned(),
+    )
 }
 
 /// Both caches.
@@ -245,16 +268,23 @@ mod tests {
     #[wasm_bindgen_test]
     fn query_vectors_expire() {
         let cache = QueryCache::default();
-        assert!(cache.get("m", "t", 0).is_none());
-        cache.put("m", "t", vec![1.0], 0);
-        assert_eq!(cache.get("m", "t", QUERY_TTL_MS - 1), Some(vec![1.0]));
-        assert!(cache.get("m", "t", QUERY_TTL_MS).is_none());
-        assert!(cache.get("other", "t", 1).is_none());
+        assert!(cache.get("org_a", "m", "t", 0).is_none());
+        cache.put("org_a", "m", "t", vec![1.0], 0);
+        assert_eq!(
+            cache.get("org_a", "m", "t", QUERY_TTL_MS - 1),
+            Some(vec![1.0])
+        );
+        assert!(cache.get("org_a", "m", "t", QUERY_TTL_MS).is_none());
+        assert!(cache.get("org_a", "other", "t", 1).is_none());
+        assert!(
+            cache.get("org_b", "m", "t", 1).is_none(),
+            "one organization's searches never answer another's"
+        );
         assert_eq!(
             cache.stats(),
             QueryCacheStats {
                 hits: 1,
-                misses: 3,
+                misses: 4,
                 size: 1
             }
         );

@@ -16,7 +16,7 @@ pub(crate) async fn embed<S: Store, E: Embedder, V: VectorIndexes>(
 ) -> Result<HttpResponse, ApiError> {
     let scoped: Scoped<EmbedRequest> = request.json()?;
     let model = scoped.request.resolve(app.config)?;
-    let vector = vector_of(app, model, &scoped.request.text).await?;
+    let vector = vector_of(app, &scoped.organization_id, model, &scoped.request.text).await?;
     Ok(HttpResponse::ok(&EmbedResponse {
         model: model.name.to_owned(),
         dimensions: vector.len(),
@@ -24,13 +24,15 @@ pub(crate) async fn embed<S: Store, E: Embedder, V: VectorIndexes>(
     }))
 }
 
-/// The vector of `text` under `model`, from the cache or the model.
+/// The vector of `text` under `model`, from the organization's cache or the model.
 pub(crate) async fn vector_of<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
+    organization_id: &str,
     model: &ModelSpec,
     text: &str,
 ) -> Result<Vec<f32>, ApiError> {
-    if let Some(vector) = app.caches.queries.get(model.name, text, app.now_ms) {
+    let queries = &app.caches.queries;
+    if let Some(vector) = queries.get(organization_id, model.name, text, app.now_ms) {
         return Ok(vector);
     }
     let mut vectors = app
@@ -50,8 +52,12 @@ pub(crate) async fn vector_of<S: Store, E: Embedder, V: VectorIndexes>(
             }
         })?;
     let vector = vectors.pop().ok_or_else(ApiError::internal)?;
-    app.caches
-        .queries
-        .put(model.name, text, vector.clone(), app.now_ms);
+    queries.put(
+        organization_id,
+        model.name,
+        text,
+        vector.clone(),
+        app.now_ms,
+    );
     Ok(vector)
 }

@@ -57,7 +57,7 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
     plan: &Plan<'_>,
     text: &str,
 ) -> Result<Vec<Match>, ApiError> {
-    let vector = vector_of(app, plan.table.model(), text).await?;
+    let vector = vector_of(app, organization_id, plan.table.model(), text).await?;
     let ask = Ask {
         organization_id,
         table: plan.table,

@@ -1,0 +1,130 @@
+//! Another tenant's data is indistinguishable from absent data, and a stranger learns nothing of
+//! anyone's activity: ids, the query cache, the public health route.
+
+use super::backends::{Backend, BackendTest};
+use super::{check, expect, Ctx, Test};
+use super::{json, Value};
+use libtest_mimic::Failed;
+
+pub(crate) const TESTS: &[(&str, Test)] = &[(
+    "one_tenants_searches_are_invisible_to_another_and_to_strangers",
+    one_tenants_searches_are_invisible_to_another_and_to_strangers,
+)];
+
+pub(crate) const BACKEND_TESTS: &[(&str, BackendTest)] = &[(
+    "another_tenants_record_id_reads_and_writes_as_one_nobody_used",
+    another_tenants_record_id_reads_and_writes_as_one_nobody_used,
+)];
+
+fn texts_embedded(ctx: &Ctx) -> Result<u64, Failed> {
+    Ok(ctx.local_ai.get("/stats", None)?.body["texts"]
+        .as_u64()
+        .ok_or("no stats")?)
+}
+
+fn search(ctx: &Ctx, cookie: &str, text: &str) -> Result<(), Failed> {
+    let reply = ctx.client.post(
+        "/api/v1/embeddings/search/claimSimilarity",
+        Some(cookie),
+        &json!({"text": text}).to_string(),
+    )?;
+    expect(&reply, 200, "search")
+}
+
+/// Finds whether any key of `value`, at any depth, is one of `names`.
+fn mentions(value: &Value, names: &[&str]) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, v)| names.contains(&key.as_str()) || mentions(v, names)),
+        Value::Array(items) => items.iter().any(|v| mentions(v, names)),
+        _ => false,
+    }
+}
+
+/// Ann's search of a text must not make Bob's search of it cheaper (one cache per organization),
+/// and the unauthenticated health route shows no counter of anyone's searches.
+fn one_tenants_searches_are_invisible_to_another_and_to_strangers(ctx: &Ctx) -> Result<(), Failed> {
+    let text = format!("A question only Ann asked, {}", uuid::Uuid::new_v4());
+    let before = ctx.client.get("/api/v1/health", None)?;
+    expect(&before, 200, "health")?;
+    check(
+        !mentions(&before.body, &["queryCache", "hits", "misses"]),
+        || format!("the public health route counts searches: {}", before.body),
+    )?;
+    let start = texts_embedded(ctx)?;
+    search(ctx, &ctx.ann, &text)?;
+    search(ctx, &ctx.ann, &text)?;
+    let after_ann = texts_embedded(ctx)?;
+    search(ctx, &ctx.bob, &text)?;
+    let after_bob = texts_embedded(ctx)?;
+    check(after_ann - start == 1, || {
+        format!(
+            "Ann's repeated text is embedded once: {} texts",
+            after_ann - start
+        )
+    })?;
+    check(after_bob - after_ann == 1, || {
+        "Bob's search of the text Ann just searched came from her cache: he can tell she asked it"
+            .into()
+    })
+}
+
+/// Ann holds `id`; to Bob it reads as an id nobody used (the same 404, word for word), and it
+/// is his to create, after which both records live apart.
+fn another_tenants_record_id_reads_and_writes_as_one_nobody_used(
+    ctx: &Ctx,
+    backend: Backend,
+) -> Result<(), Failed> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (taken, free) = (format!("taken-{run}"), format!("free-{run}"));
+    let table = backend.table;
+    let call = |cookie: &str, method: &str, id: &str, body: Option<Value>| {
+        let path = if method == "POST" {
+            format!("/api/v1/{table}")
+        } else {
+            format!("/api/v1/{table}/{id}")
+        };
+        ctx.client.call(
+            method,
+            &path,
+            &[("cookie", cookie)],
+            body.map(|b| b.to_string()).as_deref(),
+        )
+    };
+    let created = call(
+        &ctx.ann,
+        "POST",
+        "",
+        Some(json!({"id": taken, "content": "Ann's record"})),
+    )?;
+    expect(&created, 201, "Ann creates her record")?;
+    for method in ["GET", "PATCH", "DELETE"] {
+        let body = (method == "PATCH").then(|| json!({"content": "Bob's edit"}));
+        let theirs = call(&ctx.bob, method, &taken, body.clone())?;
+        let nobodys = call(&ctx.bob, method, &free, body)?;
+        let scrub = |reply: &e2e::Reply, id: &str| reply.body.to_string().replace(id, "ID");
+        check(
+            theirs.status == 404
+                && nobodys.status == 404
+                && scrub(&theirs, &taken) == scrub(&nobodys, &free),
+            || {
+                format!(
+                    "{method} of another tenant's id answers {} {}, of a free id {} {}",
+                    theirs.status, theirs.body, nobodys.status, nobodys.body
+                )
+            },
+        )?;
+    }
+    let bobs = call(
+        &ctx.bob,
+        "POST",
+        "",
+        Some(json!({"id": taken, "content": "Bob's record"})),
+    )?;
+    expect(&bobs, 201, "Bob creates a record with the id Ann uses")?;
+    let anns = call(&ctx.ann, "GET", &taken, None)?;
+    check(anns.body["content"] == "Ann's record", || {
+        format!("Ann's record is untouched: {}", anns.body)
+    })
+}
