@@ -4,6 +4,10 @@
 //!
 //! 401 when the caller is not known; 403 when known but without an active organization, not a
 //! member of it, or without a role that may do what it asks.
+//!
+//! An API key belongs to the organization but acts for the member who made it: within its own
+//! role and within its creator's role as it is now. Demote the creator and the key loses what
+//! the creator lost; remove the creator and the key does nothing (403) until it is revoked.
 
 use shared::access::Action;
 use shared::api_key;
@@ -23,6 +27,8 @@ pub(crate) struct Caller {
     pub organization_id: String,
     /// better-auth stores several roles as one comma-separated string.
     pub roles: Vec<String>,
+    /// For an API key, its creator's roles now: an action must be allowed to these too.
+    pub ceiling: Option<Vec<String>>,
     pub principal: Principal,
 }
 
@@ -41,11 +47,12 @@ impl Caller {
         table: Option<&TableConfig>,
         action: Action,
     ) -> Result<()> {
-        if self
-            .roles
-            .iter()
-            .any(|role| app.config.allows(table, role, action))
-        {
+        let allowed = |roles: &[String]| {
+            roles
+                .iter()
+                .any(|role| app.config.allows(table, role, action))
+        };
+        if allowed(&self.roles) && self.ceiling.as_deref().is_none_or(allowed) {
             return Ok(());
         }
         let on = table.map_or_else(String::new, |t| format!(" on `{}`", t.name));
@@ -79,16 +86,32 @@ pub(crate) async fn authenticate(app: &App<impl Ports>, request: &HttpRequest) -
 async fn api_key_caller(app: &App<impl Ports>, header: &str) -> Result<Caller> {
     let key = api_key::from_authorization(header)
         .ok_or_else(|| unauthenticated("malformed authorization header"))?;
-    let row = app
+    let used = app
         .store
         .use_api_key(&api_key::hash(key), app.now_ms)
         .await?
         .ok_or_else(|| unauthenticated("unknown or revoked API key"))?;
+    let creator_role = used.creator_role.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "the key's creator is no longer a member of the organization, so the key acts for nobody; revoke it and make a new one",
+        )
+    })?;
     Ok(Caller {
-        organization_id: row.organization_id,
-        roles: vec![row.role],
-        principal: Principal::ApiKey(row.id),
+        organization_id: used.key.organization_id,
+        roles: vec![used.key.role],
+        ceiling: Some(split_roles(&creator_role)),
+        principal: Principal::ApiKey(used.key.id),
     })
+}
+
+/// better-auth keeps several roles in one comma-separated `member.role`.
+fn split_roles(role: &str) -> Vec<String> {
+    role.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn session_caller(app: &App<impl Ports>, request: &HttpRequest) -> Result<Caller> {
@@ -131,12 +154,8 @@ async fn session_caller(app: &App<impl Ports>, request: &HttpRequest) -> Result<
     })?;
     Ok(Caller {
         organization_id,
-        roles: role
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        roles: split_roles(&role),
+        ceiling: None,
         principal: Principal::User(session.user_id),
     })
 }

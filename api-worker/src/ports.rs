@@ -36,6 +36,14 @@ pub(crate) struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// An API key as it is used: the key, and its creator's `member.role` in its organization now
+/// (`None` once the creator is no longer a member). A key acts within both.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyUse {
+    pub key: ApiKeyRow,
+    pub creator_role: Option<String>,
+}
+
 /// A job row as stored.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct JobRow {
@@ -152,8 +160,8 @@ pub(crate) struct BackfillCandidate {
 pub(crate) trait Store {
     async fn ping(&self) -> Result<(), Fault>;
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault>;
-    /// The unrevoked key with this hash, marking it used.
-    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault>;
+    /// The unrevoked key with this hash, marking it used, with its creator's role now.
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<KeyUse>, Fault>;
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault>;
     async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault>;
     async fn revoke_api_key(

@@ -10,8 +10,10 @@ use worker::{D1Database, D1PreparedStatement};
 use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::Fault;
 
+use serde::Deserialize;
+
 use crate::ports::{
-    ApiKeyRow, BackfillCandidate, JobFilter, JobRow, RecordWrite, SessionRow, Store,
+    ApiKeyRow, BackfillCandidate, JobFilter, JobRow, KeyUse, RecordWrite, SessionRow, Store,
 };
 
 #[derive(Debug)]
@@ -109,16 +111,36 @@ impl Store for D1Store {
         Ok(row)
     }
 
-    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault> {
-        let row = self
-            .statement(
-                "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL
-                 RETURNING id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at",
-                &[text(key_hash), number(now_ms)],
-            )?
-            .first::<ApiKeyRow>(None)
-            .await?;
-        Ok(row)
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<KeyUse>, Fault> {
+        #[derive(Deserialize)]
+        struct CreatorRole {
+            role: String,
+        }
+        // One round trip: the key, marked used, and its creator's membership now.
+        let key = self.statement(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL
+             RETURNING id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at",
+            &[text(key_hash), number(now_ms)],
+        )?;
+        let creator = self.statement(
+            r#"SELECT m."role" AS role FROM api_keys k
+               JOIN "member" m ON m."organizationId" = k.organization_id AND m."userId" = k.created_by
+               WHERE k.key_hash = ?1"#,
+            &[text(key_hash)],
+        )?;
+        let mut results = self.0.batch(vec![key, creator]).await?.into_iter();
+        let key = match results.next() {
+            Some(result) => result.results::<ApiKeyRow>()?.into_iter().next(),
+            None => None,
+        };
+        let creator_role = match results.next() {
+            Some(result) => result.results::<CreatorRole>()?.into_iter().next(),
+            None => None,
+        };
+        Ok(key.map(|key| KeyUse {
+            key,
+            creator_role: creator_role.map(|c| c.role),
+        }))
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {

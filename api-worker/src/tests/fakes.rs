@@ -14,7 +14,7 @@ use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::ports::{
-    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, Ports, RecordWrite,
+    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, KeyUse, Ports, RecordWrite,
     SearchService, SessionRow, Store, VectorIndexes,
 };
 use crate::routes::handle;
@@ -63,14 +63,26 @@ impl Store for FakeStore {
             .find(|(t, _)| t == token)
             .map(|(_, s)| s.clone()))
     }
-    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<ApiKeyRow>, Fault> {
+    async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<KeyUse>, Fault> {
         let mut keys = self.keys.borrow_mut();
         let key = keys
             .iter_mut()
             .find(|(h, k)| h == key_hash && k.revoked_at.is_none());
         Ok(key.map(|(_, k)| {
             k.last_used_at = Some(now_ms);
-            k.clone()
+            // The creator's role now: their membership, as their sessions carry it.
+            let creator_role = self
+                .sessions
+                .iter()
+                .find(|(_, s)| {
+                    s.user_id == k.created_by
+                        && s.active_organization_id.as_deref() == Some(&k.organization_id)
+                })
+                .and_then(|(_, s)| s.role.clone());
+            KeyUse {
+                key: k.clone(),
+                creator_role,
+            }
         }))
     }
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {

@@ -937,3 +937,58 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_768" }
         .unwrap(),
     ))
 }
+
+#[wasm_bindgen_test]
+async fn an_api_key_acts_within_its_creators_role_as_it_is_now() {
+    let app = app();
+    let made = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/api-keys"))
+            .with_json(&json!({"name": "pipeline", "role": "member"})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let key_hash = app.store.keys.borrow()[0].0.clone();
+    let key_row = app.store.keys.borrow()[0].1.clone();
+    let bearer = format!("Bearer {}", made.body["key"].as_str().unwrap());
+    // The same key, with Ann's membership as the test says it is now.
+    let with_ann_as = |role: Option<&str>| {
+        let mut app = fakes::app();
+        for (_, session) in &mut app.store.sessions {
+            if session.user_id == "ann" {
+                session.role = role.map(Into::into);
+            }
+        }
+        app.store
+            .keys
+            .borrow_mut()
+            .push((key_hash.clone(), key_row.clone()));
+        app
+    };
+    let write = || {
+        HttpRequest::new(Method::Post, "/api/v1/claims")
+            .with_header("authorization", &bearer)
+            .with_json(&json!({"content": "with the key"}))
+    };
+    let read = || {
+        HttpRequest::new(Method::Get, "/api/v1/claims/clm_1").with_header("authorization", &bearer)
+    };
+    assert_eq!(send(&with_ann_as(Some("owner")), write()).await.status, 201);
+    let demoted = with_ann_as(Some("viewer"));
+    assert_eq!(
+        send(&demoted, write()).await.status,
+        403,
+        "Ann may no longer write"
+    );
+    assert_eq!(
+        send(&demoted, read()).await.status,
+        200,
+        "reading is still hers"
+    );
+    let gone = send(&with_ann_as(None), read()).await;
+    assert_eq!(gone.status, 403, "Ann left: the key acts for nobody");
+    assert!(gone.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no longer a member"));
+}

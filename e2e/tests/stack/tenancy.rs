@@ -6,10 +6,16 @@ use super::{check, expect, Ctx, Test};
 use super::{json, Value};
 use libtest_mimic::Failed;
 
-pub(crate) const TESTS: &[(&str, Test)] = &[(
-    "one_tenants_searches_are_invisible_to_another_and_to_strangers",
-    one_tenants_searches_are_invisible_to_another_and_to_strangers,
-)];
+pub(crate) const TESTS: &[(&str, Test)] = &[
+    (
+        "one_tenants_searches_are_invisible_to_another_and_to_strangers",
+        one_tenants_searches_are_invisible_to_another_and_to_strangers,
+    ),
+    (
+        "an_api_key_never_outlives_its_creators_rights",
+        an_api_key_never_outlives_its_creators_rights,
+    ),
+];
 
 pub(crate) const BACKEND_TESTS: &[(&str, BackendTest)] = &[(
     "another_tenants_record_id_reads_and_writes_as_one_nobody_used",
@@ -127,4 +133,63 @@ fn another_tenants_record_id_reads_and_writes_as_one_nobody_used(
     check(anns.body["content"] == "Ann's record", || {
         format!("Ann's record is untouched: {}", anns.body)
     })
+}
+
+/// A key acts with its own role and never beyond its creator's current one: Kim (an owner) makes
+/// a `member` key; demoted to `viewer`, her key can no longer write; removed from the
+/// organization, it can do nothing.
+fn an_api_key_never_outlives_its_creators_rights(ctx: &Ctx) -> Result<(), Failed> {
+    let kim = format!("kim{}", uuid::Uuid::new_v4().simple());
+    let t = "'2026-01-01T00:00:00.000Z'";
+    let live = "'2099-01-01T00:00:00.000Z'";
+    ctx.stack.sql(&format!(
+        r#"INSERT INTO "user" VALUES ('{kim}', '{kim}', '{kim}@example.com', 1, NULL, {t}, {t});
+           INSERT INTO "member" VALUES ('mem_{kim}', 'org_a', '{kim}', 'owner', {t});
+           INSERT INTO "session" VALUES ('ses_{kim}', {live}, 'tok_{kim}', {t}, {t}, NULL, NULL, '{kim}', 'org_a');"#
+    ))?;
+    let cookie = ctx.stack.cookie(&format!("tok_{kim}"));
+    let created = ctx.client.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("cookie", &cookie)],
+        Some(&json!({"name": "kim's pipeline", "role": "member"}).to_string()),
+    )?;
+    expect(&created, 201, "Kim makes a member key")?;
+    let bearer = format!("Bearer {}", created.body["key"].as_str().ok_or("no key")?);
+    let write = || {
+        ctx.client.call(
+            "POST",
+            "/api/v1/claims",
+            &[("authorization", bearer.as_str())],
+            Some(&json!({"content": "written with Kim's key"}).to_string()),
+        )
+    };
+    let read = || {
+        ctx.client.call(
+            "GET",
+            "/api/v1/claims/clm_a1",
+            &[("authorization", bearer.as_str())],
+            None,
+        )
+    };
+    expect(&write()?, 201, "the key writes while Kim may")?;
+    ctx.stack.sql(&format!(
+        r#"UPDATE "member" SET "role" = 'viewer' WHERE "userId" = '{kim}'"#
+    ))?;
+    expect(&write()?, 403, "Kim is a viewer now: her key may not write")?;
+    expect(&read()?, 200, "a viewer may read, so the key still reads")?;
+    ctx.stack
+        .sql(&format!(r#"DELETE FROM "member" WHERE "userId" = '{kim}'"#))?;
+    let reply = read()?;
+    expect(
+        &reply,
+        403,
+        "Kim left the organization: her key does nothing",
+    )?;
+    check(
+        reply.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no longer a member")),
+        || format!("the refusal says why: {}", reply.body),
+    )
 }
