@@ -60,6 +60,8 @@ pub(crate) async fn enqueue(
                 ApiError::not_found(format!("`{table_name}` is not an embedding table"))
             })?;
             caller.require(app, Some(table), Action::Embed)?;
+            // It replaces the record's vector: an update of the record, under the table's rule.
+            caller.require(app, Some(table), Action::Update)?;
             let id = guard::record_id(id)?;
             let model = table.model();
             if requested_model.is_some_and(|m| m.name != model.name) {

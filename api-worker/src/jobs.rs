@@ -2,6 +2,7 @@
 //! status or backfill, newest first, by cursor), and the replay of a dead job.
 
 use shared::access::Action;
+use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::record::{decode_cursor, encode_cursor, page_size};
@@ -12,7 +13,7 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::embeddings::{send_one, EnqueueResponse};
 use crate::error::Result;
-use crate::ports::{App, JobFilter, Ports, Store};
+use crate::ports::{App, JobFilter, JobRow, Ports, Store};
 
 /// `GET /api/v1/embeddings/jobs/{jobId}`: another organization's job is a 404, like a missing one.
 pub(crate) async fn job(
@@ -27,6 +28,8 @@ pub(crate) async fn job(
         .job(&caller.organization_id, job_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no job `{job_id}`")))?;
+    // A job of a table is read under that table's rule.
+    caller.require(app, job_table(app, &row), Action::Read)?;
     Ok(HttpResponse::ok(&row.view()?))
 }
 
@@ -72,8 +75,14 @@ pub(crate) async fn jobs(
         .then(|| rows.last())
         .flatten()
         .map(|last| encode_cursor(&format!("{}:{}", last.created_at, last.id)));
+    // Jobs of tables the caller may not read are left out, as the tables route leaves them out.
     let jobs = rows
         .iter()
+        .filter(|row| {
+            caller
+                .require(app, job_table(app, row), Action::Read)
+                .is_ok()
+        })
         .map(crate::ports::JobRow::view)
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(HttpResponse::ok(
@@ -96,7 +105,7 @@ pub(crate) async fn retry(
         .job(organization_id, job_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no job `{job_id}`")))?;
-    let table = row.table_name.as_deref().and_then(|t| app.config.table(t));
+    let table = job_table(app, &row);
     caller.require(app, table, Action::Embed)?;
     let status = row.status()?;
     if !status.can_replay() {
@@ -120,6 +129,11 @@ pub(crate) async fn retry(
     }
     send_one(app, &job, "job replayed").await?;
     Ok(HttpResponse::json(202, &EnqueueResponse::of(&job)))
+}
+
+/// The configured table a job is bound to, whose access rules apply to it.
+fn job_table<'a>(app: &'a App<impl Ports>, row: &JobRow) -> Option<&'a TableConfig> {
+    row.table_name.as_deref().and_then(|t| app.config.table(t))
 }
 
 fn not_replayable(job_id: Uuid, status: &str) -> ApiError {

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use shared::access::Action;
-use shared::search::{EmbedRequest, Scoped};
+use shared::search::{EmbedRequest, QueryRequest, Scoped};
 use shared::ApiError;
 use worker_kit::http::{HttpRequest, HttpResponse};
 use worker_kit::Fault;
@@ -48,8 +48,22 @@ pub(crate) async fn query(
     caller: &Caller,
     request: &HttpRequest,
 ) -> Result<HttpResponse> {
-    caller.require(app, None, Action::Search)?;
+    // A caller who may search no table at all is refused before its body is looked at.
+    if !app
+        .config
+        .tables
+        .iter()
+        .any(|table| caller.require(app, Some(table), Action::Search).is_ok())
+    {
+        caller.require(app, None, Action::Search)?;
+    }
     let body: serde_json::Value = request.json()?;
+    // The table queried (named, or the one whose model has the vector's dimension) decides
+    // whose search rule applies: a table's own `[table.access]` is never bypassed here.
+    let query: QueryRequest = serde_json::from_value(body.clone())
+        .map_err(|e| ApiError::invalid(format!("invalid request: {e}")))?;
+    let (table, _) = query.plan(app.config)?;
+    caller.require(app, Some(table), Action::Search)?;
     forward(app, caller, "/query", &body).await
 }
 

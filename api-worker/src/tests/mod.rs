@@ -360,20 +360,23 @@ async fn search_routes_are_checked_then_forwarded_with_the_organization() {
     let mut app = app();
     app.search = FakeSearch::answering(Ok((200, json!({"matches": []}))));
     let body = json!({"text": "hello", "limit": 3});
-    for (path, forwarded) in [
+    let query = json!({"vector": vec![0.1; 768], "topK": 3, "table": "claims"});
+    for (path, forwarded, body) in [
         (
             "/api/v1/embeddings/search/claimSimilarity",
             "/search/claimSimilarity",
+            &body,
         ),
         (
             "/api/v1/embeddings/gray-zone/claimSimilarity",
             "/gray-zone/claimSimilarity",
+            &body,
         ),
-        ("/api/v1/embeddings/query", "/query"),
+        ("/api/v1/embeddings/query", "/query", &query),
     ] {
         let response = send(
             &app,
-            as_user("vic", HttpRequest::new(Method::Post, path)).with_json(&body),
+            as_user("vic", HttpRequest::new(Method::Post, path)).with_json(body),
         )
         .await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
@@ -991,4 +994,83 @@ async fn an_api_key_acts_within_its_creators_role_as_it_is_now() {
         .as_str()
         .unwrap()
         .contains("no longer a member"));
+}
+
+#[wasm_bindgen_test]
+async fn a_tables_own_access_rules_hold_on_every_route_that_reaches_it() {
+    // Project-wide a member may read, search and embed; `claims` keeps all three for owners.
+    let config: &'static shared::Config = Box::leak(Box::new(
+        shared::Config::parse(
+            r#"
+[[table]]
+name = "claims"
+columns = ["id", "organization_id", "story_id", "content", "embedding"]
+writable = ["story_id", "content"]
+[table.embeddings]
+fields = ["content"]
+[table.access]
+read = ["owner"]
+search = ["owner"]
+update = ["owner"]
+"#,
+        )
+        .unwrap(),
+    ));
+    let app = App { config, ..app() };
+    let as_meg = |method, path: &str| as_user("meg", HttpRequest::new(method, path));
+    let query = json!({"vector": vec![0.1; 768], "topK": 3});
+    let reply = send(
+        &app,
+        as_meg(Method::Post, "/api/v1/embeddings/query").with_json(&query),
+    )
+    .await;
+    assert_eq!(
+        reply.status, 403,
+        "a vector query of claims: {}",
+        reply.body
+    );
+
+    let replace = json!({"content": "another text", "table": "claims", "id": "clm_1"});
+    let reply = send(
+        &app,
+        as_meg(Method::Post, "/api/v1/embeddings").with_json(&replace),
+    )
+    .await;
+    assert_eq!(
+        reply.status, 403,
+        "replacing a claim's vector is an update: {}",
+        reply.body
+    );
+
+    // Ann's job of claims: Meg may read jobs, but not that table's.
+    let made = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings")).with_json(&replace),
+    )
+    .await;
+    assert_eq!(made.status, 202, "{}", made.body);
+    let job = made.body["jobId"].as_str().unwrap();
+    let reply = send(
+        &app,
+        as_meg(Method::Get, &format!("/api/v1/embeddings/jobs/{job}")),
+    )
+    .await;
+    assert_eq!(reply.status, 403, "a job of claims: {}", reply.body);
+    let listed = send(&app, as_meg(Method::Get, "/api/v1/embeddings/jobs")).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.body["jobs"],
+        json!([]),
+        "claims' jobs are left out of the list"
+    );
+    let listed = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/embeddings/jobs")),
+    )
+    .await;
+    assert_eq!(
+        listed.body["jobs"].as_array().unwrap().len(),
+        1,
+        "the owner sees it"
+    );
 }
