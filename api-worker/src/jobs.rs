@@ -90,9 +90,8 @@ pub(crate) async fn jobs(
     ))
 }
 
-/// `POST /api/v1/embeddings/jobs/{jobId}/retry`: replays a `dead` or `failed` job as it was
-/// accepted, under the same id. If its record has changed since, the record's current text
-/// decides staleness, as for a new job.
+/// `POST /api/v1/embeddings/jobs/{jobId}/retry`: replays a `dead` or `failed` job under the
+/// same id: a job of a record with the record's current text, any other as it was accepted.
 pub(crate) async fn retry(
     app: &App<impl Ports>,
     caller: &Caller,
@@ -112,18 +111,24 @@ pub(crate) async fn retry(
         return Err(not_replayable(job_id, status.as_str()).into());
     }
     let target = row.table_name.clone().zip(row.record_id.clone());
-    let mut job = EmbeddingJob::new(job_id, organization_id, &row.model, &row.content, target);
-    // A record that is gone is left to the consumer, which marks the job dead and says why.
+    // A record's job is replayed with the record's text as it is now: its old content would be
+    // written as the vector of a text the record no longer has. A record that is gone is left
+    // to the consumer, which marks the job dead and says why.
+    let mut job = EmbeddingJob::new(
+        job_id,
+        organization_id,
+        &row.model,
+        &row.content,
+        target.clone(),
+    );
     if let (Some(table), Some(id)) = (table, row.record_id.as_deref()) {
         if let Some(record) = app.store.record(table, organization_id, id).await? {
-            job = job.with_record_text(&table.embedding_text(&record));
+            let text = table.embedding_text(&record);
+            job = EmbeddingJob::new(job_id, organization_id, &row.model, &text, target)
+                .with_record_text(&text);
         }
     }
-    if !app
-        .store
-        .requeue_job(organization_id, job_id, app.now_ms)
-        .await?
-    {
+    if !app.store.requeue_job(&job, app.now_ms).await? {
         // Another replay won the race.
         return Err(not_replayable(job_id, "queued").into());
     }

@@ -237,14 +237,10 @@ pub(crate) trait Store {
     ) -> Result<(), Fault>;
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault>;
     async fn jobs(&self, organization_id: &str, filter: &JobFilter) -> Result<Vec<JobRow>, Fault>;
-    /// Moves a `dead` or `failed` job back to `queued`, in one statement so that two replays
-    /// cannot both win; `false` when the job was not in such a state.
-    async fn requeue_job(
-        &self,
-        organization_id: &str,
-        job_id: Uuid,
-        now_ms: i64,
-    ) -> Result<bool, Fault>;
+    /// Moves a `dead` or `failed` job back to `queued` with the content it is replayed with, in
+    /// one statement so that two replays cannot both win; `false` when the job was not in such a
+    /// state.
+    async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault>;
 }
 
 /// The producer side of `embeddings-queue`.

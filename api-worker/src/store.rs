@@ -3,6 +3,7 @@
 //! validated config (quoted).
 
 use shared::config::TableConfig;
+use shared::message::EmbeddingJob;
 use shared::record::{Record, CREATED_AT, UPDATED_AT};
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
@@ -510,19 +511,17 @@ impl Store for D1Store {
         Ok(rows)
     }
 
-    async fn requeue_job(
-        &self,
-        organization_id: &str,
-        job_id: Uuid,
-        now_ms: i64,
-    ) -> Result<bool, Fault> {
+    async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault> {
         let result = self
             .statement(
-                "UPDATE embedding_jobs SET status = 'queued', updated_at = ?3, completed_at = NULL
+                "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
+                     updated_at = ?5, completed_at = NULL
                  WHERE id = ?1 AND organization_id = ?2 AND status IN ('dead', 'failed')",
                 &[
-                    text(&job_id.to_string()),
-                    text(organization_id),
+                    text(&job.job_id.to_string()),
+                    text(&job.organization_id),
+                    text(&job.content),
+                    text(&job.content_hash),
                     number(now_ms),
                 ],
             )?

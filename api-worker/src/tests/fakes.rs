@@ -296,20 +296,17 @@ impl Store for FakeStore {
         rows.truncate(filter.limit as usize);
         Ok(rows)
     }
-    async fn requeue_job(
-        &self,
-        organization_id: &str,
-        job_id: Uuid,
-        now_ms: i64,
-    ) -> Result<bool, Fault> {
+    async fn requeue_job(&self, replay: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault> {
         let mut jobs = self.jobs.borrow_mut();
         let job = jobs.iter_mut().find(|j| {
-            j.id == job_id.to_string()
-                && j.organization_id == organization_id
+            j.id == replay.job_id.to_string()
+                && j.organization_id == replay.organization_id
                 && (j.status == "dead" || j.status == "failed")
         });
         Ok(job.is_some_and(|job| {
             job.status = "queued".into();
+            job.content.clone_from(&replay.content);
+            job.content_hash.clone_from(&replay.content_hash);
             job.updated_at = now_ms;
             job.completed_at = None;
             true

@@ -1074,3 +1074,42 @@ update = ["owner"]
         "the owner sees it"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_dead_record_job_replays_with_the_records_text_as_it_is_now() {
+    let app = app();
+    let enqueued = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/embeddings")).with_json(
+            &json!({"content": "an old text of the claim", "table": "claims", "id": "clm_1"}),
+        ),
+    )
+    .await;
+    assert_eq!(enqueued.status, 202, "{}", enqueued.body);
+    let job_id = enqueued.body["jobId"].as_str().unwrap().to_owned();
+    app.store.jobs.borrow_mut()[0].status = "dead".into();
+    let replayed = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Post,
+            &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
+        )),
+    )
+    .await;
+    assert_eq!(replayed.status, 202, "{}", replayed.body);
+    let sent = app.queue.sent.borrow().last().unwrap().clone();
+    let current = "Police arrested three suspects";
+    assert_eq!(
+        sent.content, current,
+        "the vector written must be of the text the record has"
+    );
+    assert_eq!(
+        sent.content_hash,
+        shared::message::content_hash(&sent.model, current)
+    );
+    assert_eq!(
+        app.store.jobs.borrow()[0].content,
+        current,
+        "the job row says what was embedded"
+    );
+}
