@@ -15,6 +15,7 @@ use shared::message::{content_hash, EmbeddingJob};
 use shared::models::DEFAULT_MODEL;
 use shared::vector::{encode, vector_id};
 
+use super::consumer::wait_pipeline_job;
 use super::{check, cosine, embed, expect, wait_final, wait_final_as, Ctx};
 use super::{json, Duration, Failed, Value};
 
@@ -322,15 +323,7 @@ fn duplicates_and_ai_faults_leave_one_current_vector_per_record(
         &Value::from(vec![message.clone(), message.clone(), message]).to_string(),
     )?;
     expect(&reply, 202, "the pipeline sends one job three times")?;
-    let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
-    let started = Instant::now();
-    while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
-        check(started.elapsed() < Duration::from_secs(30), || {
-            "the consumer never recorded the job".into()
-        })?;
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let ended = wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))?;
+    let ended = wait_pipeline_job(ctx, &job)?;
     check(ended["status"] == "skipped", || {
         format!("the same text as the stored vector is skipped, however often it comes: {ended}")
     })?;
@@ -468,15 +461,7 @@ fn an_older_vector_never_lands_last(ctx: &Ctx) -> Result<(), Failed> {
         .post("/__pipeline/send", None, &Value::from(messages).to_string())?;
     expect(&reply, 202, "the pipeline sends both")?;
     for job in &jobs {
-        let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
-        let started = Instant::now();
-        while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
-            check(started.elapsed() < Duration::from_secs(30), || {
-                "the consumer never recorded the job".into()
-            })?;
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        wait_final(ctx, &job.job_id.to_string(), Duration::from_secs(30))?;
+        wait_pipeline_job(ctx, job)?;
     }
     settle(ctx, backend)?;
     let newer = embed(ctx, &jobs[0].content)?;

@@ -229,7 +229,7 @@ fn pipeline_send(ctx: &Ctx, messages: &[Value]) -> Result<(), Failed> {
 }
 
 /// Waits for a job sent by the pipeline: it has no row until the consumer first sees it.
-fn wait_pipeline_job(ctx: &Ctx, job: &EmbeddingJob) -> Result<Value, Failed> {
+pub(crate) fn wait_pipeline_job(ctx: &Ctx, job: &EmbeddingJob) -> Result<Value, Failed> {
     let path = format!("/api/v1/embeddings/jobs/{}", job.job_id);
     let started = Instant::now();
     while ctx.client.get(&path, Some(&ctx.ann))?.status == 404 {
