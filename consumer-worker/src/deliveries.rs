@@ -305,7 +305,8 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                     .iter()
                     .map(|&i| {
                         let (text, truncated) = models::truncate(&entries[i].job.content);
-                        entries[i].truncated = truncated;
+                        // Cut here, or already by whoever made the message.
+                        entries[i].truncated = truncated || entries[i].job.truncated;
                         text.to_owned()
                     })
                     .collect();

@@ -46,6 +46,14 @@ pub struct EmbeddingJob {
     /// Deliveries that failed before this one; queues do not expose it, so the message carries it.
     #[serde(default)]
     pub attempt: u32,
+    /// The content was cut to what the model reads ([`models::truncate`]) before it was sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Why a queue message cannot be processed: permanent, retrying will not help.
@@ -78,6 +86,10 @@ impl EmbeddingJob {
     ) -> Self {
         let model = model.into();
         let content = content.into();
+        // The message carries only what the model reads: a record of any length makes a
+        // message well under the queue's 128 KB, and the same vector.
+        let (read, truncated) = models::truncate(&content);
+        let content = if truncated { read.to_owned() } else { content };
         let (table, id) = target.map_or((None, None), |(t, i)| (Some(t), Some(i)));
         EmbeddingJob {
             version: MESSAGE_VERSION,
@@ -90,6 +102,7 @@ impl EmbeddingJob {
             id,
             record_hash: None,
             attempt: 0,
+            truncated,
         }
     }
 
@@ -270,5 +283,34 @@ mod tests {
             EmbeddingJob::decode(value),
             Err(MessageError::UnknownModel(_))
         ));
+    }
+
+    #[test]
+    fn a_message_carries_only_what_the_model_reads() {
+        // Quotes double when JSON escapes them: 120,000 of them made a 240 KB message.
+        let long = "\"".repeat(120_000);
+        let long_job = EmbeddingJob::new(
+            Uuid::nil(),
+            "org_1",
+            models::DEFAULT_MODEL,
+            long.as_str(),
+            None,
+        );
+        assert!(long_job.truncated);
+        assert_eq!(long_job.content.chars().count(), models::MAX_INPUT_CHARS);
+        assert!(body_size(&long_job) < 16 * 1024, "{} bytes", body_size(&long_job));
+        assert_eq!(
+            long_job.content_hash,
+            content_hash(models::DEFAULT_MODEL, &long_job.content)
+        );
+        let value = serde_json::to_value(&long_job).unwrap();
+        assert_eq!(value["truncated"], true);
+        assert_eq!(EmbeddingJob::decode(value).unwrap(), long_job);
+        let short = job();
+        assert!(!short.truncated);
+        assert!(serde_json::to_value(&short)
+            .unwrap()
+            .get("truncated")
+            .is_none());
     }
 }

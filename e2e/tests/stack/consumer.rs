@@ -11,6 +11,10 @@ use super::{json, Duration, Failed, Instant, Value};
 
 pub(crate) const TESTS: &[(&str, Test)] = &[
     (
+        "a_record_of_any_length_is_embedded_and_never_blocks_a_backfill",
+        a_record_of_any_length_is_embedded_and_never_blocks_a_backfill,
+    ),
+    (
         "two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch",
         two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch,
     ),
@@ -450,4 +454,33 @@ fn a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays(
     })?;
     let reply = ctx.client.post(&path, Some(&ctx.ann), "")?;
     expect(&reply, 409, "a done job is not replayed")
+}
+
+/// 60,000 quotes in each of a note's two fields: JSON doubles them, past the queue's 128 KB for
+/// one message. The message carries only what the model reads, so the job is embedded (and says
+/// it was cut), and the table's backfill still goes out.
+fn a_record_of_any_length_is_embedded_and_never_blocks_a_backfill(ctx: &Ctx) -> Result<(), Failed> {
+    let quotes = "\"".repeat(60_000);
+    let created = ctx.client.call(
+        "POST",
+        "/api/v1/notes",
+        &[("cookie", &ctx.ann)],
+        Some(&json!({"title": quotes, "body": quotes, "topic": "long"}).to_string()),
+    )?;
+    expect(&created, 201, "create a very long note")?;
+    let job = created.body["job"]["jobId"]
+        .as_str()
+        .ok_or_else(|| format!("the note's job was not queued: {}", created.body))?
+        .to_owned();
+    let ended = wait_final(ctx, &job, Duration::from_secs(30))?;
+    check(
+        ended["status"] == "done" && ended["truncated"] == true,
+        || format!("embedded, and cut to what the model reads: {ended}"),
+    )?;
+    let backfill = ctx.client.post(
+        "/api/v1/embeddings/backfill",
+        Some(&ctx.ann),
+        &json!({"table": "notes", "all": true}).to_string(),
+    )?;
+    expect(&backfill, 202, "a backfill of the table holding it")
 }
