@@ -3,7 +3,7 @@
 
 use shared::access::Action;
 use shared::config::TableConfig;
-use shared::job::JobStatus;
+use shared::job::{JobStatus, STUCK_AFTER_MS};
 use shared::message::EmbeddingJob;
 use shared::record::{decode_cursor, encode_cursor, page_size};
 use shared::{ApiError, ErrorCode};
@@ -107,7 +107,7 @@ pub(crate) async fn retry(
     let table = job_table(app, &row);
     caller.require(app, table, Action::Embed)?;
     let status = row.status()?;
-    if !status.can_replay() {
+    if !status.can_replay(row.updated_at, app.now_ms) {
         return Err(not_replayable(job_id, status.as_str()).into());
     }
     let target = row.table_name.clone().zip(row.record_id.clone());
@@ -144,7 +144,11 @@ fn job_table<'a>(app: &'a App<impl Ports>, row: &JobRow) -> Option<&'a TableConf
 fn not_replayable(job_id: Uuid, status: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Conflict,
-        format!("job `{job_id}` is {status}; only dead or failed jobs can be retried"),
+        format!(
+            "job `{job_id}` is {status}; only dead or failed jobs can be retried, and queued or \
+             processing ones that have not moved for {} minutes",
+            STUCK_AFTER_MS / 60_000
+        ),
     )
 }
 

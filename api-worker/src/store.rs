@@ -3,6 +3,7 @@
 //! validated config (quoted).
 
 use shared::config::TableConfig;
+use shared::job::STUCK_AFTER_MS;
 use shared::message::EmbeddingJob;
 use shared::record::{Record, CREATED_AT, UPDATED_AT};
 use uuid::Uuid;
@@ -516,13 +517,16 @@ impl Store for D1Store {
             .statement(
                 "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
                      updated_at = ?5, completed_at = NULL
-                 WHERE id = ?1 AND organization_id = ?2 AND status IN ('dead', 'failed')",
+                 WHERE id = ?1 AND organization_id = ?2
+                   AND (status IN ('dead', 'failed')
+                        OR (status IN ('queued', 'processing') AND updated_at <= ?6))",
                 &[
                     text(&job.job_id.to_string()),
                     text(&job.organization_id),
                     text(&job.content),
                     text(&job.content_hash),
                     number(now_ms),
+                    number(now_ms - STUCK_AFTER_MS),
                 ],
             )?
             .run()

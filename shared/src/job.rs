@@ -54,11 +54,23 @@ impl JobStatus {
         !matches!(self, JobStatus::Queued | JobStatus::Processing)
     }
 
-    /// Only a job that failed can be replayed: `dead`, or `failed` to reach the queue.
-    pub fn can_replay(self) -> bool {
-        matches!(self, JobStatus::Dead | JobStatus::Failed)
+    /// Whether a job in this status, last changed at `updated_at`, may be replayed at `now_ms`:
+    /// a job that failed (`dead`, or `failed` to reach the queue) at once, and an open one
+    /// (`queued`, `processing`) once it has not moved for [`STUCK_AFTER_MS`]; its message was
+    /// lost, or its dead letter never recorded. A replay of a job still moving is harmless
+    /// (delivery is at least once), but the wait keeps replays for the stuck.
+    pub fn can_replay(self, updated_at: i64, now_ms: i64) -> bool {
+        match self {
+            JobStatus::Dead | JobStatus::Failed => true,
+            JobStatus::Queued | JobStatus::Processing => now_ms - updated_at >= STUCK_AFTER_MS,
+            JobStatus::Done | JobStatus::Skipped | JobStatus::Stale => false,
+        }
     }
 }
+
+/// How long an open job must not have moved before it counts as stuck: far past the consumer's
+/// whole retry schedule (2 + 4 + 8 + 16 + 32 s of backoff, with each batch's own time).
+pub const STUCK_AFTER_MS: i64 = 15 * 60 * 1000;
 
 /// A job as `GET /api/v1/embeddings/jobs/{jobId}` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,11 +113,28 @@ mod tests {
             .filter(|s| !s.is_final())
             .collect();
         assert_eq!(open, vec![JobStatus::Queued, JobStatus::Processing]);
-        let replayable: Vec<_> = JobStatus::ALL
-            .into_iter()
-            .filter(|s| s.can_replay())
-            .collect();
-        assert_eq!(replayable, vec![JobStatus::Dead, JobStatus::Failed]);
+        let replayable = |age: i64| -> Vec<JobStatus> {
+            JobStatus::ALL
+                .into_iter()
+                .filter(|s| s.can_replay(1_000, 1_000 + age))
+                .collect()
+        };
+        assert_eq!(replayable(0), vec![JobStatus::Dead, JobStatus::Failed]);
+        assert_eq!(
+            replayable(STUCK_AFTER_MS - 1),
+            vec![JobStatus::Dead, JobStatus::Failed]
+        );
+        let mut stuck = replayable(STUCK_AFTER_MS);
+        stuck.sort_by_key(|s| s.as_str());
+        assert_eq!(
+            stuck,
+            vec![
+                JobStatus::Dead,
+                JobStatus::Failed,
+                JobStatus::Processing,
+                JobStatus::Queued
+            ]
+        );
         assert_eq!(JobStatus::parse("nope"), None);
     }
 }

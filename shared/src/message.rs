@@ -298,7 +298,11 @@ mod tests {
         );
         assert!(long_job.truncated);
         assert_eq!(long_job.content.chars().count(), models::MAX_INPUT_CHARS);
-        assert!(body_size(&long_job) < 16 * 1024, "{} bytes", body_size(&long_job));
+        assert!(
+            body_size(&long_job) < 16 * 1024,
+            "{} bytes",
+            body_size(&long_job)
+        );
         assert_eq!(
             long_job.content_hash,
             content_hash(models::DEFAULT_MODEL, &long_job.content)

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use serde_json::{json, Value};
 use shared::config::TableConfig;
+use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::record::Record;
 use shared::session::session_cookie;
@@ -301,7 +302,8 @@ impl Store for FakeStore {
         let job = jobs.iter_mut().find(|j| {
             j.id == replay.job_id.to_string()
                 && j.organization_id == replay.organization_id
-                && (j.status == "dead" || j.status == "failed")
+                && JobStatus::parse(&j.status)
+                    .is_some_and(|status| status.can_replay(j.updated_at, now_ms))
         });
         Ok(job.is_some_and(|job| {
             job.status = "queued".into();

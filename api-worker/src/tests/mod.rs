@@ -1113,3 +1113,25 @@ async fn a_dead_record_job_replays_with_the_records_text_as_it_is_now() {
         "the job row says what was embedded"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_job_stuck_open_can_be_replayed_once_it_has_not_moved_for_a_while() {
+    let app = app();
+    let job_id = enqueue_plain(&app, "lost in the queue").await;
+    let retry = || {
+        as_ann(HttpRequest::new(
+            Method::Post,
+            &format!("/api/v1/embeddings/jobs/{job_id}/retry"),
+        ))
+    };
+    app.store.jobs.borrow_mut()[0].status = "processing".into();
+    assert_eq!(
+        send(&app, retry()).await.status,
+        409,
+        "a job still moving is left alone"
+    );
+    app.store.jobs.borrow_mut()[0].updated_at = NOW - shared::job::STUCK_AFTER_MS;
+    let replayed = send(&app, retry()).await;
+    assert_eq!(replayed.status, 202, "{}", replayed.body);
+    assert_eq!(app.store.jobs.borrow()[0].status, "queued");
+}
