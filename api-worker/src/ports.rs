@@ -194,6 +194,8 @@ pub(crate) trait Store {
         values: &Record,
         now_ms: i64,
     ) -> Result<RecordWrite, Fault>;
+    /// Updates a record and returns it as it was just before, read in the same transaction:
+    /// what the update changed is then exact, however many writers race on the record.
     async fn update_record(
         &self,
         table: &TableConfig,
@@ -201,7 +203,7 @@ pub(crate) trait Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<RecordWrite, Fault>;
+    ) -> Result<(Option<Record>, RecordWrite), Fault>;
     /// Copies a record's current metadata fields onto its stored vector (a new `seq`, so the
     /// search cache sees it); `false` when it has no stored vector.
     async fn refresh_vector_metadata(

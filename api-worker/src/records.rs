@@ -152,16 +152,15 @@ pub(crate) async fn update(
     let body: serde_json::Value = request.json()?;
     let input = RecordInput::parse(table, &body, Write::Update)?;
     let organization_id = &caller.organization_id;
-    let before = app
-        .store
-        .record(table, organization_id, id)
-        .await?
-        .ok_or_else(|| not_found(table, id))?;
-    let write = app
+    // The row before the update is read with it, in one transaction: whether a watched field
+    // changed is then decided against what this update really replaced, not against a read
+    // another PATCH may have overtaken.
+    let (before, write) = app
         .store
         .update_record(table, organization_id, id, &input.values, app.now_ms)
         .await?;
     let record = stored(table, id, write)?;
+    let before = before.ok_or_else(|| not_found(table, id))?;
     let embed = changes_watched(table, &before, &input.values);
     if touches_metadata(table, &input.values) {
         refresh_vector_metadata(app, table, organization_id, id).await?;

@@ -281,7 +281,7 @@ impl Store for D1Store {
         id: &str,
         values: &Record,
         now_ms: i64,
-    ) -> Result<RecordWrite, Fault> {
+    ) -> Result<(Option<Record>, RecordWrite), Fault> {
         let mut sets = Vec::new();
         let mut params = vec![text(id), text(organization_id)];
         for (name, value) in values {
@@ -292,15 +292,43 @@ impl Store for D1Store {
             params.push(number(now_ms));
             sets.push(format!("{} = ?{}", ident(UPDATED_AT), params.len()));
         }
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {} = ?1 AND {} = ?2 RETURNING {}",
+        let (table_name, id_column, organization_column) = (
             ident(&table.name),
-            sets.join(", "),
             ident(&table.id_column),
             ident(&table.organization_column),
-            columns(table)
         );
-        self.write_record(&sql, &params, RecordWrite::Missing).await
+        let before = self.statement(
+            &format!(
+                "SELECT {} FROM {table_name} WHERE {id_column} = ?1 AND {organization_column} = ?2",
+                columns(table)
+            ),
+            &[text(id), text(organization_id)],
+        )?;
+        let update = self.statement(
+            &format!(
+                "UPDATE {table_name} SET {} WHERE {id_column} = ?1 AND {organization_column} = ?2
+                 RETURNING {}",
+                sets.join(", "),
+                columns(table)
+            ),
+            &params,
+        )?;
+        // One batch is one transaction: no other write lands between the read and the update.
+        let results = match self.0.batch(vec![before, update]).await {
+            Ok(results) => results,
+            Err(e) => return refused(e).map(|write| (None, write)),
+        };
+        let mut rows = results.into_iter().map(|result| {
+            result
+                .results::<Record>()
+                .map(|rows| rows.into_iter().next())
+        });
+        let before = rows.next().transpose()?.flatten();
+        let after = rows.next().transpose()?.flatten();
+        Ok((
+            before,
+            after.map_or(RecordWrite::Missing, RecordWrite::Written),
+        ))
     }
 
     async fn refresh_vector_metadata(

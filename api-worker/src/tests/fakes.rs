@@ -34,6 +34,8 @@ pub(super) struct FakeStore {
     pub(super) jobs: RefCell<Vec<JobRow>>,
     /// (organization, table, record id) of each metadata refresh
     pub(super) refreshed: RefCell<Vec<(String, String, String)>>,
+    /// What a separate read of a record answers when another write has since overtaken it.
+    pub(super) stale_read: RefCell<Option<Record>>,
     pub(super) down: bool,
 }
 
@@ -122,6 +124,9 @@ impl Store for FakeStore {
         organization_id: &str,
         id: &str,
     ) -> Result<Option<Record>, Fault> {
+        if let Some(stale) = self.stale_read.borrow().clone() {
+            return Ok(Some(stale));
+        }
         Ok(self.find(table, organization_id, id))
     }
     async fn records(
@@ -179,17 +184,18 @@ impl Store for FakeStore {
         id: &str,
         values: &Record,
         _now_ms: i64,
-    ) -> Result<RecordWrite, Fault> {
+    ) -> Result<(Option<Record>, RecordWrite), Fault> {
         for (t, record) in self.records.borrow_mut().iter_mut() {
             if *t == table.name
                 && record["organization_id"] == organization_id
                 && record["id"] == id
             {
+                let before = record.clone();
                 record.extend(values.clone());
-                return Ok(RecordWrite::Written(record.clone()));
+                return Ok((Some(before), RecordWrite::Written(record.clone())));
             }
         }
-        Ok(RecordWrite::Missing)
+        Ok((None, RecordWrite::Missing))
     }
     async fn refresh_vector_metadata(
         &self,

@@ -1135,3 +1135,32 @@ async fn a_job_stuck_open_can_be_replayed_once_it_has_not_moved_for_a_while() {
     assert_eq!(replayed.status, 202, "{}", replayed.body);
     assert_eq!(app.store.jobs.borrow()[0].status, "queued");
 }
+
+#[wasm_bindgen_test]
+async fn a_patch_decides_on_what_it_really_replaced() {
+    // Another PATCH changed clm_1's text to W after this one could have read it as V; this one
+    // sets V again. A read apart from the update sees "V, unchanged" and makes no job, leaving
+    // W's vector on a record whose text is V.
+    let app = app();
+    let read_before_the_other_patch = {
+        let mut record = app.store.records.borrow()[0].1.clone();
+        record.insert("content".into(), json!("V"));
+        record
+    };
+    app.store.records.borrow_mut()[0]
+        .1
+        .insert("content".into(), json!("W"));
+    *app.store.stale_read.borrow_mut() = Some(read_before_the_other_patch);
+    let reply = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Patch, "/api/v1/claims/clm_1"))
+            .with_json(&json!({"content": "V"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body["job"]["jobId"].is_string(),
+        "W was replaced by V: a job, {}",
+        reply.body
+    );
+}
