@@ -7,6 +7,7 @@
 //! a deleted record's vector coming back, an older vector landing last, and a table moved from
 //! D1 to Vectorize that never reached the index.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -148,41 +149,66 @@ fn stored_vector(ctx: &Ctx, backend: Backend, id: &str) -> Result<Option<Vec<f32
     stored_vector_of(ctx, backend, "org_a", id)
 }
 
-/// What the backend's index holds for a record: its vector, or `None`. On D1 it is the row
-/// search reads; on Vectorize, the index itself, through the REST API.
+/// What the backend's index holds for a record: its vector, or `None`.
 pub(crate) fn stored_vector_of(
     ctx: &Ctx,
     backend: Backend,
     organization_id: &str,
     id: &str,
 ) -> Result<Option<Vec<f32>>, Failed> {
+    Ok(stored_vectors_of(ctx, backend, organization_id, &[id])?.remove(id))
+}
+
+/// What the backend's index holds for some records of one organization, by record id (a record
+/// with no vector is absent), in one read: on D1 the rows search reads, on Vectorize the index
+/// itself, through the REST API (at most 20 ids, its `get_by_ids` limit).
+pub(crate) fn stored_vectors_of(
+    ctx: &Ctx,
+    backend: Backend,
+    organization_id: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<f32>>, Failed> {
+    let mut found = HashMap::new();
     let Some(index) = backend.index else {
+        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
         let rows = ctx.stack.sql(&format!(
-            "SELECT hex(vector) AS hex FROM embedding_vectors
-             WHERE organization_id = '{organization_id}' AND table_name = '{}' AND record_id = '{id}'",
-            backend.table
+            "SELECT record_id, hex(vector) AS hex FROM embedding_vectors
+             WHERE organization_id = '{organization_id}' AND table_name = '{}'
+               AND record_id IN ({}) AND vector IS NOT NULL",
+            backend.table,
+            list.join(", ")
         ))?;
-        return Ok(rows
-            .first()
-            .and_then(|r| r["hex"].as_str())
-            .filter(|hex| !hex.is_empty())
-            .map(shared::vector::decode_hex)
-            .transpose()?);
+        for row in rows {
+            let (Some(id), Some(hex)) = (row["record_id"].as_str(), row["hex"].as_str()) else {
+                continue;
+            };
+            found.insert(id.to_owned(), shared::vector::decode_hex(hex)?);
+        }
+        return Ok(found);
     };
+    let by_vector_id: HashMap<String, &str> = ids
+        .iter()
+        .map(|id| (vector_id(organization_id, backend.table, id), *id))
+        .collect();
     let reply = Client::new(&ctx.stack.local_vectorize_url).post(
         &format!("/client/v4/accounts/local/vectorize/v2/indexes/{index}/get_by_ids"),
         None,
-        &json!({"ids": [vector_id(organization_id, backend.table, id)]}).to_string(),
+        &json!({"ids": by_vector_id.keys().collect::<Vec<_>>()}).to_string(),
     )?;
     expect(&reply, 200, "get_by_ids")?;
     let vectors = reply.body["result"]
         .as_array()
         .ok_or_else(|| format!("get_by_ids answered {}", reply.body))?;
-    vectors
-        .first()
-        .map(|v| serde_json::from_value(v["values"].clone()))
-        .transpose()
-        .map_err(Into::into)
+    for vector in vectors {
+        let Some(id) = vector["id"].as_str().and_then(|v| by_vector_id.get(v)) else {
+            continue;
+        };
+        found.insert(
+            (*id).to_owned(),
+            serde_json::from_value(vector["values"].clone())?,
+        );
+    }
+    Ok(found)
 }
 
 /// Checks that the backend holds, for each record, the embedding of its text.

@@ -25,7 +25,7 @@ use std::time::Instant;
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 
-use super::backends::{settle, stored_vector_of, Backend};
+use super::backends::{settle, stored_vectors_of, Backend};
 use super::search::classify;
 use super::{check, cosine, embed, expect, wait_final_as, Ctx};
 use super::{json, Duration, Failed, Value};
@@ -240,8 +240,16 @@ impl<'a> History<'a> {
         set_faults(self.ctx, &json!({}))?;
         settle(self.ctx, self.backend)?;
         for tenant in 0..2 {
+            let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
+            let mut stored = stored_vectors_of(
+                self.ctx,
+                self.backend,
+                self.tenants[tenant].organization_id,
+                &ids,
+            )?;
             for id in self.ids.clone() {
-                self.check_record(tenant, &id)?;
+                let vector = stored.remove(&id);
+                self.check_record(tenant, &id, vector)?;
             }
             self.check_search(tenant, rng.pick(&TEXTS))?;
         }
@@ -465,7 +473,13 @@ impl<'a> History<'a> {
         Ok(vector)
     }
 
-    fn check_record(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+    /// Checks a record against the oracle, `stored` being what the search store holds for it.
+    fn check_record(
+        &mut self,
+        tenant: usize,
+        id: &str,
+        stored: Option<Vec<f32>>,
+    ) -> Result<(), Failed> {
         let organization_id = self.tenants[tenant].organization_id;
         let reply = self.call(
             tenant,
@@ -473,7 +487,6 @@ impl<'a> History<'a> {
             &format!("{}?include=embedding", self.path(id)),
             None,
         )?;
-        let stored = stored_vector_of(self.ctx, self.backend, organization_id, id)?;
         let backend = self.backend.name;
         let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
             self.check_absent("GET", &reply, id)?;
