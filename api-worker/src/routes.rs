@@ -92,11 +92,12 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
     let methods = route.methods();
     if !methods.contains(&request.method) {
         let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-        return Err(ApiError::new(
+        let refused = ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!("use {} on this route", names.join(" or ")),
-        )
-        .into());
+        );
+        // RFC 9110 (15.5.6): a 405 names the methods the route does take.
+        return Ok(HttpResponse::error(&refused).with_header("allow", &names.join(", ")));
     }
     match route {
         Route::Health => return Ok(health::health(app).await),

@@ -79,5 +79,5 @@ async fn forward<T: Serialize>(
     };
     let body = serde_json::to_value(&scoped).map_err(Fault::from)?;
     let (status, body) = app.search.call(path, Some(&body)).await?;
-    Ok(HttpResponse { status, body })
+    Ok(HttpResponse::json(status, &body))
 }

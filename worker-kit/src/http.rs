@@ -170,6 +170,8 @@ fn too_large() -> ApiError {
 pub struct HttpResponse {
     pub status: u16,
     pub body: serde_json::Value,
+    /// Headers beyond the JSON content type, lowercase names.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpResponse {
@@ -177,7 +179,15 @@ impl HttpResponse {
         HttpResponse {
             status,
             body: serde_json::to_value(body).expect("response bodies serialize"),
+            headers: Vec::new(),
         }
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -189,6 +199,7 @@ impl HttpResponse {
         HttpResponse {
             status: 204,
             body: serde_json::Value::Null,
+            headers: Vec::new(),
         }
     }
 
@@ -196,6 +207,7 @@ impl HttpResponse {
         HttpResponse {
             status: error.status(),
             body: error.body(),
+            headers: Vec::new(),
         }
     }
 
@@ -210,9 +222,14 @@ impl HttpResponse {
     }
 
     pub fn into_worker(self) -> worker::Result<worker::Response> {
-        if self.status == 204 {
-            return Ok(worker::Response::empty()?.with_status(204));
+        let response = if self.status == 204 {
+            worker::Response::empty()?.with_status(204)
+        } else {
+            worker::Response::from_json(&self.body)?.with_status(self.status)
+        };
+        for (name, value) in &self.headers {
+            response.headers().set(name, value)?;
         }
-        Ok(worker::Response::from_json(&self.body)?.with_status(self.status))
+        Ok(response)
     }
 }

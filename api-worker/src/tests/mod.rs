@@ -347,12 +347,21 @@ async fn tables_unknown_routes_and_methods() {
     )
     .await;
     assert_eq!(response.status, 405);
+    // RFC 9110: a 405 says which methods the route takes.
+    assert_eq!(
+        response.headers,
+        vec![("allow".to_owned(), "GET".to_owned())]
+    );
     let response = send(
         &app,
         as_ann(HttpRequest::new(Method::Other, "/api/v1/claims/clm_1")),
     )
     .await;
     assert_eq!(response.status, 405);
+    assert_eq!(
+        response.headers,
+        vec![("allow".to_owned(), "GET, PATCH, DELETE".to_owned())]
+    );
 }
 
 #[wasm_bindgen_test]
