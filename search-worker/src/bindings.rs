@@ -10,7 +10,7 @@ use worker_kit::embedder::AnyEmbedder;
 use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
-use crate::cache::Caches;
+use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
 use crate::ports::{App, Metadata, Store, VectorIndexes, VectorRow};
 
 thread_local! {
@@ -18,7 +18,25 @@ thread_local! {
     static CACHES: &'static Caches = Box::leak(Box::default());
 }
 
+/// The vector cache's budget in MB (`cache::DEFAULT_VECTOR_BUDGET` when unset).
+pub(crate) const SEARCH_VECTOR_CACHE_MB: &str = "SEARCH_VECTOR_CACHE_MB";
+/// The query cache's budget in MB (`cache::DEFAULT_QUERY_BUDGET` when unset).
+pub(crate) const SEARCH_QUERY_CACHE_MB: &str = "SEARCH_QUERY_CACHE_MB";
+
 pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvIndexes>, Fault> {
+    let caches = CACHES.with(|caches| *caches);
+    let megabytes = |name: &str| {
+        env.var(name)
+            .ok()
+            .and_then(|v| v.to_string().parse::<usize>().ok())
+            .map(|mb| mb << 20)
+    };
+    caches
+        .vectors
+        .set_budget(megabytes(SEARCH_VECTOR_CACHE_MB).unwrap_or(DEFAULT_VECTOR_BUDGET));
+    caches
+        .queries
+        .set_budget(megabytes(SEARCH_QUERY_CACHE_MB).unwrap_or(DEFAULT_QUERY_BUDGET));
     Ok(App {
         store: D1Store(
             env.d1(DB)
@@ -27,7 +45,7 @@ pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvInd
         embedder: AnyEmbedder::from_env(env)?,
         indexes: EnvIndexes(env.clone()),
         config: worker_kit::config::config(),
-        caches: CACHES.with(|caches| *caches),
+        caches,
         now_ms: worker_kit::now_ms(),
     })
 }

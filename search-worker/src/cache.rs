@@ -6,8 +6,14 @@
 //!   without reading 10,000 vectors each time. A deleted record arrives as a tombstone.
 //! - [`QueryCache`]: the vectors of recent query texts by model, for [`QUERY_TTL_MS`], so the
 //!   same search again makes no AI call.
+//!
+//! Both have a byte budget (`SEARCH_VECTOR_CACHE_MB`, `SEARCH_QUERY_CACHE_MB`; 64 and 8 by
+//! default, within an isolate's 128 MB): past it the least recently searched organization's
+//! table goes (it is read again from D1 when next searched), and the oldest query vectors go.
+//! The table being searched is never evicted for its own sake, so one table larger than the
+//! budget still answers; the budget bounds what the other tenants of the isolate keep.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -21,6 +27,13 @@ use crate::ports::VectorRow;
 pub(crate) const QUERY_TTL_MS: i64 = 5 * 60 * 1000;
 /// Query vectors kept at most; past it, expired ones go, then the oldest.
 pub(crate) const QUERY_CAPACITY: usize = 1_024;
+/// The vector cache's budget when `SEARCH_VECTOR_CACHE_MB` does not say.
+pub(crate) const DEFAULT_VECTOR_BUDGET: usize = 64 << 20;
+/// The query cache's budget when `SEARCH_QUERY_CACHE_MB` does not say.
+pub(crate) const DEFAULT_QUERY_BUDGET: usize = 8 << 20;
+/// What a row costs beside its vector, its id and its metadata's text: the map entries and the
+/// vectors' headers, roughly.
+const ROW_OVERHEAD: usize = 96;
 
 /// One organization's table.
 #[derive(Debug, Default)]
@@ -32,6 +45,9 @@ pub(crate) struct Snapshot {
     pub ids: Vec<String>,
     pub metadata: Vec<Map<String, Value>>,
     position: HashMap<String, usize>,
+    /// Each row's bytes beside its vector (id, metadata text, overhead), and their sum.
+    row_bytes: Vec<usize>,
+    other_bytes: usize,
 }
 
 impl Snapshot {
@@ -41,6 +57,11 @@ impl Snapshot {
 
     pub(crate) fn vector(&self, i: usize) -> &[f32] {
         &self.vectors[i * self.dims..(i + 1) * self.dims]
+    }
+
+    /// What the snapshot holds in memory, roughly: its vectors, ids and metadata.
+    pub(crate) fn bytes(&self) -> usize {
+        self.vectors.len() * 4 + self.other_bytes
     }
 
     /// Applies rows written since `max_seq`, in order. A row at or below `max_seq` is already
@@ -64,7 +85,8 @@ impl Snapshot {
                         )));
                     }
                     let metadata: Map<String, Value> = serde_json::from_str(&row.metadata)?;
-                    self.upsert(row.record_id, &normalized(&vector), metadata);
+                    let bytes = row.record_id.len() + row.metadata.len() + ROW_OVERHEAD;
+                    self.upsert(row.record_id, &normalized(&vector), metadata, bytes);
                 }
                 None => self.remove(&row.record_id),
             }
@@ -72,16 +94,20 @@ impl Snapshot {
         Ok(())
     }
 
-    fn upsert(&mut self, id: String, vector: &[f32], metadata: Map<String, Value>) {
+    fn upsert(&mut self, id: String, vector: &[f32], metadata: Map<String, Value>, bytes: usize) {
         if let Some(&i) = self.position.get(&id) {
             self.vectors[i * self.dims..(i + 1) * self.dims].copy_from_slice(vector);
             self.metadata[i] = metadata;
+            self.other_bytes = self.other_bytes - self.row_bytes[i] + bytes;
+            self.row_bytes[i] = bytes;
             return;
         }
         self.position.insert(id.clone(), self.ids.len());
         self.ids.push(id);
         self.vectors.extend_from_slice(vector);
         self.metadata.push(metadata);
+        self.row_bytes.push(bytes);
+        self.other_bytes += bytes;
     }
 
     fn remove(&mut self, id: &str) {
@@ -98,18 +124,48 @@ impl Snapshot {
         self.vectors.truncate(last * self.dims);
         self.ids.swap_remove(i);
         self.metadata.swap_remove(i);
+        self.other_bytes -= self.row_bytes.swap_remove(i);
     }
 }
 
-/// Every organization's tables this isolate has searched.
-#[derive(Debug, Default)]
+/// Every organization's tables this isolate has searched, within a byte budget.
+#[derive(Debug)]
 pub(crate) struct VectorCache {
-    tables: RefCell<HashMap<(String, String), Snapshot>>,
+    /// Each snapshot with the tick of its last search.
+    tables: RefCell<HashMap<(String, String), (Snapshot, u64)>>,
+    tick: Cell<u64>,
+    budget: Cell<usize>,
+    evictions: Cell<u64>,
+}
+
+impl Default for VectorCache {
+    fn default() -> Self {
+        VectorCache {
+            tables: RefCell::default(),
+            tick: Cell::new(0),
+            budget: Cell::new(DEFAULT_VECTOR_BUDGET),
+            evictions: Cell::new(0),
+        }
+    }
+}
+
+/// What the vector cache holds, for `/health`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct VectorCacheStats {
+    pub tables: usize,
+    pub vectors: usize,
+    pub bytes: usize,
+    pub budget: usize,
+    pub evictions: u64,
 }
 
 impl VectorCache {
+    pub(crate) fn set_budget(&self, bytes: usize) {
+        self.budget.set(bytes);
+    }
+
     /// The snapshot of `(organization, table)`, creating an empty one of `dims`; `f` runs with it
-    /// borrowed.
+    /// borrowed. Past the budget, the least recently searched other snapshots go afterwards.
     pub(crate) fn with<R>(
         &self,
         organization_id: &str,
@@ -117,18 +173,58 @@ impl VectorCache {
         dims: usize,
         f: impl FnOnce(&mut Snapshot) -> R,
     ) -> R {
+        let key = (organization_id.to_owned(), table.to_owned());
+        let tick = self.tick.get() + 1;
+        self.tick.set(tick);
         let mut tables = self.tables.borrow_mut();
-        let snapshot = tables
-            .entry((organization_id.to_owned(), table.to_owned()))
-            .or_insert_with(|| Snapshot {
-                dims,
-                ..Snapshot::default()
-            });
-        f(snapshot)
+        let (snapshot, last_used) = tables.entry(key.clone()).or_insert_with(|| {
+            (
+                Snapshot {
+                    dims,
+                    ..Snapshot::default()
+                },
+                tick,
+            )
+        });
+        *last_used = tick;
+        let result = f(snapshot);
+        let mut total: usize = tables.values().map(|(s, _)| s.bytes()).sum();
+        while total > self.budget.get() {
+            let Some(oldest) = tables
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((evicted, _)) = tables.remove(&oldest) {
+                total -= evicted.bytes();
+                self.evictions.set(self.evictions.get() + 1);
+                tracing::info!(
+                    organization_id = %oldest.0,
+                    table = %oldest.1,
+                    bytes = evicted.bytes(),
+                    "vector cache over budget: least recently searched table evicted"
+                );
+            }
+        }
+        result
     }
 
     pub(crate) fn max_seq(&self, organization_id: &str, table: &str, dims: usize) -> i64 {
         self.with(organization_id, table, dims, |s| s.max_seq)
+    }
+
+    pub(crate) fn stats(&self) -> VectorCacheStats {
+        let tables = self.tables.borrow();
+        VectorCacheStats {
+            tables: tables.len(),
+            vectors: tables.values().map(|(s, _)| s.len()).sum(),
+            bytes: tables.values().map(|(s, _)| s.bytes()).sum(),
+            budget: self.budget.get(),
+            evictions: self.evictions.get(),
+        }
     }
 }
 
@@ -138,6 +234,8 @@ pub(crate) struct QueryCacheStats {
     pub hits: u64,
     pub misses: u64,
     pub size: usize,
+    pub bytes: usize,
+    pub budget: usize,
 }
 
 /// A query text's vector, and when it was made: by `(organization, model, text)`. One
@@ -145,13 +243,34 @@ pub(crate) struct QueryCacheStats {
 /// would tell a tenant what another searched a moment ago.
 type QueryEntries = HashMap<(String, String, String), (Vec<f32>, i64)>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct QueryCache {
     entries: RefCell<QueryEntries>,
     stats: RefCell<QueryCacheStats>,
 }
 
+impl Default for QueryCache {
+    fn default() -> Self {
+        QueryCache {
+            entries: RefCell::default(),
+            stats: RefCell::new(QueryCacheStats {
+                budget: DEFAULT_QUERY_BUDGET,
+                ..QueryCacheStats::default()
+            }),
+        }
+    }
+}
+
+/// What an entry holds: its key's texts and its vector.
+fn entry_bytes(key: &(String, String, String), vector: &[f32]) -> usize {
+    key.0.len() + key.1.len() + key.2.len() + vector.len() * 4 + ROW_OVERHEAD
+}
+
 impl QueryCache {
+    pub(crate) fn set_budget(&self, bytes: usize) {
+        self.stats.borrow_mut().budget = bytes;
+    }
+
     pub(crate) fn get(
         &self,
         organization_id: &str,
@@ -182,20 +301,37 @@ impl QueryCache {
         now_ms: i64,
     ) {
         let mut entries = self.entries.borrow_mut();
-        if entries.len() >= QUERY_CAPACITY {
-            entries.retain(|_, (_, at)| now_ms - *at < QUERY_TTL_MS);
+        let mut stats = self.stats.borrow_mut();
+        let key = key(organization_id, model, text);
+        let added = entry_bytes(&key, &vector);
+        if let Some((old, _)) = entries.insert(key.clone(), (vector, now_ms)) {
+            stats.bytes -= entry_bytes(&key, &old);
         }
-        if entries.len() >= QUERY_CAPACITY {
-            if let Some(oldest) = entries
+        stats.bytes += added;
+        if entries.len() > QUERY_CAPACITY || stats.bytes > stats.budget {
+            entries.retain(|k, (v, at)| {
+                let keep = now_ms - *at < QUERY_TTL_MS;
+                if !keep {
+                    stats.bytes -= entry_bytes(k, v);
+                }
+                keep
+            });
+        }
+        // Then the oldest, down to the count and the budget (the new entry last of all).
+        while entries.len() > QUERY_CAPACITY || (stats.bytes > stats.budget && entries.len() > 1) {
+            let Some(oldest) = entries
                 .iter()
+                .filter(|(k, _)| **k != key)
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(k, _)| k.clone())
-            {
-                entries.remove(&oldest);
+            else {
+                break;
+            };
+            if let Some((vector, _)) = entries.remove(&oldest) {
+                stats.bytes -= entry_bytes(&oldest, &vector);
             }
         }
-        entries.insert(key(organization_id, model, text), (vector, now_ms));
-        self.stats.borrow_mut().size = entries.len();
+        stats.size = entries.len();
     }
 
     pub(crate) fn stats(&self) -> QueryCacheStats {
@@ -285,8 +421,60 @@ mod tests {
             QueryCacheStats {
                 hits: 1,
                 misses: 4,
-                size: 1
+                size: 1,
+                bytes: entry_bytes(&key("org_a", "m", "t"), &[1.0]),
+                budget: DEFAULT_QUERY_BUDGET,
             }
         );
+    }
+
+    #[wasm_bindgen_test]
+    fn the_query_cache_keeps_to_its_budget_oldest_first() {
+        let cache = QueryCache::default();
+        let vector = vec![0.5; 384];
+        let one = entry_bytes(&key("org_a", "m", "text 0"), &vector);
+        cache.set_budget(one * 3);
+        for i in 0..5 {
+            cache.put("org_a", "m", &format!("text {i}"), vector.clone(), i);
+        }
+        let stats = cache.stats();
+        assert_eq!((stats.size, stats.bytes), (3, one * 3));
+        assert!(
+            cache.get("org_a", "m", "text 1", 5).is_none(),
+            "the oldest went"
+        );
+        assert!(cache.get("org_a", "m", "text 4", 5).is_some());
+    }
+
+    #[wasm_bindgen_test]
+    fn the_least_recently_searched_table_goes_past_the_budget() {
+        let cache = VectorCache::default();
+        let load = |org: &str, n: usize| {
+            cache.with(org, "claims", 2, |s| {
+                let rows = (0..n)
+                    .map(|i| {
+                        row(
+                            i64::try_from(i).unwrap() + 1,
+                            &format!("r{i}"),
+                            Some(&[1.0, 0.0]),
+                        )
+                    })
+                    .collect();
+                s.apply(rows).unwrap();
+                s.bytes()
+            })
+        };
+        let a = load("org_a", 10);
+        assert!(a > 10 * 8, "vectors, ids and metadata count: {a}");
+        cache.set_budget(a * 2 + a / 2);
+        load("org_b", 10);
+        cache.with("org_a", "claims", 2, |_| ());
+        load("org_c", 10);
+        let stats = cache.stats();
+        assert_eq!((stats.tables, stats.evictions), (2, 1), "{stats:?}");
+        assert!(stats.bytes <= stats.budget);
+        // org_b was the least recently searched: it went, and comes back empty (read anew).
+        assert_eq!(cache.max_seq("org_b", "claims", 2), 0);
+        assert_eq!(cache.max_seq("org_a", "claims", 2), 10);
     }
 }

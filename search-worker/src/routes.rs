@@ -31,11 +31,13 @@ pub(crate) async fn handle<S: Store, E: Embedder, V: VectorIndexes>(
 }
 
 async fn health<S: Store, E, V>(app: &App<'_, S, E, V>) -> HttpResponse {
-    let query_cache = app.caches.queries.stats();
+    // Reached only through the binding; the gateway's public health passes none of this on.
+    let (vector_cache, query_cache) = (app.caches.vectors.stats(), app.caches.queries.stats());
     match app.store.ping().await {
-        Ok(()) => HttpResponse::ok(
-            &json!({ "worker": "search-worker", "ok": true, "d1": true, "queryCache": query_cache }),
-        ),
+        Ok(()) => HttpResponse::ok(&json!({
+            "worker": "search-worker", "ok": true, "d1": true,
+            "vectorCache": vector_cache, "queryCache": query_cache,
+        })),
         Err(fault) => {
             tracing::warn!(error = %fault, "D1 unreachable");
             HttpResponse::json(

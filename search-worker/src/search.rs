@@ -147,22 +147,41 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     } = *ask;
     let dims = table.model().dimensions;
     let cache = &app.caches.vectors;
-    let since = cache.max_seq(organization_id, &table.name, dims);
-    let rows = app
-        .store
-        .vectors_since(organization_id, &table.name, since)
-        .await?;
     let query = normalized(vector);
-    cache.with(organization_id, &table.name, dims, |snapshot| {
-        snapshot.apply(rows)?;
-        let candidates = (0..snapshot.len())
-            .filter(|&i| filter.is_empty() || filter.matches(&snapshot.metadata[i]))
-            .map(|i| (i, snapshot.vector(i)));
-        Ok(top_k(&query, candidates, limit as usize, min_score)
-            .into_iter()
-            .map(|(i, score)| (snapshot.ids[i].clone(), score, snapshot.metadata[i].clone()))
-            .collect())
-    })
+    // Rows written since the copy's last look, applied to it. Should the copy be evicted while
+    // they were read (another request's search went over the budget), they are not all it
+    // lacks: read again, from what the new copy has.
+    for _ in 0..3 {
+        let since = cache.max_seq(organization_id, &table.name, dims);
+        let rows = app
+            .store
+            .vectors_since(organization_id, &table.name, since)
+            .await?;
+        let answer = cache.with(organization_id, &table.name, dims, |snapshot| {
+            if snapshot.max_seq < since {
+                return Ok(None);
+            }
+            snapshot.apply(rows)?;
+            let candidates = (0..snapshot.len())
+                .filter(|&i| filter.is_empty() || filter.matches(&snapshot.metadata[i]))
+                .map(|i| (i, snapshot.vector(i)));
+            Ok::<_, Fault>(Some(
+                top_k(&query, candidates, limit as usize, min_score)
+                    .into_iter()
+                    .map(|(i, score)| {
+                        (snapshot.ids[i].clone(), score, snapshot.metadata[i].clone())
+                    })
+                    .collect(),
+            ))
+        })?;
+        if let Some(answer) = answer {
+            return Ok(answer);
+        }
+    }
+    Err(Fault(format!(
+        "the vector cache of `{}` kept being evicted while it was read; the budget is too small for the isolate's load",
+        table.name
+    )))
 }
 
 /// Vectorize: the organization is the namespace, the table a metadata filter. Matches come back
