@@ -5,6 +5,7 @@
 //! - [`deliveries`]: a batch of `embeddings-queue`: decide, embed in as few AI calls as the
 //!   100-text limit allows, write every result in one D1 transaction, settle each message.
 //! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error.
+//! - [`sweep`]: on a cron trigger, send again the jobs left open too long.
 //! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`]
 //!   implements the store over D1, [`bindings`] the rest over Queues and Vectorize, and settles
 //!   the runtime's messages.
@@ -14,10 +15,11 @@ mod dead_letter;
 mod deliveries;
 mod ports;
 mod store;
+mod sweep;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
-use worker::{event, Context, Env, MessageBatch, Result};
+use worker::{event, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 use worker_kit::embedder::AnyEmbedder;
 
 /// The queue of embedding jobs.
@@ -63,4 +65,13 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     };
     bindings::apply(&batch, &settles);
     Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let (Ok(store), Ok(requeue)) = (bindings::store(&env), bindings::requeue(&env)) else {
+        tracing::error!("sweep: a binding is missing");
+        return;
+    };
+    sweep::sweep(&store, &requeue, worker_kit::now_ms()).await;
 }

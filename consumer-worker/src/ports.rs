@@ -84,6 +84,11 @@ pub(crate) trait JobStore {
     async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault>;
     /// Marks jobs `dead`, keeping the last error of their failed attempts after the reason.
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault>;
+    /// Up to `limit` open jobs (`queued`, `processing`) that have not moved since
+    /// `unmoved_since`, oldest first, as messages to send again.
+    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault>;
+    /// Marks jobs as just handled (their `updated_at`), so that the next sweep leaves them be.
+    async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault>;
 }
 
 /// The producer side of both queues, for jobs that must go round again. Each call is one

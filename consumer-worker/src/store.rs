@@ -389,4 +389,55 @@ impl JobStore for D1Store {
         self.db.batch(statements).await?;
         Ok(())
     }
+
+    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault> {
+        #[derive(Deserialize)]
+        struct StuckRow {
+            id: String,
+            organization_id: String,
+            table_name: Option<String>,
+            record_id: Option<String>,
+            model: String,
+            content: String,
+        }
+        let rows = self
+            .statement(
+                &format!(
+                    "SELECT id, organization_id, table_name, record_id, model, content
+                     FROM embedding_jobs WHERE {OPEN} AND updated_at <= ?1
+                     ORDER BY updated_at LIMIT ?2"
+                ),
+                &[number(unmoved_since), number(i64::from(limit))],
+            )?
+            .all()
+            .await?
+            .results::<StuckRow>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let job_id = uuid::Uuid::parse_str(&row.id).ok()?;
+                Some(EmbeddingJob::new(
+                    job_id,
+                    row.organization_id,
+                    row.model,
+                    row.content,
+                    row.table_name.zip(row.record_id),
+                ))
+            })
+            .collect())
+    }
+
+    async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault> {
+        let ids: Vec<String> = jobs.iter().map(|j| j.job_id.to_string()).collect();
+        self.statement(
+            &format!(
+                "UPDATE embedding_jobs SET updated_at = ?1
+                 WHERE {OPEN} AND id IN (SELECT value FROM json_each(?2))"
+            ),
+            &[number(now_ms), text(&serde_json::to_string(&ids)?)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
 }

@@ -71,6 +71,8 @@ struct FakeStore {
     dead: RefCell<Vec<DeadJob>>,
     load_down: bool,
     commit_down: bool,
+    /// Open jobs with the time each last moved, for the sweep.
+    open: RefCell<Vec<(EmbeddingJob, i64)>>,
 }
 
 impl JobStore for FakeStore {
@@ -140,6 +142,26 @@ impl JobStore for FakeStore {
             return Err(Fault("D1 busy".into()));
         }
         self.dead.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+
+    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault> {
+        let mut open = self.open.borrow().clone();
+        open.sort_by_key(|(_, moved)| *moved);
+        Ok(open
+            .into_iter()
+            .filter(|(_, moved)| *moved <= unmoved_since)
+            .take(limit as usize)
+            .map(|(job, _)| job)
+            .collect())
+    }
+
+    async fn touch(&self, jobs: &[EmbeddingJob], now: i64) -> Result<(), Fault> {
+        for (job, moved) in self.open.borrow_mut().iter_mut() {
+            if jobs.iter().any(|j| j.job_id == job.job_id) {
+                *moved = now;
+            }
+        }
         Ok(())
     }
 }
@@ -728,4 +750,48 @@ fn queue_names_match_the_wrangler_config() {
     let toml = include_str!("../../wrangler/consumer-worker.toml");
     assert!(toml.contains(&format!("queue = \"{EMBEDDINGS_QUEUE}\"")));
     assert!(toml.contains(&format!("max_retries = {MAX_RETRIES} ")));
+}
+
+#[wasm_bindgen_test]
+async fn the_sweep_sends_again_the_jobs_left_open_too_long() {
+    use shared::job::STUCK_AFTER_MS;
+
+    let world = World::default();
+    let now = 10 * STUCK_AFTER_MS;
+    let (lost, moving) = (unbound("lost in the queue"), unbound("still moving"));
+    world.store.open.borrow_mut().extend([
+        (lost.clone(), now - STUCK_AFTER_MS),
+        (moving.clone(), now - STUCK_AFTER_MS + 1),
+    ]);
+    let swept = crate::sweep::sweep(&world.store, &world.queues, now).await;
+    assert_eq!((swept.found, swept.sent), (1, 1));
+    let retried = world.queues.retried.borrow().clone();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].0.job_id, retried[0].1), (lost.job_id, 0));
+    assert_eq!(retried[0].0.content, "lost in the queue");
+    // Marked as just handled: the next sweep, a minute later, leaves it be (and takes the other,
+    // stuck by then).
+    let again = crate::sweep::sweep(&world.store, &world.queues, now + 60_000).await;
+    assert_eq!(again.found, 1);
+    assert_eq!(
+        world.queues.retried.borrow().last().unwrap().0.job_id,
+        moving.job_id
+    );
+
+    // A queue that refuses: nothing is marked, so the next sweep tries again.
+    let down = World {
+        queues: FakeQueues {
+            down: true,
+            ..FakeQueues::default()
+        },
+        ..World::default()
+    };
+    down.store.open.borrow_mut().push((lost.clone(), 0));
+    assert_eq!(
+        crate::sweep::sweep(&down.store, &down.queues, now)
+            .await
+            .sent,
+        0
+    );
+    assert_eq!(down.store.open.borrow()[0].1, 0);
 }

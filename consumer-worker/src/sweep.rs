@@ -1,0 +1,54 @@
+//! The sweep, on a cron trigger: jobs that stayed open (`queued`, `processing`) for
+//! `shared::job::STUCK_AFTER_MS` are sent to `embeddings-queue` again. Their message was lost, or
+//! their dead letter never recorded (the dead-letter consumer has no queue of its own to fall
+//! back on), and nothing else would ever finish them. The wait is far past the retry schedule,
+//! so a job still moving is not taken; one taken anyway is handled once (delivery is at least
+//! once, and the freshness rules make a second delivery change nothing). A swept job is marked
+//! as just handled, so the next sweep leaves it for another full wait.
+
+use shared::job::STUCK_AFTER_MS;
+use shared::message::{body_size, send_batches, EmbeddingJob};
+
+use crate::ports::{JobStore, Requeue};
+
+/// Jobs one sweep sends again at most; the rest wait for the next.
+pub(crate) const SWEEP_LIMIT: u32 = 500;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Swept {
+    pub found: usize,
+    pub sent: usize,
+}
+
+pub(crate) async fn sweep(store: &impl JobStore, requeue: &impl Requeue, now_ms: i64) -> Swept {
+    let stuck = match store.stuck_jobs(now_ms - STUCK_AFTER_MS, SWEEP_LIMIT).await {
+        Ok(stuck) => stuck,
+        Err(fault) => {
+            tracing::error!(error = %fault, "sweep: reading stuck jobs failed");
+            return Swept::default();
+        }
+    };
+    let mut swept = Swept {
+        found: stuck.len(),
+        sent: 0,
+    };
+    for batch in send_batches(&stuck, body_size) {
+        let jobs: Vec<(EmbeddingJob, u32)> = batch.iter().map(|job| ((*job).clone(), 0)).collect();
+        if let Err(fault) = requeue.retry(&jobs).await {
+            tracing::error!(jobs = jobs.len(), error = %fault, "sweep: sending stuck jobs again failed; the next sweep tries again");
+            continue;
+        }
+        let sent: Vec<EmbeddingJob> = jobs.into_iter().map(|(job, _)| job).collect();
+        if let Err(fault) = store.touch(&sent, now_ms).await {
+            // Sent but not marked: the next sweep may send them once more, which is harmless.
+            tracing::warn!(jobs = sent.len(), error = %fault, "sweep: marking swept jobs failed");
+        }
+        swept.sent += sent.len();
+    }
+    for job in &stuck {
+        tracing::warn!(job_id = %job.job_id, organization_id = %job.organization_id, "stuck job sent again");
+    }
+    tracing::info!(found = swept.found, sent = swept.sent, "sweep done");
+    swept
+}
