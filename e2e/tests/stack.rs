@@ -228,7 +228,13 @@ fn health_reaches_search_worker_over_the_binding(ctx: &Ctx) -> Result<(), Failed
     check(
         reply.body["search"]["detail"]["worker"] == "search-worker",
         || format!("search-worker not reached over SEARCH: {}", reply.body),
-    )
+    )?;
+    // A method the route does not take, even one the runtime's own type does not know.
+    for method in ["QUERY", "PUT"] {
+        let reply = ctx.client.call(method, "/api/v1/health", &[], None)?;
+        expect(&reply, 405, &format!("{method} /api/v1/health"))?;
+    }
+    Ok(())
 }
 
 fn a_job_travels_the_queue_and_the_consumer_records_it(ctx: &Ctx) -> Result<(), Failed> {

@@ -30,6 +30,19 @@ impl Method {
             Method::Other => "OTHER",
         }
     }
+
+    /// A request's method as sent. `worker::Method` reads any method it does not know (QUERY,
+    /// PROPFIND, …) as GET, which would answer it as a GET; here it is `Other`, refused with
+    /// 405.
+    pub fn parse(raw: &str) -> Method {
+        match raw.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -121,13 +134,7 @@ impl HttpRequest {
 
     /// Converts a runtime request, refusing a body over [`MAX_BODY_BYTES`] with 413.
     pub async fn from_worker(mut req: worker::Request) -> Result<Self, ApiError> {
-        let method = match req.method() {
-            worker::Method::Get => Method::Get,
-            worker::Method::Post => Method::Post,
-            worker::Method::Patch => Method::Patch,
-            worker::Method::Delete => Method::Delete,
-            _ => Method::Other,
-        };
+        let method = Method::parse(&req.inner().method());
         let url = req
             .url()
             .map_err(|_| ApiError::invalid("request URL is not valid"))?;
@@ -231,5 +238,20 @@ impl HttpResponse {
             response.headers().set(name, value)?;
         }
         Ok(response)
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::Method;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn a_method_the_routes_do_not_know_is_never_read_as_get() {
+        assert_eq!(Method::parse("GET"), Method::Get);
+        assert_eq!(Method::parse("patch"), Method::Patch);
+        for unknown in ["QUERY", "PROPFIND", "HEAD", "PUT", "OPTIONS", ""] {
+            assert_eq!(Method::parse(unknown), Method::Other, "{unknown}");
+        }
     }
 }
