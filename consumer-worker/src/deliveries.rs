@@ -130,7 +130,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         self.decide(&mut entries, now_ms).await;
         tally.moved = entries
             .iter()
-            .filter(|e| e.verdict == Some(Verdict::Relocate) && e.vector.is_some())
+            .filter(|e| e.verdict == Some(Verdict::Relocate))
             .count();
         let read = worker_kit::now_ms();
         self.embed(&mut entries, &mut tally).await;
@@ -269,7 +269,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                 || VectorIndex::D1.location(),
                 |t| t.embeddings.vector_index.location(),
             );
-            let mut verdict = assess(
+            let verdict = assess(
                 entry.job,
                 loaded.created_at,
                 &loaded.record,
@@ -278,11 +278,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             );
             match &verdict {
                 Verdict::Dead(reason) => entry.outcome = Outcome::Permanent(reason.clone()),
-                // The table moved: D1's copy goes to its new index as this job's vector.
-                Verdict::Relocate => match &loaded.copy {
-                    Some(copy) => entry.vector = Some(copy.clone()),
-                    None => verdict = Verdict::Embed,
-                },
+                // The table moved: D1's copy (there is one: `copy_kept`) goes to its new index
+                // as this job's vector.
+                Verdict::Relocate => entry.vector.clone_from(&loaded.copy),
                 Verdict::Embed | Verdict::Skipped | Verdict::Stale(_) => {}
             }
             entry.loaded = Some(loaded);

@@ -259,23 +259,24 @@ impl JobStore for D1Store {
                 None if job.table.is_some() => (RecordState::Missing, None),
                 None => (RecordState::Unbound, None),
             };
-            loaded.push(created.map(|created| {
-                Loaded {
-                    created_at: created.created_at,
-                    record,
-                    copy: stored
-                        .as_ref()
-                        .and_then(|s| s.copy_hex.as_deref())
-                        .and_then(|hex| decode_hex(hex).ok())
-                        .filter(|v| !v.is_empty()),
-                    stored: stored.map(|s| StoredVersion {
-                        copy_kept: s.copy_hex.as_deref().is_some_and(|h| !h.is_empty()),
-                        content_hash: s.content_hash,
-                        job_id: s.job_id,
-                        job_created_at: s.job_created_at,
-                        location: s.location,
-                    }),
-                }
+            // D1's copy, when it was read (the vector is kept elsewhere): a copy that does not
+            // decode counts as none, and the job is embedded again.
+            let copy = stored
+                .as_ref()
+                .and_then(|s| s.copy_hex.as_deref())
+                .and_then(|hex| decode_hex(hex).ok())
+                .filter(|v| !v.is_empty());
+            loaded.push(created.map(|created| Loaded {
+                created_at: created.created_at,
+                record,
+                stored: stored.map(|s| StoredVersion {
+                    copy_kept: copy.is_some(),
+                    content_hash: s.content_hash,
+                    job_id: s.job_id,
+                    job_created_at: s.job_created_at,
+                    location: s.location,
+                }),
+                copy,
             }));
         }
         Ok(loaded)

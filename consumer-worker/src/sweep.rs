@@ -40,14 +40,14 @@ pub(crate) async fn sweep(store: &impl JobStore, requeue: &impl Requeue, now_ms:
             continue;
         }
         let sent: Vec<EmbeddingJob> = jobs.into_iter().map(|(job, _)| job).collect();
+        for job in &sent {
+            tracing::warn!(job_id = %job.job_id, organization_id = %job.organization_id, "stuck job sent again");
+        }
         if let Err(fault) = store.touch(&sent, now_ms).await {
             // Sent but not marked: the next sweep may send them once more, which is harmless.
             tracing::warn!(jobs = sent.len(), error = %fault, "sweep: marking swept jobs failed");
         }
         swept.sent += sent.len();
-    }
-    for job in &stuck {
-        tracing::warn!(job_id = %job.job_id, organization_id = %job.organization_id, "stuck job sent again");
     }
     tracing::info!(found = swept.found, sent = swept.sent, "sweep done");
     swept
