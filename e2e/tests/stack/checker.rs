@@ -113,23 +113,20 @@ pub(crate) fn random_histories_match_the_oracle(ctx: &Ctx, backend: Backend) -> 
             .map_or(1, |d| d.as_secs() % 1_000_000)
     });
     let tally = if let Some(seconds) = number("CHECKER_SECONDS") {
-        let mut tally = Tally::default();
-        let mut seed = first_seed;
-        while started.elapsed() < Duration::from_secs(seconds) {
-            let one = run(ctx, backend, seed, 1, operations)?;
-            tally.histories += one.histories;
-            tally.operations += one.operations;
-            tally.checks += one.checks;
-            seed += 1;
-        }
-        tally
+        let until = started + Duration::from_secs(seconds);
+        run(
+            ctx,
+            backend,
+            (first_seed..).take_while(|_| Instant::now() < until),
+            operations,
+        )?
     } else {
         let count = if number("CHECKER_SEED").is_some() {
             1
         } else {
-            number("CHECKER_HISTORIES").map_or(3, |n| usize::try_from(n).unwrap_or(3))
+            number("CHECKER_HISTORIES").unwrap_or(3)
         };
-        run(ctx, backend, first_seed, count, operations)?
+        run(ctx, backend, first_seed..first_seed + count, operations)?
     };
     eprintln!(
         "checker | {} | seeds from {first_seed} | {} histories | {} operations | {} invariant checks | 0 violations | {:.0} s",
@@ -142,17 +139,16 @@ pub(crate) fn random_histories_match_the_oracle(ctx: &Ctx, backend: Backend) -> 
     Ok(())
 }
 
-/// Runs `count` histories of `operations` operations each, seeds from `first_seed`.
+/// Runs a history of `operations` operations for each seed, printing progress every 100.
 fn run(
     ctx: &Ctx,
     backend: Backend,
-    first_seed: u64,
-    count: usize,
+    seeds: impl Iterator<Item = u64>,
     operations: usize,
 ) -> Result<Tally, Failed> {
     let mut tally = Tally::default();
     let mut embeddings = HashMap::new();
-    for seed in first_seed..first_seed + count as u64 {
+    for seed in seeds {
         let mut history = History::new(ctx, backend, seed, std::mem::take(&mut embeddings));
         let outcome = history.run(operations);
         set_faults(ctx, &json!({}))?;
@@ -167,6 +163,12 @@ fn run(
         tally.operations += history.tally.operations;
         tally.checks += history.tally.checks;
         embeddings = history.embeddings;
+        if tally.histories % 100 == 0 {
+            eprintln!(
+                "checker | {} | {} histories so far, up to seed {seed}",
+                backend.name, tally.histories
+            );
+        }
     }
     Ok(tally)
 }
