@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use shared::access::Action;
 use shared::message::{content_hash, EmbeddingJob};
-use shared::record::{decode_cursor, encode_cursor};
+use shared::record::record_cursor;
 use shared::ApiError;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -39,15 +39,10 @@ pub(crate) async fn backfill(
         ApiError::not_found(format!("`{}` is not an embedding table", body.table))
     })?;
     caller.require(app, Some(table), Action::Admin)?;
-    let after = body.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = body.cursor.as_deref().map(record_cursor).transpose()?;
     let candidates = app
         .store
-        .backfill_candidates(
-            table,
-            &caller.organization_id,
-            after.as_deref(),
-            MAX_RECORDS,
-        )
+        .backfill_candidates(table, &caller.organization_id, after, MAX_RECORDS)
         .await?;
     let model = &table.embeddings.model;
     let jobs: Vec<EmbeddingJob> = candidates
@@ -76,7 +71,7 @@ pub(crate) async fn backfill(
     let next_cursor = (candidates.len() == MAX_RECORDS as usize)
         .then(|| candidates.last())
         .flatten()
-        .and_then(|c| c.record.get(&table.id_column)?.as_str().map(encode_cursor));
+        .and_then(|c| c.record.get(&table.id_column)?.as_str().map(str::to_owned));
     tracing::info!(
         backfill_id = %backfill_id,
         table = %table.name,

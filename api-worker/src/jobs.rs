@@ -5,7 +5,7 @@ use shared::access::Action;
 use shared::config::TableConfig;
 use shared::job::{JobStatus, STUCK_AFTER_MS};
 use shared::message::EmbeddingJob;
-use shared::record::{decode_cursor, encode_cursor, page_size};
+use shared::record::{job_cursor, page_size, parse_job_cursor};
 use shared::{ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -56,12 +56,7 @@ pub(crate) async fn jobs(
         .transpose()?;
     let before = request
         .query("cursor")
-        .map(|c| {
-            let key = decode_cursor(&c)?;
-            key.split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::invalid("`cursor` is not one this API returned"))
-        })
+        .map(|c| parse_job_cursor(&c).map(|(at, id)| (at, id.to_owned())))
         .transpose()?;
     let limit = page_size(request.query("limit").as_deref())?;
     let filter = JobFilter {
@@ -74,7 +69,7 @@ pub(crate) async fn jobs(
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last())
         .flatten()
-        .map(|last| encode_cursor(&format!("{}:{}", last.created_at, last.id)));
+        .map(|last| job_cursor(last.created_at, &last.id));
     // Jobs of tables the caller may not read are left out, as the tables route leaves them out.
     let jobs = rows
         .iter()

@@ -40,15 +40,18 @@ pub(crate) async fn create(
     let user_id = by_a_user(app, caller)?;
     let body: CreateKey = request.json()?;
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::invalid("`name` must be 1 to 100 characters").into());
+    if name.is_empty() || body.name.chars().count() > 100 {
+        return Err(ApiError::invalid("`name` must be 1 to 100 characters, not all blank").into());
     }
     let role = body.role.unwrap_or_else(|| "member".to_owned());
     if role != "member" && !caller.roles.contains(&role) {
-        return Err(ApiError::invalid(format!(
-            "`role` must be `member` or a role you hold ({})",
-            caller.roles.join(", ")
-        ))
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "`role` must be `member` or a role you hold ({})",
+                caller.roles.join(", ")
+            ),
+        )
         .into());
     }
     let key = api_key::generate(Uuid::new_v4(), Uuid::new_v4());

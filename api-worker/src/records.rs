@@ -10,9 +10,7 @@ use shared::access::Action;
 use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
-use shared::record::{
-    changes_watched, decode_cursor, encode_cursor, page_size, Record, RecordInput, Write,
-};
+use shared::record::{changes_watched, page_size, record_cursor, Record, RecordInput, Write};
 use shared::{guard, ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -100,7 +98,7 @@ pub(crate) async fn list(
     let limit = page_size(request.query("limit").as_deref())?;
     let after = request
         .query("cursor")
-        .map(|c| decode_cursor(&c))
+        .map(|c| record_cursor(&c).map(str::to_owned))
         .transpose()?;
     let records = app
         .store
@@ -109,7 +107,7 @@ pub(crate) async fn list(
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last())
         .flatten()
-        .and_then(|r| r.get(&table.id_column)?.as_str().map(encode_cursor));
+        .and_then(|r| r.get(&table.id_column)?.as_str().map(str::to_owned));
     let records: Vec<serde_json::Value> = records
         .into_iter()
         .map(|r| view(table, r, include))

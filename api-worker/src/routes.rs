@@ -83,6 +83,7 @@ impl<'a> Route<'a> {
 
 async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpResponse> {
     let segments = request.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let route = Route::of(&segments).ok_or_else(no_route)?;
     // A table route names a configured table, or there is no such route.
     let table = match route {

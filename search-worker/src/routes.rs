@@ -13,7 +13,9 @@ pub(crate) async fn handle<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     request: &HttpRequest,
 ) -> HttpResponse {
-    let result = match (request.method, request.segments().as_slice()) {
+    let segments = request.segments();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let result = match (request.method, segments.as_slice()) {
         (Method::Get, ["health"]) => Ok(health(app).await),
         (Method::Post, ["embed"]) => embed(app, request).await,
         (Method::Post, ["search", service]) => search(app, service, request).await,

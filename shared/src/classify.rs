@@ -81,13 +81,15 @@ pub enum Band {
 }
 
 impl GrayZone {
+    /// A zone whose `min` is above its `max` has nothing in it: below `min` is below, and what
+    /// is left is at or above `max`.
     pub fn band(&self, score: f32) -> Band {
-        if score >= self.max {
-            Band::HighConfidence
-        } else if score >= self.min {
-            Band::GrayZone
-        } else {
+        if score < self.min {
             Band::Below
+        } else if score >= self.max {
+            Band::HighConfidence
+        } else {
+            Band::GrayZone
         }
     }
 

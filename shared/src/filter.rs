@@ -54,6 +54,7 @@ impl Filter {
                     if ops.is_empty() {
                         return Err(ApiError::invalid(format!("`{at}.{field}` has no operator")));
                     }
+                    combinable(ops, &format!("{at}.{field}"))?;
                     for (name, operand) in ops {
                         conditions
                             .push((field.clone(), op(name, operand, &format!("{at}.{field}"))?));
@@ -64,6 +65,12 @@ impl Filter {
                     Op::Eq(check_scalar(scalar, &format!("{at}.{field}"))?),
                 )),
             }
+        }
+        let size = value.to_string().len();
+        if size >= MAX_FILTER_JSON_BYTES {
+            return Err(ApiError::invalid(format!(
+                "`{at}` is {size} bytes as JSON; Vectorize takes under {MAX_FILTER_JSON_BYTES}"
+            )));
         }
         Ok(Filter {
             conditions,
@@ -102,6 +109,26 @@ impl Filter {
             }
         })
     }
+}
+
+/// Vectorize's bound on a filter: its compact JSON is under this many bytes. Every table is held
+/// to it, so that a filter means the same whatever the backend.
+pub const MAX_FILTER_JSON_BYTES: usize = 2048;
+
+/// Vectorize's rule for several operators on one field: only a range, of at most one lower
+/// bound (`$gt`, `$gte`) and one upper bound (`$lt`, `$lte`).
+fn combinable(ops: &Map<String, Value>, at: &str) -> Result<(), ApiError> {
+    if ops.len() < 2 {
+        return Ok(());
+    }
+    let count = |names: &[&str]| ops.keys().filter(|k| names.contains(&k.as_str())).count();
+    let (lower, upper) = (count(&["$gt", "$gte"]), count(&["$lt", "$lte"]));
+    if lower + upper == ops.len() && lower <= 1 && upper <= 1 {
+        return Ok(());
+    }
+    Err(ApiError::invalid(format!(
+        "`{at}`: operators combine only as a range, one of `$gt`/`$gte` with one of `$lt`/`$lte`"
+    )))
 }
 
 fn check_scalar(value: &Value, at: &str) -> Result<Value, ApiError> {
@@ -181,6 +208,7 @@ mod tests {
         assert!(holds(json!({"story_id": {"$in": ["s0", "s1"]}})));
         assert!(!holds(json!({"story_id": {"$nin": ["s0", "s1"]}})));
         assert!(holds(json!({"year": {"$gte": 2024, "$lt": 2025}})));
+        assert!(holds(json!({"year": {"$lte": 2024, "$gt": 2000}})));
         assert!(!holds(json!({"year": {"$gt": 2024}})));
         assert!(holds(json!({"year": {"$lte": 2024}})));
         assert!(holds(json!({"story_id": {"$gt": "s0"}})));
@@ -221,6 +249,21 @@ mod tests {
             ),
             (json!({"year": {"$lt": true}}), "string or number"),
             (json!({"story_id": {}}), "no operator"),
+            (json!({"year": {"$eq": 1, "$gt": 0}}), "only as a range"),
+            (json!({"year": {"$gt": 1, "$gte": 0}}), "only as a range"),
+            (json!({"year": {"$lt": 1, "$lte": 0}}), "only as a range"),
+            (
+                json!({"year": {"$in": [1], "$nin": [2]}}),
+                "only as a range",
+            ),
+            (
+                json!({"year": {"$gt": 0, "$lt": 9, "$lte": 8}}),
+                "only as a range",
+            ),
+            (
+                json!({"story_id": {"$in": vec!["x".repeat(100); 20]}}),
+                "Vectorize takes under 2048",
+            ),
             (json!(["story_id"]), "object of fields"),
         ] {
             let err = parse(&filter).unwrap_err();

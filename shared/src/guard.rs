@@ -3,9 +3,10 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::models::{self, ModelSpec};
 
-/// Longest content accepted for one embedding job. The model reads at most 512 tokens; the rest
-/// is truncated by the consumer, so a larger body would only be carried to be dropped.
-pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Longest text accepted in one field, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them). The model reads at most 512 tokens; the rest is truncated by the
+/// consumer, so a longer text would only be carried to be dropped.
+pub const MAX_TEXT_CHARS: usize = 65_536;
 
 /// Longest record id: Vectorize caps vector ids at 64 bytes and the id is used as one.
 pub const MAX_RECORD_ID_BYTES: usize = 64;
@@ -26,18 +27,54 @@ pub fn record_id(id: &str) -> Result<&str, ApiError> {
     }
 }
 
-/// Text to embed, in the request field `field`: not blank, at most [`MAX_CONTENT_BYTES`].
+/// Text to embed, in the request field `field`: not blank, at most [`MAX_TEXT_CHARS`].
 pub fn text<'a>(field: &str, text: &'a str) -> Result<&'a str, ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::invalid(format!("`{field}` must not be empty")));
     }
-    if text.len() > MAX_CONTENT_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("`{field}` is over {MAX_CONTENT_BYTES} bytes"),
-        ));
-    }
+    length(field, text)?;
     Ok(text)
+}
+
+/// What `str::trim` takes for whitespace (Unicode's `White_Space`), as inclusive ranges: a text
+/// of nothing else is blank.
+pub const WHITESPACE: &[(char, char)] = &[
+    ('\t', '\r'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// A regular expression that a text passes when it is not blank, for the API document: one
+/// character outside [`WHITESPACE`], written out so that every regex engine reads it alike.
+pub fn not_blank_pattern() -> String {
+    use std::fmt::Write as _;
+    let mut class = String::from("[^");
+    for (first, last) in WHITESPACE {
+        let _ = write!(class, "\\u{:04x}", u32::from(*first));
+        if first != last {
+            let _ = write!(class, "-\\u{:04x}", u32::from(*last));
+        }
+    }
+    class.push(']');
+    class
+}
+
+/// Any string field: at most [`MAX_TEXT_CHARS`] characters.
+pub fn length(field: &str, text: &str) -> Result<(), ApiError> {
+    // More bytes than the limit is the only way to have more characters: count only then.
+    if text.len() > MAX_TEXT_CHARS && text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::invalid(format!(
+            "`{field}` is over {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    Ok(())
 }
 
 /// A model named by a caller: it must be in the catalogue.
@@ -87,11 +124,25 @@ mod tests {
             (blank.code, blank.message.as_str()),
             (ErrorCode::InvalidRequest, "`content` must not be empty")
         );
-        let big = "x".repeat(MAX_CONTENT_BYTES + 1);
+        let big = "x".repeat(MAX_TEXT_CHARS + 1);
+        let err = text("text", &big).unwrap_err();
         assert_eq!(
-            text("text", &big).unwrap_err().code,
-            ErrorCode::PayloadTooLarge
+            (err.code, err.message.as_str()),
+            (ErrorCode::InvalidRequest, "`text` is over 65536 characters")
         );
+        assert!(text("text", &"x".repeat(MAX_TEXT_CHARS)).is_ok());
+        // 4 bytes each: over the limit in bytes, within it in characters.
+        assert!(text("text", &"\u{1f600}".repeat(MAX_TEXT_CHARS)).is_ok());
+        assert!(text("text", &"\u{e9}".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_documented_whitespace_is_what_trim_takes() {
+        let listed = |c: char| WHITESPACE.iter().any(|(a, b)| (*a..=*b).contains(&c));
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "{:?}", c);
+        }
+        assert!(not_blank_pattern().starts_with("[^\\u0009-\\u000d\\u0020"));
     }
 
     #[test]

@@ -53,4 +53,38 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     hex
 }
+
+/// Decodes `%XX` escapes (and nothing else: `+` stays `+`), as in a URL path or a cookie value;
+/// `None` for a malformed escape or bytes that are not UTF-8.
+pub fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let digit = |i: usize| char::from(*bytes.get(i)?).to_digit(16);
+            out.push(u8::try_from(digit(i + 1)? * 16 + digit(i + 2)?).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            super::percent_decode("a%3Ab%2f+c").as_deref(),
+            Some("a:b/+c")
+        );
+        assert_eq!(super::percent_decode("%C3%A9").as_deref(), Some("\u{e9}"));
+        for bad in ["%", "%4", "%zz", "%FF", "%+1"] {
+            assert_eq!(super::percent_decode(bad), None, "{bad}");
+        }
+    }
+}
 pub use error::{ApiError, ErrorCode};

@@ -5,8 +5,6 @@
 //! string, number, boolean or null. The organization column, timestamps and the embedding
 //! column are the gateway's to set, never the caller's.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::config::TableConfig;
@@ -65,10 +63,11 @@ impl RecordInput {
                 )));
             }
             match value {
-                Value::String(s) if s.len() > guard::MAX_CONTENT_BYTES => {
-                    guard::text(name, s)?;
+                Value::String(s) => guard::length(name, s)?,
+                Value::Null if !table.is_nullable(name) => {
+                    return Err(ApiError::invalid(format!("`{name}` must not be null")))
                 }
-                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
                 Value::Array(_) | Value::Object(_) => {
                     return Err(ApiError::invalid(format!(
                         "`{name}` must be a string, number, boolean or null"
@@ -76,6 +75,18 @@ impl RecordInput {
                 }
             }
             input.values.insert(name.clone(), value.clone());
+        }
+        if write == Write::Create {
+            if let Some(missing) = table
+                .required
+                .iter()
+                .find(|c| !input.values.contains_key(c.as_str()))
+            {
+                return Err(ApiError::invalid(format!(
+                    "`{missing}` is required to create a record of `{}`",
+                    table.name
+                )));
+            }
         }
         if write == Write::Update && input.values.is_empty() {
             return Err(ApiError::invalid(format!(
@@ -96,19 +107,48 @@ pub fn changes_watched(table: &TableConfig, before: &Record, changes: &Record) -
     })
 }
 
-/// An opaque cursor for the next page: the sort key of the last item returned.
-pub fn encode_cursor(key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(key.as_bytes())
+/// Longest cursor taken.
+pub const MAX_CURSOR_CHARS: usize = 1024;
+
+/// The cursor of a record list (and of a backfill) is the last id of the page before: the next
+/// page starts after it, in the order D1 sorts text. It is plain so that any string is a place
+/// to start from, as the API document says; there is no cursor to forge or to be refused.
+pub fn record_cursor(cursor: &str) -> Result<&str, ApiError> {
+    if cursor.chars().count() > MAX_CURSOR_CHARS {
+        return Err(ApiError::invalid(format!(
+            "`cursor` is over {MAX_CURSOR_CHARS} characters"
+        )));
+    }
+    Ok(cursor)
 }
 
-/// Reads a cursor made by [`encode_cursor`].
-pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| ApiError::invalid("`cursor` is not one this API returned"))
+/// The cursor of a job list, newest first: `{createdAt}:{jobId}` of the last job shown, the
+/// creation time in milliseconds. Any string of that shape is a place to start from.
+pub fn job_cursor(created_at: i64, job_id: &str) -> String {
+    format!("{created_at}:{job_id}")
 }
+
+/// What [`job_cursor`] wrote: `JOB_CURSOR_PATTERN` and nothing else.
+pub fn parse_job_cursor(cursor: &str) -> Result<(i64, &str), ApiError> {
+    let refused = || {
+        ApiError::invalid(
+            "`cursor` must be `{createdAt}:{jobId}` as `nextCursor` gave it (digits, `:`, 1 to 36 of lowercase hex and `-`)",
+        )
+    };
+    let (at, id) = cursor.split_once(':').ok_or_else(refused)?;
+    let digits = (1..=15).contains(&at.len()) && at.bytes().all(|b| b.is_ascii_digit());
+    let id_ok = (1..=36).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+    if !(digits && id_ok) {
+        return Err(refused());
+    }
+    Ok((at.parse().map_err(|_| refused())?, id))
+}
+
+/// [`parse_job_cursor`]'s rule as a regular expression, for the API document.
+pub const JOB_CURSOR_PATTERN: &str = "^[0-9]{1,15}:[0-9a-f-]{1,36}$";
 
 /// A page size asked for in `limit`, within 1..=[`MAX_PAGE`].
 pub fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
@@ -166,9 +206,58 @@ mod tests {
             err.message
         );
         assert!(RecordInput::parse(&table, &json!({}), Write::Update).is_err());
-        let huge = "x".repeat(guard::MAX_CONTENT_BYTES + 1);
+        let huge = "x".repeat(guard::MAX_TEXT_CHARS + 1);
         let err = RecordInput::parse(&table, &json!({"content": huge}), Write::Create).unwrap_err();
-        assert_eq!(err.status(), 413);
+        assert_eq!(
+            (err.status(), err.message.as_str()),
+            (400, "`content` is over 65536 characters")
+        );
+    }
+
+    #[test]
+    fn required_and_not_null_columns_hold_as_the_config_says() {
+        let table = claims();
+        assert_eq!(table.required, ["content"]);
+        let create = |body: Value| RecordInput::parse(&table, &body, Write::Create);
+        let update = |body: Value| RecordInput::parse(&table, &body, Write::Update);
+        let err = create(json!({})).unwrap_err();
+        assert_eq!(
+            err.message,
+            "`content` is required to create a record of `claims`"
+        );
+        assert!(create(json!({"story_id": "s1"})).is_err());
+        for body in [
+            json!({"content": null}),
+            json!({"content": null, "story_id": "s"}),
+        ] {
+            assert_eq!(
+                create(body.clone()).unwrap_err().message,
+                "`content` must not be null"
+            );
+            assert_eq!(
+                update(body).unwrap_err().message,
+                "`content` must not be null"
+            );
+        }
+        assert!(
+            create(json!({"content": "c", "story_id": null})).is_ok(),
+            "nullable"
+        );
+        assert!(
+            update(json!({"story_id": null})).is_ok(),
+            "an update need not name it"
+        );
+        let notes = Config::parse(include_str!("../../embeddings.toml")).unwrap();
+        let notes = notes.table("notes").unwrap();
+        assert!(
+            RecordInput::parse(notes, &json!({}), Write::Create).is_ok(),
+            "defaults"
+        );
+        let err = RecordInput::parse(notes, &json!({"title": null}), Write::Create).unwrap_err();
+        assert_eq!(err.message, "`title` must not be null");
+        // Characters, not bytes, as JSON Schema counts them.
+        let wide = "\u{1f600}".repeat(guard::MAX_TEXT_CHARS);
+        assert!(create(json!({"content": wide})).is_ok());
     }
 
     #[test]
@@ -195,9 +284,36 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_limits_are_bounded() {
-        assert_eq!(decode_cursor(&encode_cursor("clm_10")).unwrap(), "clm_10");
-        assert!(decode_cursor("***").is_err());
+    fn cursors_are_any_place_of_their_shape_and_limits_are_bounded() {
+        for any in ["clm_10", "", "\u{1f600} ~ anything"] {
+            assert_eq!(record_cursor(any).unwrap(), any);
+        }
+        assert!(record_cursor(&"x".repeat(MAX_CURSOR_CHARS)).is_ok());
+        assert!(record_cursor(&"x".repeat(MAX_CURSOR_CHARS + 1)).is_err());
+        let id = "0b8f7d8e-5c4a-4c1e-9a55-2f7a7d3e9c10";
+        let cursor = job_cursor(1_764_000_000_000, id);
+        assert_eq!(parse_job_cursor(&cursor).unwrap(), (1_764_000_000_000, id));
+        assert_eq!(parse_job_cursor("0:a").unwrap(), (0, "a"));
+        assert_eq!(
+            parse_job_cursor("999999999999999:abc-").unwrap(),
+            (999_999_999_999_999, "abc-")
+        );
+        for bad in [
+            "",
+            ":",
+            "1:",
+            ":abc",
+            "-1:abc",
+            "+1:abc",
+            "1:ABC",
+            "1:abc:",
+            "1000000000000000:abc",
+            "1:g",
+            "x1:abc",
+        ] {
+            assert!(parse_job_cursor(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_job_cursor(&format!("1:{}", "a".repeat(37))).is_err());
         assert_eq!(page_size(None).unwrap(), DEFAULT_PAGE);
         assert_eq!(page_size(Some("100")).unwrap(), 100);
         assert!(page_size(Some("0")).is_err());

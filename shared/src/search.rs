@@ -1,7 +1,8 @@
 //! Requests and responses of the search routes, shared by the gateway (which validates and
 //! forwards them) and search-worker (which serves them).
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::classify::{Classification, GrayZone};
@@ -20,7 +21,11 @@ pub struct SearchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Value>,
     /// Matches to return; the service's default when absent, at most 100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
     pub limit: Option<u32>,
     /// No match scores below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,7 +44,11 @@ pub struct GrayZoneRequest {
     pub max: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_count"
+    )]
     pub limit: Option<u32>,
 }
 
@@ -65,7 +74,7 @@ pub struct GrayZoneResponse {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryRequest {
     pub vector: Vec<f32>,
-    #[serde(default = "default_top_k")]
+    #[serde(default = "default_top_k", deserialize_with = "count")]
     pub top_k: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Value>,
@@ -80,6 +89,26 @@ pub struct QueryRequest {
 
 fn default_top_k() -> u32 {
     5
+}
+
+/// A count as JSON Schema's `integer` reads one: `5` and `5.0` alike.
+fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_u64().or_else(|| {
+        let x = number.as_f64()?;
+        // Within u32 and without a fraction, the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x)).then_some(x as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number from 0 to 2^32")))
+}
+
+fn optional_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    Option::<serde_json::Number>::deserialize(deserializer)?
+        .map(|number| count(number).map_err(D::Error::custom))
+        .transpose()
 }
 
 fn yes() -> bool {
@@ -188,9 +217,7 @@ impl GrayZoneRequest {
                 .transpose()?
                 .unwrap_or(service.gray_zone.max),
         };
-        if zone.min > zone.max {
-            return Err(ApiError::invalid("`min` must not be above `max`"));
-        }
+        // `min` above `max` is a zone with nothing in it: what is kept is at or above `max`.
         let plan = Plan {
             service,
             table,
@@ -319,6 +346,40 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_whole_numbers_written_either_way() {
+        let search = |v: serde_json::Value| serde_json::from_value::<SearchRequest>(v);
+        for (limit, expected) in [
+            (serde_json::json!(5), Some(5)),
+            (serde_json::json!(5.0), Some(5)),
+            (serde_json::json!(null), None),
+        ] {
+            let request = search(serde_json::json!({"text": "x", "limit": limit})).unwrap();
+            assert_eq!(request.limit, expected, "{limit}");
+        }
+        for bad in [
+            serde_json::json!(5.5),
+            serde_json::json!(-1),
+            serde_json::json!(4.3e9),
+            serde_json::json!("5"),
+        ] {
+            assert!(
+                search(serde_json::json!({"text": "x", "limit": bad})).is_err(),
+                "{bad}"
+            );
+        }
+        let query: QueryRequest =
+            serde_json::from_value(serde_json::json!({"vector": [1.0], "topK": 7.0})).unwrap();
+        assert_eq!(query.top_k, 7);
+        let query: QueryRequest =
+            serde_json::from_value(serde_json::json!({"vector": [1.0]})).unwrap();
+        assert_eq!(query.top_k, 5, "the default");
+        assert!(serde_json::from_value::<QueryRequest>(
+            serde_json::json!({"vector": [1.0], "topK": null})
+        )
+        .is_err());
+    }
+
+    #[test]
     fn the_model_comes_from_the_service_the_request_or_the_default() {
         let config = config();
         assert_eq!(
@@ -384,7 +445,14 @@ mod tests {
         let upside_down: GrayZoneRequest =
             serde_json::from_value(serde_json::json!({"text": "x", "min": 0.9, "max": 0.5}))
                 .unwrap();
-        assert!(upside_down.plan(&config, "claimSimilarity").is_err());
+        let (plan, zone) = upside_down.plan(&config, "claimSimilarity").unwrap();
+        assert_eq!(plan.min_score, 0.9, "nothing below `min` is kept");
+        let scores = vec![0.95_f32, 0.7, 0.4];
+        assert_eq!(
+            zone.split(scores, |s| *s),
+            (vec![0.95], vec![]),
+            "and the zone is empty"
+        );
     }
 
     #[test]

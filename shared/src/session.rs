@@ -92,21 +92,7 @@ fn mac(token: &str, secret: &[u8]) -> Hmac<Sha256> {
 }
 
 fn percent_decode(value: &str) -> Result<String, CookieError> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(CookieError::Malformed)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| CookieError::Malformed)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| CookieError::Malformed)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| CookieError::Malformed)
+    crate::percent_decode(value).ok_or(CookieError::Malformed)
 }
 
 #[cfg(test)]

@@ -109,9 +109,15 @@ impl HttpRequest {
         Ok(())
     }
 
-    /// The path split on `/`, without empty segments.
-    pub fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    /// The path split on `/`, without empty segments, each percent-decoded (`clm%3A1` is
+    /// `clm:1`, as a client encoding the id must be understood); a segment that does not decode
+    /// is kept as sent, for the route's own check to refuse.
+    pub fn segments(&self) -> Vec<String> {
+        self.path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| shared::percent_decode(s).unwrap_or_else(|| s.to_owned()))
+            .collect()
     }
 
     /// Decodes the JSON body into `T`: 400 `malformed_json` when it is not JSON, 400

@@ -24,6 +24,24 @@ pub(super) fn answer(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
+/// `schema`, or null: an optional field that may also be sent as null, meaning absent.
+pub(super) fn nullable(schema: Value) -> Value {
+    json!({ "anyOf": [schema, { "type": "null" }] })
+}
+
+/// Links from an answer to the operations it gives a parameter to, for clients and for
+/// stateful testing: `(operationId, parameter, where in the answer's body)`.
+pub(super) fn links(to: &[(&str, &str, &str)]) -> Value {
+    let mut links = Map::new();
+    for (operation, parameter, pointer) in to {
+        links.insert(
+            (*operation).to_owned(),
+            json!({ "operationId": operation, "parameters": { *parameter: format!("$response.body#{pointer}") } }),
+        );
+    }
+    Value::Object(links)
+}
+
 /// The answers every authenticated operation may give besides its own.
 pub(super) fn responses(own: &[(&str, Value)]) -> Value {
     let mut all = Map::new();
@@ -33,15 +51,20 @@ pub(super) fn responses(own: &[(&str, Value)]) -> Value {
     all.insert(
         "default".into(),
         answer(
-            "an error: 400, 401, 403, 404, 405, 409, 413, 5xx",
+            "an error: 400, 401, 403, 404, 405, 409, 413 (a body over 1 MiB), 5xx",
             reference("Error"),
         ),
     );
     Value::Object(all)
 }
 
-pub(super) fn operation(summary: &str, request: Option<Value>, own: &[(&str, Value)]) -> Value {
-    let mut op = json!({ "summary": summary, "responses": responses(own) });
+pub(super) fn operation(
+    id: &str,
+    summary: &str,
+    request: Option<Value>,
+    own: &[(&str, Value)],
+) -> Value {
+    let mut op = json!({ "operationId": id, "summary": summary, "responses": responses(own) });
     if let Some(request) = request {
         op["requestBody"] = request;
     }
@@ -60,19 +83,15 @@ pub(super) fn record_id_schema() -> Value {
     json!({ "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$" })
 }
 
-pub(super) fn scalar() -> Value {
-    json!({ "type": ["string", "number", "boolean", "null"] })
-}
-
 /// The document for `config`.
 pub(crate) fn document(config: &Config) -> Value {
     let mut schemas = schemas::components(config);
     let mut paths = Map::new();
-    for (path, item) in paths::core_paths()
-        .into_iter()
-        .chain(paths::service_paths())
-    {
+    for (path, item) in paths::core_paths() {
         paths.insert(path.to_owned(), item);
+    }
+    for (path, item) in paths::service_paths(config) {
+        paths.insert(path, item);
     }
     for table in &config.tables {
         tables::table_paths(table, &mut paths, &mut schemas);

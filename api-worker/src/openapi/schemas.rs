@@ -1,67 +1,130 @@
 //! The document's shared schemas: the error, the enums the config fixes, and the request and
-//! answer bodies.
+//! answer bodies. Each request schema says exactly what the gateway accepts: a body it calls
+//! valid is taken, and one it calls invalid is refused (schemathesis checks both ways).
 
 use serde_json::{json, Map, Value};
+use shared::config::TableConfig;
+use shared::filter::MAX_FILTER_JSON_BYTES;
+use shared::guard::{not_blank_pattern, MAX_TEXT_CHARS};
 use shared::job::JobStatus;
+use shared::record::MAX_CURSOR_CHARS;
 use shared::Config;
 
-use super::{record_id_schema, reference};
+use super::{nullable, record_id_schema, reference};
 
 /// Every shared schema, by name.
 pub(super) fn components(config: &Config) -> Map<String, Value> {
     let mut schemas = Map::new();
     for (name, schema) in enums(config)
         .into_iter()
-        .chain(job_schemas())
-        .chain(search_schemas())
+        .chain(job_schemas(config))
+        .chain(search_schemas(config))
     {
-        schemas.insert(name.to_owned(), schema);
+        schemas.insert(name, schema);
     }
     schemas
 }
 
-fn text() -> Value {
-    json!({ "type": "string", "minLength": 1, "maxLength": 65536 })
+/// Text to embed or search with: not blank, at most [`MAX_TEXT_CHARS`] characters.
+pub(super) fn text() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": not_blank_pattern() })
+}
+
+/// A cursor of a record list or a backfill: the last id of the page before, any string.
+pub(super) fn record_cursor() -> Value {
+    json!({ "type": "string", "maxLength": MAX_CURSOR_CHARS })
 }
 
 fn vector() -> Value {
     json!({ "type": "array", "items": { "type": "number" } })
 }
 
-fn enums(config: &Config) -> Vec<(&'static str, Value)> {
+/// A query vector of `dimensions` numbers, each within what a 32-bit float holds.
+fn query_vector(dimensions: usize) -> Value {
+    json!({ "type": "array", "minItems": dimensions, "maxItems": dimensions,
+            "items": { "type": "number", "minimum": -f64::from(f32::MAX), "maximum": f64::from(f32::MAX) } })
+}
+
+fn count(max: u32) -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": max })
+}
+
+fn score() -> Value {
+    json!({ "type": "number", "minimum": -1, "maximum": 1 })
+}
+
+/// Every role the config names, and better-auth's three.
+fn roles(config: &Config) -> Vec<String> {
+    let mut roles: Vec<String> = ["owner", "admin", "member"].map(String::from).to_vec();
+    let specs = std::iter::once(&config.access)
+        .chain(config.tables.iter().filter_map(|t| t.access.as_ref()));
+    for spec in specs {
+        for (_, given) in spec.given() {
+            for role in given {
+                if !roles.contains(role) {
+                    roles.push(role.clone());
+                }
+            }
+        }
+    }
+    roles
+}
+
+fn enums(config: &Config) -> Vec<(String, Value)> {
     let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
     let statuses: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
     let models: Vec<&str> = shared::models::MODELS.iter().map(|m| m.name).collect();
     vec![
         (
-            "Error",
+            "Error".into(),
             json!({
                 "type": "object", "required": ["error"],
                 "properties": { "error": { "type": "object", "required": ["code", "message"],
                     "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } },
             }),
         ),
-        ("Service", json!({ "type": "string", "enum": services })),
-        ("Table", json!({ "type": "string", "enum": tables })),
-        ("Model", json!({ "type": "string", "enum": models })),
-        ("JobStatus", json!({ "type": "string", "enum": statuses })),
+        (
+            "Service".into(),
+            json!({ "type": "string", "enum": services }),
+        ),
+        ("Table".into(), json!({ "type": "string", "enum": tables })),
+        ("Model".into(), json!({ "type": "string", "enum": models })),
+        (
+            "JobStatus".into(),
+            json!({ "type": "string", "enum": statuses }),
+        ),
+        (
+            "Role".into(),
+            json!({ "type": "string", "enum": roles(config) }),
+        ),
     ]
 }
 
-fn job_schemas() -> Vec<(&'static str, Value)> {
-    let (text, vector) = (text(), vector());
+/// `POST /embeddings`: free content (with a model or the default), or a record's, which needs
+/// its table and id together and is embedded with the table's own model.
+fn enqueue(config: &Config) -> Value {
+    let mut variants = vec![json!({
+        "type": "object", "required": ["content"], "additionalProperties": false,
+        "properties": { "content": text(), "model": nullable(reference("Model")),
+                        "table": { "type": "null" }, "id": { "type": "null" } },
+    })];
+    for table in &config.tables {
+        variants.push(json!({
+            "type": "object", "required": ["content", "table", "id"], "additionalProperties": false,
+            "properties": { "content": text(), "table": { "const": table.name }, "id": record_id_schema(),
+                            "model": nullable(json!({ "const": table.model().name })) },
+        }));
+    }
+    json!({ "anyOf": variants })
+}
+
+fn job_schemas(config: &Config) -> Vec<(String, Value)> {
+    let vector = vector();
     vec![
+        ("Enqueue".into(), enqueue(config)),
         (
-            "Enqueue",
-            json!({
-                "type": "object", "required": ["content"], "additionalProperties": false,
-                "properties": { "content": text, "model": reference("Model"), "table": reference("Table"),
-                                "id": record_id_schema() },
-            }),
-        ),
-        (
-            "Queued",
+            "Queued".into(),
             json!({
                 "type": "object", "required": ["queued", "jobId", "table", "id", "model"],
                 "properties": { "queued": { "type": "boolean" }, "jobId": { "type": "string", "format": "uuid" },
@@ -70,7 +133,7 @@ fn job_schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
-            "Job",
+            "Job".into(),
             json!({
                 "type": "object",
                 "required": ["jobId", "status", "model", "table", "id", "attempts", "lastError", "truncated",
@@ -86,22 +149,22 @@ fn job_schemas() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
-            "StartedJob",
+            "StartedJob".into(),
             json!({
                 "type": "object", "required": ["jobId", "status"],
                 "properties": { "jobId": { "type": "string" }, "status": reference("JobStatus") },
             }),
         ),
         (
-            "Backfill",
+            "Backfill".into(),
             json!({
                 "type": "object", "required": ["table"], "additionalProperties": false,
                 "properties": { "table": reference("Table"), "all": { "type": "boolean" },
-                                "cursor": { "type": ["string", "null"] } },
+                                "cursor": nullable(record_cursor()) },
             }),
         ),
         (
-            "ApiKey",
+            "ApiKey".into(),
             json!({
                 "type": "object", "required": ["id", "name", "role", "createdBy", "createdAt", "lastUsedAt", "revokedAt"],
                 "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "role": { "type": "string" },
@@ -113,52 +176,125 @@ fn job_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn search_schemas() -> Vec<(&'static str, Value)> {
-    let (text, vector) = (text(), vector());
+/// A table's metadata filter, in Vectorize's operators and under its rules, on the table's
+/// metadata fields only.
+fn filter(table: &TableConfig) -> Value {
+    let scalar = json!({ "type": ["string", "number", "boolean"] });
+    let ordered = json!({ "type": ["string", "number"] });
+    let list = json!({ "type": "array", "items": scalar });
+    let alone = |op: &str, operand: &Value| {
+        json!({ "type": "object", "required": [op], "additionalProperties": false,
+                "properties": { op: operand } })
+    };
+    let range = json!({
+        "type": "object", "minProperties": 1, "additionalProperties": false,
+        "properties": { "$gt": ordered, "$gte": ordered, "$lt": ordered, "$lte": ordered },
+        "not": { "anyOf": [{ "required": ["$gt", "$gte"] }, { "required": ["$lt", "$lte"] }] },
+    });
+    let condition = json!({ "anyOf": [
+        scalar, alone("$eq", &scalar), alone("$ne", &scalar), alone("$in", &list),
+        alone("$nin", &list), range,
+    ] });
+    let fields: Map<String, Value> = table
+        .embeddings
+        .metadata
+        .iter()
+        .map(|field| (field.clone(), condition.clone()))
+        .collect();
+    nullable(json!({
+        "type": "object", "additionalProperties": false, "properties": fields,
+        "description": format!("Under {MAX_FILTER_JSON_BYTES} bytes as compact JSON, Vectorize's bound, whatever the backend."),
+    }))
+}
+
+/// The name of a table's filter schema.
+fn filter_name(table: &TableConfig) -> String {
+    format!("Filter_{}", table.name)
+}
+
+fn search_schemas(config: &Config) -> Vec<(String, Value)> {
     let classification =
         json!({ "type": "string", "enum": ["DUPLICATE", "CONFIRMS", "RELATED", "NEW"] });
-    let a_match = json!({
-        "type": "object",
-        "required": ["id", "score", "classification", "metadata"],
-        "properties": { "id": { "type": "string" }, "score": { "type": "number" },
-                        "classification": classification, "metadata": { "type": "object" } },
-    });
-    vec![
-        ("Match", a_match),
+    let mut schemas = vec![
         (
-            "Search",
+            "Match".into(),
+            json!({
+                "type": "object",
+                "required": ["id", "score", "classification", "metadata"],
+                "properties": { "id": { "type": "string" }, "score": { "type": "number" },
+                                "classification": classification, "metadata": { "type": "object" } },
+            }),
+        ),
+        (
+            "Embed".into(),
             json!({
                 "type": "object", "required": ["text"], "additionalProperties": false,
-                "properties": { "text": text, "filters": { "type": "object" },
-                                "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
-                                "threshold": { "type": "number", "minimum": -1, "maximum": 1 } },
+                "properties": { "text": text(), "service": nullable(reference("Service")),
+                                "model": nullable(reference("Model")) },
+                // A service decides the model: naming both is refused.
+                "not": { "required": ["service", "model"],
+                         "properties": { "service": { "type": "string" }, "model": { "type": "string" } } },
             }),
         ),
-        (
-            "GrayZone",
+        ("Query".into(), query(config)),
+    ];
+    for table in &config.tables {
+        schemas.push((filter_name(table), filter(table)));
+    }
+    for service in &config.services {
+        let table = config
+            .table(&service.table)
+            .expect("validated config: a service's table exists");
+        let filters = reference(&filter_name(table));
+        schemas.push((
+            format!("Search_{}", service.name),
             json!({
                 "type": "object", "required": ["text"], "additionalProperties": false,
-                "properties": { "text": text, "filters": { "type": "object" },
-                                "min": { "type": "number", "minimum": -1, "maximum": 1 },
-                                "max": { "type": "number", "minimum": -1, "maximum": 1 },
-                                "limit": { "type": "integer", "minimum": 1, "maximum": 100 } },
+                "properties": { "text": text(), "filters": filters, "limit": nullable(count(100)),
+                                "threshold": nullable(score()) },
             }),
-        ),
-        (
-            "Embed",
+        ));
+        schemas.push((
+            format!("GrayZone_{}", service.name),
             json!({
                 "type": "object", "required": ["text"], "additionalProperties": false,
-                "properties": { "text": text, "service": reference("Service"), "model": reference("Model") },
+                "description": "`min` above `max` is an empty gray zone: what is kept is at or above `max`.",
+                "properties": { "text": text(), "filters": filters, "min": nullable(score()),
+                                "max": nullable(score()), "limit": nullable(count(100)) },
             }),
-        ),
-        (
-            "Query",
-            json!({
-                "type": "object", "required": ["vector"], "additionalProperties": false,
-                "properties": { "vector": vector, "topK": { "type": "integer", "minimum": 1, "maximum": 100 },
-                                "filter": { "type": "object" }, "table": reference("Table"),
-                                "returnMetadata": { "type": "boolean" } },
-            }),
-        ),
-    ]
+        ));
+    }
+    schemas
+}
+
+/// `POST /embeddings/query`: a vector of a table's dimension, filtered on its fields; without
+/// `table`, the dimension must be that of exactly one table.
+fn query(config: &Config) -> Value {
+    let variant = |table: &TableConfig, name: Value| {
+        let mut required = vec!["vector"];
+        if name["const"].is_string() {
+            required.push("table");
+        }
+        json!({
+            "type": "object", "required": required, "additionalProperties": false,
+            "properties": { "vector": query_vector(table.model().dimensions), "table": name,
+                            "topK": count(100), "filter": reference(&filter_name(table)),
+                            "returnMetadata": { "type": "boolean" } },
+        })
+    };
+    let mut variants = Vec::new();
+    for table in &config.tables {
+        variants.push(variant(table, json!({ "const": table.name })));
+        let dimensions = table.model().dimensions;
+        if config
+            .tables
+            .iter()
+            .filter(|t| t.model().dimensions == dimensions)
+            .count()
+            == 1
+        {
+            variants.push(variant(table, json!({ "type": "null" })));
+        }
+    }
+    json!({ "anyOf": variants })
 }

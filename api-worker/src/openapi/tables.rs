@@ -2,33 +2,48 @@
 
 use serde_json::{json, Map, Value};
 use shared::config::TableConfig;
+use shared::guard::MAX_TEXT_CHARS;
 
+use super::schemas::record_cursor;
 use super::{
-    answer, body, operation, path_parameter, query_parameter, record_id_schema, reference,
-    responses, scalar,
+    answer, body, links, operation, path_parameter, query_parameter, record_id_schema, reference,
+    responses,
 };
 
-/// A table's record as the API shows it, and the body that writes one.
-fn record_schemas(table: &TableConfig) -> (Value, Value) {
+/// A column's value as a body writes it: a string (of at most [`MAX_TEXT_CHARS`] characters),
+/// a number, a boolean, or null where the column allows it.
+fn value(nullable: bool) -> Value {
+    let mut types = vec!["string", "number", "boolean"];
+    if nullable {
+        types.push("null");
+    }
+    json!({ "type": types, "maxLength": MAX_TEXT_CHARS })
+}
+
+/// A table's record as the API shows it, the body that creates one and the body that updates one.
+fn record_schemas(table: &TableConfig) -> (Value, Value, Value) {
     let mut shown = Map::new();
     for column in &table.columns {
-        if *column == table.embeddings.embedding_column {
-            shown.insert(
-                column.clone(),
-                json!({ "type": ["array", "null"], "items": { "type": "number" } }),
-            );
+        let schema = if *column == table.embeddings.embedding_column {
+            json!({ "type": ["array", "null"], "items": { "type": "number" } })
         } else {
-            shown.insert(column.clone(), scalar());
-        }
+            json!({ "type": ["string", "number", "boolean", "null"] })
+        };
+        shown.insert(column.clone(), schema);
     }
     let mut written = Map::new();
-    written.insert("id".into(), record_id_schema());
     for column in &table.writable {
-        written.insert(column.clone(), scalar());
+        written.insert(column.clone(), value(table.is_nullable(column)));
     }
+    let update = json!({ "type": "object", "properties": written, "additionalProperties": false,
+                         "minProperties": 1 });
+    written.insert("id".into(), record_id_schema());
+    let create = json!({ "type": "object", "properties": written, "additionalProperties": false,
+                         "required": table.required });
     (
         json!({ "type": "object", "properties": shown }),
-        json!({ "type": "object", "properties": written, "additionalProperties": false }),
+        create,
+        update,
     )
 }
 
@@ -38,13 +53,10 @@ pub(super) fn table_paths(
     schemas: &mut Map<String, Value>,
 ) {
     let name = &table.name;
-    let (record, write) = record_schemas(table);
+    let (record, create, update) = record_schemas(table);
     let record_name = format!("Record_{name}");
     schemas.insert(record_name.clone(), record);
-    schemas.insert(format!("Write_{name}"), write);
-    let mut update = schemas[&format!("Write_{name}")].clone();
-    update["properties"].as_object_mut().map(|p| p.remove("id"));
-    update["minProperties"] = json!(1);
+    schemas.insert(format!("Write_{name}"), create);
     schemas.insert(format!("Update_{name}"), update);
     let written = json!({
         "type": "object",
@@ -54,14 +66,26 @@ pub(super) fn table_paths(
             "job": { "oneOf": [{ "type": "null" }, reference("StartedJob")] },
         },
     });
+    let (get, patch, delete) = (
+        format!("get_{name}"),
+        format!("update_{name}"),
+        format!("delete_{name}"),
+    );
+    let mut created = answer("created", written.clone());
+    created["links"] = links(&[
+        (&get, "id", "/record/id"),
+        (&patch, "id", "/record/id"),
+        (&delete, "id", "/record/id"),
+    ]);
     paths.insert(
         format!("/api/v1/{name}"),
         json!({
             "get": {
+                "operationId": format!("list_{name}"),
                 "summary": format!("List {name}, in id order"),
                 "parameters": [
                     query_parameter("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 })),
-                    query_parameter("cursor", json!({ "type": "string" })),
+                    query_parameter("cursor", record_cursor()),
                     query_parameter("include", json!({ "type": "string", "enum": ["embedding"] })),
                 ],
                 "responses": responses(&[("200", answer("a page", json!({
@@ -74,9 +98,10 @@ pub(super) fn table_paths(
                 })))]),
             },
             "post": operation(
+                &format!("create_{name}"),
                 &format!("Create a record of {name}; embedded when the table embeds on insert"),
                 Some(body(reference(&format!("Write_{name}")))),
-                &[("201", answer("created", written.clone()))],
+                &[("201", created)],
             ),
         }),
     );
@@ -86,16 +111,19 @@ pub(super) fn table_paths(
         json!({
             "parameters": [id],
             "get": {
+                "operationId": get,
                 "summary": format!("One record of {name}"),
                 "parameters": [query_parameter("include", json!({ "type": "string", "enum": ["embedding"] }))],
                 "responses": responses(&[("200", answer("the record", reference(&record_name)))]),
             },
             "patch": operation(
+                &patch,
                 &format!("Update a record of {name}; embedded again when a watched field changes"),
                 Some(body(reference(&format!("Update_{name}")))),
                 &[("200", answer("updated", written))],
             ),
             "delete": operation(
+                &delete,
                 &format!("Delete a record of {name} and its vectors"),
                 None,
                 &[("204", json!({ "description": "deleted" }))],

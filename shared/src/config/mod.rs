@@ -46,6 +46,12 @@ pub struct TableConfig {
     /// Columns a caller may set on create and update.
     #[serde(default)]
     pub writable: Vec<String>,
+    /// Writable columns a create must give, and never null: `NOT NULL` without a default in D1.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Writable columns that may be left out on create (D1 has a default) but are never null.
+    #[serde(default)]
+    pub not_null: Vec<String>,
     /// `[table.access]`: this table's rules, over the project's.
     #[serde(default)]
     pub access: Option<AccessSpec>,
@@ -215,6 +221,15 @@ impl TableConfig {
 
     pub fn is_writable(&self, column: &str) -> bool {
         self.writable.iter().any(|c| c == column)
+    }
+
+    /// Whether a caller may set `column` to null (a `required` or `not_null` column may not).
+    pub fn is_nullable(&self, column: &str) -> bool {
+        !self
+            .required
+            .iter()
+            .chain(&self.not_null)
+            .any(|c| c == column)
     }
 
     /// The columns the consumer reads of a record: its id, the embedded fields and the metadata

@@ -197,6 +197,17 @@ fn names_that_would_reach_sql_must_be_identifiers() {
         "writable = [\"organization_id\"]",
     );
     assert_refused(&text, "table.notes.writable", "set by the product");
+    for key in ["required", "not_null"] {
+        let text = MINIMAL.replace(
+            "writable = [\"title\", \"body\"]",
+            &format!("writable = [\"title\", \"body\"]\n{key} = [\"title\", \"embedding\"]"),
+        );
+        assert_refused(
+            &text,
+            &format!("table.notes.{key}"),
+            "`embedding` is not in writable",
+        );
+    }
 }
 
 #[test]

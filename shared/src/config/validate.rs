@@ -162,6 +162,16 @@ fn check_table(table: &TableConfig, at: &str, errors: &mut Errors) {
             );
         }
     }
+    for (key, list) in [("required", &table.required), ("not_null", &table.not_null)] {
+        for column in list {
+            if !table.is_writable(column) {
+                errors.push(
+                    &format!("{at}.{key}"),
+                    format!("`{column}` is not in writable"),
+                );
+            }
+        }
+    }
     check_embeddings(table, &columns, &format!("{at}.embeddings"), errors);
 }
 
