@@ -140,7 +140,7 @@ mod tests {
     fn the_documented_whitespace_is_what_trim_takes() {
         let listed = |c: char| WHITESPACE.iter().any(|(a, b)| (*a..=*b).contains(&c));
         for c in (0..=0x10_ffff).filter_map(char::from_u32) {
-            assert_eq!(listed(c), c.is_whitespace(), "{:?}", c);
+            assert_eq!(listed(c), c.is_whitespace(), "{c:?}");
         }
         assert!(not_blank_pattern().starts_with("[^\\u0009-\\u000d\\u0020"));
     }

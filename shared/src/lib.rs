@@ -43,6 +43,7 @@ pub mod topk;
 pub mod vector;
 
 pub use config::Config;
+pub use error::{ApiError, ErrorCode};
 
 /// Lowercase hexadecimal of `bytes`, as hashes are written.
 pub fn hex(bytes: &[u8]) -> String {
@@ -87,4 +88,3 @@ mod tests {
         }
     }
 }
-pub use error::{ApiError, ErrorCode};
