@@ -8,12 +8,23 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 /// A vector scaled to unit length (a zero vector stays zero and scores 0 against everything).
+/// The norm is taken in f64, so that neither huge components (whose squares overflow an f32)
+/// nor tiny ones (whose squares vanish) change the direction.
 pub fn normalized(vector: &[f32]) -> Vec<f32> {
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm = vector
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 {
         return vector.to_vec();
     }
-    vector.iter().map(|x| x / norm).collect()
+    // Each quotient is at most 1 in magnitude: the cast only rounds.
+    #[allow(clippy::cast_possible_truncation)]
+    vector
+        .iter()
+        .map(|x| (f64::from(*x) / norm) as f32)
+        .collect()
 }
 
 /// The dot product, summed in eight lanes: the compiler turns this shape into SIMD (two f32x4
@@ -116,17 +127,39 @@ mod tests {
             .collect()
     }
 
-    /// The reference: score everything, sort by score then index.
-    fn brute_force(query: &[f32], all: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f32)> {
-        let mut scored: Vec<(usize, f32)> = all
+    /// The reference dot product: one sum, in f64, shaped nothing like [`dot`].
+    fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
+    }
+
+    /// The reference: score everything with [`naive_dot`], sort by score then index.
+    fn brute_force(query: &[f32], all: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f64)> {
+        let mut scored: Vec<(usize, f64)> = all
             .iter()
             .enumerate()
-            .map(|(i, v)| (i, dot(query, v)))
-            .filter(|(_, s)| *s >= min)
+            .map(|(i, v)| (i, naive_dot(query, v)))
+            .filter(|(_, s)| *s >= f64::from(min))
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(k);
         scored
+    }
+
+    /// Whether a fast answer is the reference's: the same scores (to f32 rounding) and the same
+    /// candidates, except that two scores closer than rounding may trade places.
+    fn same_ranking(fast: &[(usize, f32)], reference: &[(usize, f64)]) -> bool {
+        fast.len() == reference.len()
+            && fast.iter().zip(reference).all(|((i, s), (j, r))| {
+                let close = (f64::from(*s) - r).abs() < 1e-5;
+                close
+                    && (i == j
+                        || reference
+                            .iter()
+                            .any(|(k, t)| k == i && (t - r).abs() < 1e-5))
+            })
     }
 
     #[test]
@@ -145,7 +178,10 @@ mod tests {
                 k,
                 min,
             );
-            assert_eq!(fast, brute_force(&query, &all, k, min), "seed {seed}");
+            assert!(
+                same_ranking(&fast, &brute_force(&query, &all, k, min)),
+                "seed {seed}"
+            );
         }
     }
 
@@ -167,7 +203,7 @@ mod tests {
             -1.0,
         );
         assert_eq!(result.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(result, brute_force(&same, &all, 2, -1.0));
+        assert!(same_ranking(&result, &brute_force(&same, &all, 2, -1.0)));
         assert!(top_k(
             &same,
             all.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
@@ -183,5 +219,37 @@ mod tests {
         assert!((dot(&a, &a) - 1.0).abs() < 1e-6);
         assert!((dot(&a, &normalized(&[4.0, -3.0]))).abs() < 1e-6);
         assert_eq!(normalized(&[0.0, 0.0]), vec![0.0, 0.0]);
+        // Scale does not change a direction, however large or small.
+        for scale in [1e-30_f32, 1.0, 1e30, f32::MAX / 8.0] {
+            let scaled = normalized(&[3.0 * scale, 4.0 * scale]);
+            assert!(
+                (scaled[0] - 0.6).abs() < 1e-6 && (scaled[1] - 0.8).abs() < 1e-6,
+                "{scale}: {scaled:?}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn dot_is_the_dot_product_at_every_length() {
+        // Lengths across the eight lanes and their remainder, with uneven values in every lane.
+        for dims in [0, 1, 7, 8, 9, 15, 16, 17, 31, 64, 100, 384, 768] {
+            let v = vectors(dims as u64 + 7, 2, dims);
+            let (a, b): (Vec<f32>, Vec<f32>) = (
+                v[0].iter()
+                    .enumerate()
+                    .map(|(i, x)| x * (i + 1) as f32)
+                    .collect(),
+                v[1].iter()
+                    .enumerate()
+                    .map(|(i, x)| x - i as f32 / 7.0)
+                    .collect(),
+            );
+            let (fast, reference) = (f64::from(dot(&a, &b)), naive_dot(&a, &b));
+            assert!(
+                (fast - reference).abs() <= 1e-4 * reference.abs().max(1.0),
+                "{dims} dimensions: {fast} vs {reference}"
+            );
+        }
     }
 }
