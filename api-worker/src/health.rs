@@ -1,8 +1,11 @@
 //! `GET /api/v1/health`: the gateway itself, D1, and search-worker over the service binding.
 
 use serde::Serialize;
-use worker_kit::http::HttpResponse;
+use serde_json::{json, Value};
+use shared::access::Action;
+use worker_kit::http::{HttpRequest, HttpResponse};
 
+use crate::auth::authenticate;
 use crate::ports::{App, Ports, SearchService, Store};
 
 #[derive(Debug, Serialize)]
@@ -40,7 +43,10 @@ struct Health {
     search: Check,
 }
 
-pub(crate) async fn health(app: &App<impl Ports>) -> HttpResponse {
+/// Public, and more for a caller who may administer its organization: the memory search-worker's
+/// caches take against their budgets (of the isolate that answered). Never their hit and miss
+/// counts, nor anything per organization: those would tell one tenant what others search.
+pub(crate) async fn health(app: &App<impl Ports>, request: &HttpRequest) -> HttpResponse {
     let d1 = Check::from_result(
         app.store
             .ping()
@@ -48,10 +54,19 @@ pub(crate) async fn health(app: &App<impl Ports>) -> HttpResponse {
             .map(|()| None)
             .map_err(|e| e.to_string()),
     );
-    // Anyone may read this route: of search-worker it tells only that it answers, never its
-    // caches' counters, which would say what someone searched and when.
+    let credentials =
+        request.header("authorization").is_some() || request.header("cookie").is_some();
+    let administrator = credentials
+        && match authenticate(app, request).await {
+            Ok(caller) => caller.require(app, None, Action::Admin).is_ok(),
+            Err(_) => false,
+        };
     let search = Check::from_result(match app.search.call("/health", None).await {
-        Ok((200, body)) => Ok(Some(serde_json::json!({ "worker": body["worker"] }))),
+        Ok((200, body)) if administrator => Ok(Some(json!({
+            "worker": body["worker"],
+            "caches": caches(&body),
+        }))),
+        Ok((200, body)) => Ok(Some(json!({ "worker": body["worker"] }))),
         Ok((status, body)) => Err(format!("search-worker answered {status}: {body}")),
         Err(e) => Err(e.to_string()),
     });
@@ -67,4 +82,15 @@ pub(crate) async fn health(app: &App<impl Ports>) -> HttpResponse {
         search,
     };
     HttpResponse::json(if healthy { 200 } else { 503 }, &health)
+}
+
+/// The caches' memory use, from search-worker's health: sizes and budgets only.
+fn caches(body: &Value) -> Value {
+    let (vectors, queries) = (&body["vectorCache"], &body["queryCache"]);
+    json!({
+        "vectors": { "tables": vectors["tables"], "vectors": vectors["vectors"],
+                     "bytes": vectors["bytes"], "budgetBytes": vectors["budget"] },
+        "queries": { "entries": queries["size"], "bytes": queries["bytes"],
+                     "budgetBytes": queries["budget"] },
+    })
 }

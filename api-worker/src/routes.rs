@@ -101,7 +101,7 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
         return Ok(HttpResponse::error(&refused).with_header("allow", &names.join(", ")));
     }
     match route {
-        Route::Health => return Ok(health::health(app).await),
+        Route::Health => return Ok(health::health(app, request).await),
         Route::OpenApi => return Ok(HttpResponse::ok(&openapi::document(app.config))),
         _ => {}
     }

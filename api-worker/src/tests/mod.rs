@@ -20,8 +20,47 @@ async fn health_reports_d1_and_search_worker() {
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(response.body["status"], "ok");
     assert_eq!(response.body["search"]["detail"]["worker"], "search-worker");
+    assert!(response.body["search"]["detail"].get("caches").is_none());
 
+    // An owner sees the memory the caches take, and nothing that counts searches.
     let mut app = app;
+    app.search = FakeSearch::answering(Ok((
+        200,
+        json!({"worker": "search-worker", "ok": true,
+               "vectorCache": {"tables": 2, "vectors": 10, "bytes": 4096, "budget": 67_108_864, "evictions": 1},
+               "queryCache": {"hits": 5, "misses": 3, "size": 3, "bytes": 900, "budget": 8_388_608}}),
+    )));
+    let owner = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/health")),
+    )
+    .await;
+    assert_eq!(
+        owner.body["search"]["detail"]["caches"],
+        json!({"vectors": {"tables": 2, "vectors": 10, "bytes": 4096, "budgetBytes": 67_108_864},
+               "queries": {"entries": 3, "bytes": 900, "budgetBytes": 8_388_608}}),
+        "{}",
+        owner.body
+    );
+    for request in [
+        as_user("meg", HttpRequest::new(Method::Get, "/api/v1/health")),
+        HttpRequest::new(Method::Get, "/api/v1/health"),
+        HttpRequest::new(Method::Get, "/api/v1/health")
+            .with_header("cookie", "better-auth.session_token=forged.x"),
+    ] {
+        let reply = send(&app, request).await;
+        assert_eq!(
+            reply.status, 200,
+            "bad credentials do not fail a health check"
+        );
+        assert!(
+            reply.body["search"]["detail"].get("caches").is_none(),
+            "{}",
+            reply.body
+        );
+        assert!(!reply.body.to_string().contains("hits"));
+    }
+
     app.search = FakeSearch::answering(Err(Fault("binding refused".into())));
     let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/health")).await;
     assert_eq!(response.status, 503);
