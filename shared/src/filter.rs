@@ -3,7 +3,8 @@
 //! `{"story_id": "s1"}` is `{"story_id": {"$eq": "s1"}}`; an object of operators on one field
 //! must all hold, and all fields must hold. Operators: `$eq $ne $in $nin $lt $lte $gt $gte`, on
 //! strings, numbers and booleans (`$lt`… compare numbers with numbers and strings with strings).
-//! A field a record does not have matches only `$ne` and `$nin`. The organization is never a
+//! A field a record does not have (or has as null) matches no operator, `$ne` and `$nin` included,
+//! as in Vectorize, so that a filter finds the same records on either backend. The organization is never a
 //! filter: the worker applies it before any filter, whatever the filter says.
 
 use std::cmp::Ordering;
@@ -92,7 +93,6 @@ impl Filter {
         self.conditions.iter().all(|(field, op)| {
             let value = metadata.get(field).filter(|v| !v.is_null());
             match (op, value) {
-                (Op::Ne(_) | Op::Nin(_), None) => true,
                 (_, None) => false,
                 (Op::Eq(x), Some(v)) => v == x,
                 (Op::Ne(x), Some(v)) => v != x,
@@ -221,11 +221,17 @@ mod tests {
             !holds(json!({"published": true, "story_id": "s9"})),
             "every field must hold"
         );
-        // A missing field matches only the negative operators.
+        // A missing field matches no operator, the negative ones included (as in Vectorize).
         let bare = meta(&json!({}));
-        assert!(parse(&json!({"story_id": {"$ne": "s1"}}))
-            .unwrap()
-            .matches(&bare));
+        for negative in [
+            json!({"story_id": {"$ne": "s1"}}),
+            json!({"story_id": {"$nin": ["s1"]}}),
+        ] {
+            assert!(!parse(&negative).unwrap().matches(&bare), "{negative}");
+            assert!(!parse(&negative)
+                .unwrap()
+                .matches(&meta(&json!({"story_id": null}))));
+        }
         assert!(!parse(&json!({"story_id": {"$in": ["s1"]}}))
             .unwrap()
             .matches(&bare));

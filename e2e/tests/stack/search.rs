@@ -3,9 +3,10 @@
 //! queried.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::backends::{create_records, settle, Backend, BackendTest};
-use super::{check, embed, expect, Ctx};
+use super::{check, embed, expect, wait_final_as, Ctx};
 use super::{json, Failed, Value};
 
 pub(crate) const TESTS: &[(&str, BackendTest)] = &[(
@@ -158,6 +159,39 @@ fn filters_narrow_and_tenants_stay_apart(
         &json!({"text": COUNCIL, "filters": {"organization_id": "org_b"}}).to_string(),
     )?;
     expect(&reply, 400, "the organization is not a filter")?;
+    // A record without the field matches no operator, `$ne` included, on either backend.
+    let reply = ctx.client.call(
+        "POST",
+        &format!("/api/v1/{}", backend.table),
+        &[("cookie", &ctx.ann)],
+        Some(&json!({"content": SNOW}).to_string()),
+    )?;
+    expect(&reply, 201, "a record without a story")?;
+    let storyless = reply.body["record"]["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    let job = reply.body["job"]["jobId"].as_str().ok_or("no job")?;
+    let done = wait_final_as(ctx, &ctx.ann, job, Duration::from_secs(30))?;
+    check(done["status"] == "done", || format!("{done}"))?;
+    settle(ctx, backend)?;
+    let negated = search(
+        ctx,
+        backend,
+        &ctx.ann,
+        &json!({"text": SNOW, "filters": {"story_id": {"$ne": "s-search-1"}}, "limit": 100}),
+    )?;
+    check(
+        negated.iter().any(|m| m["id"] == ours[1].as_str())
+            && negated.iter().all(|m| {
+                m["id"] != storyless.as_str()
+                    && m["metadata"]["story_id"].is_string()
+                    && m["metadata"]["story_id"] != "s-search-1"
+            }),
+        || {
+            format!("`$ne` finds the snow claim of another story, not the one without a story: {negated:?}")
+        },
+    )?;
     let bobs = search(
         ctx,
         backend,
