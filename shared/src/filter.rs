@@ -238,6 +238,9 @@ mod tests {
         assert!(Filter::parse(None, FIELDS, "filters")
             .unwrap()
             .matches(&bare));
+        // What Vectorize is sent is the filter as given.
+        let given = json!({"story_id": {"$in": ["s1"]}, "year": 2024});
+        assert_eq!(parse(&given).unwrap().to_json(), given);
     }
 
     #[test]

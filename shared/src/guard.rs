@@ -68,8 +68,7 @@ pub fn not_blank_pattern() -> String {
 
 /// Any string field: at most [`MAX_TEXT_CHARS`] characters.
 pub fn length(field: &str, text: &str) -> Result<(), ApiError> {
-    // More bytes than the limit is the only way to have more characters: count only then.
-    if text.len() > MAX_TEXT_CHARS && text.chars().count() > MAX_TEXT_CHARS {
+    if text.chars().count() > MAX_TEXT_CHARS {
         return Err(ApiError::invalid(format!(
             "`{field}` is over {MAX_TEXT_CHARS} characters"
         )));

@@ -136,5 +136,8 @@ mod tests {
             ]
         );
         assert_eq!(JobStatus::parse("nope"), None);
+        // Stuck means a quarter of an hour without a move.
+        assert!(!JobStatus::Queued.can_replay(0, 15 * 60 * 1000 - 1));
+        assert!(JobStatus::Queued.can_replay(0, 15 * 60 * 1000));
     }
 }

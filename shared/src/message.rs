@@ -242,6 +242,18 @@ mod tests {
             "three 64 KiB bodies fit in 240 KiB, four do not"
         );
         assert!(send_batches(&[] as &[usize], |n| *n).is_empty());
+        // Bodies that add up to the limit exactly fit in one batch.
+        let exact = [MAX_BATCH_BYTES / 2, MAX_BATCH_BYTES / 2];
+        assert_eq!(send_batches(&exact, |n| *n).len(), 1);
+        let over = [MAX_BATCH_BYTES / 2, MAX_BATCH_BYTES / 2 + 1];
+        assert_eq!(send_batches(&over, |n| *n).len(), 2);
+        // A body over the limit alone is a batch of its own, never an empty batch before it.
+        let huge = [MAX_BATCH_BYTES + 1, 10];
+        let lens: Vec<usize> = send_batches(&huge, |n| *n)
+            .iter()
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(lens, vec![1, 1]);
         let job = job();
         assert_eq!(body_size(&job), serde_json::to_vec(&job).unwrap().len());
     }

@@ -135,6 +135,17 @@ mod tests {
     }
 
     #[test]
+    fn poolings_are_named_as_local_ai_takes_them() {
+        assert_eq!(
+            (Pooling::Cls.as_str(), Pooling::Mean.as_str()),
+            ("cls", "mean")
+        );
+        for pooling in [Pooling::Cls, Pooling::Mean] {
+            assert_eq!(serde_json::to_value(pooling).unwrap(), pooling.as_str());
+        }
+    }
+
+    #[test]
     fn default_is_bge_base() {
         assert_eq!(default_model().dimensions, 768);
         assert!(model("@cf/baai/bge-huge").is_none());

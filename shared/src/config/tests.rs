@@ -245,3 +245,36 @@ fn metadata_sql_names_each_field_of_the_row() {
     bare.embeddings.metadata.clear();
     assert_eq!(bare.metadata_sql("r"), "json_patch('{}', json_object())");
 }
+
+#[test]
+fn locations_bindings_watched_fields_and_embedded_text_are_as_configured() {
+    let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
+    let (claims, notes, evidence) = (
+        config.table("claims").unwrap(),
+        config.table("notes").unwrap(),
+        config.table("evidence").unwrap(),
+    );
+    assert_eq!(claims.embeddings.vector_index.location(), "d1");
+    assert_eq!(claims.embeddings.vector_index.vectorize_binding(), None);
+    assert_eq!(
+        evidence.embeddings.vector_index.location(),
+        "vectorize:VECTORIZE_768"
+    );
+    assert_eq!(
+        evidence.embeddings.vector_index.vectorize_binding(),
+        Some("VECTORIZE_768")
+    );
+    // `on_update = true` watches exactly the embedded fields.
+    assert!(notes.watches("title") && notes.watches("body"));
+    assert!(!notes.watches("topic"));
+    let record = |v: serde_json::Value| v.as_object().unwrap().clone();
+    assert_eq!(
+        notes.embedding_text(&record(serde_json::json!({"title": "", "body": "b"}))),
+        "b",
+        "an empty field adds no separator"
+    );
+    assert_eq!(
+        notes.embedding_text(&record(serde_json::json!({"title": 7, "body": true}))),
+        "7\ntrue"
+    );
+}
