@@ -373,6 +373,7 @@ mod tests {
         let query: QueryRequest =
             serde_json::from_value(serde_json::json!({"vector": [1.0]})).unwrap();
         assert_eq!(query.top_k, 5, "the default");
+        assert!(query.return_metadata, "metadata by default");
         assert!(serde_json::from_value::<QueryRequest>(
             serde_json::json!({"vector": [1.0], "topK": null})
         )
@@ -407,6 +408,10 @@ mod tests {
             .unwrap();
         assert_eq!((plan.limit, plan.table.name.as_str()), (5, "claims"));
         assert!(plan.filter.is_empty());
+        assert!(
+            (plan.min_score - -1.0).abs() < f32::EPSILON,
+            "no threshold: every score counts"
+        );
         let plan = request(serde_json::json!({"text": "x", "limit": 7, "threshold": 0.7, "filters": {"story_id": "s1"}}))
             .plan(&config, "claimSimilarity")
             .unwrap();
@@ -493,6 +498,22 @@ mod tests {
                 .status(),
             404
         );
+        // Empty or not finite (an f32 overflows past 3.4e38) is refused as such, whatever the
+        // dimension.
+        let refused = |vector: Vec<f32>| {
+            let request = QueryRequest {
+                vector,
+                top_k: 5,
+                filter: None,
+                table: None,
+                return_metadata: true,
+            };
+            request.plan(&config).unwrap_err().message
+        };
+        let message = "`vector` must be a non-empty array of finite numbers";
+        assert_eq!(refused(Vec::new()), message);
+        assert_eq!(refused(vec![f32::INFINITY; 384]), message);
+        assert!(query(serde_json::json!({"vector": vec![1e39; 384]})).vector[0].is_infinite());
     }
 
     #[test]

@@ -143,6 +143,12 @@ mod tests {
             verify_signed_token(&forged, SECRET),
             Err(CookieError::BadSignature)
         );
+        let (_, signature) = signed.rsplit_once('.').unwrap();
+        assert_eq!(
+            verify_signed_token(&format!(".{signature}"), SECRET),
+            Err(CookieError::Malformed),
+            "no token before the signature"
+        );
         assert_eq!(
             verify_signed_token("abc123", SECRET),
             Err(CookieError::Malformed)

@@ -124,5 +124,28 @@ mod tests {
         assert_eq!(parse_instant_ms("2026-11-25T13:59:59+02:00"), None);
         assert_eq!(parse_instant_ms("2026-13-25T13:59:59Z"), None);
         assert_eq!(parse_instant_ms("yesterday"), None);
+        // Eleven digits and more are milliseconds.
+        assert_eq!(parse_instant_ms("99999999999"), Some(99_999_999_999_000));
+        assert_eq!(parse_instant_ms("100000000000"), Some(100_000_000_000));
+        // Each part of the shape, and each field's range, is checked on its own.
+        for bad in [
+            "2026-11-25",
+            "2026/11-25T13:59:59Z",
+            "2026-11/25T13:59:59Z",
+            "2026-11-25_13:59:59Z",
+            "2026-00-25T13:59:59Z",
+            "2026-11-00T13:59:59Z",
+            "2026-11-32T13:59:59Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T13:60:00Z",
+            "2026-11-25T13:59:61Z",
+        ] {
+            assert_eq!(parse_instant_ms(bad), None, "{bad}");
+        }
+        // A leap second is a second.
+        assert_eq!(
+            parse_instant_ms("2026-11-25T13:59:60Z"),
+            Some(1_795_615_200_000)
+        );
     }
 }
