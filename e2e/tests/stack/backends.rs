@@ -171,13 +171,16 @@ pub(crate) fn stored_vectors_of(
     let mut found = HashMap::new();
     let Some(index) = backend.index else {
         let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-        let rows = ctx.stack.sql(&format!(
-            "SELECT record_id, hex(vector) AS hex FROM embedding_vectors
+        let rows = select(
+            ctx,
+            &format!(
+                "SELECT record_id, hex(vector) AS hex FROM embedding_vectors
              WHERE organization_id = '{organization_id}' AND table_name = '{}'
                AND record_id IN ({}) AND vector IS NOT NULL",
-            backend.table,
-            list.join(", ")
-        ))?;
+                backend.table,
+                list.join(", ")
+            ),
+        )?;
         for row in rows {
             let (Some(id), Some(hex)) = (row["record_id"].as_str(), row["hex"].as_str()) else {
                 continue;
@@ -638,4 +641,14 @@ fn cloudflares_sdk_drives_the_stand_in(ctx: &Ctx) -> Result<(), Failed> {
     check(seen == expected, || {
         format!("the SDK saw {seen}, expected {expected}")
     })
+}
+
+/// One SELECT on the stack's D1, through the suite's pipeline worker (a `wrangler d1` process
+/// per read would take seconds).
+pub(crate) fn select(ctx: &Ctx, sql: &str) -> Result<Vec<Value>, Failed> {
+    let reply = ctx
+        .client
+        .post("/__d1/select", None, &json!({ "sql": sql }).to_string())?;
+    expect(&reply, 200, "a SELECT on D1")?;
+    Ok(reply.body.as_array().cloned().unwrap_or_default())
 }

@@ -4,10 +4,12 @@
 //! A history runs two tenants (Ann of `org_a`, Bob of `org_b`) over one small pool of record
 //! ids that both use, so re-creates of a deleted id and the same id in two organizations happen
 //! often. Its operations: create, change the embedded text, change only the metadata, delete,
-//! deliver a job of a record again through the custom pipeline (twice at once), and backfill;
-//! local-ai fails a share of its calls meanwhile. Every answer is checked as it comes (the
-//! status the oracle predicts; another tenant's id answers exactly as an id nobody used). Once
-//! every job the history started is final and the index has settled:
+//! enqueue a record's embedding by hand, replay a job (as its owner and as the other tenant),
+//! deliver jobs of a record through the custom pipeline (its current text twice at once, and
+//! one made from a text it does not have, in a random order), and backfill (with and without
+//! `all`); local-ai fails a share of its calls meanwhile. Every answer is checked as it comes
+//! (the status the oracle predicts; another tenant's id answers exactly as an id nobody used).
+//! Once every job the history started is final and the index has settled:
 //!
 //! - every job is final;
 //! - every live record has its vector, equal (cosine >= 0.9999) to local-ai's embedding of its
@@ -16,8 +18,10 @@
 //! - each tenant's search answers are the brute-force ranking of the oracle's live records of
 //!   that tenant, classified by the service's thresholds.
 //!
-//! A failure names the seed; `CHECKER_SEED=N` replays that history alone. `scripts/soak`
-//! runs histories for a while and prints what it ran.
+//! The history then deletes what it left, and checks that both stores let it go, so that every
+//! history starts from organizations of the same size. A failure names the seed;
+//! `CHECKER_SEED=N` replays that history alone. `scripts/soak` runs histories for a while and
+//! prints what it ran.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -223,22 +227,41 @@ impl<'a> History<'a> {
             self.ctx,
             &json!({"failRate": 0.2, "failStatuses": [500, 429]}),
         )?;
+        let trace = std::env::var_os("CHECKER_TRACE").is_some();
+        let mut at = Instant::now();
+        let mut lap = |what: &str| {
+            if trace {
+                eprintln!("checker trace | {what} | {} ms", at.elapsed().as_millis());
+            }
+            at = Instant::now();
+        };
         for _ in 0..operations {
             let tenant = rng.below(2);
             let id = rng
                 .pick(&self.ids.iter().map(String::as_str).collect::<Vec<_>>())
                 .to_owned();
-            match rng.below(10) {
+            match rng.below(14) {
                 0..=2 => self.create(tenant, &id, rng.pick(&TEXTS), rng.below(STORIES.len()))?,
                 3 | 4 => self.edit_text(tenant, &id, rng.pick(&TEXTS))?,
                 5 | 6 => self.edit_story(tenant, &id, rng.below(STORIES.len()))?,
                 7 => self.delete(tenant, &id)?,
-                8 => self.redeliver(tenant, &id)?,
-                _ => self.backfill(tenant)?,
+                8 => self.redeliver(tenant, &id, rng.pick(&TEXTS), rng.below(2) == 0)?,
+                9 => self.backfill(tenant, false)?,
+                10 => self.backfill(tenant, true)?,
+                11 => self.enqueue(tenant, &id)?,
+                _ => {
+                    let as_owner = rng.below(2) == 0;
+                    if !self.jobs.is_empty() {
+                        let job = self.jobs[rng.below(self.jobs.len())].clone();
+                        self.replay(as_owner, job)?;
+                    }
+                }
             }
             self.tally.operations += 1;
+            lap("operation");
         }
         self.drain()?;
+        lap("drain");
         set_faults(self.ctx, &json!({}))?;
         settle(self.ctx, self.backend)?;
         for tenant in 0..2 {
@@ -254,6 +277,26 @@ impl<'a> History<'a> {
                 self.check_record(tenant, &id, vector)?;
             }
             self.check_search(tenant, rng.pick(&TEXTS))?;
+        }
+        lap("checks");
+        self.clean_up()?;
+        lap("clean-up");
+        Ok(())
+    }
+
+    /// Deletes what the history left, and checks that neither store keeps any of it.
+    fn clean_up(&mut self) -> Result<(), Failed> {
+        for (tenant, id) in self.oracle.keys().cloned().collect::<Vec<_>>() {
+            self.delete(tenant, &id)?;
+        }
+        settle(self.ctx, self.backend)?;
+        for tenant in 0..2 {
+            let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
+            let organization_id = self.tenants[tenant].organization_id;
+            let stored = stored_vectors_of(self.ctx, self.backend, organization_id, &ids)?;
+            self.check(stored.is_empty(), || {
+                format!("{organization_id} deleted every record of the history, yet the store holds {:?}", stored.keys())
+            })?;
         }
         Ok(())
     }
@@ -385,38 +428,120 @@ impl<'a> History<'a> {
         })
     }
 
-    /// A custom pipeline's job for the record's current text, delivered twice at once.
-    fn redeliver(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+    /// A custom pipeline's job for the record's current text, delivered twice at once, with one
+    /// made from `other` (a text the record may not have: stale unless it has it) before or
+    /// after them.
+    fn redeliver(
+        &mut self,
+        tenant: usize,
+        id: &str,
+        other: &'static str,
+        other_first: bool,
+    ) -> Result<(), Failed> {
         let Some(live) = self.oracle.get(&(tenant, id.to_owned())).copied() else {
             return Ok(());
         };
-        let job = EmbeddingJob::new(
-            uuid::Uuid::new_v4(),
-            self.tenants[tenant].organization_id,
-            DEFAULT_MODEL,
-            live.content,
-            Some((self.backend.table.into(), id.into())),
-        )
-        .with_record_text(live.content);
-        let message = serde_json::to_value(&job)?;
-        let reply = self.ctx.client.post(
-            "/__pipeline/send",
-            None,
-            &Value::from(vec![message.clone(), message]).to_string(),
-        )?;
+        let job = |text: &str| {
+            EmbeddingJob::new(
+                uuid::Uuid::new_v4(),
+                self.tenants[tenant].organization_id,
+                DEFAULT_MODEL,
+                text,
+                Some((self.backend.table.into(), id.into())),
+            )
+            .with_record_text(text)
+        };
+        let (current, elsewhere) = (job(live.content), job(other));
+        let message = serde_json::to_value(&current)?;
+        let mut batch = vec![message.clone(), message];
+        let stale = serde_json::to_value(&elsewhere)?;
+        if other_first {
+            batch.insert(0, stale);
+        } else {
+            batch.push(stale);
+        }
+        let reply =
+            self.ctx
+                .client
+                .post("/__pipeline/send", None, &Value::from(batch).to_string())?;
         self.check(reply.status == 202, || {
             format!("pipeline send: {}", reply.body)
         })?;
-        self.jobs.push((tenant, job.job_id.to_string()));
+        for job in [current, elsewhere] {
+            self.jobs.push((tenant, job.job_id.to_string()));
+        }
         Ok(())
     }
 
-    fn backfill(&mut self, tenant: usize) -> Result<(), Failed> {
+    /// `POST /embeddings` for a record, with its current text: 202, or the 404 of an absent id.
+    fn enqueue(&mut self, tenant: usize, id: &str) -> Result<(), Failed> {
+        let content = self
+            .oracle
+            .get(&(tenant, id.to_owned()))
+            .map_or(TEXTS[0], |live| live.content);
+        let body = json!({"content": content, "table": self.backend.table, "id": id});
+        let reply = self.call(tenant, "POST", "/api/v1/embeddings", Some(&body))?;
+        if !self.oracle.contains_key(&(tenant, id.to_owned())) {
+            return self.check_absent("enqueue", &reply, id);
+        }
+        self.check(reply.status == 202, || {
+            format!("enqueue `{id}`: {} {}", reply.status, reply.body)
+        })?;
+        if let Some(job) = reply.body["jobId"].as_str() {
+            self.jobs.push((tenant, job.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// `POST /jobs/{id}/retry`: as the job's owner, 202 for a dead or failed job and 409 for a
+    /// done, skipped or stale one (an open one may die meanwhile: either); as the other tenant,
+    /// the 404 of a job nobody made.
+    fn replay(&mut self, as_owner: bool, (tenant, job): (usize, String)) -> Result<(), Failed> {
+        let caller = if as_owner { tenant } else { 1 - tenant };
+        let path = format!("/api/v1/embeddings/jobs/{job}");
+        let before = self.call(tenant, "GET", &path, None)?;
+        let reply = self.call(caller, "POST", &format!("{path}/retry"), None)?;
+        if caller != tenant {
+            let expected = format!("no job `{job}`");
+            return self.check(
+                reply.status == 404 && reply.body["error"]["message"] == expected.as_str(),
+                || {
+                    format!(
+                        "replay of another organization's job: {} {}",
+                        reply.status, reply.body
+                    )
+                },
+            );
+        }
+        if before.status == 404 {
+            // A pipeline job the consumer has not seen yet: no row to replay, or one by now.
+            return self.check(matches!(reply.status, 404 | 409 | 202), || {
+                format!(
+                    "replay of a job not yet recorded: {} {}",
+                    reply.status, reply.body
+                )
+            });
+        }
+        let status = before.body["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let expected: &[u16] = match status.as_str() {
+            "dead" | "failed" => &[202],
+            "done" | "skipped" | "stale" => &[409],
+            _ => &[202, 409],
+        };
+        self.check(expected.contains(&reply.status), || {
+            format!("replay of a {status} job: {} {}", reply.status, reply.body)
+        })
+    }
+
+    fn backfill(&mut self, tenant: usize, all: bool) -> Result<(), Failed> {
         let reply = self.call(
             tenant,
             "POST",
             "/api/v1/embeddings/backfill",
-            Some(&json!({"table": self.backend.table})),
+            Some(&json!({"table": self.backend.table, "all": all})),
         )?;
         self.check(reply.status == 202, || {
             format!("backfill: {} {}", reply.status, reply.body)
