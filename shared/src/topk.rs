@@ -214,6 +214,18 @@ mod tests {
     }
 
     #[test]
+    fn a_score_equal_to_the_floor_counts() {
+        let all = [vec![1.0, 0.0], vec![0.0, 1.0], vec![-1.0, 0.0]];
+        let found = top_k(
+            &[1.0, 0.0],
+            all.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
+            10,
+            0.0,
+        );
+        assert_eq!(found, vec![(0, 1.0), (1, 0.0)]);
+    }
+
+    #[test]
     fn unit_vectors_score_their_cosine() {
         let a = normalized(&[3.0, 4.0]);
         assert!((dot(&a, &a) - 1.0).abs() < 1e-6);

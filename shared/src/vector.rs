@@ -109,6 +109,11 @@ mod tests {
         assert_eq!(decode(&bytes[..3]), Err(VectorError::Length(3)));
         assert_eq!(decode_hex("0000803G"), Err(VectorError::NotHex));
         assert!(decode_hex("00").is_err());
+        assert_eq!(
+            decode_hex("000080"),
+            Err(VectorError::Length(3)),
+            "in bytes"
+        );
     }
 
     #[test]
@@ -121,6 +126,9 @@ mod tests {
         let long = "x".repeat(100);
         let id = vector_id("org_a", "claims", &long);
         assert_eq!(id.len(), MAX_VECTOR_ID_BYTES);
+        // Stored in Vectorize, so fixed for good: the SHA-256 of the parts joined by NUL.
+        let digest = Sha256::digest(format!("org_a\0claims\0{long}").as_bytes());
+        assert_eq!(id, crate::hex(&digest));
         assert_ne!(id, vector_id("org_a", "claims", &format!("{long}y")));
         assert_ne!(id, vector_id("org_b", "claims", &long));
         // The separator is not ambiguous once hashed.

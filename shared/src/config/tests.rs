@@ -278,3 +278,39 @@ fn locations_bindings_watched_fields_and_embedded_text_are_as_configured() {
         "7\ntrue"
     );
 }
+
+#[test]
+fn identifiers_and_services_are_held_to_their_rules() {
+    use super::validate::is_identifier;
+    assert!(is_identifier("_notes") && is_identifier("notes_2"));
+    for bad in ["", "2notes", "-notes", "no-tes", &"x".repeat(65)] {
+        assert!(!is_identifier(bad), "{bad:?}");
+    }
+    let with = |extra: &str| {
+        MINIMAL.replace(
+            "name = \"noteSearch\"\ntable = \"notes\"",
+            &format!("name = \"noteSearch\"\ntable = \"notes\"\n{extra}"),
+        )
+    };
+    for name in ["", "note search", "note.search"] {
+        let text = MINIMAL.replace("name = \"noteSearch\"", &format!("name = \"{name}\""));
+        assert_refused(&text, &format!("search.{name}.name"), "letters, digits");
+    }
+    let text = MINIMAL.replace("name = \"noteSearch\"", "name = \"note_search-2\"");
+    assert!(Config::parse(&text).is_ok(), "`_` and `-` are allowed");
+    for limit in ["0", "101"] {
+        assert_refused(
+            &with(&format!("limit = {limit}")),
+            "search.noteSearch.limit",
+            "1 to 100",
+        );
+    }
+    assert!(Config::parse(&with("limit = 100")).is_ok());
+    for zone in ["{ min = -2.0, max = 0.5 }", "{ min = 0.5, max = 2.0 }"] {
+        assert_refused(
+            &with(&format!("gray_zone = {zone}")),
+            "search.noteSearch.gray_zone",
+            "within -1..1",
+        );
+    }
+}
