@@ -15,8 +15,10 @@
 //! - every live record has its vector, equal (cosine >= 0.9999) to local-ai's embedding of its
 //!   current text, in the record's column and in the store search reads (D1's row, or the
 //!   Vectorize index), with its current metadata; a deleted record has none in either store;
-//! - each tenant's search answers are the brute-force ranking of the oracle's live records of
-//!   that tenant, classified by the service's thresholds.
+//! - each tenant's search, gray-zone and vector-query answers are the brute-force ranking of
+//!   the oracle's live records of that tenant (filtered to the history's stories, and to one
+//!   story, which only a record's metadata as it is now passes), classified by the service's
+//!   thresholds.
 //!
 //! The history then deletes what it left, and checks that both stores let it go, so that every
 //! history starts from organizations of the same size. A failure names the seed;
@@ -276,7 +278,7 @@ impl<'a> History<'a> {
                 let vector = stored.remove(&id);
                 self.check_record(tenant, &id, vector)?;
             }
-            self.check_search(tenant, rng.pick(&TEXTS))?;
+            self.check_search(tenant, rng.pick(&TEXTS), rng.below(STORIES.len()))?;
         }
         lap("checks");
         self.clean_up()?;
@@ -645,32 +647,109 @@ impl<'a> History<'a> {
         })
     }
 
-    fn check_search(&mut self, tenant: usize, text: &'static str) -> Result<(), Failed> {
+    /// Search, gray zone and vector query as one tenant, each against the brute-force ranking
+    /// of the oracle's live records of that tenant: over the history's stories (the tenant's
+    /// other records stay out), and over one story, which only metadata as it is now can pass.
+    fn check_search(
+        &mut self,
+        tenant: usize,
+        text: &'static str,
+        story: usize,
+    ) -> Result<(), Failed> {
         let query = self.embedding(text)?;
-        let mut expected: Vec<(String, f32)> = Vec::new();
+        let mut ranked: Vec<(String, usize, f32)> = Vec::new();
         for ((owner, id), live) in self.oracle.clone() {
             if owner == tenant {
                 let score = cosine(&query, &self.embedding(live.content)?);
-                expected.push((id, score));
+                ranked.push((id, live.story, score));
             }
         }
-        expected.sort_by(|a, b| b.1.total_cmp(&a.1));
-        // Filtered to the history's stories: the tenant's other records stay out, and the
-        // metadata each record carries now decides what is found.
-        let body =
-            json!({"text": text, "limit": 10, "filters": {"story_id": {"$in": self.stories}}});
-        let reply = self.call(
-            tenant,
-            "POST",
-            &format!("/api/v1/embeddings/search/{}", self.backend.service),
-            Some(&body),
-        )?;
-        self.check(reply.status == 200, || {
-            format!("search: {} {}", reply.status, reply.body)
-        })?;
-        let answer = reply.body.as_array().cloned().unwrap_or_default();
-        let ours: Vec<(String, f64, String)> = answer
+        ranked.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let all: Vec<(String, f32)> = ranked.iter().map(|(id, _, s)| (id.clone(), *s)).collect();
+        let one: Vec<(String, f32)> = ranked
             .iter()
+            .filter(|r| r.1 == story)
+            .map(|(id, _, s)| (id.clone(), *s))
+            .collect();
+        let (stories, one_story) = (json!({"$in": self.stories}), self.stories[story].clone());
+        let service = self.backend.service;
+        let search = format!("/api/v1/embeddings/search/{service}");
+        let answer = self.post_ok(
+            tenant,
+            &search,
+            &json!({"text": text, "limit": 10, "filters": {"story_id": stories}}),
+        )?;
+        self.check_ranking(tenant, "search", &answer, &all, true)?;
+        let answer = self.post_ok(
+            tenant,
+            &search,
+            &json!({"text": text, "limit": 10, "filters": {"story_id": one_story}}),
+        )?;
+        self.check_ranking(tenant, "search of one story", &answer, &one, true)?;
+
+        let (min, max) = (0.3, 0.7);
+        let zone = self.post_ok(
+            tenant,
+            &format!("/api/v1/embeddings/gray-zone/{service}"),
+            &json!({"text": text, "min": min, "max": max, "limit": 10, "filters": {"story_id": stories}}),
+        )?;
+        let high: Vec<(String, f32)> = all.iter().filter(|m| m.1 >= max).cloned().collect();
+        let gray: Vec<(String, f32)> = all
+            .iter()
+            .filter(|m| (min..max).contains(&m.1))
+            .cloned()
+            .collect();
+        self.check_ranking(
+            tenant,
+            "gray zone, high confidence",
+            &zone["high_confidence"],
+            &high,
+            true,
+        )?;
+        self.check_ranking(tenant, "gray zone", &zone["gray_zone"], &gray, true)?;
+
+        let body = json!({"vector": query, "topK": 10, "table": self.backend.table,
+                          "filter": {"story_id": one_story}});
+        let answer = self.post_ok(tenant, "/api/v1/embeddings/query", &body)?;
+        self.check_ranking(
+            tenant,
+            "vector query of one story",
+            &answer["matches"],
+            &one,
+            false,
+        )?;
+        let carried = answer["matches"].as_array().is_some_and(|m| {
+            m.iter()
+                .all(|m| m["metadata"]["story_id"] == one_story.as_str())
+        });
+        self.check(carried, || {
+            format!("a vector query's matches carry their metadata as it is now: {answer}")
+        })
+    }
+
+    fn post_ok(&self, tenant: usize, path: &str, body: &Value) -> Result<Value, Failed> {
+        let reply = self.call(tenant, "POST", path, Some(body))?;
+        check(reply.status == 200, || {
+            format!("{path}: {} {}", reply.status, reply.body)
+        })?;
+        Ok(reply.body)
+    }
+
+    /// Whether `answer` (matches, best first) is `expected` (id and score): the same scores to
+    /// float rounding, the same ids except where two scores tie, and, when `classified`, each
+    /// match classified by the service's thresholds.
+    fn check_ranking(
+        &mut self,
+        tenant: usize,
+        what: &str,
+        answer: &Value,
+        expected: &[(String, f32)],
+        classified: bool,
+    ) -> Result<(), Failed> {
+        let ours: Vec<(String, f64, String)> = answer
+            .as_array()
+            .into_iter()
+            .flatten()
             .map(|m| {
                 (
                     m["id"].as_str().unwrap_or_default().to_owned(),
@@ -682,16 +761,16 @@ impl<'a> History<'a> {
         let same = ours.len() == expected.len()
             && ours
                 .iter()
-                .zip(&expected)
+                .zip(expected)
                 .all(|((id, score, class), (want, want_score))| {
                     (*score - f64::from(*want_score)).abs() < 1e-3
                         && (id == want || (*score - f64::from(*want_score)).abs() < 1e-4)
-                        && class == classify(*score)
+                        && (!classified || class == classify(*score))
                 });
         let organization_id = self.tenants[tenant].organization_id;
         self.check(same, || {
             format!(
-                "search of {text:?} as {organization_id}: {ours:?}, brute force over the oracle: {expected:?}"
+                "{what} as {organization_id}: {ours:?}, brute force over the oracle: {expected:?}"
             )
         })
     }
