@@ -8,8 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shared::{ApiError, ErrorCode};
 
-/// Largest request body any route accepts.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest request body any route accepts: 4 MiB, room for every body the API document calls
+/// valid. The largest is a record of three text fields of 65,536 characters each, every one
+/// written as a JSON escaped surrogate pair (12 bytes): 2.3 MiB.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

@@ -51,7 +51,7 @@ pub(super) fn responses(own: &[(&str, Value)]) -> Value {
     all.insert(
         "default".into(),
         answer(
-            "an error: 400, 401, 403, 404, 405, 409, 413 (a body over 1 MiB), 5xx",
+            "an error: 400, 401, 403, 404, 405, 409, 413 (a body over 4 MiB), 5xx",
             reference("Error"),
         ),
     );

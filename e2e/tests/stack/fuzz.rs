@@ -15,8 +15,9 @@ pub(crate) const SCHEMATHESIS: &str = "SCHEMATHESIS";
 pub(crate) fn schemathesis(ctx: &Ctx) -> Result<(), Failed> {
     let executable = std::env::var_os(SCHEMATHESIS).ok_or("SCHEMATHESIS is not set")?;
     let schema = format!("{}/api/v1/openapi.json", ctx.stack.base_url);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis.toml");
     let output = Command::new(executable)
-        .args(["run", &schema])
+        .args(["--config-file", config, "run", &schema])
         .args(["--url", &ctx.stack.base_url])
         .args(["--header", &format!("Cookie: {}", ctx.ann)])
         // The cookie is the credential; made-up ones for the document's other scheme (API keys)
