@@ -2,6 +2,7 @@
 //! data reaches SQL only as bound parameters, and table and column names only from the
 //! validated config (quoted).
 
+use shared::api_key;
 use shared::config::TableConfig;
 use shared::job::STUCK_AFTER_MS;
 use shared::message::EmbeddingJob;
@@ -118,11 +119,23 @@ impl Store for D1Store {
         struct CreatorRole {
             role: String,
         }
-        // One round trip: the key, marked used, and its creator's membership now.
+        // One round trip: the key marked used (when its last written use is a minute old, as
+        // `api_key::use_is_written` says: an UPDATE that matches nothing writes nothing), the
+        // key, and its creator's membership now.
+        let touch = self.statement(
+            "UPDATE api_keys SET last_used_at = ?2
+             WHERE key_hash = ?1 AND revoked_at IS NULL
+               AND (last_used_at IS NULL OR last_used_at <= ?3)",
+            &[
+                text(key_hash),
+                number(now_ms),
+                number(now_ms - api_key::LAST_USED_RESOLUTION_MS),
+            ],
+        )?;
         let key = self.statement(
-            "UPDATE api_keys SET last_used_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL
-             RETURNING id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at",
-            &[text(key_hash), number(now_ms)],
+            "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
+             FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+            &[text(key_hash)],
         )?;
         let creator = self.statement(
             r#"SELECT m."role" AS role FROM api_keys k
@@ -130,7 +143,12 @@ impl Store for D1Store {
                WHERE k.key_hash = ?1"#,
             &[text(key_hash)],
         )?;
-        let mut results = self.0.batch(vec![key, creator]).await?.into_iter();
+        let mut results = self
+            .0
+            .batch(vec![touch, key, creator])
+            .await?
+            .into_iter()
+            .skip(1);
         let key = match results.next() {
             Some(result) => result.results::<ApiKeyRow>()?.into_iter().next(),
             None => None,

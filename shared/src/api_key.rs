@@ -10,6 +10,15 @@ use uuid::Uuid;
 /// What every key starts with, so that a key found in a log or a repository is recognisable.
 pub const PREFIX: &str = "emb_";
 
+/// How fine `last_used_at` is: a key's use is written when the last one written is at least
+/// this old, so a busy key costs one D1 write a minute, not one a request.
+pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Whether a use at `now_ms` is written, the last written being `last_used_at`.
+pub fn use_is_written(last_used_at: Option<i64>, now_ms: i64) -> bool {
+    last_used_at.is_none_or(|at| now_ms - at >= LAST_USED_RESOLUTION_MS)
+}
+
 /// A new key, from two random UUIDs.
 pub fn generate(a: Uuid, b: Uuid) -> String {
     format!("{PREFIX}{}{}", a.simple(), b.simple())
@@ -34,6 +43,14 @@ pub fn from_authorization(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_use_is_written_once_a_minute() {
+        assert!(use_is_written(None, 5));
+        assert!(!use_is_written(Some(1_000), 1_000));
+        assert!(!use_is_written(Some(1_000), 60_999));
+        assert!(use_is_written(Some(1_000), 61_000));
+    }
 
     #[test]
     fn keys_have_one_shape_and_are_stored_hashed() {

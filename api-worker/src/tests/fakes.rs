@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use serde_json::{json, Value};
+use shared::api_key;
 use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
@@ -72,7 +73,9 @@ impl Store for FakeStore {
             .iter_mut()
             .find(|(h, k)| h == key_hash && k.revoked_at.is_none());
         Ok(key.map(|(_, k)| {
-            k.last_used_at = Some(now_ms);
+            if api_key::use_is_written(k.last_used_at, now_ms) {
+                k.last_used_at = Some(now_ms);
+            }
             // The creator's role now: their membership, as their sessions carry it.
             let creator_role = self
                 .sessions

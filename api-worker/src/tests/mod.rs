@@ -686,6 +686,19 @@ async fn api_keys_are_made_by_managers_shown_once_and_revocable() {
     .await;
     assert_eq!(response.status, 202, "{}", response.body);
     assert_eq!(app.queue.sent.borrow()[0].organization_id, "org_a");
+    // A use is written once a minute at most: a busy key is not a D1 write per request.
+    assert_eq!(app.store.keys.borrow()[0].1.last_used_at, Some(NOW));
+    let mut app = app;
+    for (now, written) in [(NOW + 59_999, NOW), (NOW + 60_000, NOW + 60_000)] {
+        app.now_ms = now;
+        let read = send(
+            &app,
+            with_key(HttpRequest::new(Method::Get, "/api/v1/claims/clm_1")),
+        )
+        .await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(app.store.keys.borrow()[0].1.last_used_at, Some(written));
+    }
     let response = send(
         &app,
         with_key(HttpRequest::new(Method::Get, "/api/v1/api-keys")),

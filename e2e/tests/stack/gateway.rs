@@ -464,10 +464,29 @@ fn an_api_key_works_for_its_organization_until_revoked(ctx: &Ctx) -> Result<(), 
         .client
         .get(&format!("/api/v1/embeddings/jobs/{job}"), Some(&ctx.ann))?;
     expect(&seen, 200, "the key's job belongs to ann's organization")?;
+    let last_used = || -> Result<Value, Failed> {
+        let listed = ctx
+            .client
+            .call("GET", "/api/v1/api-keys", &[("cookie", &ctx.ann)], None)?;
+        let key_id = created.body["id"].clone();
+        Ok(listed.body["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["id"] == key_id))
+            .map(|k| k["lastUsedAt"].clone())
+            .unwrap_or_default())
+    };
+    let first = last_used()?;
+    check(first.is_string(), || {
+        format!("the first use is written: {first}")
+    })?;
     let reply = ctx
         .client
         .call("GET", "/api/v1/claims/clm_a1", &auth, None)?;
     expect(&reply, 200, "the key reads its organization's records")?;
+    let second = last_used()?;
+    check(second == first, || {
+        format!("a use within the minute is not written again: {first} then {second}")
+    })?;
     let listed = ctx
         .client
         .call("GET", "/api/v1/api-keys", &[("cookie", &ctx.ann)], None)?;
