@@ -165,8 +165,9 @@ pub const MAX_BATCH_MESSAGES: usize = 100;
 pub const MAX_BATCH_BYTES: usize = 240 * 1024;
 
 /// Splits `items` into runs one `sendBatch` takes: at most [`MAX_BATCH_MESSAGES`] messages and
-/// [`MAX_BATCH_BYTES`] of bodies, `size` giving each body's size. Jobs carry up to 64 KiB of
-/// content, so 100 of them can be far over a batch's bytes.
+/// [`MAX_BATCH_BYTES`] of bodies, `size` giving each body's size. A job carries at most 2,048
+/// characters of content, up to 12 KiB as JSON (a control character is escaped in 6 bytes), so
+/// 100 of them can be far over a batch's bytes.
 pub fn send_batches<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0);
