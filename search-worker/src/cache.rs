@@ -190,12 +190,7 @@ impl VectorCache {
         let result = f(snapshot);
         let mut total: usize = tables.values().map(|(s, _)| s.bytes()).sum();
         while total > self.budget.get() {
-            let Some(oldest) = tables
-                .iter()
-                .filter(|(k, _)| **k != key)
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(oldest) = least_recent(&tables, &key) else {
                 break;
             };
             if let Some((evicted, _)) = tables.remove(&oldest) {
@@ -319,12 +314,7 @@ impl QueryCache {
         }
         // Then the oldest, down to the count and the budget (the new entry last of all).
         while entries.len() > QUERY_CAPACITY || (stats.bytes > stats.budget && entries.len() > 1) {
-            let Some(oldest) = entries
-                .iter()
-                .filter(|(k, _)| **k != key)
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(oldest) = least_recent(&entries, &key) else {
                 break;
             };
             if let Some((vector, _)) = entries.remove(&oldest) {
@@ -345,6 +335,20 @@ fn key(organization_id: &str, model: &str, text: &str) -> (String, String, Strin
         model.to_owned(),
         text.to_owned(),
     )
+}
+
+/// The least recently used key of `entries` (each a value and the time of its last use) other
+/// than `keep`: what both caches evict first.
+fn least_recent<K, V, T>(entries: &HashMap<K, (V, T)>, keep: &K) -> Option<K>
+where
+    K: Clone + Eq + std::hash::Hash,
+    T: Ord + Copy,
+{
+    entries
+        .iter()
+        .filter(|(k, _)| *k != keep)
+        .min_by_key(|(_, (_, used))| *used)
+        .map(|(k, _)| k.clone())
 }
 
 /// Both caches.

@@ -495,9 +495,10 @@ fn an_older_vector_never_lands_last(ctx: &Ctx) -> Result<(), Failed> {
     settle(ctx, backend)?;
     let newer = embed(ctx, &jobs[0].content)?;
     let in_index = stored_vector(ctx, backend, id)?.ok_or("the index has no vector")?;
-    let rows = ctx.stack.sql(&format!(
-        "SELECT embedding FROM evidence WHERE id = '{id}' AND organization_id = 'org_a'"
-    ))?;
+    let rows = select(
+        ctx,
+        &format!("SELECT embedding FROM evidence WHERE id = '{id}' AND organization_id = 'org_a'"),
+    )?;
     let column: Vec<f32> = serde_json::from_str(
         rows.first()
             .and_then(|r| r["embedding"].as_str())

@@ -674,18 +674,14 @@ impl<'a> History<'a> {
         let (stories, one_story) = (json!({"$in": self.stories}), self.stories[story].clone());
         let service = self.backend.service;
         let search = format!("/api/v1/embeddings/search/{service}");
-        let answer = self.post_ok(
-            tenant,
-            &search,
-            &json!({"text": text, "limit": 10, "filters": {"story_id": stories}}),
-        )?;
-        self.check_ranking(tenant, "search", &answer, &all, true)?;
-        let answer = self.post_ok(
-            tenant,
-            &search,
-            &json!({"text": text, "limit": 10, "filters": {"story_id": one_story}}),
-        )?;
-        self.check_ranking(tenant, "search of one story", &answer, &one, true)?;
+        for (what, filter, expected) in [
+            ("search", &stories, &all),
+            ("search of one story", &json!(one_story), &one),
+        ] {
+            let body = json!({"text": text, "limit": 10, "filters": {"story_id": filter}});
+            let answer = self.post_ok(tenant, &search, &body)?;
+            self.check_ranking(tenant, what, &answer, expected, true)?;
+        }
 
         let (min, max) = (0.3, 0.7);
         let zone = self.post_ok(

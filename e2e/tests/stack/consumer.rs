@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 
+use super::backends::select;
 use super::{check, cosine, embed, enqueue, expect, job_id, wait_final, Ctx, Test};
 use super::{json, Duration, Failed, Instant, Value};
 
@@ -158,7 +159,7 @@ fn batch_logs(ctx: &Ctx, from: usize) -> Vec<Value> {
 }
 
 fn vector_rows(ctx: &Ctx, story: &str) -> Result<Value, Failed> {
-    let rows = ctx.stack.sql(&format!(
+    let rows = select(ctx, &format!(
         "SELECT count(*) AS n, count(DISTINCT v.record_id) AS records, min(length(v.vector)) AS min_bytes,
                 max(length(v.vector)) AS max_bytes, min(json_array_length(c.embedding)) AS column_dims
          FROM embedding_vectors v JOIN claims c ON c.id = v.record_id AND c.organization_id = v.organization_id
@@ -321,9 +322,10 @@ fn two_quick_embeddings_of_one_record_leave_the_last(ctx: &Ctx) -> Result<(), Fa
             .all(|j| matches!(j["status"].as_str(), Some("done" | "stale"))),
         || format!("{ended:?}"),
     )?;
-    let rows = ctx.stack.sql(&format!(
-        "SELECT embedding FROM claims WHERE id = '{id}' AND organization_id = 'org_a'"
-    ))?;
+    let rows = select(
+        ctx,
+        &format!("SELECT embedding FROM claims WHERE id = '{id}' AND organization_id = 'org_a'"),
+    )?;
     let stored: Vec<f32> = serde_json::from_str(
         rows.first()
             .and_then(|r| r["embedding"].as_str())

@@ -2,6 +2,7 @@
 //! right status, and every route works for the right caller: CRUD with auto-embedding, backfill,
 //! jobs, API keys, and cookies signed by better-auth's own code.
 
+use super::backends::select;
 use super::consumer::{seed_claims, wait_all_final};
 use super::{check, expect, job_id, wait_final, Ctx, Test};
 use super::{json, Duration, Failed, Value};
@@ -388,7 +389,7 @@ fn list_then_delete(ctx: &Ctx, id: &str) -> Result<(), Failed> {
     )?;
     expect(&deleted, 204, "delete")?;
     expect(&send("GET", &format!("/api/v1/claims/{id}"))?, 404, "gone")?;
-    let vectors = ctx.stack.sql(&format!(
+    let vectors = select(ctx, &format!(
         "SELECT count(vector) AS n FROM embedding_vectors WHERE organization_id = 'org_a' AND record_id = '{id}'"
     ))?;
     check(vectors.first().map(|r| &r["n"]) == Some(&json!(0)), || {
