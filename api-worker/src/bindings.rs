@@ -2,19 +2,19 @@
 //! [`crate::store`]). Binding names live here.
 
 use shared::message::EmbeddingJob;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Fetcher, Method, Queue, RequestInit};
+use worker::{D1Database, Env, Queue};
 use worker_kit::d1::DB;
 use worker_kit::index_sync::{self, RecordKey, Synced};
+use worker_kit::search_client::{SearchClient, ServiceBinding};
 use worker_kit::Fault;
 
 use crate::error::Error;
-use crate::ports::{App, JobQueue, Ports, SearchService, VectorIndexes};
+use crate::ports::{App, JobQueue, Ports, VectorIndexes};
 use crate::store::D1Store;
 
 /// Producer binding of `embeddings-queue`.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
-/// Service binding to search-worker.
+/// Service binding to search-worker, called over RPC.
 pub(crate) const SEARCH: &str = "SEARCH";
 /// The better-auth signing secret (a secret, never in config files).
 pub(crate) const BETTER_AUTH_SECRET: &str = "BETTER_AUTH_SECRET";
@@ -26,7 +26,7 @@ pub(crate) struct Bindings;
 impl Ports for Bindings {
     type Store = D1Store;
     type Queue = QueueProducer;
-    type Search = SearchBinding;
+    type Search = ServiceBinding;
     type Indexes = EnvIndexes;
 }
 
@@ -39,7 +39,7 @@ pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
             env.queue(EMBEDDINGS_QUEUE)
                 .map_err(|e| binding(EMBEDDINGS_QUEUE, e))?,
         ),
-        search: SearchBinding(env.service(SEARCH).map_err(|e| binding(SEARCH, e))?),
+        search: SearchClient::new(ServiceBinding::from_env(env, SEARCH)?),
         indexes: EnvIndexes {
             env: env.clone(),
             db: env.d1(DB).map_err(|e| binding(DB, e))?,
@@ -62,30 +62,6 @@ impl JobQueue for QueueProducer {
     async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
         self.0.send_batch(jobs.to_vec()).await?;
         Ok(())
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct SearchBinding(Fetcher);
-
-impl SearchService for SearchBinding {
-    async fn call(
-        &self,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<(u16, serde_json::Value), Fault> {
-        // The host is ignored by a service binding; the path is what search-worker routes on.
-        let url = format!("https://search-worker{path}");
-        let init = body.map(|body| {
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_body(Some(JsValue::from_str(&body.to_string())));
-            init
-        });
-        let mut response = self.0.fetch(url, init).await?;
-        let status = response.status_code();
-        let body = response.json::<serde_json::Value>().await?;
-        Ok((status, body))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `GET /api/v1/health`: the gateway itself, D1, and search-worker over the service binding.
+//! `GET /api/v1/health`: the gateway itself, D1, and search-worker over RPC.
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -6,7 +6,7 @@ use shared::access::Action;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::authenticate;
-use crate::ports::{App, Ports, SearchService, Store};
+use crate::ports::{App, Ports, Store};
 
 #[derive(Debug, Serialize)]
 struct Check {
@@ -58,14 +58,13 @@ pub(crate) async fn health(app: &App<impl Ports>, request: &HttpRequest) -> Http
     let administrator = authenticate(app, request)
         .await
         .is_ok_and(|caller| caller.require(app, None, Action::Admin).is_ok());
-    let search = Check::from_result(match app.search.call("/health", None).await {
-        Ok((200, body)) if administrator => Ok(Some(json!({
+    let search = Check::from_result(match app.search.health().await {
+        Ok(body) if administrator => Ok(Some(json!({
             "worker": body["worker"],
             "caches": caches(&body),
         }))),
-        Ok((200, body)) => Ok(Some(json!({ "worker": body["worker"] }))),
-        Ok((status, body)) => Err(format!("search-worker answered {status}: {body}")),
-        Err(e) => Err(e.to_string()),
+        Ok(body) => Ok(Some(json!({ "worker": body["worker"] }))),
+        Err(e) => Err(format!("search-worker: {}", e.message)),
     });
     let healthy = d1.ok && search.ok;
     if !healthy {

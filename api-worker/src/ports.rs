@@ -10,6 +10,7 @@ use shared::time::rfc3339_millis;
 use shared::Config;
 use uuid::Uuid;
 use worker_kit::index_sync::{RecordKey, Synced};
+use worker_kit::search_client::{SearchClient, Transport};
 use worker_kit::Fault;
 
 /// A better-auth session, with the caller's role in its active organization.
@@ -252,16 +253,6 @@ pub(crate) trait JobQueue {
     async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
 }
 
-/// search-worker, over the `SEARCH` service binding.
-pub(crate) trait SearchService {
-    /// Calls a search-worker route and returns its status and JSON body.
-    async fn call(
-        &self,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<(u16, serde_json::Value), Fault>;
-}
-
 /// Vectorize indexes, brought in line with D1 after the gateway changes a record's vector row
 /// (`worker_kit::index_sync`).
 pub(crate) trait VectorIndexes {
@@ -272,7 +263,8 @@ pub(crate) trait VectorIndexes {
 pub(crate) trait Ports {
     type Store: Store;
     type Queue: JobQueue;
-    type Search: SearchService;
+    /// How search-worker is reached: its service binding, over RPC.
+    type Search: Transport;
     type Indexes: VectorIndexes;
 }
 
@@ -280,7 +272,7 @@ pub(crate) trait Ports {
 pub(crate) struct App<P: Ports> {
     pub store: P::Store,
     pub queue: P::Queue,
-    pub search: P::Search,
+    pub search: SearchClient<P::Search>,
     pub indexes: P::Indexes,
     /// `BETTER_AUTH_SECRET`; without it every session is refused (fail closed).
     pub auth_secret: Option<String>,

@@ -1,17 +1,15 @@
-//! The search routes: checked here (the caller's role, the service, the body's shape as far as
-//! the gateway knows it), then forwarded to search-worker over the `SEARCH` binding with the
-//! caller's organization attached. search-worker's answer goes back as it is.
+//! The search routes: checked here (the caller's role, the service, the body's shape), then
+//! passed to search-worker over RPC (`worker_kit::search_client`) with the caller's
+//! organization. search-worker's answer, or its error, goes back as the HTTP API's.
 
-use serde::Serialize;
 use shared::access::Action;
-use shared::search::{EmbedRequest, QueryRequest, Scoped};
+use shared::search::{EmbedRequest, GrayZoneRequest, QueryRequest, SearchRequest};
 use shared::ApiError;
 use worker_kit::http::{HttpRequest, HttpResponse};
-use worker_kit::Fault;
 
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::ports::{App, Ports, SearchService};
+use crate::ports::{App, Ports};
 
 /// `POST /api/v1/embeddings/embed`.
 pub(crate) async fn embed(
@@ -22,7 +20,8 @@ pub(crate) async fn embed(
     caller.require(app, None, Action::Embed)?;
     let body: EmbedRequest = request.json()?;
     body.resolve(app.config)?;
-    forward(app, caller, "/embed", &body).await
+    let answer = app.search.embed(&caller.organization_id, &body).await?;
+    Ok(HttpResponse::ok(&answer))
 }
 
 /// `POST /api/v1/embeddings/search/{service}` and `/gray-zone/{service}`.
@@ -38,8 +37,18 @@ pub(crate) async fn service_route(
         .service(service)
         .ok_or_else(|| ApiError::not_found(format!("no search service `{service}`")))?;
     caller.require(app, app.config.table(&config.table), Action::Search)?;
-    let body: serde_json::Value = request.json()?;
-    forward(app, caller, &format!("/{route}/{service}"), &body).await
+    let organization_id = &caller.organization_id;
+    Ok(if route == "gray-zone" {
+        let body: GrayZoneRequest = request.json()?;
+        HttpResponse::ok(
+            &app.search
+                .gray_zone(organization_id, service, &body)
+                .await?,
+        )
+    } else {
+        let body: SearchRequest = request.json()?;
+        HttpResponse::ok(&app.search.search(organization_id, service, &body).await?)
+    })
 }
 
 /// `POST /api/v1/embeddings/query`.
@@ -57,27 +66,11 @@ pub(crate) async fn query(
     {
         caller.require(app, None, Action::Search)?;
     }
-    let body: serde_json::Value = request.json()?;
+    let body: QueryRequest = request.json()?;
     // The table queried (named, or the one whose model has the vector's dimension) decides
     // whose search rule applies: a table's own `[table.access]` is never bypassed here.
-    let query: QueryRequest = serde_json::from_value(body.clone())
-        .map_err(|e| ApiError::invalid(format!("invalid request: {e}")))?;
-    let (table, _) = query.plan(app.config)?;
+    let (table, _) = body.plan(app.config)?;
     caller.require(app, Some(table), Action::Search)?;
-    forward(app, caller, "/query", &body).await
-}
-
-async fn forward<T: Serialize>(
-    app: &App<impl Ports>,
-    caller: &Caller,
-    path: &str,
-    request: &T,
-) -> Result<HttpResponse> {
-    let scoped = Scoped {
-        organization_id: caller.organization_id.clone(),
-        request,
-    };
-    let body = serde_json::to_value(&scoped).map_err(Fault::from)?;
-    let (status, body) = app.search.call(path, Some(&body)).await?;
-    Ok(HttpResponse::json(status, &body))
+    let answer = app.search.query(&caller.organization_id, &body).await?;
+    Ok(HttpResponse::ok(&answer))
 }

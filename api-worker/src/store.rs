@@ -9,7 +9,7 @@ use shared::message::EmbeddingJob;
 use shared::record::{Record, CREATED_AT, UPDATED_AT};
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1Database;
 use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::Fault;
 
@@ -62,10 +62,6 @@ const JOB_COLUMNS: &str =
      attempts, last_error, truncated, backfill_id, created_at, updated_at, completed_at";
 
 impl D1Store {
-    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
-        Ok(self.0.prepare(sql).bind(values)?)
-    }
-
     /// Runs a record write that `RETURNING`s the row: the row as stored, `none` when the
     /// statement wrote nothing, or the constraint that refused it.
     async fn write_record(
@@ -74,7 +70,7 @@ impl D1Store {
         params: &[JsValue],
         none: RecordWrite,
     ) -> Result<RecordWrite, Fault> {
-        match self.statement(sql, params)?.all().await {
+        match d1::statement(&self.0, sql, params)?.all().await {
             Ok(result) => Ok(result
                 .results::<Record>()?
                 .into_iter()
@@ -99,18 +95,18 @@ impl Store for D1Store {
 
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {
         // The session and the user's role in its active organization, in one round trip.
-        let row = self
-            .statement(
-                r#"SELECT s."userId" AS user_id, s."activeOrganizationId" AS active_organization_id,
+        let row = d1::statement(
+            &self.0,
+            r#"SELECT s."userId" AS user_id, s."activeOrganizationId" AS active_organization_id,
                           CAST(s."expiresAt" AS TEXT) AS expires_at, m."role" AS role
                    FROM "session" s
                    LEFT JOIN "member" m
                      ON m."organizationId" = s."activeOrganizationId" AND m."userId" = s."userId"
                    WHERE s."token" = ?1"#,
-                &[text(token)],
-            )?
-            .first::<SessionRow>(None)
-            .await?;
+            &[text(token)],
+        )?
+        .first::<SessionRow>(None)
+        .await?;
         Ok(row)
     }
 
@@ -122,7 +118,8 @@ impl Store for D1Store {
         // One round trip: the key marked used (when its last written use is a minute old, as
         // `api_key::use_is_written` says: an UPDATE that matches nothing writes nothing), the
         // key, and its creator's membership now.
-        let touch = self.statement(
+        let touch = d1::statement(
+            &self.0,
             "UPDATE api_keys SET last_used_at = ?2
              WHERE key_hash = ?1 AND revoked_at IS NULL
                AND (last_used_at IS NULL OR last_used_at <= ?3)",
@@ -132,12 +129,14 @@ impl Store for D1Store {
                 number(now_ms - api_key::LAST_USED_RESOLUTION_MS),
             ],
         )?;
-        let key = self.statement(
+        let key = d1::statement(
+            &self.0,
             "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
              FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
             &[text(key_hash)],
         )?;
-        let creator = self.statement(
+        let creator = d1::statement(
+            &self.0,
             r#"SELECT m."role" AS role FROM api_keys k
                JOIN "member" m ON m."organizationId" = k.organization_id AND m."userId" = k.created_by
                WHERE k.key_hash = ?1"#,
@@ -164,7 +163,8 @@ impl Store for D1Store {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {
-        self.statement(
+        d1::statement(
+            &self.0,
             "INSERT INTO api_keys (id, organization_id, name, key_hash, role, created_by, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[
@@ -183,15 +183,15 @@ impl Store for D1Store {
     }
 
     async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault> {
-        let rows = self
-            .statement(
-                "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
-                 FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id",
-                &[text(organization_id)],
-            )?
-            .all()
-            .await?
-            .results::<ApiKeyRow>()?;
+        let rows = d1::statement(
+            &self.0,
+            "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
+             FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id",
+            &[text(organization_id)],
+        )?
+        .all()
+        .await?
+        .results::<ApiKeyRow>()?;
         Ok(rows)
     }
 
@@ -201,14 +201,14 @@ impl Store for D1Store {
         id: &str,
         now_ms: i64,
     ) -> Result<bool, Fault> {
-        let result = self
-            .statement(
-                "UPDATE api_keys SET revoked_at = ?3
+        let result = d1::statement(
+            &self.0,
+            "UPDATE api_keys SET revoked_at = ?3
                  WHERE id = ?1 AND organization_id = ?2 AND revoked_at IS NULL",
-                &[text(id), text(organization_id), number(now_ms)],
-            )?
-            .run()
-            .await?;
+            &[text(id), text(organization_id), number(now_ms)],
+        )?
+        .run()
+        .await?;
         Ok(Self::changes(&result)? > 0)
     }
 
@@ -225,8 +225,7 @@ impl Store for D1Store {
             ident(&table.id_column),
             ident(&table.organization_column)
         );
-        let row = self
-            .statement(&sql, &[text(id), text(organization_id)])?
+        let row = d1::statement(&self.0, &sql, &[text(id), text(organization_id)])?
             .first::<Record>(None)
             .await?;
         Ok(row)
@@ -246,18 +245,18 @@ impl Store for D1Store {
             ident(&table.name),
             ident(&table.organization_column),
         );
-        let rows = self
-            .statement(
-                &sql,
-                &[
-                    text(organization_id),
-                    optional(after),
-                    number(i64::from(limit)),
-                ],
-            )?
-            .all()
-            .await?
-            .results::<Record>()?;
+        let rows = d1::statement(
+            &self.0,
+            &sql,
+            &[
+                text(organization_id),
+                optional(after),
+                number(i64::from(limit)),
+            ],
+        )?
+        .all()
+        .await?
+        .results::<Record>()?;
         Ok(rows)
     }
 
@@ -315,14 +314,16 @@ impl Store for D1Store {
             ident(&table.id_column),
             ident(&table.organization_column),
         );
-        let before = self.statement(
+        let before = d1::statement(
+            &self.0,
             &format!(
                 "SELECT {} FROM {table_name} WHERE {id_column} = ?1 AND {organization_column} = ?2",
                 columns(table)
             ),
             &[text(id), text(organization_id)],
         )?;
-        let update = self.statement(
+        let update = d1::statement(
+            &self.0,
             &format!(
                 "UPDATE {table_name} SET {} WHERE {id_column} = ?1 AND {organization_column} = ?2
                  RETURNING {}",
@@ -355,24 +356,24 @@ impl Store for D1Store {
         organization_id: &str,
         id: &str,
     ) -> Result<bool, Fault> {
-        let result = self
-            .statement(
-                &format!(
-                    "UPDATE embedding_vectors SET
+        let result = d1::statement(
+            &self.0,
+            &format!(
+                "UPDATE embedding_vectors SET
                          metadata = (SELECT {} FROM {} r WHERE r.{} = ?3 AND r.{} = ?1),
                          seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
                                 WHERE organization_id = ?1 AND table_name = ?2)
                      WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3
                        AND vector IS NOT NULL",
-                    table.metadata_sql("r"),
-                    ident(&table.name),
-                    ident(&table.id_column),
-                    ident(&table.organization_column),
-                ),
-                &[text(organization_id), text(&table.name), text(id)],
-            )?
-            .run()
-            .await?;
+                table.metadata_sql("r"),
+                ident(&table.name),
+                ident(&table.id_column),
+                ident(&table.organization_column),
+            ),
+            &[text(organization_id), text(&table.name), text(id)],
+        )?
+        .run()
+        .await?;
         Ok(Self::changes(&result)? > 0)
     }
 
@@ -382,7 +383,8 @@ impl Store for D1Store {
         organization_id: &str,
         id: &str,
     ) -> Result<bool, Fault> {
-        let record = self.statement(
+        let record = d1::statement(
+            &self.0,
             &format!(
                 "DELETE FROM {} WHERE {} = ?1 AND {} = ?2",
                 ident(&table.name),
@@ -392,7 +394,8 @@ impl Store for D1Store {
             &[text(id), text(organization_id)],
         )?;
         // A tombstone, not a DELETE: its new `seq` tells search-worker's cache the vector is gone.
-        let vector = self.statement(
+        let vector = d1::statement(
+            &self.0,
             "UPDATE embedding_vectors SET vector = NULL, content_hash = '', metadata = '{}',
                  seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
                         WHERE organization_id = ?1 AND table_name = ?2)
@@ -434,20 +437,20 @@ impl Store for D1Store {
             ident(&table.name),
             ident(&table.organization_column),
         );
-        let rows = self
-            .statement(
-                &sql,
-                &[
-                    text(organization_id),
-                    optional(after),
-                    number(i64::from(limit)),
-                    text(&table.name),
-                    text(&table.embeddings.vector_index.location()),
-                ],
-            )?
-            .all()
-            .await?
-            .results::<Record>()?;
+        let rows = d1::statement(
+            &self.0,
+            &sql,
+            &[
+                text(organization_id),
+                optional(after),
+                number(i64::from(limit)),
+                text(&table.name),
+                text(&table.embeddings.vector_index.location()),
+            ],
+        )?
+        .all()
+        .await?
+        .results::<Record>()?;
         Ok(rows
             .into_iter()
             .map(|mut record| {
@@ -465,7 +468,8 @@ impl Store for D1Store {
     async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault> {
         let mut statements = Vec::with_capacity(jobs.len());
         for job in jobs {
-            statements.push(self.statement(
+            statements.push(d1::statement(
+                &self.0,
                 "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
                      content_hash, status, attempts, backfill_id, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
@@ -497,7 +501,8 @@ impl Store for D1Store {
     ) -> Result<(), Fault> {
         let mut statements = Vec::with_capacity(job_ids.len());
         for job_id in job_ids {
-            statements.push(self.statement(
+            statements.push(d1::statement(
+                &self.0,
                 "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4, completed_at = ?4
                  WHERE id = ?1 AND organization_id = ?2",
                 &[
@@ -513,16 +518,16 @@ impl Store for D1Store {
     }
 
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
-        let row = self
-            .statement(
-                &format!(
-                    "SELECT {JOB_COLUMNS}, hex(vector) AS vector_hex
+        let row = d1::statement(
+            &self.0,
+            &format!(
+                "SELECT {JOB_COLUMNS}, hex(vector) AS vector_hex
                      FROM embedding_jobs WHERE id = ?1 AND organization_id = ?2"
-                ),
-                &[text(&job_id.to_string()), text(organization_id)],
-            )?
-            .first::<JobRow>(None)
-            .await?;
+            ),
+            &[text(&job_id.to_string()), text(organization_id)],
+        )?
+        .first::<JobRow>(None)
+        .await?;
         Ok(row)
     }
 
@@ -533,50 +538,50 @@ impl Store for D1Store {
             .map_or((JsValue::NULL, JsValue::NULL), |(at, id)| {
                 (number(*at), text(id))
             });
-        let rows = self
-            .statement(
-                &format!(
-                    "SELECT {JOB_COLUMNS} FROM embedding_jobs
+        let rows = d1::statement(
+            &self.0,
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM embedding_jobs
                      WHERE organization_id = ?1
                        AND (?2 IS NULL OR status = ?2)
                        AND (?3 IS NULL OR backfill_id = ?3)
                        AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
                      ORDER BY created_at DESC, id DESC LIMIT ?6"
-                ),
-                &[
-                    text(organization_id),
-                    optional(filter.status.map(shared::job::JobStatus::as_str)),
-                    optional(filter.backfill_id.as_deref()),
-                    before_at,
-                    before_id,
-                    number(i64::from(filter.limit)),
-                ],
-            )?
-            .all()
-            .await?
-            .results::<JobRow>()?;
+            ),
+            &[
+                text(organization_id),
+                optional(filter.status.map(shared::job::JobStatus::as_str)),
+                optional(filter.backfill_id.as_deref()),
+                before_at,
+                before_id,
+                number(i64::from(filter.limit)),
+            ],
+        )?
+        .all()
+        .await?
+        .results::<JobRow>()?;
         Ok(rows)
     }
 
     async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault> {
-        let result = self
-            .statement(
-                "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
+        let result = d1::statement(
+            &self.0,
+            "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
                      updated_at = ?5, completed_at = NULL
                  WHERE id = ?1 AND organization_id = ?2
                    AND (status IN ('dead', 'failed')
                         OR (status IN ('queued', 'processing') AND updated_at <= ?6))",
-                &[
-                    text(&job.job_id.to_string()),
-                    text(&job.organization_id),
-                    text(&job.content),
-                    text(&job.content_hash),
-                    number(now_ms),
-                    number(now_ms - STUCK_AFTER_MS),
-                ],
-            )?
-            .run()
-            .await?;
+            &[
+                text(&job.job_id.to_string()),
+                text(&job.organization_id),
+                text(&job.content),
+                text(&job.content_hash),
+                number(now_ms),
+                number(now_ms - STUCK_AFTER_MS),
+            ],
+        )?
+        .run()
+        .await?;
         Ok(Self::changes(&result)? > 0)
     }
 }

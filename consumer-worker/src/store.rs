@@ -11,7 +11,7 @@ use shared::vector::{decode_hex, encode, vector_id};
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
-use worker_kit::d1::{ident, number, optional, text};
+use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::Fault;
 
 use crate::ports::{DeadJob, Embedded, JobStore, Loaded, Write};
@@ -43,10 +43,6 @@ struct StoredRow {
 const OPEN: &str = "status IN ('queued', 'processing')";
 
 impl D1Store {
-    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
-        Ok(self.db.prepare(sql).bind(values)?)
-    }
-
     /// The job's row, created for a custom pipeline's job, moved to `processing`; it returns
     /// `created_at` unless the job is final or belongs to another organization.
     fn record_delivery(
@@ -54,7 +50,8 @@ impl D1Store {
         job: &EmbeddingJob,
         now_ms: i64,
     ) -> Result<D1PreparedStatement, Fault> {
-        self.statement(
+        d1::statement(
+            &self.db,
             &format!(
                 "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
                      content_hash, status, attempts, created_at, updated_at)
@@ -84,7 +81,8 @@ impl D1Store {
     ) -> Result<D1PreparedStatement, Fault> {
         // Names come from the validated config, never from a message.
         let columns: Vec<String> = table.embedding_columns().into_iter().map(ident).collect();
-        self.statement(
+        d1::statement(
+            &self.db,
             &format!(
                 "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
                 columns.join(", "),
@@ -101,7 +99,8 @@ impl D1Store {
         table: &TableConfig,
         job: &EmbeddingJob,
     ) -> Result<D1PreparedStatement, Fault> {
-        self.statement(
+        d1::statement(
+            &self.db,
             "SELECT content_hash, job_id, job_created_at, location,
                  CASE WHEN location != ?4 THEN hex(vector) END AS copy_hex
              FROM embedding_vectors
@@ -136,7 +135,8 @@ impl D1Store {
         let newer = "SELECT 1 FROM embedding_vectors v
              WHERE v.organization_id = ?3 AND v.table_name = ?4 AND v.record_id = ?2
                AND (v.job_created_at, v.job_id) > (?5, ?6)";
-        let column = self.statement(
+        let column = d1::statement(
+            &self.db,
             &format!(
                 "UPDATE {} SET {} = ?1 WHERE {} = ?2 AND {} = ?3 AND NOT EXISTS ({newer})",
                 ident(&table.name),
@@ -156,7 +156,8 @@ impl D1Store {
         // Kept for Vectorize tables too: D1's copy is what the index is brought in line with,
         // and what a move to another backend copies without embedding again.
         let blob: JsValue = Uint8Array::from(encode(vector).as_slice()).into();
-        let store = self.statement(
+        let store = d1::statement(
+            &self.db,
             &format!(
                 "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
                      content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location)
@@ -192,7 +193,8 @@ impl D1Store {
                 text(&table.embeddings.vector_index.location()),
             ],
         )?;
-        let finish = self.statement(
+        let finish = d1::statement(
+            &self.db,
             &format!(
                 "UPDATE embedding_jobs SET
                      status = CASE WHEN EXISTS (SELECT 1 FROM embedding_vectors
@@ -294,7 +296,8 @@ impl JobStore for D1Store {
                     vector,
                     truncated,
                     ..
-                }) => statements.push(self.statement(
+                }) => statements.push(d1::statement(
+                    &self.db,
                     &format!(
                         "UPDATE embedding_jobs SET status = 'done', vector = ?3, truncated = ?4,
                              updated_at = ?5, completed_at = ?5
@@ -313,7 +316,8 @@ impl JobStore for D1Store {
                     organization_id,
                     status,
                     reason,
-                } => statements.push(self.statement(
+                } => statements.push(d1::statement(
+                    &self.db,
                     &format!(
                         "UPDATE embedding_jobs SET status = ?3, last_error = COALESCE(?4, last_error),
                              updated_at = ?5, completed_at = ?5
@@ -327,7 +331,8 @@ impl JobStore for D1Store {
                         number(now_ms),
                     ],
                 )?),
-                Write::Rejected { job, reason } => statements.push(self.statement(
+                Write::Rejected { job, reason } => statements.push(d1::statement(
+                    &self.db,
                     &format!(
                         "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
                              status, attempts, last_error, created_at, updated_at, completed_at)
@@ -351,7 +356,8 @@ impl JobStore for D1Store {
                     job_id,
                     organization_id,
                     error,
-                } => statements.push(self.statement(
+                } => statements.push(d1::statement(
+                    &self.db,
                     &format!(
                         "UPDATE embedding_jobs SET last_error = ?3, updated_at = ?4
                          WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
@@ -372,7 +378,8 @@ impl JobStore for D1Store {
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
         let mut statements = Vec::with_capacity(jobs.len());
         for job in jobs {
-            statements.push(self.statement(
+            statements.push(d1::statement(
+                &self.db,
                 &format!(
                     "UPDATE embedding_jobs SET status = 'dead',
                          last_error = CASE WHEN last_error IS NULL THEN ?3 ELSE ?3 || ': ' || last_error END,
@@ -401,18 +408,18 @@ impl JobStore for D1Store {
             model: String,
             content: String,
         }
-        let rows = self
-            .statement(
-                &format!(
-                    "SELECT id, organization_id, table_name, record_id, model, content
+        let rows = d1::statement(
+            &self.db,
+            &format!(
+                "SELECT id, organization_id, table_name, record_id, model, content
                      FROM embedding_jobs WHERE {OPEN} AND updated_at <= ?1
                      ORDER BY updated_at LIMIT ?2"
-                ),
-                &[number(unmoved_since), number(i64::from(limit))],
-            )?
-            .all()
-            .await?
-            .results::<StuckRow>()?;
+            ),
+            &[number(unmoved_since), number(i64::from(limit))],
+        )?
+        .all()
+        .await?
+        .results::<StuckRow>()?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -430,7 +437,8 @@ impl JobStore for D1Store {
 
     async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault> {
         let ids: Vec<String> = jobs.iter().map(|j| j.job_id.to_string()).collect();
-        self.statement(
+        d1::statement(
+            &self.db,
             &format!(
                 "UPDATE embedding_jobs SET updated_at = ?1
                  WHERE {OPEN} AND id IN (SELECT value FROM json_each(?2))"

@@ -15,6 +15,8 @@ pub struct Client {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// Each `Set-Cookie` header's `name=value`, without its attributes.
+    pub cookies: Vec<String>,
 }
 
 impl Client {
@@ -87,10 +89,19 @@ impl Client {
 
     fn reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
         let status = response.status().as_u16();
+        let cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(|value| value.split(';').next())
+            .map(str::to_owned)
+            .collect();
         let text = response.body_mut().read_to_string()?;
         Ok(Reply {
             status,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            cookies,
         })
     }
 }

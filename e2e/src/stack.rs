@@ -43,6 +43,9 @@ pub struct Options {
     /// How long a Vectorize write takes to become visible, in milliseconds (production takes
     /// seconds; the stand-in's default is 0).
     pub vectorize_delay_ms: Option<u64>,
+    /// Run the example application Worker (`example-app/`) too, in a second `wrangler dev` on
+    /// its own port, bound to search-worker and the queue through the dev registry.
+    pub example_app: bool,
 }
 
 #[derive(Debug)]
@@ -53,6 +56,8 @@ pub struct Stack {
     pub local_ai_url: String,
     /// The Vectorize stand-in: its REST API and `/stats`.
     pub local_vectorize_url: String,
+    /// The example app, when it runs.
+    pub example_app_url: Option<String>,
     dir: PathBuf,
     secret: String,
     children: Vec<Child>,
@@ -70,6 +75,7 @@ impl Stack {
             base_url: String::new(),
             local_ai_url: String::new(),
             local_vectorize_url: String::new(),
+            example_app_url: None,
             dir,
             secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
             children: Vec::new(),
@@ -114,20 +120,24 @@ impl Stack {
 
         let port = free_port()?;
         let inspector = free_port()?;
+        // This stack's own registry of `wrangler dev` sessions: the example app finds
+        // search-worker and the queue's consumer in it, and another stack's never.
+        let registry = stack.dir.join("registry");
         let mut dev = wrangler(&root);
-        dev.args([
-            "dev",
-            "--ip",
-            "127.0.0.1",
-            "--show-interactive-dev-session=false",
-        ])
-        .args([
-            "--port",
-            &port.to_string(),
-            "--inspector-port",
-            &inspector.to_string(),
-        ])
-        .args(["--persist-to", path(&persist)]);
+        dev.env("WRANGLER_REGISTRY_PATH", &registry)
+            .args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--show-interactive-dev-session=false",
+            ])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--inspector-port",
+                &inspector.to_string(),
+            ])
+            .args(["--persist-to", path(&persist)]);
         if options.pipeline {
             // First, so that it is the worker `wrangler dev` serves on its port.
             let pipeline = root.join("e2e/pipeline");
@@ -152,7 +162,32 @@ impl Stack {
             &format!("{}/api/v1/health", stack.base_url),
             "wrangler-dev.log",
         )?;
+        if options.example_app {
+            stack.start_example_app(&root, &registry)?;
+        }
         Ok(stack)
+    }
+
+    /// Starts the example app in a second `wrangler dev` on the same local D1, finding
+    /// search-worker and the queue's consumer through the stack's dev registry.
+    fn start_example_app(&mut self, root: &Path, registry: &Path) -> io::Result<()> {
+        let port = free_port()?;
+        let inspector = free_port()?;
+        let mut app = wrangler(root);
+        app.env("WRANGLER_REGISTRY_PATH", registry)
+            .args(["dev", "--ip", "127.0.0.1"])
+            .args(["--show-interactive-dev-session=false"])
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(self.dir.join("state"))
+            .arg("-c")
+            .arg(self.dir.join("config/example-app.toml"));
+        self.spawn(app, "example-app.log")?;
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(&format!("{url}/"), "example-app.log")?;
+        self.example_app_url = Some(url);
+        Ok(())
     }
 
     /// Starts local-ai and the Vectorize stand-in, and creates the stand-in's indexes the way

@@ -10,8 +10,11 @@
 //!   running Vectorize shows;
 //! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
 //! - [`checker`]: seeded random histories on both backends, checked against an oracle;
+//! - [`app`]: the example application Worker: better-auth sign-ups, and search over RPC;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
+#[path = "stack/app.rs"]
+mod app;
 #[path = "stack/backends.rs"]
 mod backends;
 #[path = "stack/checker.rs"]
@@ -43,6 +46,7 @@ fn main() {
         retry_base_delay_seconds: Some(1),
         // Vectorize's writes become visible only after a while; so do the stand-in's here.
         vectorize_delay_ms: Some(400),
+        example_app: true,
         ..Options::default()
     };
     let stack = match Stack::start(options) {
@@ -55,7 +59,12 @@ fn main() {
     let trials = tests(&stack);
     let conclusion = libtest_mimic::run(&args, trials);
     if conclusion.has_failed() {
-        for log in ["wrangler-dev.log", "local-ai.log", "local-vectorize.log"] {
+        for log in [
+            "wrangler-dev.log",
+            "example-app.log",
+            "local-ai.log",
+            "local-vectorize.log",
+        ] {
             eprintln!("--- last lines of {log} ---\n{}", stack.log_tail(log, 60));
         }
     }
@@ -130,6 +139,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(consumer::TESTS.iter().copied())
         .chain(backends::VECTORIZE_TESTS.iter().copied())
         .chain(tenancy::TESTS.iter().copied())
+        .chain(app::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -143,6 +153,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .iter()
         .chain(backends::TESTS)
         .chain(tenancy::BACKEND_TESTS)
+        .chain(app::BACKEND_TESTS)
         .chain(checker)
     {
         for backend in backends::BACKENDS {

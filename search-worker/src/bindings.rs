@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
 use worker::{D1Database, Env};
 use worker_kit::d1::{self, number, text, DB};
@@ -11,7 +12,7 @@ use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
 use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
-use crate::ports::{App, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
 
 thread_local! {
     /// One isolate, one thread: the caches live as long as the isolate does.
@@ -116,6 +117,20 @@ impl Store for D1Store {
                 (row.vector_id, (row.record_id, metadata))
             })
             .collect())
+    }
+}
+
+/// The binding custom jobs are sent on; looked up when `enqueue` sends, so that a deployment
+/// without it still searches.
+pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
+
+#[derive(Debug)]
+pub(crate) struct EnvQueue(pub Env);
+
+impl JobQueue for EnvQueue {
+    async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
+        self.0.queue(EMBEDDINGS_QUEUE)?.send(job).await?;
+        Ok(())
     }
 }
 

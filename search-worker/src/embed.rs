@@ -1,27 +1,26 @@
-//! Query vectors: `POST /embed`, and the vector of every search's text. Both go through the
+//! Query vectors: `embed`, and the vector of every search's text. Both go through the
 //! isolate's query cache, so the same text and model within the window make one AI call.
 
 use shared::ai::FailureKind;
 use shared::models::ModelSpec;
-use shared::search::{EmbedRequest, EmbedResponse, Scoped};
+use shared::search::{EmbedRequest, EmbedResponse};
 use shared::{ApiError, ErrorCode};
 use worker_kit::embedder::Embedder;
-use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::ports::{App, Store, VectorIndexes};
 
 pub(crate) async fn embed<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
-    request: &HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let scoped: Scoped<EmbedRequest> = request.json()?;
-    let model = scoped.request.resolve(app.config)?;
-    let vector = vector_of(app, &scoped.organization_id, model, &scoped.request.text).await?;
-    Ok(HttpResponse::ok(&EmbedResponse {
+    organization_id: &str,
+    request: &EmbedRequest,
+) -> Result<EmbedResponse, ApiError> {
+    let model = request.resolve(app.config)?;
+    let vector = vector_of(app, organization_id, model, &request.text).await?;
+    Ok(EmbedResponse {
         model: model.name.to_owned(),
         dimensions: vector.len(),
         vector,
-    }))
+    })
 }
 
 /// The vector of `text` under `model`, from the organization's cache or the model.

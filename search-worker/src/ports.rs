@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
 use shared::Config;
 use worker_kit::vectorize::QueryOptions;
@@ -55,7 +56,12 @@ pub(crate) trait VectorIndexes {
     ) -> Result<Vec<QueryMatch>, Fault>;
 }
 
-/// Everything a route may use.
+/// `embeddings-queue`, for `enqueue`.
+pub(crate) trait JobQueue {
+    async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault>;
+}
+
+/// Everything a method may use.
 pub(crate) struct App<'a, S, E, V> {
     pub store: S,
     pub embedder: E,

@@ -1,5 +1,5 @@
-//! `POST /search/{service}`, `/gray-zone/{service}` and `/query`: the nearest records of one
-//! organization, from the table's vector backend.
+//! `search`, `grayZone` and `query`: the nearest records of one organization, from the table's
+//! vector backend.
 //!
 //! The organization is applied by the worker before any filter: on the D1 backend only its own
 //! rows are ever loaded; on Vectorize it is the query's namespace. A service's thresholds
@@ -9,12 +9,12 @@ use serde_json::{Map, Value};
 use shared::config::{TableConfig, VectorIndex};
 use shared::filter::Filter;
 use shared::search::{
-    GrayZoneRequest, GrayZoneResponse, Match, Plan, QueryMatch, QueryRequest, Scoped, SearchRequest,
+    GrayZoneRequest, GrayZoneResponse, Match, Plan, QueryAnswer, QueryMatch, QueryRequest,
+    SearchRequest,
 };
 use shared::topk::{normalized, top_k};
 use shared::ApiError;
 use worker_kit::embedder::Embedder;
-use worker_kit::http::{HttpRequest, HttpResponse};
 use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
@@ -26,28 +26,27 @@ type Nearest = (String, f32, Map<String, Value>);
 
 pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
+    organization_id: &str,
     service: &str,
-    request: &HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let scoped: Scoped<SearchRequest> = request.json()?;
-    let plan = scoped.request.plan(app.config, service)?;
-    let matches = classified(app, &scoped.organization_id, &plan, &scoped.request.text).await?;
-    Ok(HttpResponse::ok(&matches))
+    request: &SearchRequest,
+) -> Result<Vec<Match>, ApiError> {
+    let plan = request.plan(app.config, service)?;
+    classified(app, organization_id, &plan, &request.text).await
 }
 
 pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
+    organization_id: &str,
     service: &str,
-    request: &HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let scoped: Scoped<GrayZoneRequest> = request.json()?;
-    let (plan, zone) = scoped.request.plan(app.config, service)?;
-    let matches = classified(app, &scoped.organization_id, &plan, &scoped.request.text).await?;
+    request: &GrayZoneRequest,
+) -> Result<GrayZoneResponse, ApiError> {
+    let (plan, zone) = request.plan(app.config, service)?;
+    let matches = classified(app, organization_id, &plan, &request.text).await?;
     let (high_confidence, gray_zone) = zone.split(matches, |m| m.score);
-    Ok(HttpResponse::ok(&GrayZoneResponse {
+    Ok(GrayZoneResponse {
         high_confidence,
         gray_zone,
-    }))
+    })
 }
 
 /// The plan's nearest records to `text`, each classified by the service's thresholds.
@@ -81,16 +80,16 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
 
 pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
-    request: &HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let scoped: Scoped<QueryRequest> = request.json()?;
-    let (table, filter) = scoped.request.plan(app.config)?;
-    let with_metadata = scoped.request.return_metadata;
+    organization_id: &str,
+    request: &QueryRequest,
+) -> Result<QueryAnswer, ApiError> {
+    let (table, filter) = request.plan(app.config)?;
+    let with_metadata = request.return_metadata;
     let ask = Ask {
-        organization_id: &scoped.organization_id,
+        organization_id,
         table,
-        vector: &scoped.request.vector,
-        limit: scoped.request.top_k,
+        vector: &request.vector,
+        limit: request.top_k,
         min_score: -1.0,
         filter: &filter,
     };
@@ -103,9 +102,7 @@ pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
             metadata: with_metadata.then_some(metadata),
         })
         .collect();
-    Ok(HttpResponse::ok(
-        &serde_json::json!({ "count": matches.len(), "matches": matches }),
-    ))
+    Ok(QueryAnswer::new(matches))
 }
 
 /// What a nearest-records query asks: the `limit` records of `table` nearest to `vector` in one

@@ -1,4 +1,4 @@
-//! search-worker's routes, run in wasm with a fake store, embedder and index.
+//! search-worker's RPC methods, run in wasm with a fake store, embedder, index and queue.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -10,12 +10,14 @@ use shared::search::QueryMatch;
 use shared::Config;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
-use worker_kit::http::{HttpRequest, Method};
 use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
 
-use crate::ports::{App, Metadata, Store, VectorIndexes, VectorRow};
-use crate::routes::handle;
+use shared::message::EmbeddingJob;
+use shared::rpc::EnqueueRequest;
+
+use crate::ports::{App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::rpc;
 
 /// The D1 vector store: rows by organization and table, each with its seq.
 #[derive(Default)]
@@ -228,11 +230,69 @@ fn seeded() -> TestApp {
     app
 }
 
+/// The queue `enqueue` sends on: records each job, or refuses when down.
+#[derive(Default)]
+struct FakeQueue {
+    down: bool,
+    sent: RefCell<Vec<EmbeddingJob>>,
+}
+
+impl JobQueue for FakeQueue {
+    async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue down".into()));
+        }
+        self.sent.borrow_mut().push(job.clone());
+        Ok(())
+    }
+}
+
+/// A method and its arguments.
+type Call = (&'static str, Vec<Value>);
+
+/// A call's outcome, read the way the gateway reads it: a value (200) or an error's status with
+/// the HTTP API's error body.
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+async fn call_with(app: &TestApp, queue: &FakeQueue, (method, args): &Call) -> Reply {
+    let outcome = rpc::call(app, queue, method, args.clone()).await;
+    if outcome["ok"] == true {
+        Reply {
+            status: 200,
+            body: outcome["value"].clone(),
+        }
+    } else {
+        let status = u16::try_from(outcome["error"]["status"].as_u64().unwrap()).unwrap();
+        Reply {
+            status,
+            body: json!({ "error": outcome["error"] }),
+        }
+    }
+}
+
+async fn handle(app: &TestApp, call: &Call) -> Reply {
+    call_with(app, &FakeQueue::default(), call).await
+}
+
+/// The call the gateway makes for a route: `post("/search/claimSimilarity", org, request)`.
 // By value, so that a call reads like the request it builds: `post(path, org, json!(…))`.
 #[allow(clippy::needless_pass_by_value)]
-fn post(path: &str, org: &str, request: Value) -> HttpRequest {
-    HttpRequest::new(Method::Post, path)
-        .with_json(&json!({"organizationId": org, "request": request}))
+fn post(path: &str, org: &str, request: Value) -> Call {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["search", service] => ("search", vec![json!(org), json!(service), request]),
+        ["gray-zone", service] => ("grayZone", vec![json!(org), json!(service), request]),
+        ["embed"] => ("embed", vec![json!(org), request]),
+        ["query"] => ("query", vec![json!(org), request]),
+        _ => panic!("no route {path}"),
+    }
+}
+
+fn health() -> Call {
+    ("health", Vec::new())
 }
 
 fn ids(matches: &Value) -> Vec<&str> {
@@ -440,7 +500,7 @@ async fn the_cache_catches_up_on_writes_and_reuses_query_vectors() {
         1,
         "one AI call for one text searched three times"
     );
-    let health = handle(&app, &HttpRequest::new(Method::Get, "/health")).await;
+    let health = handle(&app, &health()).await;
     assert_eq!(health.body["queryCache"]["hits"], 2);
 }
 
@@ -518,14 +578,14 @@ table = "notes"
 
 #[wasm_bindgen_test]
 async fn health_names_the_worker_and_checks_d1() {
-    let response = handle(&app(), &HttpRequest::new(Method::Get, "/health")).await;
+    let response = handle(&app(), &health()).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.body["worker"], "search-worker");
     let mut down = app();
     down.store.down = true;
-    let response = handle(&down, &HttpRequest::new(Method::Get, "/health")).await;
+    let response = handle(&down, &health()).await;
     assert_eq!(response.status, 503);
-    assert_eq!(response.body["d1"], false);
+    assert_eq!(response.body["error"]["code"], "unavailable");
     let response = handle(
         &down,
         &post("/search/claimSimilarity", "org_a", json!({"text": "x"})),
@@ -616,15 +676,159 @@ async fn embed_failures_are_clear_errors() {
 }
 
 #[wasm_bindgen_test]
-async fn unknown_routes_and_methods_are_json_errors() {
+async fn unknown_methods_and_bad_arguments_are_errors_a_caller_can_tell_apart() {
+    let app = seeded();
+    let cases: [(Call, u16, &str); 6] = [
+        (("nothing", vec![]), 404, "not_found"),
+        (
+            (
+                "search",
+                vec![json!(""), json!("claimSimilarity"), json!({"text": "q"})],
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            (
+                "search",
+                vec![json!(7), json!("claimSimilarity"), json!({"text": "q"})],
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            (
+                "search",
+                vec![json!("org_a"), json!(["x"]), json!({"text": "q"})],
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            ("search", vec![json!("org_a"), json!("claimSimilarity")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            (
+                "search",
+                vec![json!("org_a"), json!("nope"), json!({"text": "q"})],
+            ),
+            404,
+            "not_found",
+        ),
+    ];
+    for (call, status, code) in cases {
+        let reply = handle(&app, &call).await;
+        assert_eq!(
+            (reply.status, reply.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{call:?}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        app.embedder.calls.get(),
+        0,
+        "nothing refused reaches the model"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn enqueue_sends_a_checked_job_by_the_right_model() {
     let app = app();
-    let response = handle(&app, &HttpRequest::new(Method::Post, "/nothing")).await;
-    assert_eq!(response.status, 404);
-    assert_eq!(response.body["error"]["code"], "not_found");
-    let response = handle(
+    let queue = FakeQueue::default();
+    let enqueue = |request: Value| ("enqueue", vec![json!("org_a"), request]);
+    let reply = call_with(
         &app,
-        &HttpRequest::new(Method::Get, "/search/claimSimilarity"),
+        &queue,
+        &enqueue(json!({"text": "Three were charged", "table": "claims", "id": "clm_9"})),
     )
     .await;
-    assert_eq!(response.status, 405);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = queue.sent.borrow().last().cloned().unwrap();
+    assert_eq!(reply.body["jobId"], sent.job_id.to_string());
+    assert_eq!(
+        (
+            sent.organization_id.as_str(),
+            sent.model.as_str(),
+            sent.table.as_deref(),
+            sent.id.as_deref()
+        ),
+        (
+            "org_a",
+            "@cf/baai/bge-base-en-v1.5",
+            Some("claims"),
+            Some("clm_9")
+        ),
+        "a record's job is by its table's model"
+    );
+    assert_eq!(
+        EmbeddingJob::decode(serde_json::to_value(&sent).unwrap()),
+        Ok(sent.clone()),
+        "the consumer takes it"
+    );
+
+    let reply = call_with(
+        &app,
+        &queue,
+        &enqueue(json!({"text": "a note", "service": "noteSearch"})),
+    )
+    .await;
+    assert_eq!(
+        reply.body["model"], "@cf/baai/bge-small-en-v1.5",
+        "{}",
+        reply.body
+    );
+
+    let refused: [(Value, u16); 6] = [
+        (json!({"text": "  "}), 400),
+        (json!({"text": "x", "table": "claims"}), 400),
+        (json!({"text": "x", "table": "nope", "id": "a"}), 404),
+        (
+            json!({"text": "x", "table": "claims", "id": "a", "model": "@cf/baai/bge-small-en-v1.5"}),
+            400,
+        ),
+        (json!({"text": "x", "model": "@cf/nope"}), 400),
+        (json!({"text": "x", "extra": 1}), 400),
+    ];
+    let before = queue.sent.borrow().len();
+    for (request, status) in refused {
+        let reply = call_with(&app, &queue, &enqueue(request.clone())).await;
+        assert_eq!(reply.status, status, "{request}: {}", reply.body);
+    }
+    assert_eq!(queue.sent.borrow().len(), before, "nothing refused is sent");
+
+    let down = FakeQueue {
+        down: true,
+        ..FakeQueue::default()
+    };
+    let reply = call_with(&app, &down, &enqueue(json!({"text": "x"}))).await;
+    assert_eq!(
+        (reply.status, reply.body["error"]["code"].as_str()),
+        (503, Some("unavailable"))
+    );
+}
+
+#[wasm_bindgen_test]
+fn an_enqueued_job_is_the_gateways_job_for_the_same_content() {
+    let config = worker_kit::config::config();
+    let request = EnqueueRequest {
+        text: "Police arrested three suspects".into(),
+        service: None,
+        model: None,
+        table: None,
+        id: None,
+    };
+    let job = rpc::job(config, "org_a", &request, uuid::Uuid::nil()).unwrap();
+    assert_eq!(
+        job,
+        EmbeddingJob::new(
+            uuid::Uuid::nil(),
+            "org_a",
+            shared::models::default_model().name,
+            "Police arrested three suspects",
+            None
+        )
+    );
 }

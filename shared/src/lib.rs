@@ -15,6 +15,7 @@
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
 //! - [`search`]: requests and responses of the search routes, checked into plans.
+//! - [`rpc`]: search-worker's RPC methods and the outcome each answers with.
 //! - [`filter`]: metadata filters in Vectorize's operators, checked and evaluated.
 //! - [`topk`]: exact cosine top-k, the D1 backend's search.
 //! - [`session`]: better-auth session cookies: parsing and signature verification.
@@ -36,6 +37,7 @@ pub mod job;
 pub mod message;
 pub mod models;
 pub mod record;
+pub mod rpc;
 pub mod search;
 pub mod session;
 pub mod time;

@@ -124,6 +124,22 @@ pub struct QueryMatch {
     pub metadata: Option<Map<String, Value>>,
 }
 
+/// The answer to a vector query: its matches, best first, and how many there are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    pub count: usize,
+    pub matches: Vec<QueryMatch>,
+}
+
+impl QueryAnswer {
+    pub fn new(matches: Vec<QueryMatch>) -> Self {
+        QueryAnswer {
+            count: matches.len(),
+            matches,
+        }
+    }
+}
+
 /// A search request checked against its service: the table, the limit, the score floor and the
 /// filter it resolves to.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Small helpers for D1 statements, shared by the workers' stores.
 
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 use crate::Fault;
 
@@ -27,6 +27,15 @@ pub fn optional(s: Option<&str>) -> JsValue {
 /// holds them to plain identifiers; quoting keeps a name that is also an SQL keyword working.
 pub fn ident(name: &str) -> String {
     format!("\"{name}\"")
+}
+
+/// `sql` with `values` bound, ready to run alone or in a batch.
+pub fn statement(
+    db: &D1Database,
+    sql: &str,
+    values: &[JsValue],
+) -> Result<D1PreparedStatement, Fault> {
+    Ok(db.prepare(sql).bind(values)?)
 }
 
 /// One round trip to D1: proof that the binding answers.

@@ -10,6 +10,8 @@
 //! - [`vectorize`]: a hand-written binding to Vectorize indexes.
 //! - [`index_sync`]: brings a Vectorize index in line with D1 after a write, whatever the order
 //!   in which concurrent writers reach it.
+//! - [`search_client`]: search-worker's RPC methods, typed: the gateway's client, and an
+//!   application Worker's.
 //! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
@@ -18,6 +20,7 @@ pub mod d1;
 pub mod embedder;
 pub mod http;
 pub mod index_sync;
+pub mod search_client;
 pub mod telemetry;
 pub mod vectorize;
 
@@ -46,6 +49,14 @@ impl From<serde_json::Error> for Fault {
     fn from(e: serde_json::Error) -> Self {
         Fault(format!("JSON: {e}"))
     }
+}
+
+/// The binding `name` of `env`, whatever its type: a service, a Vectorize index.
+pub fn binding(env: &worker::Env, name: &str) -> Result<wasm_bindgen::JsValue, Fault> {
+    worker::js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+        .ok()
+        .filter(|value| !value.is_undefined())
+        .ok_or_else(|| Fault(format!("binding `{name}` is missing")))
 }
 
 /// Milliseconds since the Unix epoch, from the runtime's clock.

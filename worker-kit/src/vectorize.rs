@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::js_sys::{Promise, Reflect};
+use worker::js_sys::Promise;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -83,11 +83,7 @@ pub struct Vectorize(VectorizeSys);
 
 impl Vectorize {
     pub fn from_env(env: &Env, binding: &str) -> Result<Self, Fault> {
-        let value = Reflect::get(env, &JsValue::from_str(binding))
-            .ok()
-            .filter(|v| !v.is_undefined())
-            .ok_or_else(|| Fault(format!("Vectorize binding `{binding}` is missing")))?;
-        Ok(Vectorize(value.unchecked_into()))
+        Ok(Vectorize(crate::binding(env, binding)?.unchecked_into()))
     }
 
     pub async fn upsert(&self, vectors: &[IndexedVector]) -> Result<(), Fault> {
@@ -148,7 +144,7 @@ fn js_fault(error: JsValue) -> Fault {
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
-    use worker::js_sys::{Array, Object};
+    use worker::js_sys::{Array, Object, Reflect};
 
     fn get(value: &JsValue, key: &str) -> JsValue {
         Reflect::get(value, &JsValue::from_str(key)).unwrap()

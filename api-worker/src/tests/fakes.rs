@@ -9,15 +9,18 @@ use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::record::Record;
+use shared::rpc;
 use shared::session::session_cookie;
+use shared::ApiError;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 use worker_kit::index_sync::{RecordKey, Synced};
+use worker_kit::search_client::{SearchClient, Transport};
 use worker_kit::Fault;
 
 use crate::ports::{
     ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, KeyUse, Ports, RecordWrite,
-    SearchService, SessionRow, Store, VectorIndexes,
+    SessionRow, Store, VectorIndexes,
 };
 use crate::routes::handle;
 
@@ -350,27 +353,43 @@ impl JobQueue for FakeQueue {
     }
 }
 
-/// Answers every call the same way and records what it was sent.
+/// search-worker: answers each method with its canned value (or, down, with a failed call),
+/// as the RPC outcome the real one sends, and records what it was sent.
+#[derive(Default)]
 pub(super) struct FakeSearch {
-    pub(super) answer: Result<(u16, Value), Fault>,
-    pub(super) calls: RefCell<Vec<(String, Option<Value>)>>,
+    pub(super) down: bool,
+    pub(super) answers: Vec<(&'static str, Value)>,
+    pub(super) calls: RefCell<Vec<(String, Vec<Value>)>>,
 }
 
 impl FakeSearch {
-    pub(super) fn answering(answer: Result<(u16, Value), Fault>) -> Self {
-        FakeSearch {
-            answer,
-            calls: RefCell::default(),
-        }
+    pub(super) fn answering(answers: &[(&'static str, Value)]) -> SearchClient<Self> {
+        SearchClient::new(FakeSearch {
+            answers: answers.to_vec(),
+            ..FakeSearch::default()
+        })
+    }
+
+    pub(super) fn down() -> SearchClient<Self> {
+        SearchClient::new(FakeSearch {
+            down: true,
+            ..FakeSearch::default()
+        })
     }
 }
 
-impl SearchService for FakeSearch {
-    async fn call(&self, path: &str, body: Option<&Value>) -> Result<(u16, Value), Fault> {
-        self.calls
-            .borrow_mut()
-            .push((path.to_owned(), body.cloned()));
-        self.answer.clone()
+impl Transport for FakeSearch {
+    async fn call(&self, method: &'static str, args: Vec<Value>) -> Result<Value, Fault> {
+        self.calls.borrow_mut().push((method.to_owned(), args));
+        if self.down {
+            return Err(Fault("binding refused".into()));
+        }
+        let answer = self.answers.iter().find(|(name, _)| *name == method);
+        Ok(rpc::outcome(
+            answer
+                .map(|(_, value)| value.clone())
+                .ok_or_else(|| ApiError::not_found(format!("no method `{method}`"))),
+        ))
     }
 }
 
@@ -464,7 +483,10 @@ pub(super) fn app() -> App<Fakes> {
             ..FakeStore::default()
         },
         queue: FakeQueue::default(),
-        search: FakeSearch::answering(Ok((200, json!({"worker": "search-worker", "ok": true})))),
+        search: FakeSearch::answering(&[(
+            "health",
+            json!({"worker": "search-worker", "d1": true}),
+        )]),
         indexes: FakeIndexes::default(),
         auth_secret: Some(SECRET.into()),
         config: worker_kit::config::config(),

@@ -7,7 +7,6 @@ use shared::api_key;
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::http::{HttpRequest, Method};
-use worker_kit::Fault;
 
 use crate::ports::App;
 use fakes::{app, as_ann, as_user, claim, cookie, send, FakeIndexes, FakeSearch, Fakes, NOW};
@@ -24,12 +23,12 @@ async fn health_reports_d1_and_search_worker() {
 
     // An owner sees the memory the caches take, and nothing that counts searches.
     let mut app = app;
-    app.search = FakeSearch::answering(Ok((
-        200,
-        json!({"worker": "search-worker", "ok": true,
+    app.search = FakeSearch::answering(&[(
+        "health",
+        json!({"worker": "search-worker", "d1": true,
                "vectorCache": {"tables": 2, "vectors": 10, "bytes": 4096, "budget": 67_108_864, "evictions": 1},
                "queryCache": {"hits": 5, "misses": 3, "size": 3, "bytes": 900, "budget": 8_388_608}}),
-    )));
+    )]);
     let owner = send(
         &app,
         as_ann(HttpRequest::new(Method::Get, "/api/v1/health")),
@@ -61,7 +60,7 @@ async fn health_reports_d1_and_search_worker() {
         assert!(!reply.body.to_string().contains("hits"));
     }
 
-    app.search = FakeSearch::answering(Err(Fault("binding refused".into())));
+    app.search = FakeSearch::down();
     let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/health")).await;
     assert_eq!(response.status, 503);
     assert_eq!(response.body["status"], "degraded");
@@ -406,38 +405,55 @@ async fn tables_unknown_routes_and_methods() {
 #[wasm_bindgen_test]
 async fn search_routes_are_checked_then_forwarded_with_the_organization() {
     let mut app = app();
-    app.search = FakeSearch::answering(Ok((200, json!({"matches": []}))));
+    let found =
+        json!({"id": "clm_1", "score": 0.875, "classification": "CONFIRMS", "metadata": {}});
+    app.search = FakeSearch::answering(&[
+        ("search", json!([found])),
+        (
+            "grayZone",
+            json!({"high_confidence": [found], "gray_zone": []}),
+        ),
+        ("query", json!({"count": 0, "matches": []})),
+    ]);
     let body = json!({"text": "hello", "limit": 3});
-    let query = json!({"vector": vec![0.1; 768], "topK": 3, "table": "claims"});
-    for (path, forwarded, body) in [
+    let query = json!({"vector": vec![0.125; 768], "topK": 3, "table": "claims"});
+    let sent_query =
+        json!({"vector": vec![0.125; 768], "topK": 3, "table": "claims", "returnMetadata": true});
+    for (path, method, args, answer) in [
         (
             "/api/v1/embeddings/search/claimSimilarity",
-            "/search/claimSimilarity",
-            &body,
+            "search",
+            vec![json!("org_a"), json!("claimSimilarity"), body.clone()],
+            json!([found]),
         ),
         (
             "/api/v1/embeddings/gray-zone/claimSimilarity",
-            "/gray-zone/claimSimilarity",
-            &body,
+            "grayZone",
+            vec![json!("org_a"), json!("claimSimilarity"), body.clone()],
+            json!({"high_confidence": [found], "gray_zone": []}),
         ),
-        ("/api/v1/embeddings/query", "/query", &query),
+        (
+            "/api/v1/embeddings/query",
+            "query",
+            vec![json!("org_a"), sent_query.clone()],
+            json!({"count": 0, "matches": []}),
+        ),
     ] {
+        let body = if method == "query" { &query } else { &body };
         let response = send(
             &app,
             as_user("vic", HttpRequest::new(Method::Post, path)).with_json(body),
         )
         .await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
-        let calls = app.search.calls.borrow();
         assert_eq!(
-            calls.last().unwrap(),
-            &(
-                forwarded.to_owned(),
-                Some(json!({"organizationId": "org_a", "request": body}))
-            )
+            response.body, answer,
+            "{path}: the answer as search-worker gave it"
         );
+        let calls = app.search.transport().calls.borrow();
+        assert_eq!(calls.last().unwrap(), &(method.to_owned(), args));
     }
-    let before = app.search.calls.borrow().len();
+    let before = app.search.transport().calls.borrow().len();
     let response = send(
         &app,
         as_ann(HttpRequest::new(
@@ -466,7 +482,7 @@ async fn search_routes_are_checked_then_forwarded_with_the_organization() {
     .await;
     assert_eq!(response.status, 400);
     assert_eq!(
-        app.search.calls.borrow().len(),
+        app.search.transport().calls.borrow().len(),
         before,
         "nothing refused reaches search-worker"
     );

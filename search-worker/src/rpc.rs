@@ -1,0 +1,165 @@
+//! search-worker's RPC methods ([`shared::rpc`]), served. Each reads its arguments the way the
+//! HTTP API reads a body, runs, and answers with an outcome: its errors are one type,
+//! [`ApiError`], turned into data in this one place.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use shared::message::EmbeddingJob;
+use shared::rpc::{self, argument, method, EnqueueRequest, Enqueued};
+use shared::search::{EmbedRequest, GrayZoneRequest, QueryRequest, SearchRequest};
+use shared::{guard, ApiError, Config, ErrorCode};
+use uuid::Uuid;
+use worker_kit::embedder::Embedder;
+
+use crate::embed::embed;
+use crate::ports::{App, JobQueue, Store, VectorIndexes};
+use crate::search::{gray_zone, query, search};
+
+/// Runs `method` with `args` and answers with its outcome; one log line per call.
+pub(crate) async fn call<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    queue: &impl JobQueue,
+    method: &str,
+    args: Vec<Value>,
+) -> Value {
+    let result = dispatch(app, queue, method, args).await;
+    match &result {
+        Ok(_) => tracing::info!(method, outcome = "ok", "rpc"),
+        Err(error) if error.code == ErrorCode::Internal || error.status() >= 500 => {
+            tracing::warn!(method, outcome = error.code.as_str(), error = %error.message, "rpc");
+        }
+        Err(error) => tracing::info!(method, outcome = error.code.as_str(), "rpc"),
+    }
+    rpc::outcome(result)
+}
+
+async fn dispatch<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    queue: &impl JobQueue,
+    method: &str,
+    args: Vec<Value>,
+) -> Result<Value, ApiError> {
+    let mut args = args.into_iter();
+    let mut next = || args.next().unwrap_or(Value::Null);
+    match method {
+        method::SEARCH => {
+            let organization_id = organization(next())?;
+            let service: String = argument("service", next())?;
+            let request: SearchRequest = argument("request", next())?;
+            answer(search(app, &organization_id, &service, &request).await?)
+        }
+        method::GRAY_ZONE => {
+            let organization_id = organization(next())?;
+            let service: String = argument("service", next())?;
+            let request: GrayZoneRequest = argument("request", next())?;
+            answer(gray_zone(app, &organization_id, &service, &request).await?)
+        }
+        method::EMBED => {
+            let organization_id = organization(next())?;
+            let request: EmbedRequest = argument("request", next())?;
+            answer(embed(app, &organization_id, &request).await?)
+        }
+        method::QUERY => {
+            let organization_id = organization(next())?;
+            let request: QueryRequest = argument("request", next())?;
+            answer(query(app, &organization_id, &request).await?)
+        }
+        method::ENQUEUE => {
+            let organization_id = organization(next())?;
+            let request: EnqueueRequest = argument("request", next())?;
+            let job = job(app.config, &organization_id, &request, Uuid::new_v4())?;
+            queue.send(&job).await.map_err(|fault| {
+                tracing::error!(job_id = %job.job_id, error = %fault, "queue send failed");
+                ApiError::unavailable("the queue is unavailable; retry later")
+            })?;
+            tracing::info!(job_id = %job.job_id, organization_id, model = %job.model, "job enqueued");
+            answer(Enqueued {
+                job_id: job.job_id,
+                model: job.model,
+            })
+        }
+        method::HEALTH => health(app).await,
+        other => Err(ApiError::not_found(format!(
+            "search-worker has no method `{other}`"
+        ))),
+    }
+}
+
+fn answer(value: impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|_| ApiError::internal())
+}
+
+/// The organization a call is scoped to. search-worker trusts it (only bound Workers reach
+/// it), but it must be one: a non-blank string.
+fn organization(value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(id) if !id.trim().is_empty() => Ok(id),
+        _ => Err(ApiError::invalid(
+            "`organizationId` must be a non-blank string",
+        )),
+    }
+}
+
+/// The job `enqueue` sends: by the service's model, the named model, or the default one; for a
+/// record, by its table's model, which neither may contradict (a table's vectors never mix
+/// models).
+pub(crate) fn job(
+    config: &Config,
+    organization_id: &str,
+    request: &EnqueueRequest,
+    job_id: Uuid,
+) -> Result<EmbeddingJob, ApiError> {
+    let model = EmbedRequest {
+        text: request.text.clone(),
+        service: request.service.clone(),
+        model: request.model.clone(),
+    }
+    .resolve(config)?;
+    let target = match (&request.table, &request.id) {
+        (Some(name), Some(id)) => {
+            let table = config.table(name).ok_or_else(|| {
+                ApiError::not_found(format!("`{name}` is not an embedding table"))
+            })?;
+            let given = request.service.is_some() || request.model.is_some();
+            if given && model.name != table.model().name {
+                return Err(ApiError::invalid(format!(
+                    "table `{name}` embeds with `{}`; its vectors cannot mix models",
+                    table.model().name
+                )));
+            }
+            Some((name.clone(), guard::record_id(id)?.to_owned()))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "give `table` and `id` together, or neither",
+            ))
+        }
+    };
+    let model = match &target {
+        Some((name, _)) => config.table(name).map_or(model, |t| t.model()),
+        None => model,
+    };
+    Ok(EmbeddingJob::new(
+        job_id,
+        organization_id,
+        model.name,
+        request.text.as_str(),
+        target,
+    ))
+}
+
+/// D1 answers, and the memory the isolate's caches take. The gateway shows the caches to an
+/// organization's administrators only.
+async fn health<S: Store, E, V>(app: &App<'_, S, E, V>) -> Result<Value, ApiError> {
+    app.store.ping().await.map_err(|fault| {
+        tracing::warn!(error = %fault, "D1 unreachable");
+        ApiError::unavailable("D1 is unreachable")
+    })?;
+    Ok(json!({
+        "worker": "search-worker",
+        "d1": true,
+        "vectorCache": app.caches.vectors.stats(),
+        "queryCache": app.caches.queries.stats(),
+    }))
+}

@@ -1,0 +1,181 @@
+//! The Rust client of search-worker, for any workers-rs Worker bound to it: the gateway's one
+//! way in, and an application's. Calls are Workers RPC over the service binding (see
+//! [`shared::rpc`] for the methods and the outcome each answers with); each method here takes
+//! and returns the HTTP API's own types.
+//!
+//! ```ignore
+//! let search = SearchClient::new(ServiceBinding::from_env(&env, "SEARCH")?);
+//! let matches = search
+//!     .search(&organization_id, "claimSimilarity", &SearchRequest::text("Police arrested three"))
+//!     .await?;
+//! ```
+//!
+//! A binding that throws (search-worker down, or deployed without a method) is a
+//! [`Fault`], logged here and answered as `unavailable`: the caller sees one error type,
+//! [`ApiError`], whatever failed.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use shared::rpc::{self, method, EnqueueRequest, Enqueued};
+use shared::search::{
+    EmbedRequest, EmbedResponse, GrayZoneRequest, GrayZoneResponse, Match, QueryAnswer,
+    QueryRequest, SearchRequest,
+};
+use shared::ApiError;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{Array, Function, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
+
+use crate::Fault;
+
+/// How a call reaches search-worker: the service binding in a Worker, a fake under test.
+// A Worker runs on one thread: no caller needs the future to be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Calls `method` with `args` and returns its outcome as it came back.
+    async fn call(&self, method: &'static str, args: Vec<Value>) -> Result<Value, Fault>;
+}
+
+/// A service binding to search-worker, called over Workers RPC.
+#[derive(Debug, Clone)]
+pub struct ServiceBinding(JsValue);
+
+impl ServiceBinding {
+    pub fn from_env(env: &Env, binding: &str) -> Result<Self, Fault> {
+        crate::binding(env, binding).map(ServiceBinding)
+    }
+}
+
+impl Transport for ServiceBinding {
+    async fn call(&self, method: &'static str, args: Vec<Value>) -> Result<Value, Fault> {
+        let fault = |what: &str, error: &JsValue| {
+            let message = error
+                .dyn_ref::<worker::js_sys::Error>()
+                .map_or_else(|| format!("{error:?}"), |e| String::from(e.message()));
+            Fault(format!("search-worker `{method}`: {what}: {message}"))
+        };
+        let function: Function = Reflect::get(&self.0, &JsValue::from_str(method))
+            .map_err(|e| fault("no such method", &e))?
+            .unchecked_into();
+        let arguments = args.iter().map(to_js).collect::<Result<Array, Fault>>()?;
+        // `Reflect.apply`, not `function.apply(…)`: the stub answers any property, `apply`
+        // included, as a remote method of that name.
+        let pending = Reflect::apply(&function, &self.0, &arguments)
+            .map_err(|e| fault("the call threw", &e))?;
+        // An RPC call answers with a thenable, not a `Promise`: resolving it makes one.
+        let answer = JsFuture::from(Promise::resolve(&pending))
+            .await
+            .map_err(|e| fault("the call failed", &e))?;
+        serde_wasm_bindgen::from_value(answer).map_err(|e| {
+            Fault(format!(
+                "search-worker `{method}` answered a non-JSON value: {e}"
+            ))
+        })
+    }
+}
+
+fn to_js(value: &Value) -> Result<JsValue, Fault> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Fault(format!("building an RPC argument: {e}")))
+}
+
+/// search-worker's methods, typed.
+#[derive(Debug, Clone)]
+pub struct SearchClient<T> {
+    transport: T,
+}
+
+impl<T: Transport> SearchClient<T> {
+    pub fn new(transport: T) -> Self {
+        SearchClient { transport }
+    }
+
+    /// The transport, for a test to look at what was sent.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// A search service's nearest records to `request.text`, each classified.
+    pub async fn search(
+        &self,
+        organization_id: &str,
+        service: &str,
+        request: &SearchRequest,
+    ) -> Result<Vec<Match>, ApiError> {
+        let args = vec![text(organization_id), text(service), value(request)?];
+        self.call(method::SEARCH, args).await
+    }
+
+    /// The same matches, split into the confident and those in the service's gray zone.
+    pub async fn gray_zone(
+        &self,
+        organization_id: &str,
+        service: &str,
+        request: &GrayZoneRequest,
+    ) -> Result<GrayZoneResponse, ApiError> {
+        let args = vec![text(organization_id), text(service), value(request)?];
+        self.call(method::GRAY_ZONE, args).await
+    }
+
+    /// The raw vector of a text.
+    pub async fn embed(
+        &self,
+        organization_id: &str,
+        request: &EmbedRequest,
+    ) -> Result<EmbedResponse, ApiError> {
+        let args = vec![text(organization_id), value(request)?];
+        self.call(method::EMBED, args).await
+    }
+
+    /// A vector query, as Vectorize takes one.
+    pub async fn query(
+        &self,
+        organization_id: &str,
+        request: &QueryRequest,
+    ) -> Result<QueryAnswer, ApiError> {
+        let args = vec![text(organization_id), value(request)?];
+        self.call(method::QUERY, args).await
+    }
+
+    /// An embedding job on the queue.
+    pub async fn enqueue(
+        &self,
+        organization_id: &str,
+        request: &EnqueueRequest,
+    ) -> Result<Enqueued, ApiError> {
+        let args = vec![text(organization_id), value(request)?];
+        self.call(method::ENQUEUE, args).await
+    }
+
+    /// search-worker's own health: D1 reachable, and its caches' memory.
+    pub async fn health(&self) -> Result<Value, ApiError> {
+        self.call(method::HEALTH, Vec::new()).await
+    }
+
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        args: Vec<Value>,
+    ) -> Result<R, ApiError> {
+        let answer = self.transport.call(method, args).await.map_err(|fault| {
+            tracing::error!(method, error = %fault, "search-worker call failed");
+            ApiError::unavailable("search is unavailable; retry later")
+        })?;
+        rpc::from_outcome(answer).inspect_err(|error| {
+            if error.code == shared::ErrorCode::Internal {
+                tracing::error!(method, error = %error, "search-worker answered an error");
+            }
+        })
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::String(value.to_owned())
+}
+
+fn value(request: &impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(request).map_err(|_| ApiError::internal())
+}
