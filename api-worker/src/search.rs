@@ -1,4 +1,4 @@
-//! The search routes: checked here (the caller's role, the service, the body's shape), then
+//! The search routes: checked here (the caller's role, the service, the whole body), then
 //! passed to search-worker over RPC (`worker_kit::search_client`) with the caller's
 //! organization. search-worker's answer, or its error, goes back as the HTTP API's.
 
@@ -38,15 +38,19 @@ pub(crate) async fn service_route(
         .ok_or_else(|| ApiError::not_found(format!("no search service `{service}`")))?;
     caller.require(app, app.config.table(&config.table), Action::Search)?;
     let organization_id = &caller.organization_id;
+    // Checked here in full (text, limit, bounds, filters), as search-worker checks it: bad input
+    // is refused without the hop.
     Ok(if route == "gray-zone" {
         let body: GrayZoneRequest = request.json()?;
-        HttpResponse::ok(
-            &app.search
-                .gray_zone(organization_id, service, &body)
-                .await?,
-        )
+        body.plan(app.config, service)?;
+        let answer = app
+            .search
+            .gray_zone(organization_id, service, &body)
+            .await?;
+        HttpResponse::ok(&answer)
     } else {
         let body: SearchRequest = request.json()?;
+        body.plan(app.config, service)?;
         HttpResponse::ok(&app.search.search(organization_id, service, &body).await?)
     })
 }

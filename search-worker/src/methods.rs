@@ -1,7 +1,6 @@
 //! The exported functions worker-build makes methods of search-worker's entrypoint: each reads
 //! its arguments as JSON values and answers with [`rpc::call`]'s outcome, as a plain object.
 
-use serde::Serialize;
 use serde_json::Value;
 use shared::rpc::method;
 use shared::ApiError;
@@ -72,7 +71,5 @@ async fn serve(method: &'static str, args: &[JsValue]) -> JsValue {
             }
         },
     };
-    outcome
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+    worker_kit::to_plain(&outcome).unwrap_or(JsValue::NULL)
 }

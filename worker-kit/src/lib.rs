@@ -59,6 +59,14 @@ pub fn binding(env: &worker::Env, name: &str) -> Result<wasm_bindgen::JsValue, F
         .ok_or_else(|| Fault(format!("binding `{name}` is missing")))
 }
 
+/// `value` as the plain JS value `JSON.parse` makes of it: what crosses Workers RPC. A number is a
+/// JS number, so an integer beyond 2^53 becomes the nearest double, as it does for every JS
+/// reader of the HTTP API (serde-wasm-bindgen refuses it instead).
+pub fn to_plain(value: &serde_json::Value) -> Result<wasm_bindgen::JsValue, Fault> {
+    worker::js_sys::JSON::parse(&value.to_string())
+        .map_err(|_| Fault("JSON.parse refused serde_json's output".into()))
+}
+
 /// Milliseconds since the Unix epoch, from the runtime's clock.
 pub fn now_ms() -> i64 {
     i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)

@@ -59,7 +59,10 @@ impl Transport for ServiceBinding {
         let function: Function = Reflect::get(&self.0, &JsValue::from_str(method))
             .map_err(|e| fault("no such method", &e))?
             .unchecked_into();
-        let arguments = args.iter().map(to_js).collect::<Result<Array, Fault>>()?;
+        let arguments = args
+            .iter()
+            .map(crate::to_plain)
+            .collect::<Result<Array, Fault>>()?;
         // `Reflect.apply`, not `function.apply(…)`: the stub answers any property, `apply`
         // included, as a remote method of that name.
         let pending = Reflect::apply(&function, &self.0, &arguments)
@@ -74,12 +77,6 @@ impl Transport for ServiceBinding {
             ))
         })
     }
-}
-
-fn to_js(value: &Value) -> Result<JsValue, Fault> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Fault(format!("building an RPC argument: {e}")))
 }
 
 /// search-worker's methods, typed.
@@ -178,4 +175,104 @@ fn text(value: &str) -> Value {
 
 fn value(request: &impl Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(request).map_err(|_| ApiError::internal())
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use std::cell::RefCell;
+
+    use serde_json::json;
+    use shared::ErrorCode;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    /// Answers every call with `answer` and records what it was sent.
+    struct Fake {
+        answer: Result<Value, Fault>,
+        sent: RefCell<Vec<(&'static str, Vec<Value>)>>,
+    }
+
+    impl Transport for Fake {
+        async fn call(&self, method: &'static str, args: Vec<Value>) -> Result<Value, Fault> {
+            self.sent.borrow_mut().push((method, args));
+            self.answer.clone()
+        }
+    }
+
+    fn client(answer: Result<Value, Fault>) -> SearchClient<Fake> {
+        SearchClient::new(Fake {
+            answer,
+            sent: RefCell::default(),
+        })
+    }
+
+    fn request() -> SearchRequest {
+        SearchRequest {
+            text: "query".into(),
+            filters: Some(json!({"story_id": "s1"})),
+            limit: Some(3),
+            threshold: None,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_call_sends_the_organization_first_and_reads_the_value() {
+        let found = json!([{"id": "c1", "score": 0.5, "classification": "NEW", "metadata": {}}]);
+        let search = client(Ok(json!({"ok": true, "value": found})));
+        let matches = search
+            .search("org_a", "claimSimilarity", &request())
+            .await
+            .unwrap();
+        assert_eq!(matches[0].id, "c1");
+        assert_eq!(
+            search.transport().sent.borrow()[0],
+            (
+                "search",
+                vec![
+                    json!("org_a"),
+                    json!("claimSimilarity"),
+                    json!({"text": "query", "filters": {"story_id": "s1"}, "limit": 3})
+                ]
+            )
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn errors_keep_their_code_and_a_failed_call_is_unavailable() {
+        let refused = client(Ok(
+            json!({"ok": false, "error": {"code": "not_found", "status": 404, "message": "no such service"}}),
+        ));
+        let error = refused.search("org_a", "x", &request()).await.unwrap_err();
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (ErrorCode::NotFound, "no such service")
+        );
+
+        let down = client(Err(Fault("the binding threw".into())));
+        let error = down.health().await.unwrap_err();
+        assert_eq!(error.code, ErrorCode::Unavailable);
+        assert!(
+            !error.message.contains("threw"),
+            "a fault's detail stays in the logs"
+        );
+
+        let odd = client(Ok(json!({"value": 1})));
+        assert_eq!(odd.health().await.unwrap_err().code, ErrorCode::Internal);
+    }
+
+    #[wasm_bindgen_test]
+    fn values_cross_as_plain_js_values_even_past_two_to_the_53() {
+        let value = json!({"n": 1_036_846_076_197_336_320_u64, "list": [1.5, "x", null]});
+        let plain = crate::to_plain(&value).unwrap();
+        let back: Value = serde_wasm_bindgen::from_value(plain).unwrap();
+        assert_eq!(back["n"].as_f64(), Some(1_036_846_076_197_336_320_f64));
+        assert_eq!(back["list"], json!([1.5, "x", null]));
+        assert!(
+            value
+                .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+                .is_err(),
+            "what the transport used to do, and why it no longer does"
+        );
+    }
 }

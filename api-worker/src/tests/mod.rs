@@ -489,6 +489,35 @@ async fn search_routes_are_checked_then_forwarded_with_the_organization() {
 }
 
 #[wasm_bindgen_test]
+async fn a_search_search_worker_would_refuse_is_refused_without_the_hop() {
+    let app = app();
+    for (route, body) in [
+        (
+            "search",
+            json!({"text": "x", "filters": {"story_id": {"$bogus": 1}}}),
+        ),
+        (
+            "gray-zone",
+            json!({"text": "x", "filters": {"story_id": {"$in": 5}}}),
+        ),
+        ("search", json!({"text": "x", "limit": 1000})),
+        ("gray-zone", json!({"text": "x", "min": 2})),
+    ] {
+        let response = send(
+            &app,
+            as_ann(HttpRequest::new(
+                Method::Post,
+                &format!("/api/v1/embeddings/{route}/claimSimilarity"),
+            ))
+            .with_json(&body),
+        )
+        .await;
+        assert_eq!(response.status, 400, "{body}: {}", response.body);
+    }
+    assert!(app.search.transport().calls.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
 async fn writes_take_writable_fields_and_embed_on_insert_and_watched_changes() {
     let app = app();
     let create = as_user(

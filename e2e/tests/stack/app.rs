@@ -214,7 +214,30 @@ fn the_example_app_answers_as_the_gateway_for_each_organization_alone(
     )?;
 
     gray_zone_and_embed_agree(ctx, &app, service, &ann.cookie, query)?;
+    large_numbers_cross(ctx, &app, service, &ann.cookie)?;
     bad_input_is_refused(&app, service, &ann.cookie)
+}
+
+/// A filter value past 2^53 is a JS number on the way, as for any JS reader of the API: a
+/// search that finds nothing, not a failed call (the Rust client once refused to send it).
+fn large_numbers_cross(ctx: &Ctx, app: &Client, service: &str, cookie: &str) -> Result<(), Failed> {
+    let body = json!({"text": "x", "filters": {"story_id": 1_036_846_076_197_336_320_u64}});
+    for (client, path) in [
+        (app, format!("/app/search/{service}")),
+        (&ctx.client, format!("/api/v1/embeddings/search/{service}")),
+    ] {
+        let reply = post(client, &path, cookie, &body)?;
+        check(
+            reply.status == 200 && reply.body.as_array().is_some_and(Vec::is_empty),
+            || {
+                format!(
+                    "{path} with a large number: {} {}",
+                    reply.status, reply.body
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn gray_zone_and_embed_agree(
