@@ -81,7 +81,9 @@ render_configs() {
         "${strip_ai[@]}" \
         "$ROOT/wrangler/$worker.toml" >"$out/$worker.toml"
   done
-  local binding index
+  local binding index plan
+  # Read first: a plan that fails must stop the script (a failure inside `<<<"$(…)"` would not).
+  plan=$(vectorize_plan)
   while read -r binding index _ _; do
     [[ -n $binding ]] || continue
     for worker in "${WORKERS[@]}"; do
@@ -92,7 +94,7 @@ render_configs() {
         printf '\n[[vectorize]]\nbinding = "%s"\nindex_name = "%s"\n' "$binding" "$index" >>"$out/$worker.toml"
       fi
     done
-  done <<<"$(vectorize_plan)"
+  done <<<"$plan"
   if [[ $mode == local ]]; then
     sed -e "s#^main = \"worker.js\"#main = \"$ROOT/local-vectorize/binding/worker.js\"#" \
       "$ROOT/local-vectorize/binding/wrangler.toml" >"$out/local-vectorize.toml"
@@ -110,7 +112,8 @@ vectorize_plan() {
 # with `wrangler vectorize`: against the account wrangler is signed in to, or, with
 # CLOUDFLARE_API_BASE_URL pointing at it, against the local Vectorize stand-in.
 ensure_vectorize_indexes() {
-  local index dimensions metadata property have
+  local index dimensions metadata property have plan
+  plan=$(vectorize_plan)
   while read -r _ index dimensions metadata; do
     [[ -n $index ]] || continue
     if ! wrangler vectorize get "$index" >/dev/null 2>&1; then
@@ -123,7 +126,7 @@ ensure_vectorize_indexes() {
       log "creating metadata index $property on $index"
       wrangler vectorize create-metadata-index "$index" --property-name "$property" --type string >/dev/null
     done
-  done <<<"$(vectorize_plan)"
+  done <<<"$plan"
 }
 
 wrangler() {

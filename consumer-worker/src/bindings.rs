@@ -26,6 +26,7 @@ pub(crate) fn store(env: &Env) -> worker::Result<D1Store> {
     Ok(D1Store {
         db: env.d1(DB)?,
         config: worker_kit::config::config(),
+        statements: std::cell::Cell::new(0),
     })
 }
 

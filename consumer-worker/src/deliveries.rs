@@ -116,6 +116,8 @@ struct Tally {
     /// Vectors written to, and deleted from, Vectorize indexes.
     indexed: usize,
     unindexed: usize,
+    /// D1 statements the Vectorize syncs ran (the store counts its own).
+    sync_statements: usize,
 }
 
 impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, R, V> {
@@ -197,6 +199,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             vectorize_upserted = tally.indexed,
             vectorize_deleted = tally.unindexed,
             outcomes = ?counts,
+            d1_statements = self.store.statements() + tally.sync_statements,
             read_ms = read - now_ms,
             embed_ms = embedded - read,
             write_ms = written - embedded,
@@ -377,6 +380,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                 Ok(synced) => {
                     tally.indexed += synced.upserted;
                     tally.unindexed += synced.deleted;
+                    tally.sync_statements += synced.d1_statements();
                 }
                 Err(fault) => {
                     tracing::error!(binding, records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");

@@ -89,6 +89,8 @@ pub(crate) trait JobStore {
     async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault>;
     /// Marks jobs as just handled (their `updated_at`), so that the next sweep leaves them be.
     async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault>;
+    /// The D1 statements run so far (D1 counts each statement of a `batch()` as a query).
+    fn statements(&self) -> usize;
 }
 
 /// The producer side of both queues, for jobs that must go round again. Each call is one

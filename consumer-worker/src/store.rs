@@ -1,17 +1,22 @@
 //! The consumer's [`JobStore`] over D1: jobs, records and the D1 vector store. Two round trips
 //! a batch: one to record the deliveries and read what deciding needs, one to write every
-//! result. Request data reaches SQL only as bound parameters; table and column names only from
-//! the validated config.
+//! result. Each is a handful of statements whatever the batch's size: D1 counts every statement
+//! of a `batch()` as a query (50 an invocation on the Free plan), so rows travel as JSON
+//! parameters read with `json_each`, never one statement a job. Request data reaches SQL only as
+//! bound parameters; table and column names only from the validated config.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
+use serde_json::{json, Value};
 use shared::config::{Config, TableConfig};
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
 use shared::vector::{decode_hex, encode, vector_id};
-use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
-use worker_kit::d1::{self, ident, number, optional, text};
+use worker_kit::d1::{self, ident, number, text};
 use worker_kit::Fault;
 
 use crate::ports::{DeadJob, Embedded, JobStore, Loaded, Write};
@@ -21,15 +26,14 @@ use crate::ports::{DeadJob, Embedded, JobStore, Loaded, Write};
 pub(crate) struct D1Store {
     pub db: D1Database,
     pub config: &'static Config,
-}
-
-#[derive(Deserialize)]
-struct CreatedAt {
-    created_at: i64,
+    /// Statements run so far, for the batch's log line.
+    pub statements: Cell<usize>,
 }
 
 #[derive(Deserialize)]
 struct StoredRow {
+    /// The job's place in the batch.
+    job: usize,
     content_hash: String,
     job_id: String,
     job_created_at: i64,
@@ -42,177 +46,420 @@ struct StoredRow {
 /// Job statuses a delivery may still change.
 const OPEN: &str = "status IN ('queued', 'processing')";
 
+/// The most bytes of JSON one bound parameter carries: half of D1's 2,000,000-byte limit on a
+/// string, so that a batch's rows travel in as few statements as D1 allows, with room to spare.
+pub(crate) const MAX_PARAMETER_BYTES: usize = 1 << 20;
+
+/// `items` as JSON arrays of at most [`MAX_PARAMETER_BYTES`] each (an item larger than that
+/// alone goes alone): one bound parameter, and one statement, per array.
+pub(crate) fn json_chunks(items: &[Value]) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut chunk = String::from("[");
+    for item in items {
+        let text = item.to_string();
+        if chunk.len() > 1 && chunk.len() + text.len() + 1 > MAX_PARAMETER_BYTES {
+            chunk.push(']');
+            chunks.push(std::mem::replace(&mut chunk, String::from("[")));
+        }
+        if chunk.len() > 1 {
+            chunk.push(',');
+        }
+        chunk.push_str(&text);
+    }
+    if chunk.len() > 1 {
+        chunk.push(']');
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// A delivered job's id and the `created_at` of its row, as the delivery statement
+/// `RETURNING`s them.
+#[derive(Deserialize)]
+struct Delivered {
+    id: String,
+    created_at: i64,
+}
+
+/// A batch's jobs bound to records, by table: each with its place in the batch.
+type TableJobs<'a> = BTreeMap<&'a str, (&'a TableConfig, Vec<(usize, &'a EmbeddingJob)>)>;
+
+/// What `load` answers for one job: nothing when its delivery was not recorded (`created_at`
+/// is `None`: the job is final, or another organization's), else its record and stored vector.
+fn loaded(
+    job: &EmbeddingJob,
+    table: Option<&TableConfig>,
+    created_at: Option<i64>,
+    record: Option<serde_json::Map<String, Value>>,
+    stored: Option<StoredRow>,
+) -> Option<Loaded> {
+    let record = match table {
+        Some(table) => match record {
+            Some(row) => RecordState::Present {
+                text: table.embedding_text(&row),
+            },
+            None => RecordState::Missing,
+        },
+        // A job of a table the config no longer has is treated as unbound: it still gets its
+        // vector, on the job row.
+        None if job.table.is_some() => RecordState::Missing,
+        None => RecordState::Unbound,
+    };
+    // D1's copy, when it was read (the vector is kept elsewhere): a copy that does not decode
+    // counts as none, and the job is embedded again.
+    let copy = stored
+        .as_ref()
+        .and_then(|s| s.copy_hex.as_deref())
+        .and_then(|hex| decode_hex(hex).ok())
+        .filter(|v| !v.is_empty());
+    Some(Loaded {
+        created_at: created_at?,
+        record,
+        stored: stored.map(|s| StoredVersion {
+            copy_kept: copy.is_some(),
+            content_hash: s.content_hash,
+            job_id: s.job_id,
+            job_created_at: s.job_created_at,
+            location: s.location,
+        }),
+        copy,
+    })
+}
+
+/// The newest of several writes of one record in a batch: the one whose vector is kept. The
+/// others end `stale`, as they would had the newest committed first.
+fn newest_per_record<'a>(embedded: &[&'a Embedded<'a>]) -> Vec<&'a Embedded<'a>> {
+    let mut newest: BTreeMap<(&str, &str), &Embedded<'_>> = BTreeMap::new();
+    for write in embedded {
+        let key = (
+            write.job.organization_id.as_str(),
+            write.job.id.as_deref().unwrap_or_default(),
+        );
+        let order = |w: &Embedded<'_>| (w.created_at, w.job.job_id.to_string());
+        match newest.get(&key) {
+            Some(kept) if order(kept) >= order(write) => {}
+            _ => {
+                newest.insert(key, write);
+            }
+        }
+    }
+    newest.into_values().collect()
+}
+
 impl D1Store {
-    /// The job's row, created for a custom pipeline's job, moved to `processing`; it returns
-    /// `created_at` unless the job is final or belongs to another organization.
-    fn record_delivery(
-        &self,
-        job: &EmbeddingJob,
-        now_ms: i64,
-    ) -> Result<D1PreparedStatement, Fault> {
-        d1::statement(
-            &self.db,
-            &format!(
-                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
-                     content_hash, status, attempts, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'processing', 1, ?8, ?8)
-                 ON CONFLICT (id) DO UPDATE SET status = 'processing', attempts = attempts + 1,
-                     updated_at = excluded.updated_at
-                 WHERE embedding_jobs.{OPEN} AND embedding_jobs.organization_id = excluded.organization_id
-                 RETURNING created_at"
-            ),
-            &[
-                text(&job.job_id.to_string()),
-                text(&job.organization_id),
-                optional(job.table.as_deref()),
-                optional(job.id.as_deref()),
-                text(&job.model),
-                text(&job.content),
-                text(&job.content_hash),
-                number(now_ms),
-            ],
-        )
+    /// Adds `n` to the statements this store has run.
+    fn count(&self, n: usize) {
+        self.statements.set(self.statements.get() + n);
     }
 
-    fn read_record(
-        &self,
-        table: &TableConfig,
-        job: &EmbeddingJob,
-    ) -> Result<D1PreparedStatement, Fault> {
-        // Names come from the validated config, never from a message.
-        let columns: Vec<String> = table.embedding_columns().into_iter().map(ident).collect();
-        d1::statement(
-            &self.db,
-            &format!(
-                "SELECT {} FROM {} WHERE {} = ?1 AND {} = ?2",
-                columns.join(", "),
-                ident(&table.name),
-                ident(&table.id_column),
-                ident(&table.organization_column)
-            ),
-            &[optional(job.id.as_deref()), text(&job.organization_id)],
-        )
+    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
+        d1::statement(&self.db, sql, values)
     }
 
-    fn read_stored(
+    /// Every job's row, created for a custom pipeline's job, moved to `processing`; it returns
+    /// each job's place and `created_at`, except for a job that is final or belongs to another
+    /// organization.
+    fn record_deliveries(
         &self,
-        table: &TableConfig,
-        job: &EmbeddingJob,
-    ) -> Result<D1PreparedStatement, Fault> {
-        d1::statement(
-            &self.db,
-            "SELECT content_hash, job_id, job_created_at, location,
-                 CASE WHEN location != ?4 THEN hex(vector) END AS copy_hex
-             FROM embedding_vectors
-             WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
-            &[
-                text(&job.organization_id),
-                optional(job.table.as_deref()),
-                optional(job.id.as_deref()),
-                text(&table.embeddings.vector_index.location()),
-            ],
-        )
-    }
-
-    /// The statements that store an embedded record's vector, in order: the record's embedding
-    /// column, the vector store, the job. Each is guarded so that an older job loses to a newer
-    /// one that committed first, and the job ends `stale` when it lost.
-    fn store_record_vector(
-        &self,
-        table: &TableConfig,
-        embedded: &Embedded<'_>,
+        jobs: &[&EmbeddingJob],
         now_ms: i64,
     ) -> Result<Vec<D1PreparedStatement>, Fault> {
-        let Embedded {
-            job,
-            created_at,
-            vector,
-            truncated,
-            ..
-        } = *embedded;
-        let job_id = job.job_id.to_string();
-        let record_id = job.id.as_deref().unwrap_or_default();
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|job| {
+                json!({ "id": job.job_id.to_string(), "org": job.organization_id,
+                        "table": job.table, "record": job.id, "model": job.model,
+                        "content": job.content, "hash": job.content_hash })
+            })
+            .collect();
+        json_chunks(&items)
+            .iter()
+            .map(|chunk| {
+                // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+                self.statement(
+                    &format!(
+                        "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
+                             content, content_hash, status, attempts, created_at, updated_at)
+                         SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
+                             value ->> 'model', value ->> 'content', value ->> 'hash', 'processing', 1,
+                             ?2, ?2
+                         FROM json_each(?1) WHERE true
+                         ON CONFLICT (id) DO UPDATE SET status = 'processing', attempts = attempts + 1,
+                             updated_at = excluded.updated_at
+                         WHERE embedding_jobs.{OPEN}
+                           AND embedding_jobs.organization_id = excluded.organization_id
+                         RETURNING id, created_at"
+                    ),
+                    &[text(chunk), number(now_ms)],
+                )
+            })
+            .collect()
+    }
+
+    /// The records of one table that `jobs` (their places in the batch) are for, each row with
+    /// its job's place as `__job`.
+    fn read_records(
+        &self,
+        table: &TableConfig,
+        jobs: &[(usize, &EmbeddingJob)],
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        // Names come from the validated config, never from a message.
+        let columns: Vec<String> = table
+            .embedding_columns()
+            .into_iter()
+            .map(|c| format!("r.{}", ident(c)))
+            .collect();
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|(i, job)| json!([i, job.id, job.organization_id]))
+            .collect();
+        json_chunks(&items)
+            .iter()
+            .map(|chunk| {
+                self.statement(
+                    &format!(
+                        "SELECT j.value ->> 0 AS \"__job\", {} FROM json_each(?1) j
+                         JOIN {} r ON r.{} = j.value ->> 1 AND r.{} = j.value ->> 2",
+                        columns.join(", "),
+                        ident(&table.name),
+                        ident(&table.id_column),
+                        ident(&table.organization_column)
+                    ),
+                    &[text(chunk)],
+                )
+            })
+            .collect()
+    }
+
+    /// The stored vector versions of the records `jobs` are for, each with its job's place.
+    fn read_stored(
+        &self,
+        jobs: &[(usize, &EmbeddingJob, &TableConfig)],
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|(i, job, table)| {
+                json!([
+                    i,
+                    job.organization_id,
+                    table.name,
+                    job.id,
+                    table.embeddings.vector_index.location()
+                ])
+            })
+            .collect();
+        json_chunks(&items)
+            .iter()
+            .map(|chunk| {
+                self.statement(
+                    "SELECT j.value ->> 0 AS job, v.content_hash, v.job_id, v.job_created_at,
+                         v.location,
+                         CASE WHEN v.location != j.value ->> 4 THEN hex(v.vector) END AS copy_hex
+                     FROM json_each(?1) j
+                     JOIN embedding_vectors v ON v.organization_id = j.value ->> 1
+                         AND v.table_name = j.value ->> 2 AND v.record_id = j.value ->> 3",
+                    &[text(chunk)],
+                )
+            })
+            .collect()
+    }
+
+    /// The statements that store the embedded records of one table, in order: each record's
+    /// embedding column, then the vector store. Only the newest write of a record in the batch
+    /// takes part, and each is guarded so that it loses to a newer job that committed first.
+    fn store_record_vectors(
+        &self,
+        table: &TableConfig,
+        embedded: &[&Embedded<'_>],
+        now_ms: i64,
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let newest = newest_per_record(embedded);
+        let mut columns = Vec::with_capacity(newest.len());
+        let mut vectors = Vec::with_capacity(newest.len());
+        for (n, write) in newest.iter().enumerate() {
+            let job = write.job;
+            let record = job.id.as_deref().unwrap_or_default();
+            let job_id = job.job_id.to_string();
+            columns.push(json!({
+                "org": job.organization_id, "record": record, "job": job_id,
+                "created": write.created_at, "vector": serde_json::to_string(write.vector)?,
+            }));
+            vectors.push(json!({
+                "n": n + 1, "org": job.organization_id, "record": record, "job": job_id,
+                "created": write.created_at, "model": job.model, "hash": job.content_hash,
+                "vector_id": vector_id(&job.organization_id, &table.name, record),
+                "hex": shared::hex(&encode(write.vector)),
+            }));
+        }
         let newer = "SELECT 1 FROM embedding_vectors v
-             WHERE v.organization_id = ?3 AND v.table_name = ?4 AND v.record_id = ?2
-               AND (v.job_created_at, v.job_id) > (?5, ?6)";
-        let column = d1::statement(
-            &self.db,
-            &format!(
-                "UPDATE {} SET {} = ?1 WHERE {} = ?2 AND {} = ?3 AND NOT EXISTS ({newer})",
-                ident(&table.name),
-                ident(&table.embeddings.embedding_column),
-                ident(&table.id_column),
-                ident(&table.organization_column),
-            ),
-            &[
-                text(&serde_json::to_string(vector)?),
-                text(record_id),
-                text(&job.organization_id),
-                text(&table.name),
-                number(created_at),
-                text(&job_id),
-            ],
-        )?;
+             WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.record_id = w.record
+               AND (v.job_created_at, v.job_id) > (w.created, w.job)";
+        let mut statements = Vec::new();
+        for chunk in json_chunks(&columns) {
+            statements.push(self.statement(
+                &format!(
+                    "UPDATE {t} SET {column} = w.vector
+                     FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
+                               value ->> 'job' AS job, value ->> 'created' AS created,
+                               value ->> 'vector' AS vector FROM json_each(?1)) AS w
+                     WHERE {t}.{id} = w.record AND {t}.{org} = w.org AND NOT EXISTS ({newer})",
+                    t = ident(&table.name),
+                    column = ident(&table.embeddings.embedding_column),
+                    id = ident(&table.id_column),
+                    org = ident(&table.organization_column),
+                ),
+                &[text(&chunk), text(&table.name)],
+            )?);
+        }
         // Kept for Vectorize tables too: D1's copy is what the index is brought in line with,
-        // and what a move to another backend copies without embedding again.
-        let blob: JsValue = Uint8Array::from(encode(vector).as_slice()).into();
-        let store = d1::statement(
-            &self.db,
-            &format!(
-                "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model,
-                     content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, {}, ?8, ?9,
-                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM embedding_vectors
-                      WHERE organization_id = ?1 AND table_name = ?2), ?10, ?11
-                 FROM {} r WHERE r.{} = ?3 AND r.{} = ?1
-                 ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
-                     vector_id = excluded.vector_id, model = excluded.model,
-                     content_hash = excluded.content_hash, vector = excluded.vector,
-                     metadata = excluded.metadata, job_id = excluded.job_id,
-                     job_created_at = excluded.job_created_at, seq = excluded.seq,
-                     updated_at = excluded.updated_at, location = excluded.location
-                 WHERE (excluded.job_created_at, excluded.job_id)
-                     > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
-                // The metadata is the record's as it is now, not as the job read it.
-                table.metadata_sql("r"),
-                ident(&table.name),
-                ident(&table.id_column),
-                ident(&table.organization_column),
-            ),
-            &[
-                text(&job.organization_id),
-                text(&table.name),
-                text(record_id),
-                text(&vector_id(&job.organization_id, &table.name, record_id)),
-                text(&job.model),
-                text(&job.content_hash),
-                blob,
-                text(&job_id),
-                number(created_at),
-                number(now_ms),
-                text(&table.embeddings.vector_index.location()),
-            ],
-        )?;
-        let finish = d1::statement(
-            &self.db,
-            &format!(
-                "UPDATE embedding_jobs SET
-                     status = CASE WHEN EXISTS (SELECT 1 FROM embedding_vectors
-                         WHERE organization_id = ?2 AND table_name = ?3 AND record_id = ?4 AND job_id = ?1)
-                       THEN 'done' ELSE 'stale' END,
-                     truncated = ?5, updated_at = ?6, completed_at = ?6
-                 WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
-            ),
-            &[
-                text(&job_id),
-                text(&job.organization_id),
-                text(&table.name),
-                text(record_id),
-                number(i64::from(truncated)),
-                number(now_ms),
-            ],
-        )?;
-        Ok(vec![column, store, finish])
+        // and what a move to another backend copies without embedding again. Each row's `seq`
+        // is past every other of its organization's table, in the batch's order.
+        for chunk in json_chunks(&vectors) {
+            statements.push(self.statement(
+                &format!(
+                    "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id,
+                         model, content_hash, vector, metadata, job_id, job_created_at, seq,
+                         updated_at, location)
+                     SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), {metadata},
+                         w.job, w.created,
+                         (SELECT COALESCE(MAX(seq), 0) FROM embedding_vectors
+                          WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, ?4
+                     FROM (SELECT value ->> 'n' AS n, value ->> 'org' AS org,
+                               value ->> 'record' AS record, value ->> 'job' AS job,
+                               value ->> 'created' AS created, value ->> 'model' AS model,
+                               value ->> 'hash' AS hash, value ->> 'vector_id' AS vector_id,
+                               value ->> 'hex' AS hex FROM json_each(?1)) AS w
+                     JOIN {t} r ON r.{id} = w.record AND r.{org} = w.org
+                     WHERE true
+                     ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
+                         vector_id = excluded.vector_id, model = excluded.model,
+                         content_hash = excluded.content_hash, vector = excluded.vector,
+                         metadata = excluded.metadata, job_id = excluded.job_id,
+                         job_created_at = excluded.job_created_at, seq = excluded.seq,
+                         updated_at = excluded.updated_at, location = excluded.location
+                     WHERE (excluded.job_created_at, excluded.job_id)
+                         > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
+                    // The metadata is the record's as it is now, not as the job read it.
+                    metadata = table.metadata_sql("r"),
+                    t = ident(&table.name),
+                    id = ident(&table.id_column),
+                    org = ident(&table.organization_column),
+                ),
+                &[
+                    text(&chunk),
+                    text(&table.name),
+                    number(now_ms),
+                    text(&table.embeddings.vector_index.location()),
+                ],
+            )?);
+        }
+        Ok(statements)
+    }
+
+    /// One `UPDATE embedding_jobs … FROM` per chunk of `items`: `fields` names what each item
+    /// carries (besides `job` and `org`), `set` is the SET clause over them (`w.<field>`), and
+    /// only open jobs of the item's organization change.
+    fn update_jobs(
+        &self,
+        items: &[Value],
+        fields: &[&str],
+        set: &str,
+        now_ms: i64,
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let columns: Vec<String> = ["job", "org"]
+            .iter()
+            .chain(fields)
+            .map(|f| format!("value ->> '{f}' AS {f}"))
+            .collect();
+        json_chunks(items)
+            .iter()
+            .map(|chunk| {
+                self.statement(
+                    &format!(
+                        "UPDATE embedding_jobs SET {set}
+                         FROM (SELECT {} FROM json_each(?1)) AS w
+                         WHERE embedding_jobs.id = w.job AND embedding_jobs.organization_id = w.org
+                           AND embedding_jobs.{OPEN}",
+                        columns.join(", ")
+                    ),
+                    &[text(chunk), number(now_ms)],
+                )
+            })
+            .collect()
+    }
+}
+
+/// A batch's writes, sorted into the statements that carry them: the embedded records by table,
+/// and the rows (as JSON) of each other kind of job update.
+#[derive(Default)]
+struct Sorted<'a> {
+    by_table: BTreeMap<&'a str, (&'a TableConfig, Vec<&'a Embedded<'a>>)>,
+    /// Every embedded record's job, to end `done` or `stale`.
+    finishes: Vec<Value>,
+    /// Jobs without a record, whose vector goes on the job row.
+    unbound: Vec<Value>,
+    /// Final statuses without a vector.
+    statuses: Vec<Value>,
+    rejected: Vec<Value>,
+    failed: Vec<Value>,
+}
+
+impl<'a> Sorted<'a> {
+    fn of(writes: &'a [Write<'a>]) -> Self {
+        let mut sorted = Sorted::default();
+        for write in writes {
+            match write {
+                Write::Embedded(
+                    embedded @ Embedded {
+                        table: Some(table),
+                        job,
+                        ..
+                    },
+                ) => {
+                    sorted
+                        .by_table
+                        .entry(table.name.as_str())
+                        .or_insert_with(|| (*table, Vec::new()))
+                        .1
+                        .push(embedded);
+                    sorted.finishes.push(json!({
+                        "job": job.job_id.to_string(), "org": job.organization_id,
+                        "tbl": table.name, "record": job.id,
+                        "truncated": i64::from(embedded.truncated),
+                    }));
+                }
+                Write::Embedded(Embedded {
+                    job,
+                    vector,
+                    truncated,
+                    ..
+                }) => sorted.unbound.push(json!({
+                    "job": job.job_id.to_string(), "org": job.organization_id,
+                    "hex": shared::hex(&encode(vector)), "truncated": i64::from(*truncated),
+                })),
+                Write::Finished {
+                    job_id,
+                    organization_id,
+                    status,
+                    reason,
+                } => sorted.statuses.push(json!({
+                    "job": job_id, "org": organization_id, "status": status.as_str(),
+                    "reason": reason,
+                })),
+                Write::Rejected { job, reason } => sorted.rejected.push(json!({
+                    "job": job.job_id, "org": job.organization_id, "model": job.model,
+                    "content": job.content, "reason": reason,
+                })),
+                Write::Failed {
+                    job_id,
+                    organization_id,
+                    error,
+                } => sorted
+                    .failed
+                    .push(json!({ "job": job_id, "org": organization_id, "error": error })),
+            }
+        }
+        sorted
     }
 }
 
@@ -222,180 +469,179 @@ impl JobStore for D1Store {
         jobs: &[&EmbeddingJob],
         now_ms: i64,
     ) -> Result<Vec<Option<Loaded>>, Fault> {
-        let mut statements = Vec::with_capacity(jobs.len() * 3);
-        let mut tables = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            statements.push(self.record_delivery(job, now_ms)?);
-            let table = job.table.as_deref().and_then(|t| self.config.table(t));
+        let tables: Vec<Option<&TableConfig>> = jobs
+            .iter()
+            .map(|job| job.table.as_deref().and_then(|t| self.config.table(t)))
+            .collect();
+        let mut by_table: TableJobs<'_> = BTreeMap::new();
+        let mut bound = Vec::new();
+        for (i, (job, table)) in jobs.iter().zip(&tables).enumerate() {
             if let Some(table) = table {
-                statements.push(self.read_record(table, job)?);
-                statements.push(self.read_stored(table, job)?);
+                by_table
+                    .entry(table.name.as_str())
+                    .or_insert_with(|| (*table, Vec::new()))
+                    .1
+                    .push((i, *job));
+                bound.push((i, *job, *table));
             }
-            tables.push(table);
         }
+        let deliveries = self.record_deliveries(jobs, now_ms)?;
+        let (delivery_count, mut statements) = (deliveries.len(), deliveries);
+        let mut record_counts = Vec::with_capacity(by_table.len());
+        for (table, table_jobs) in by_table.values() {
+            let reads = self.read_records(table, table_jobs)?;
+            record_counts.push(reads.len());
+            statements.extend(reads);
+        }
+        statements.extend(self.read_stored(&bound)?);
+        self.count(statements.len());
         let mut results = self.db.batch(statements).await?.into_iter();
-        let mut loaded = Vec::with_capacity(jobs.len());
-        for (job, table) in jobs.iter().zip(tables) {
-            let mut next = || {
-                results
-                    .next()
-                    .ok_or_else(|| Fault("D1 returned fewer results than statements".into()))
-            };
-            let created = next()?.results::<CreatedAt>()?.into_iter().next();
-            let (record, stored) = match table {
-                Some(table) => {
-                    let record = next()?.results::<serde_json::Map<String, serde_json::Value>>()?;
-                    let stored = next()?.results::<StoredRow>()?.into_iter().next();
-                    match record.into_iter().next() {
-                        Some(row) => (
-                            RecordState::Present {
-                                text: table.embedding_text(&row),
-                            },
-                            stored,
-                        ),
-                        None => (RecordState::Missing, stored),
+
+        let mut created: Vec<Option<i64>> = vec![None; jobs.len()];
+        let mut records: Vec<Option<serde_json::Map<String, Value>>> = vec![None; jobs.len()];
+        let mut stored: Vec<Option<StoredRow>> = (0..jobs.len()).map(|_| None).collect();
+        let mut next = || {
+            results
+                .next()
+                .ok_or_else(|| Fault("D1 returned fewer results than statements".into()))
+        };
+        // Job ids are distinct within a batch (`deliveries` keeps one entry a job).
+        let place: HashMap<String, usize> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| (job.job_id.to_string(), i))
+            .collect();
+        for _ in 0..delivery_count {
+            for row in next()?.results::<Delivered>()? {
+                if let Some(&i) = place.get(&row.id) {
+                    created[i] = Some(row.created_at);
+                }
+            }
+        }
+        for count in record_counts {
+            for _ in 0..count {
+                for mut row in next()?.results::<serde_json::Map<String, Value>>()? {
+                    let place = row.remove("__job").and_then(|v| v.as_u64());
+                    if let Some(slot) =
+                        place.and_then(|i| records.get_mut(usize::try_from(i).ok()?))
+                    {
+                        *slot = Some(row);
                     }
                 }
-                // A job of a table the config no longer has is treated as unbound: it still
-                // gets its vector, on the job row.
-                None if job.table.is_some() => (RecordState::Missing, None),
-                None => (RecordState::Unbound, None),
-            };
-            // D1's copy, when it was read (the vector is kept elsewhere): a copy that does not
-            // decode counts as none, and the job is embedded again.
-            let copy = stored
-                .as_ref()
-                .and_then(|s| s.copy_hex.as_deref())
-                .and_then(|hex| decode_hex(hex).ok())
-                .filter(|v| !v.is_empty());
-            loaded.push(created.map(|created| Loaded {
-                created_at: created.created_at,
-                record,
-                stored: stored.map(|s| StoredVersion {
-                    copy_kept: copy.is_some(),
-                    content_hash: s.content_hash,
-                    job_id: s.job_id,
-                    job_created_at: s.job_created_at,
-                    location: s.location,
-                }),
-                copy,
-            }));
+            }
         }
+        for result in results {
+            for row in result.results::<StoredRow>()? {
+                if let Some(slot) = stored.get_mut(row.job) {
+                    *slot = Some(row);
+                }
+            }
+        }
+
+        let loaded = jobs
+            .iter()
+            .zip(tables)
+            .enumerate()
+            .map(|(i, (job, table))| {
+                loaded(job, table, created[i], records[i].take(), stored[i].take())
+            })
+            .collect();
         Ok(loaded)
     }
 
     async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault> {
-        let mut statements = Vec::with_capacity(writes.len() * 3);
-        for write in writes {
-            match write {
-                Write::Embedded(embedded @ Embedded { table: Some(table), .. }) => {
-                    statements.extend(self.store_record_vector(table, embedded, now_ms)?);
-                }
-                Write::Embedded(Embedded {
-                    job,
-                    vector,
-                    truncated,
-                    ..
-                }) => statements.push(d1::statement(
-                    &self.db,
-                    &format!(
-                        "UPDATE embedding_jobs SET status = 'done', vector = ?3, truncated = ?4,
-                             updated_at = ?5, completed_at = ?5
-                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
-                    ),
-                    &[
-                        text(&job.job_id.to_string()),
-                        text(&job.organization_id),
-                        Uint8Array::from(encode(vector).as_slice()).into(),
-                        number(i64::from(*truncated)),
-                        number(now_ms),
-                    ],
-                )?),
-                Write::Finished {
-                    job_id,
-                    organization_id,
-                    status,
-                    reason,
-                } => statements.push(d1::statement(
-                    &self.db,
-                    &format!(
-                        "UPDATE embedding_jobs SET status = ?3, last_error = COALESCE(?4, last_error),
-                             updated_at = ?5, completed_at = ?5
-                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
-                    ),
-                    &[
-                        text(job_id),
-                        text(organization_id),
-                        text(status.as_str()),
-                        optional(reason.as_deref()),
-                        number(now_ms),
-                    ],
-                )?),
-                Write::Rejected { job, reason } => statements.push(d1::statement(
-                    &self.db,
-                    &format!(
-                        "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
-                             status, attempts, last_error, created_at, updated_at, completed_at)
-                         VALUES (?1, ?2, ?3, ?4, '', 'dead', 1, ?5, ?6, ?6, ?6)
-                         ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
-                             last_error = excluded.last_error, updated_at = excluded.updated_at,
-                             completed_at = excluded.completed_at
-                         WHERE embedding_jobs.{OPEN}
-                           AND embedding_jobs.organization_id = excluded.organization_id"
-                    ),
-                    &[
-                        text(&job.job_id),
-                        text(&job.organization_id),
-                        text(&job.model),
-                        text(&job.content),
-                        text(reason),
-                        number(now_ms),
-                    ],
-                )?),
-                Write::Failed {
-                    job_id,
-                    organization_id,
-                    error,
-                } => statements.push(d1::statement(
-                    &self.db,
-                    &format!(
-                        "UPDATE embedding_jobs SET last_error = ?3, updated_at = ?4
-                         WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
-                    ),
-                    &[
-                        text(job_id),
-                        text(organization_id),
-                        text(error),
-                        number(now_ms),
-                    ],
-                )?),
-            }
+        let Sorted {
+            by_table,
+            finishes,
+            unbound,
+            statuses,
+            rejected,
+            failed,
+        } = Sorted::of(writes);
+        let mut statements = Vec::new();
+        for (table, embedded) in by_table.values() {
+            statements.extend(self.store_record_vectors(table, embedded, now_ms)?);
         }
+        // After the vectors: a job whose vector the store did not keep lost to a newer one.
+        statements.extend(self.update_jobs(
+            &finishes,
+            &["tbl", "record", "truncated"],
+            "status = CASE WHEN EXISTS (SELECT 1 FROM embedding_vectors v
+                 WHERE v.organization_id = w.org AND v.table_name = w.tbl
+                   AND v.record_id = w.record AND v.job_id = w.job)
+               THEN 'done' ELSE 'stale' END,
+             truncated = w.truncated, updated_at = ?2, completed_at = ?2",
+            now_ms,
+        )?);
+        statements.extend(self.update_jobs(
+            &unbound,
+            &["hex", "truncated"],
+            "status = 'done', vector = unhex(w.hex), truncated = w.truncated, updated_at = ?2,
+             completed_at = ?2",
+            now_ms,
+        )?);
+        statements.extend(self.update_jobs(
+            &statuses,
+            &["status", "reason"],
+            "status = w.status, last_error = COALESCE(w.reason, last_error), updated_at = ?2,
+             completed_at = ?2",
+            now_ms,
+        )?);
+        for chunk in json_chunks(&rejected) {
+            statements.push(self.statement(
+                &format!(
+                    "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
+                         status, attempts, last_error, created_at, updated_at, completed_at)
+                     SELECT value ->> 'job', value ->> 'org', value ->> 'model', value ->> 'content',
+                         '', 'dead', 1, value ->> 'reason', ?2, ?2, ?2
+                     FROM json_each(?1) WHERE true
+                     ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
+                         last_error = excluded.last_error, updated_at = excluded.updated_at,
+                         completed_at = excluded.completed_at
+                     WHERE embedding_jobs.{OPEN}
+                       AND embedding_jobs.organization_id = excluded.organization_id"
+                ),
+                &[text(&chunk), number(now_ms)],
+            )?);
+        }
+        statements.extend(self.update_jobs(
+            &failed,
+            &["error"],
+            "last_error = w.error, updated_at = ?2",
+            now_ms,
+        )?);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.count(statements.len());
         self.db.batch(statements).await?;
         Ok(())
     }
 
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
-        let mut statements = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            statements.push(d1::statement(
-                &self.db,
-                &format!(
-                    "UPDATE embedding_jobs SET status = 'dead',
-                         last_error = CASE WHEN last_error IS NULL THEN ?3 ELSE ?3 || ': ' || last_error END,
-                         updated_at = ?4, completed_at = ?4
-                     WHERE id = ?1 AND organization_id = ?2 AND {OPEN}"
-                ),
-                &[
-                    text(&job.job_id),
-                    text(&job.organization_id),
-                    text(&job.reason),
-                    number(now_ms),
-                ],
-            )?);
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|job| json!({ "job": job.job_id, "org": job.organization_id, "reason": job.reason }))
+            .collect();
+        let statements = self.update_jobs(
+            &items,
+            &["reason"],
+            "status = 'dead',
+             last_error = CASE WHEN last_error IS NULL THEN w.reason
+                               ELSE w.reason || ': ' || last_error END,
+             updated_at = ?2, completed_at = ?2",
+            now_ms,
+        )?;
+        if statements.is_empty() {
+            return Ok(());
         }
+        self.count(statements.len());
         self.db.batch(statements).await?;
         Ok(())
+    }
+
+    fn statements(&self) -> usize {
+        self.statements.get()
     }
 
     async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault> {
@@ -408,6 +654,7 @@ impl JobStore for D1Store {
             model: String,
             content: String,
         }
+        self.count(1);
         let rows = d1::statement(
             &self.db,
             &format!(
@@ -437,6 +684,7 @@ impl JobStore for D1Store {
 
     async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault> {
         let ids: Vec<String> = jobs.iter().map(|j| j.job_id.to_string()).collect();
+        self.count(1);
         d1::statement(
             &self.db,
             &format!(

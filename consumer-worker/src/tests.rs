@@ -164,6 +164,11 @@ impl JobStore for FakeStore {
         }
         Ok(())
     }
+
+    /// The fake has no statements: one per round trip, as if each were one.
+    fn statements(&self) -> usize {
+        self.loads.get() + self.commits.borrow().len()
+    }
 }
 
 fn fresh(record: RecordState) -> Loaded {

@@ -72,6 +72,13 @@ pub struct Synced {
     pub rounds: usize,
 }
 
+impl Synced {
+    /// The D1 statements the sync ran: each round reads the rows, then their versions.
+    pub fn d1_statements(&self) -> usize {
+        2 * self.rounds
+    }
+}
+
 /// Where a record's vector belongs, given D1's row.
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
