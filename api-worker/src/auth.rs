@@ -8,6 +8,11 @@
 //! An API key belongs to the organization but acts for the member who made it: within its own
 //! role and within its creator's role as it is now. Demote the creator and the key loses what
 //! the creator lost; remove the creator and the key does nothing (403) until it is revoked.
+//!
+//! A session, once read, is trusted by the isolate for [`SESSION_TRUST_MS`] (its cookie's
+//! signature is still checked on every request, and its expiry): a sign-out, a change of active
+//! organization or a removal from the organization takes effect within that time, and every
+//! request after the first in that time skips the D1 read.
 
 use shared::access::Action;
 use shared::api_key;
@@ -68,6 +73,11 @@ impl Caller {
     }
 }
 
+/// How long an isolate answers a session from what it read, before it reads it again.
+pub(crate) const SESSION_TRUST_MS: i64 = 5_000;
+/// Sessions one isolate keeps at most.
+pub(crate) const SESSION_CACHE_ENTRIES: usize = 10_000;
+
 fn unauthenticated(reason: &str) -> ApiError {
     tracing::info!(reason, "authentication refused");
     ApiError::new(
@@ -126,11 +136,20 @@ async fn session_caller(app: &App<impl Ports>, request: &HttpRequest) -> Result<
     let value = find_session_cookie(cookie).map_err(|e| unauthenticated(&e.to_string()))?;
     let token = verify_signed_token(&value, secret.as_bytes())
         .map_err(|e| unauthenticated(&e.to_string()))?;
-    let session = app
-        .store
-        .session(token)
-        .await?
-        .ok_or_else(|| unauthenticated("no such session"))?;
+    let cached = app.sessions.borrow().get(token, app.now_ms);
+    let session = if let Some(session) = cached {
+        session
+    } else {
+        let session = app
+            .store
+            .session(token)
+            .await?
+            .ok_or_else(|| unauthenticated("no such session"))?;
+        app.sessions
+            .borrow_mut()
+            .put(token, session.clone(), app.now_ms);
+        session
+    };
     let expires_at = parse_instant_ms(&session.expires_at).ok_or_else(|| {
         Fault(format!(
             "session expiresAt `{}` is not a time",

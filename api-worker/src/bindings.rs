@@ -1,6 +1,10 @@
 //! The real implementations of the ports over the worker's bindings (D1 is in
 //! [`crate::store`]). Binding names live here.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use shared::expiring::Expiring;
 use shared::message::EmbeddingJob;
 use worker::{D1Database, Env, Queue};
 use worker_kit::d1::DB;
@@ -8,8 +12,9 @@ use worker_kit::index_sync::{self, RecordKey, Synced};
 use worker_kit::search_client::{SearchClient, ServiceBinding};
 use worker_kit::Fault;
 
+use crate::auth::{SESSION_CACHE_ENTRIES, SESSION_TRUST_MS};
 use crate::error::Error;
-use crate::ports::{App, JobQueue, Ports, VectorIndexes};
+use crate::ports::{App, JobQueue, Ports, SessionRow, VectorIndexes};
 use crate::store::D1Store;
 
 /// Producer binding of `embeddings-queue`.
@@ -30,6 +35,12 @@ impl Ports for Bindings {
     type Indexes = EnvIndexes;
 }
 
+thread_local! {
+    /// One isolate, one thread: the sessions it read, kept as long as the isolate.
+    static SESSIONS: Rc<RefCell<Expiring<SessionRow>>> =
+        Rc::new(RefCell::new(Expiring::new(SESSION_TRUST_MS, SESSION_CACHE_ENTRIES)));
+}
+
 /// Turns the environment into typed handles; a missing binding is one clear error.
 pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
     let binding = |name: &str, e: worker::Error| Fault(format!("binding `{name}` is missing: {e}"));
@@ -45,6 +56,7 @@ pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
             db: env.d1(DB).map_err(|e| binding(DB, e))?,
         },
         auth_secret: env.secret(BETTER_AUTH_SECRET).ok().map(|s| s.to_string()),
+        sessions: SESSIONS.with(Rc::clone),
         config: worker_kit::config::config(),
         now_ms: worker_kit::now_ms(),
     })

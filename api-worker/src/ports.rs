@@ -1,8 +1,12 @@
 //! What the handlers need from the outside world, as traits: the real implementations are in
 //! [`crate::bindings`] and [`crate::store`], in-memory fakes in the tests.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Deserialize;
 use shared::config::TableConfig;
+use shared::expiring::Expiring;
 use shared::job::{JobStatus, JobView};
 use shared::message::EmbeddingJob;
 use shared::record::Record;
@@ -276,6 +280,8 @@ pub(crate) struct App<P: Ports> {
     pub indexes: P::Indexes,
     /// `BETTER_AUTH_SECRET`; without it every session is refused (fail closed).
     pub auth_secret: Option<String>,
+    /// Sessions read in the last [`crate::auth::SESSION_TRUST_MS`], kept by the isolate.
+    pub sessions: Rc<RefCell<Expiring<SessionRow>>>,
     pub config: &'static Config,
     pub now_ms: i64,
 }

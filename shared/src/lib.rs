@@ -20,6 +20,7 @@
 //! - [`topk`]: exact cosine top-k, the D1 backend's search.
 //! - [`session`]: better-auth session cookies: parsing and signature verification.
 //! - [`guard`]: bounds on request data (record ids, content size, model names).
+//! - [`expiring`]: a bounded map whose entries are trusted for a fixed time, then read again.
 //! - [`error`]: the one table of error codes, each with its HTTP status, and the JSON error body.
 //! - [`time`]: timestamps as the API renders them.
 
@@ -30,6 +31,7 @@ pub mod classify;
 pub mod config;
 pub mod disposition;
 pub mod error;
+pub mod expiring;
 pub mod filter;
 pub mod freshness;
 pub mod guard;

@@ -2,10 +2,12 @@
 //! helpers that sign its requests in.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use serde_json::{json, Value};
 use shared::api_key;
 use shared::config::TableConfig;
+use shared::expiring::Expiring;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::record::Record;
@@ -489,6 +491,10 @@ pub(super) fn app() -> App<Fakes> {
         )]),
         indexes: FakeIndexes::default(),
         auth_secret: Some(SECRET.into()),
+        sessions: Rc::new(RefCell::new(Expiring::new(
+            crate::auth::SESSION_TRUST_MS,
+            crate::auth::SESSION_CACHE_ENTRIES,
+        ))),
         config: worker_kit::config::config(),
         now_ms: NOW,
     }

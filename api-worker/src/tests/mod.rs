@@ -489,6 +489,44 @@ async fn search_routes_are_checked_then_forwarded_with_the_organization() {
 }
 
 #[wasm_bindgen_test]
+async fn a_sign_out_or_a_removal_takes_effect_within_the_sessions_trust() {
+    use crate::auth::SESSION_TRUST_MS;
+    let mut app = app();
+    let list = || HttpRequest::new(Method::Get, "/api/v1/claims");
+    assert_eq!(send(&app, as_ann(list())).await.status, 200);
+    assert_eq!(send(&app, as_user("meg", list())).await.status, 200);
+    // Ann signs out (her session row is gone); Meg is removed from the organization.
+    app.store.sessions.retain(|(token, _)| token != "tok_ann");
+    for (token, session) in &mut app.store.sessions {
+        if token == "tok_meg" {
+            session.role = None;
+        }
+    }
+    let start = app.now_ms;
+    for (elapsed, ann, meg) in [
+        (0, 200, 200),
+        (SESSION_TRUST_MS - 1, 200, 200),
+        (SESSION_TRUST_MS, 401, 403),
+    ] {
+        app.now_ms = start + elapsed;
+        let statuses = (
+            send(&app, as_ann(list())).await.status,
+            send(&app, as_user("meg", list())).await.status,
+        );
+        assert_eq!(statuses, (ann, meg), "{elapsed} ms after the change");
+    }
+    // A forged cookie is refused however recently its token was read.
+    app.now_ms = start;
+    app.store.sessions.push((
+        "tok_ann".into(),
+        fakes::session("ann", Some("org_a"), fakes::LIVE, Some("owner")),
+    ));
+    assert_eq!(send(&app, as_ann(list())).await.status, 200);
+    let forged = list().with_header("cookie", "better-auth.session_token=tok_ann.forged");
+    assert_eq!(send(&app, forged).await.status, 401);
+}
+
+#[wasm_bindgen_test]
 async fn a_search_search_worker_would_refuse_is_refused_without_the_hop() {
     let app = app();
     for (route, body) in [
