@@ -17,10 +17,19 @@ pub(crate) const BACKEND_TESTS: &[(&str, super::backends::BackendTest)] = &[(
     the_example_app_answers_as_the_gateway_for_each_organization_alone,
 )];
 
-pub(crate) const TESTS: &[(&str, super::Test)] = &[(
-    "the_example_apps_custom_pipeline_send_reaches_the_consumer",
-    the_example_apps_custom_pipeline_send_reaches_the_consumer,
-)];
+pub(crate) const TESTS: &[(&str, super::Test)] = &[
+    (
+        "the_example_apps_custom_pipeline_send_reaches_the_consumer",
+        the_example_apps_custom_pipeline_send_reaches_the_consumer,
+    ),
+    (
+        "a_sign_out_in_the_app_closes_the_gateway_within_the_stated_five_seconds",
+        a_sign_out_in_the_app_closes_the_gateway_within_the_stated_five_seconds,
+    ),
+];
+
+/// The README's bound: the gateway trusts a session row it read for 5 s.
+const SESSION_TRUST: Duration = Duration::from_secs(5);
 
 /// A user better-auth signed up, with the organization they created and made active.
 struct SignedUp {
@@ -404,4 +413,40 @@ fn the_example_apps_custom_pipeline_send_reaches_the_consumer(ctx: &Ctx) -> Resu
         format!("a table without an id: {} {}", reply.status, reply.body)
     })?;
     Ok(())
+}
+
+fn a_sign_out_in_the_app_closes_the_gateway_within_the_stated_five_seconds(
+    ctx: &Ctx,
+) -> Result<(), Failed> {
+    let (app, origin) = app(ctx)?;
+    let ann = sign_up(ctx, "ann")?;
+    let reply = ctx.client.get("/api/v1/claims", Some(&ann.cookie))?;
+    expect(&reply, 200, "the gateway with better-auth's cookie")?;
+    let signed_out = Instant::now();
+    let reply = app.call(
+        "POST",
+        "/api/auth/sign-out",
+        &[("cookie", &ann.cookie), ("origin", &origin)],
+        Some("{}"),
+    )?;
+    expect(&reply, 200, "better-auth sign-out")?;
+    loop {
+        let status = ctx.client.get("/api/v1/claims", Some(&ann.cookie))?.status;
+        if status == 401 {
+            return Ok(());
+        }
+        check(status == 200, || {
+            format!("the signed-out cookie answered {status}")
+        })?;
+        check(
+            signed_out.elapsed() < SESSION_TRUST + Duration::from_millis(750),
+            || {
+                format!(
+                    "the gateway still took the session {:?} after the sign-out",
+                    signed_out.elapsed()
+                )
+            },
+        )?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
