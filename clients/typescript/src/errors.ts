@@ -29,7 +29,8 @@ const badInput: readonly ErrorCode[] = ["invalid_request", "malformed_json", "un
 /**
  * A call refused or failed: search-worker's error (its code, status and message, carried as
  * data since Workers RPC carries nothing but an exception's message), a request the client
- * refuses before any call, or `internal` for anything unexpected from the binding.
+ * refuses before any call, `unavailable` for a call the binding could not make, or `internal`
+ * for an answer of an unexpected shape.
  */
 export class EmbeddingsError extends Error {
   /** What went wrong, as a stable code: tell cases apart by it, never by the message. */

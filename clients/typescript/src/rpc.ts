@@ -103,8 +103,8 @@ export type Method = keyof SearchRpc;
 
 /**
  * Calls `method` and returns its value, read by `read` (`undefined` for a value of another
- * shape). An error outcome is thrown as it came; a call that throws, an answer that is not an
- * outcome and a value of another shape are thrown as `internal`.
+ * shape). An error outcome is thrown as it came; a call that throws is `unavailable`; an answer
+ * that is not an outcome and a value of another shape are `internal`.
  */
 export async function call<M extends Method, T>(
   rpc: SearchRpc,
@@ -117,7 +117,9 @@ export async function call<M extends Method, T>(
     // Called on the binding: an RPC stub's method is not to be detached from it.
     answer = await Reflect.apply(rpc[method], rpc, args);
   } catch (cause) {
-    throw new EmbeddingsError("internal", `search-worker's \`${method}\` failed: ${String(cause)}`, { cause });
+    // The binding itself failed (search-worker down, or deployed without the method): the
+    // request may succeed later, as the Rust client says too.
+    throw new EmbeddingsError("unavailable", `search-worker's \`${method}\` failed; retry later`, { cause });
   }
   return settle(method, answer, read);
 }

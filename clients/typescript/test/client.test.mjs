@@ -59,7 +59,7 @@ test("the gray zone comes back under the client's names", async () => {
   assert.deepEqual(calls[0], ["grayZone", "org_1", "evidenceSearch", { text: "text", min: 0.5, filters: { story_id: "s" } }]);
 });
 
-test("an error outcome is thrown with its code and status; anything unexpected is internal", async () => {
+test("an error outcome is thrown with its code and status; a failed call is unavailable, an odd answer internal", async () => {
   const failure = (code, status) => ({ ok: false, error: { code, status, message: `${code}!` } });
   const { env } = fakeBinding({
     search: (_, service) =>
@@ -80,7 +80,11 @@ test("an error outcome is thrown with its code and status; anything unexpected i
   const internal = (error) => error instanceof EmbeddingsError && error.code === "internal" && error.status === 500;
   await assert.rejects(embeddings.claimSimilarity.embed("x"), internal, "a vector of the wrong dimension");
   await assert.rejects(embeddings.$.query([0.1]), internal, "not an outcome");
-  await assert.rejects(embeddings.$.enqueue("x"), (error) => internal(error) && error.cause instanceof Error);
+  await assert.rejects(
+    embeddings.$.enqueue("x"),
+    (error) => isUnavailable(error) && error.status === 503 && error.cause instanceof Error,
+    "a binding that throws",
+  );
 });
 
 test("the calls that name no service", async () => {
