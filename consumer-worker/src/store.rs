@@ -156,6 +156,24 @@ impl D1Store {
         d1::statement(&self.db, sql, values)
     }
 
+    /// `sql` once per chunk of `items` ([`json_chunks`]): the chunk is `?1`, `rest` follow it.
+    fn over_chunks(
+        &self,
+        items: &[Value],
+        sql: &str,
+        rest: &[JsValue],
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        json_chunks(items)
+            .iter()
+            .map(|chunk| {
+                let values: Vec<JsValue> = std::iter::once(text(chunk))
+                    .chain(rest.iter().cloned())
+                    .collect();
+                self.statement(sql, &values)
+            })
+            .collect()
+    }
+
     /// Every job's row, created for a custom pipeline's job, moved to `processing`; it returns
     /// each job's place and `created_at`, except for a job that is final or belongs to another
     /// organization.
@@ -172,28 +190,24 @@ impl D1Store {
                         "content": job.content, "hash": job.content_hash })
             })
             .collect();
-        json_chunks(&items)
-            .iter()
-            .map(|chunk| {
-                // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
-                self.statement(
-                    &format!(
-                        "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
-                             content, content_hash, status, attempts, created_at, updated_at)
-                         SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
-                             value ->> 'model', value ->> 'content', value ->> 'hash', 'processing', 1,
-                             ?2, ?2
-                         FROM json_each(?1) WHERE true
-                         ON CONFLICT (id) DO UPDATE SET status = 'processing', attempts = attempts + 1,
-                             updated_at = excluded.updated_at
-                         WHERE embedding_jobs.{OPEN}
-                           AND embedding_jobs.organization_id = excluded.organization_id
-                         RETURNING id, created_at"
-                    ),
-                    &[text(chunk), number(now_ms)],
-                )
-            })
-            .collect()
+        // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+        self.over_chunks(
+            &items,
+            &format!(
+                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
+                     content, content_hash, status, attempts, created_at, updated_at)
+                 SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
+                     value ->> 'model', value ->> 'content', value ->> 'hash', 'processing', 1,
+                     ?2, ?2
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (id) DO UPDATE SET status = 'processing', attempts = attempts + 1,
+                     updated_at = excluded.updated_at
+                 WHERE embedding_jobs.{OPEN}
+                   AND embedding_jobs.organization_id = excluded.organization_id
+                 RETURNING id, created_at"
+            ),
+            &[number(now_ms)],
+        )
     }
 
     /// The records of one table that `jobs` (their places in the batch) are for, each row with
@@ -213,22 +227,18 @@ impl D1Store {
             .iter()
             .map(|(i, job)| json!([i, job.id, job.organization_id]))
             .collect();
-        json_chunks(&items)
-            .iter()
-            .map(|chunk| {
-                self.statement(
-                    &format!(
-                        "SELECT j.value ->> 0 AS \"__job\", {} FROM json_each(?1) j
-                         JOIN {} r ON r.{} = j.value ->> 1 AND r.{} = j.value ->> 2",
-                        columns.join(", "),
-                        ident(&table.name),
-                        ident(&table.id_column),
-                        ident(&table.organization_column)
-                    ),
-                    &[text(chunk)],
-                )
-            })
-            .collect()
+        self.over_chunks(
+            &items,
+            &format!(
+                "SELECT j.value ->> 0 AS \"__job\", {} FROM json_each(?1) j
+                 JOIN {} r ON r.{} = j.value ->> 1 AND r.{} = j.value ->> 2",
+                columns.join(", "),
+                ident(&table.name),
+                ident(&table.id_column),
+                ident(&table.organization_column)
+            ),
+            &[],
+        )
     }
 
     /// The stored vector versions of the records `jobs` are for, each with its job's place.
@@ -248,20 +258,15 @@ impl D1Store {
                 ])
             })
             .collect();
-        json_chunks(&items)
-            .iter()
-            .map(|chunk| {
-                self.statement(
-                    "SELECT j.value ->> 0 AS job, v.content_hash, v.job_id, v.job_created_at,
-                         v.location,
-                         CASE WHEN v.location != j.value ->> 4 THEN hex(v.vector) END AS copy_hex
-                     FROM json_each(?1) j
-                     JOIN embedding_vectors v ON v.organization_id = j.value ->> 1
-                         AND v.table_name = j.value ->> 2 AND v.record_id = j.value ->> 3",
-                    &[text(chunk)],
-                )
-            })
-            .collect()
+        self.over_chunks(
+            &items,
+            "SELECT j.value ->> 0 AS job, v.content_hash, v.job_id, v.job_created_at, v.location,
+                 CASE WHEN v.location != j.value ->> 4 THEN hex(v.vector) END AS copy_hex
+             FROM json_each(?1) j
+             JOIN embedding_vectors v ON v.organization_id = j.value ->> 1
+                 AND v.table_name = j.value ->> 2 AND v.record_id = j.value ->> 3",
+            &[],
+        )
     }
 
     /// The statements that store the embedded records of one table, in order: each record's
@@ -294,65 +299,61 @@ impl D1Store {
         let newer = "SELECT 1 FROM embedding_vectors v
              WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.record_id = w.record
                AND (v.job_created_at, v.job_id) > (w.created, w.job)";
-        let mut statements = Vec::new();
-        for chunk in json_chunks(&columns) {
-            statements.push(self.statement(
-                &format!(
-                    "UPDATE {t} SET {column} = w.vector
-                     FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
-                               value ->> 'job' AS job, value ->> 'created' AS created,
-                               value ->> 'vector' AS vector FROM json_each(?1)) AS w
-                     WHERE {t}.{id} = w.record AND {t}.{org} = w.org AND NOT EXISTS ({newer})",
-                    t = ident(&table.name),
-                    column = ident(&table.embeddings.embedding_column),
-                    id = ident(&table.id_column),
-                    org = ident(&table.organization_column),
-                ),
-                &[text(&chunk), text(&table.name)],
-            )?);
-        }
+        let mut statements = self.over_chunks(
+            &columns,
+            &format!(
+                "UPDATE {t} SET {column} = w.vector
+                 FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
+                           value ->> 'job' AS job, value ->> 'created' AS created,
+                           value ->> 'vector' AS vector FROM json_each(?1)) AS w
+                 WHERE {t}.{id} = w.record AND {t}.{org} = w.org AND NOT EXISTS ({newer})",
+                t = ident(&table.name),
+                column = ident(&table.embeddings.embedding_column),
+                id = ident(&table.id_column),
+                org = ident(&table.organization_column),
+            ),
+            &[text(&table.name)],
+        )?;
         // Kept for Vectorize tables too: D1's copy is what the index is brought in line with,
         // and what a move to another backend copies without embedding again. Each row's `seq`
         // is past every other of its organization's table, in the batch's order.
-        for chunk in json_chunks(&vectors) {
-            statements.push(self.statement(
-                &format!(
-                    "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id,
-                         model, content_hash, vector, metadata, job_id, job_created_at, seq,
-                         updated_at, location)
-                     SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), {metadata},
-                         w.job, w.created,
-                         (SELECT COALESCE(MAX(seq), 0) FROM embedding_vectors
-                          WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, ?4
-                     FROM (SELECT value ->> 'n' AS n, value ->> 'org' AS org,
-                               value ->> 'record' AS record, value ->> 'job' AS job,
-                               value ->> 'created' AS created, value ->> 'model' AS model,
-                               value ->> 'hash' AS hash, value ->> 'vector_id' AS vector_id,
-                               value ->> 'hex' AS hex FROM json_each(?1)) AS w
-                     JOIN {t} r ON r.{id} = w.record AND r.{org} = w.org
-                     WHERE true
-                     ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
-                         vector_id = excluded.vector_id, model = excluded.model,
-                         content_hash = excluded.content_hash, vector = excluded.vector,
-                         metadata = excluded.metadata, job_id = excluded.job_id,
-                         job_created_at = excluded.job_created_at, seq = excluded.seq,
-                         updated_at = excluded.updated_at, location = excluded.location
-                     WHERE (excluded.job_created_at, excluded.job_id)
-                         > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
-                    // The metadata is the record's as it is now, not as the job read it.
-                    metadata = table.metadata_sql("r"),
-                    t = ident(&table.name),
-                    id = ident(&table.id_column),
-                    org = ident(&table.organization_column),
-                ),
-                &[
-                    text(&chunk),
-                    text(&table.name),
-                    number(now_ms),
-                    text(&table.embeddings.vector_index.location()),
-                ],
-            )?);
-        }
+        statements.extend(self.over_chunks(
+            &vectors,
+            &format!(
+                "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id,
+                     model, content_hash, vector, metadata, job_id, job_created_at, seq,
+                     updated_at, location)
+                 SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), {metadata},
+                     w.job, w.created,
+                     (SELECT COALESCE(MAX(seq), 0) FROM embedding_vectors
+                      WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, ?4
+                 FROM (SELECT value ->> 'n' AS n, value ->> 'org' AS org,
+                           value ->> 'record' AS record, value ->> 'job' AS job,
+                           value ->> 'created' AS created, value ->> 'model' AS model,
+                           value ->> 'hash' AS hash, value ->> 'vector_id' AS vector_id,
+                           value ->> 'hex' AS hex FROM json_each(?1)) AS w
+                 JOIN {t} r ON r.{id} = w.record AND r.{org} = w.org
+                 WHERE true
+                 ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
+                     vector_id = excluded.vector_id, model = excluded.model,
+                     content_hash = excluded.content_hash, vector = excluded.vector,
+                     metadata = excluded.metadata, job_id = excluded.job_id,
+                     job_created_at = excluded.job_created_at, seq = excluded.seq,
+                     updated_at = excluded.updated_at, location = excluded.location
+                 WHERE (excluded.job_created_at, excluded.job_id)
+                     > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
+                // The metadata is the record's as it is now, not as the job read it.
+                metadata = table.metadata_sql("r"),
+                t = ident(&table.name),
+                id = ident(&table.id_column),
+                org = ident(&table.organization_column),
+            ),
+            &[
+                text(&table.name),
+                number(now_ms),
+                text(&table.embeddings.vector_index.location()),
+            ],
+        )?);
         Ok(statements)
     }
 
@@ -371,21 +372,17 @@ impl D1Store {
             .chain(fields)
             .map(|f| format!("value ->> '{f}' AS {f}"))
             .collect();
-        json_chunks(items)
-            .iter()
-            .map(|chunk| {
-                self.statement(
-                    &format!(
-                        "UPDATE embedding_jobs SET {set}
-                         FROM (SELECT {} FROM json_each(?1)) AS w
-                         WHERE embedding_jobs.id = w.job AND embedding_jobs.organization_id = w.org
-                           AND embedding_jobs.{OPEN}",
-                        columns.join(", ")
-                    ),
-                    &[text(chunk), number(now_ms)],
-                )
-            })
-            .collect()
+        self.over_chunks(
+            items,
+            &format!(
+                "UPDATE embedding_jobs SET {set}
+                 FROM (SELECT {} FROM json_each(?1)) AS w
+                 WHERE embedding_jobs.id = w.job AND embedding_jobs.organization_id = w.org
+                   AND embedding_jobs.{OPEN}",
+                columns.join(", ")
+            ),
+            &[number(now_ms)],
+        )
     }
 }
 
@@ -587,23 +584,22 @@ impl JobStore for D1Store {
              completed_at = ?2",
             now_ms,
         )?);
-        for chunk in json_chunks(&rejected) {
-            statements.push(self.statement(
-                &format!(
-                    "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
-                         status, attempts, last_error, created_at, updated_at, completed_at)
-                     SELECT value ->> 'job', value ->> 'org', value ->> 'model', value ->> 'content',
-                         '', 'dead', 1, value ->> 'reason', ?2, ?2, ?2
-                     FROM json_each(?1) WHERE true
-                     ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
-                         last_error = excluded.last_error, updated_at = excluded.updated_at,
-                         completed_at = excluded.completed_at
-                     WHERE embedding_jobs.{OPEN}
-                       AND embedding_jobs.organization_id = excluded.organization_id"
-                ),
-                &[text(&chunk), number(now_ms)],
-            )?);
-        }
+        statements.extend(self.over_chunks(
+            &rejected,
+            &format!(
+                "INSERT INTO embedding_jobs (id, organization_id, model, content, content_hash,
+                     status, attempts, last_error, created_at, updated_at, completed_at)
+                 SELECT value ->> 'job', value ->> 'org', value ->> 'model', value ->> 'content',
+                     '', 'dead', 1, value ->> 'reason', ?2, ?2, ?2
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT (id) DO UPDATE SET status = 'dead', attempts = attempts + 1,
+                     last_error = excluded.last_error, updated_at = excluded.updated_at,
+                     completed_at = excluded.completed_at
+                 WHERE embedding_jobs.{OPEN}
+                   AND embedding_jobs.organization_id = excluded.organization_id"
+            ),
+            &[number(now_ms)],
+        )?);
         statements.extend(self.update_jobs(
             &failed,
             &["error"],
