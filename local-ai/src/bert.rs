@@ -1,14 +1,14 @@
 //! A BERT encoder forward pass on candle tensors, shaped for CPU throughput: the query, key and
 //! value projections are one matrix product (with the attention scale folded into the query
 //! weights at load), and bias + GELU and the masked softmax are fused kernels
-//! ([`crate::kernels`]). Weights are read from a sentence-transformers / Hugging Face BERT
+//! ([`crate::kernels`]); every product and kernel splits its rows over the cores. Weights are read from a sentence-transformers / Hugging Face BERT
 //! checkpoint (`model.safetensors`, with or without a `bert.` prefix).
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use crate::kernels::{Attention, BiasGelu, ResidualNorm};
+use crate::kernels::{Attention, BiasGelu, BiasMatMul, MatMul, ResidualNorm};
 
 /// The parts of a BERT `config.json` the encoder uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,11 +65,11 @@ impl Dense {
 
     /// `x` is `(rows, in)`, contiguous.
     fn product(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight)
+        x.apply_op2_no_bwd(&self.weight, &MatMul)
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.product(x)?.broadcast_add(&self.bias)
+        x.apply_op3_no_bwd(&self.weight, &self.bias, &BiasMatMul)
     }
 }
 
@@ -114,8 +114,11 @@ impl DenseResidualNorm {
     }
 
     fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight)?
-            .apply_op3_no_bwd(residual, &self.params, &self.norm)
+        x.apply_op2_no_bwd(&self.weight, &MatMul)?.apply_op3_no_bwd(
+            residual,
+            &self.params,
+            &self.norm,
+        )
     }
 }
 

@@ -5,12 +5,37 @@
 //! in place from the fused projection and writing the context where the next layer reads it.
 //! `exp` and `erf` are branch-free polynomials that the compiler vectorises, built again for
 //! AVX-512 and AVX2 and chosen at run time.
+//!
+//! Every kernel, and the matrix product ([`MatMul`]), splits its rows (attention: its
+//! (text, head) blocks) into one task per core on rayon's pool. A pass alone on the machine then
+//! uses every core; passes running side by side (one per core, as the batcher schedules them)
+//! find the other workers busy, and rayon runs each pass's tasks on its own core, one after the
+//! other, at the cost of a few microseconds each.
 
 // The element functions must be inlined into the per-CPU copies of each kernel (where the
 // vector instructions are enabled) for the loops to vectorise: hence `inline(always)`.
 #![allow(clippy::inline_always)]
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
+use rayon::prelude::*;
+
+/// Work a task has at least (multiply-adds, or about as much element work): handing less to
+/// another core costs more than it saves, so short texts run their pass on one core as before.
+const MIN_TASK_WORK: usize = 1 << 23;
+
+/// Items per task for `items` items of `work` each: one task per core of rayon's pool, none
+/// smaller than [`MIN_TASK_WORK`].
+fn per_task(items: usize, work: usize) -> usize {
+    let fewest = MIN_TASK_WORK.div_ceil(work.max(1));
+    items
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(fewest)
+        .max(1)
+}
+
+fn as_isize(n: usize) -> isize {
+    isize::try_from(n).expect("tensor strides fit isize")
+}
 
 /// `exp(x)` for the inputs of a softmax: range reduction to `[-ln2/2, ln2/2]` (Cody-Waite), a
 /// degree-6 polynomial, then scaling by `2^n`. Relative error below 3e-7.
@@ -221,7 +246,10 @@ impl CustomOp2 for BiasGelu {
                 l1.dims()
             );
         }
-        bias_gelu_rows(&mut out, bias);
+        // GELU's polynomial is a few dozen operations a value.
+        let rows = per_task(out.len() / bias.len().max(1), 32 * bias.len());
+        out.par_chunks_mut(rows * bias.len())
+            .for_each(|part| bias_gelu_rows(part, bias));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -260,77 +288,194 @@ impl CustomOp2 for Attention {
         }
         let qkv = contiguous(s1, l1, "qkv")?;
         let keep = contiguous(s2, l2, "attention mask")?;
-        let head = hidden / self.heads;
+        let heads = self.heads;
+        let head = hidden / heads;
+        let qkv_rs = as_isize(width);
+        // Each (text, head) block is a task writing its own `tokens x head` slab; the slabs are
+        // put back in place below, the heads of a token side by side.
+        let mut slabs = vec![0.0f32; rows * hidden];
+        let blocks = per_task(batch * heads, 2 * tokens * tokens * head);
+        slabs
+            .par_chunks_mut(tokens * head)
+            .enumerate()
+            .with_min_len(blocks)
+            .for_each_init(
+                || vec![0.0f32; tokens * tokens],
+                |scores, (block, out)| {
+                    let (b, h) = (block / heads, block % heads);
+                    let keep = &keep[b * tokens..][..tokens];
+                    let q = &qkv[b * tokens * width + h * head..];
+                    let k = &q[hidden..];
+                    let v = &q[2 * hidden..];
+                    // SAFETY: every access stays inside the slices above: `tokens` rows of
+                    // stride `width` from q, k and v (the last row ends within qkv), `out` is
+                    // tokens x head, and `scores` is tokens x tokens. Nothing aliases.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        // scores = q k^T: (tokens x head) by (head x tokens), k read transposed.
+                        gemm::gemm(
+                            tokens,
+                            tokens,
+                            head,
+                            scores.as_mut_ptr(),
+                            1,
+                            as_isize(tokens),
+                            false,
+                            q.as_ptr(),
+                            1,
+                            qkv_rs,
+                            k.as_ptr(),
+                            qkv_rs,
+                            1,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                    masked_softmax_rows(scores, keep, tokens, tokens);
+                    // SAFETY: as above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        // out = weights v: (tokens x tokens) by (tokens x head).
+                        gemm::gemm(
+                            tokens,
+                            head,
+                            tokens,
+                            out.as_mut_ptr(),
+                            1,
+                            as_isize(head),
+                            false,
+                            scores.as_ptr(),
+                            1,
+                            as_isize(tokens),
+                            v.as_ptr(),
+                            1,
+                            qkv_rs,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                },
+            );
         let mut context = vec![0.0f32; rows * hidden];
-        let mut scores = vec![0.0f32; tokens * tokens];
-        let as_isize = |n: usize| isize::try_from(n).expect("tensor strides fit isize");
-        let (qkv_rs, hidden_rs) = (as_isize(width), as_isize(hidden));
-        for b in 0..batch {
-            let keep = &keep[b * tokens..][..tokens];
-            for h in 0..self.heads {
-                let q = &qkv[b * tokens * width + h * head..];
-                let k = &q[hidden..];
-                let v = &q[2 * hidden..];
-                let out = &mut context[b * tokens * hidden + h * head..];
-                // SAFETY: every access stays inside the slices above: `tokens` rows of stride
-                // `width` from q, k and v (the last row ends within qkv), `tokens` rows of
-                // stride `hidden` into `out`, and `scores` is tokens x tokens. Nothing aliases.
-                #[allow(unsafe_code)]
-                unsafe {
-                    // scores = q k^T: (tokens x head) by (head x tokens), k read transposed.
-                    gemm::gemm(
-                        tokens,
-                        tokens,
-                        head,
-                        scores.as_mut_ptr(),
-                        1,
-                        as_isize(tokens),
-                        false,
-                        q.as_ptr(),
-                        1,
-                        qkv_rs,
-                        k.as_ptr(),
-                        qkv_rs,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+        context
+            .par_chunks_mut(tokens * hidden)
+            .zip(slabs.par_chunks(tokens * hidden))
+            .with_min_len(per_task(batch, tokens * hidden))
+            .for_each(|(text, slabs)| {
+                for (h, slab) in slabs.chunks_exact(tokens * head).enumerate() {
+                    for (row, values) in text.chunks_exact_mut(hidden).zip(slab.chunks_exact(head))
+                    {
+                        row[h * head..(h + 1) * head].copy_from_slice(values);
+                    }
                 }
-                masked_softmax_rows(&mut scores, keep, tokens, tokens);
-                // SAFETY: as above.
-                #[allow(unsafe_code)]
-                unsafe {
-                    // context = weights v: (tokens x tokens) by (tokens x head).
-                    gemm::gemm(
-                        tokens,
-                        head,
-                        tokens,
-                        out.as_mut_ptr(),
-                        1,
-                        hidden_rs,
-                        false,
-                        scores.as_ptr(),
-                        1,
-                        as_isize(tokens),
-                        v.as_ptr(),
-                        1,
-                        qkv_rs,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            }
-        }
+            });
         Ok((CpuStorage::F32(context), Shape::from_dims(&[rows, hidden])))
     }
+}
+
+/// `x w` for `x` `(rows, inner)` and `w` `(inner, columns)`, both contiguous: one product per
+/// task of rows.
+#[derive(Debug, Clone, Copy)]
+pub struct MatMul;
+
+impl CustomOp2 for MatMul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        product(s1, l1, s2, l2, None)
+    }
+}
+
+/// `x w + bias`, as [`MatMul`] with `bias` `(columns)` added to every row: each task starts its
+/// rows from the bias and adds the product to it.
+#[derive(Debug, Clone, Copy)]
+pub struct BiasMatMul;
+
+impl CustomOp3 for BiasMatMul {
+    fn name(&self) -> &'static str {
+        "bias-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        product(s1, l1, s2, l2, Some(contiguous(s3, l3, "matmul bias")?))
+    }
+}
+
+fn product(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    bias: Option<&[f32]>,
+) -> Result<(CpuStorage, Shape)> {
+    let (rows, inner) = l1.shape().dims2()?;
+    let (inner_w, columns) = l2.shape().dims2()?;
+    if inner != inner_w || bias.is_some_and(|b| b.len() != columns) {
+        candle_core::bail!("matmul: {:?} by {:?}", l1.dims(), l2.dims());
+    }
+    let x = contiguous(s1, l1, "matmul input")?;
+    let w = contiguous(s2, l2, "matmul weight")?;
+    // With a bias, every row starts as the bias and the product is added to it.
+    let mut out = match bias {
+        Some(bias) => bias.repeat(rows),
+        None => vec![0.0f32; rows * columns],
+    };
+    let task = per_task(rows, inner * columns);
+    out.par_chunks_mut(task * columns)
+        .zip(x.par_chunks(task * inner))
+        .for_each(|(dst, src)| {
+            // SAFETY: `src` is `dst.len() / columns` rows of `inner`, `w` is inner x columns and
+            // `dst` those rows of `columns`, all contiguous; nothing aliases.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemm::gemm(
+                    dst.len() / columns,
+                    columns,
+                    inner,
+                    dst.as_mut_ptr(),
+                    1,
+                    as_isize(columns),
+                    bias.is_some(),
+                    src.as_ptr(),
+                    1,
+                    as_isize(inner),
+                    w.as_ptr(),
+                    1,
+                    as_isize(columns),
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        });
+    Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, columns])))
 }
 
 /// `layer_norm(projected + bias + residual)` over rows of `hidden`, with `params` `(3, hidden)`
@@ -365,12 +510,12 @@ impl CustomOp3 for ResidualNorm {
             );
         }
         let mut out = contiguous(s1, l1, "projection")?.to_vec();
-        residual_norm_rows(
-            &mut out,
-            contiguous(s2, l2, "residual")?,
-            contiguous(s3, l3, "params")?,
-            self.eps,
-        );
+        let residual = contiguous(s2, l2, "residual")?;
+        let params = contiguous(s3, l3, "params")?;
+        let chunk = per_task(out.len() / hidden.max(1), 8 * hidden) * hidden;
+        out.par_chunks_mut(chunk)
+            .zip(residual.par_chunks(chunk))
+            .for_each(|(part, residual)| residual_norm_rows(part, residual, params, self.eps));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -79,11 +79,12 @@ fn main() {
 /// (1000 ms) is checked before it is changed.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Parallelism across forward passes, not inside them: the batcher runs one pass per core on
-/// rayon's pool, and each pass keeps its matrix products on its own core. Splitting every
-/// product and element-wise op over the cores instead spends more time waking threads than
-/// computing on BERT's small matrices. candle decides per product from `RAYON_NUM_THREADS`, so
-/// the pool is built with every core first and the variable set to 1 after.
+/// One rayon pool of every core, shared by passes and by the kernels inside them: the batcher
+/// runs passes side by side on it, and each pass splits its products and kernels into one task
+/// per core, which another core takes only when it is idle ([`local_ai::kernels`]). candle's own
+/// ops (a few small element-wise ones) would split themselves by `RAYON_NUM_THREADS` too, which
+/// on BERT's small tensors spends more time waking threads than computing: the pool is built with
+/// every core first and the variable set to 1 after.
 fn tune_for_throughput() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if rayon::ThreadPoolBuilder::new()
