@@ -372,6 +372,32 @@ mod tests {
         }
     }
 
+    /// The scan's dot product in this (wasm, SIMD) build is the documented sum to the bit: eight
+    /// lanes of every eighth product, folded in a fixed order, then the tail, as plain scalar code
+    /// here computes it; so the worker ranks exactly as a native scan of the same vectors.
+    #[wasm_bindgen_test]
+    #[allow(clippy::cast_precision_loss)]
+    fn the_scan_dot_product_is_the_documented_sum_to_the_bit() {
+        fn documented(a: &[f32], b: &[f32]) -> f32 {
+            let whole = a.len() / 8 * 8;
+            let mut lanes = [0.0f32; 8];
+            for start in (0..whole).step_by(8) {
+                for (i, lane) in lanes.iter_mut().enumerate() {
+                    *lane += a[start + i] * b[start + i];
+                }
+            }
+            let tail: f32 = (whole..a.len()).map(|i| a[i] * b[i]).sum();
+            let half: Vec<f32> = (0..4).map(|i| lanes[i] + lanes[i + 4]).collect();
+            (half[0] + half[2]) + (half[1] + half[3]) + tail
+        }
+        for dims in [3, 8, 384, 389, 768, 1024] {
+            let a: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.713).sin()).collect();
+            let b: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.291).cos() * 1e-3).collect();
+            let ours = shared::topk::dot(&a, &b);
+            assert_eq!(ours.to_bits(), documented(&a, &b).to_bits(), "{dims} dims");
+        }
+    }
+
     #[wasm_bindgen_test]
     fn a_snapshot_follows_upserts_and_tombstones() {
         let mut s = Snapshot {

@@ -5,6 +5,7 @@
 //! rows are ever loaded; on Vectorize it is the query's namespace. A service's thresholds
 //! classify every match the same way through every route.
 
+use futures_util::future::join;
 use serde_json::{Map, Value};
 use shared::config::{TableConfig, VectorIndex};
 use shared::filter::Filter;
@@ -19,7 +20,7 @@ use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
 use crate::embed::vector_of;
-use crate::ports::{App, Store, VectorIndexes};
+use crate::ports::{App, Store, VectorIndexes, VectorRow};
 
 /// A nearest record: its id, score and metadata.
 type Nearest = (String, f32, Map<String, Value>);
@@ -49,14 +50,23 @@ pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
     })
 }
 
-/// The plan's nearest records to `text`, each classified by the service's thresholds.
+/// The plan's nearest records to `text`, each classified by the service's thresholds. On the D1
+/// backend the rows written since the cache's last look are read while the text is embedded:
+/// two round trips in the time of the longer one.
 async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     organization_id: &str,
     plan: &Plan<'_>,
     text: &str,
 ) -> Result<Vec<Match>, ApiError> {
-    let vector = vector_of(app, organization_id, plan.table.model(), text).await?;
+    let embedding = vector_of(app, organization_id, plan.table.model(), text);
+    let (vector, caught_up) = match plan.table.embeddings.vector_index {
+        VectorIndex::D1 => {
+            let (vector, rows) = join(embedding, catch_up(app, organization_id, plan.table)).await;
+            (vector?, Some(rows))
+        }
+        VectorIndex::Vectorize { .. } => (embedding.await?, None),
+    };
     let ask = Ask {
         organization_id,
         table: plan.table,
@@ -65,7 +75,7 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
         min_score: plan.min_score,
         filter: &plan.filter,
     };
-    let nearest = nearest(app, &ask).await?;
+    let nearest = nearest(app, &ask, caught_up).await?;
     let thresholds = plan.service.thresholds;
     Ok(nearest
         .into_iter()
@@ -93,7 +103,7 @@ pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
         min_score: -1.0,
         filter: &filter,
     };
-    let nearest = nearest(app, &ask).await?;
+    let nearest = nearest(app, &ask, None).await?;
     let matches: Vec<QueryMatch> = nearest
         .into_iter()
         .map(|(id, score, metadata)| QueryMatch {
@@ -116,12 +126,37 @@ struct Ask<'a> {
     filter: &'a Filter,
 }
 
+/// The rows of an organization's table written after the cache's last look (`since`), read
+/// before the query vector is at hand.
+struct CaughtUp {
+    since: i64,
+    rows: Vec<VectorRow>,
+}
+
+async fn catch_up<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    table: &TableConfig,
+) -> Result<CaughtUp, Fault> {
+    let since = app
+        .caches
+        .vectors
+        .max_seq(organization_id, &table.name, table.model().dimensions);
+    let rows = app
+        .store
+        .vectors_since(organization_id, &table.name, since)
+        .await?;
+    Ok(CaughtUp { since, rows })
+}
+
+/// The nearest records of `ask`; on the D1 backend from `caught_up` when it was read already.
 async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     ask: &Ask<'_>,
+    caught_up: Option<Result<CaughtUp, Fault>>,
 ) -> Result<Vec<Nearest>, ApiError> {
     match &ask.table.embeddings.vector_index {
-        VectorIndex::D1 => d1_nearest(app, ask).await.map_err(|fault| {
+        VectorIndex::D1 => d1_nearest(app, ask, caught_up).await.map_err(|fault| {
             tracing::error!(error = %fault, table = %ask.table.name, "reading vectors failed");
             ApiError::unavailable("the vector store is unavailable; retry later")
         }),
@@ -133,6 +168,7 @@ async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
 async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     ask: &Ask<'_>,
+    mut caught_up: Option<Result<CaughtUp, Fault>>,
 ) -> Result<Vec<Nearest>, Fault> {
     let Ask {
         organization_id,
@@ -149,11 +185,10 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     // they were read (another request's search went over the budget), they are not all it
     // lacks: read again, from what the new copy has.
     for _ in 0..3 {
-        let since = cache.max_seq(organization_id, &table.name, dims);
-        let rows = app
-            .store
-            .vectors_since(organization_id, &table.name, since)
-            .await?;
+        let CaughtUp { since, rows } = match caught_up.take() {
+            Some(read) => read?,
+            None => catch_up(app, organization_id, table).await?,
+        };
         let answer = cache.with(organization_id, &table.name, dims, |snapshot| {
             if snapshot.max_seq < since {
                 return Ok(None);
