@@ -61,6 +61,8 @@ pub struct Stack {
     dir: PathBuf,
     secret: String,
     children: Vec<Child>,
+    /// Each process group the stack started, by the log its output goes to.
+    groups: Vec<(String, u32)>,
 }
 
 impl Stack {
@@ -79,6 +81,7 @@ impl Stack {
             dir,
             secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
             children: Vec::new(),
+            groups: Vec::new(),
         };
 
         stack.start_stand_ins(&root, options)?;
@@ -230,15 +233,49 @@ impl Stack {
 
     /// Starts `command` in its own process group (so that stopping it stops its children too),
     /// its output going to `log` in the stack's directory.
-    fn spawn(&mut self, mut command: Command, log: &str) -> io::Result<()> {
-        let log = fs::File::create(self.dir.join(log))?;
+    fn spawn(&mut self, mut command: Command, log_name: &str) -> io::Result<()> {
+        let log = fs::File::create(self.dir.join(log_name))?;
         command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0);
-        self.children.push(command.spawn()?);
+        let child = command.spawn()?;
+        self.groups.push((log_name.to_owned(), child.id()));
+        self.children.push(child);
         Ok(())
+    }
+
+    /// The CPU time (user and system) used so far by the live processes of the group started
+    /// with output to `log` (`wrangler-dev.log`: wrangler and its workerd runtimes, which run
+    /// the workers; `local-ai.log`), read from `/proc`.
+    pub fn cpu_time(&self, log: &str) -> io::Result<Duration> {
+        // Linux reports these times in USER_HZ, 100 on every architecture it runs on today.
+        const TICKS_PER_SECOND: u64 = 100;
+        let (_, group) = self
+            .groups
+            .iter()
+            .find(|(name, _)| name == log)
+            .ok_or_else(|| {
+                io::Error::other(format!("the stack started nothing logging to {log}"))
+            })?;
+        let mut ticks = 0;
+        for entry in fs::read_dir("/proc")?.flatten() {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some((_, after)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            // state ppid pgrp ... utime (14th field of stat) and stime (15th).
+            if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(*group) {
+                let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+                ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
+            }
+        }
+        Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
     }
 
     /// A seeded tenant: `ann` (owner of `org_a`), `meg` (member), `vic` (viewer) and `gus`

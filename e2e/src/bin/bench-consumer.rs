@@ -5,8 +5,9 @@
 //! `max_batch_size`, enqueues jobs and times them until every one is `done`; then it sends the
 //! same texts straight to local-ai in calls of the same size. Jobs are enqueued two ways: one
 //! `POST /api/v1/embeddings` per job (eight clients at once), and a backfill of records already
-//! in D1 (`sendBatch`, 100 messages a call). It prints jobs/s, AI calls per job and the ratio;
-//! the target is a ratio of at least 0.8 at batch 100.
+//! in D1 (`sendBatch`, 100 messages a call). It prints jobs/s, AI calls per job, the ratio and
+//! the CPU time `wrangler dev` spent per job; the targets at batch 100 are a ratio of at least
+//! 0.90 for backfills and 0.80 for a request per job with paragraphs.
 
 // Counts of a few thousand are exact in f64.
 #![allow(clippy::cast_precision_loss)]
@@ -37,6 +38,22 @@ struct Row {
     pipeline: f64,
     raw: f64,
     calls_per_job: f64,
+    /// CPU time of `wrangler dev` (the workers, the runtime and its proxy) per job, from the
+    /// first enqueue to the last job done.
+    workers_cpu_ms: f64,
+}
+
+impl Row {
+    fn how(&self) -> &'static str {
+        match self.enqueue {
+            Enqueue::Requests => "a request per job",
+            Enqueue::Backfill => "backfill",
+        }
+    }
+
+    fn ratio(&self) -> f64 {
+        self.pipeline / self.raw
+    }
 }
 
 fn main() {
@@ -59,54 +76,78 @@ fn main() {
         }
     }
     println!();
-    println!("| enqueued by | texts | consumer batch | jobs | pipeline jobs/s | local-ai raw texts/s | ratio | AI calls/job |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in rows.iter().filter(|r| r.batch == 100) {
-        println!(
-            "summary|AI calls per job, batch 100, {} jobs ({}, {})|{:.3}|= 0.010 (ceil(n/100))|{}",
-            r.jobs,
-            r.texts,
-            match r.enqueue {
-                Enqueue::Requests => "a request per job",
-                Enqueue::Backfill => "backfill",
-            },
-            r.calls_per_job,
-            if (r.calls_per_job - 0.01).abs() < 1e-9 {
-                "met"
-            } else {
-                "NOT met"
-            }
-        );
-    }
+    println!("| enqueued by | texts | consumer batch | jobs | pipeline jobs/s | local-ai raw texts/s | ratio | AI calls/job | wrangler dev CPU ms/job |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} |",
-            match r.enqueue {
-                Enqueue::Requests => "a request per job",
-                Enqueue::Backfill => "backfill",
-            },
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.2} |",
+            r.how(),
             r.texts,
             r.batch,
             r.jobs,
             r.pipeline,
             r.raw,
-            r.pipeline / r.raw,
-            r.calls_per_job
+            r.ratio(),
+            r.calls_per_job,
+            r.workers_cpu_ms
         );
     }
-    for enqueue in [Enqueue::Requests, Enqueue::Backfill] {
-        let worst = rows
-            .iter()
-            .filter(|r| r.batch == 100 && r.enqueue == enqueue)
-            .map(|r| r.pipeline / r.raw)
-            .fold(f64::INFINITY, f64::min);
-        let met = if worst >= 0.8 { "met" } else { "NOT met" };
-        println!("target: ratio >= 0.80 at batch 100 ({enqueue:?}): worst {worst:.2}, {met}");
-        let how = match enqueue {
-            Enqueue::Requests => "a request per job",
-            Enqueue::Backfill => "backfill",
+    print_targets(&rows);
+}
+
+/// The targets at batch 100, as summary lines: AI calls per job, and pipeline ÷ raw of at least
+/// 0.90 for backfills and 0.80 for a request per job with paragraphs. A request per job with
+/// short texts has no bound of its own: the gateway's work per request shares the two cores with
+/// the model, so its ratio is reported beside that work's CPU time (the `wrangler dev` CPU per
+/// job with a request per job, less the same with a backfill of the same texts).
+fn print_targets(rows: &[Row]) {
+    let met = |ok: bool| if ok { "met" } else { "NOT met" };
+    for r in rows.iter().filter(|r| r.batch == 100) {
+        println!(
+            "summary|AI calls per job, batch 100, {} jobs ({}, {})|{:.3}|= 0.010 (ceil(n/100))|{}",
+            r.jobs,
+            r.texts,
+            r.how(),
+            r.calls_per_job,
+            met((r.calls_per_job - 0.01).abs() < 1e-9)
+        );
+    }
+    let find = |enqueue: Enqueue, texts: &str| {
+        rows.iter()
+            .find(|r| r.batch == 100 && r.enqueue == enqueue && r.texts == texts)
+    };
+    for (enqueue, texts, bound) in [
+        (Enqueue::Backfill, "paragraph", Some(0.90)),
+        (Enqueue::Backfill, "sentence", Some(0.90)),
+        (Enqueue::Requests, "paragraph", Some(0.80)),
+        (Enqueue::Requests, "sentence", None),
+    ] {
+        let Some(r) = find(enqueue, texts) else {
+            continue;
         };
-        println!("summary|pipeline ÷ local-ai raw, batch 100, enqueued by {how} (worst)|{worst:.2}|>= 0.80|{met}");
+        let (target, verdict) = match bound {
+            Some(bound) => (format!(">= {bound:.2}"), met(r.ratio() >= bound)),
+            None => ("(beside the gateway's CPU per request)".to_owned(), "-"),
+        };
+        println!(
+            "summary|pipeline ÷ local-ai raw, batch 100, enqueued by {}, {}s|{:.2}|{target}|{verdict}",
+            r.how(),
+            r.texts,
+            r.ratio()
+        );
+    }
+    for texts in ["sentence", "paragraph"] {
+        if let (Some(requests), Some(backfill)) = (
+            find(Enqueue::Requests, texts),
+            find(Enqueue::Backfill, texts),
+        ) {
+            println!(
+                "summary|the gateway's CPU per request ({texts}s): wrangler dev CPU per job, a request per job ({:.2} ms) less a backfill ({:.2} ms)|{:.2} ms|(no target)|-",
+                requests.workers_cpu_ms,
+                backfill.workers_cpu_ms,
+                requests.workers_cpu_ms - backfill.workers_cpu_ms
+            );
+        }
     }
 }
 
@@ -172,6 +213,7 @@ fn run(
         seed_notes(&stack, &texts)?;
     }
     let calls_before = stat(&local_ai, "calls")?;
+    let cpu_before = stack.cpu_time("wrangler-dev.log")?;
     let started = Instant::now();
     let job_ids = match enqueue {
         Enqueue::Requests => enqueue_all(&gateway, &cookie, &texts)?,
@@ -190,6 +232,9 @@ fn run(
         elapsed = started.elapsed();
     }
     let calls = stat(&local_ai, "calls")? - calls_before;
+    let workers_cpu = stack
+        .cpu_time("wrangler-dev.log")?
+        .saturating_sub(cpu_before);
     let pipeline = n as f64 / elapsed.as_secs_f64();
     let raw = raw_throughput(&local_ai, &texts, batch)?;
     eprintln!("    pipeline {pipeline:.1} jobs/s, raw {raw:.1} texts/s, {calls} AI calls");
@@ -201,6 +246,7 @@ fn run(
         pipeline,
         raw,
         calls_per_job: calls as f64 / n as f64,
+        workers_cpu_ms: workers_cpu.as_secs_f64() * 1000.0 / n as f64,
     })
 }
 
