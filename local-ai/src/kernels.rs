@@ -302,9 +302,9 @@ impl CustomOp2 for Attention {
             .for_each_init(
                 || vec![0.0f32; tokens * tokens],
                 |scores, (block, out)| {
-                    let (b, h) = (block / heads, block % heads);
-                    let keep = &keep[b * tokens..][..tokens];
-                    let q = &qkv[b * tokens * width + h * head..];
+                    let (text, h) = (block / heads, block % heads);
+                    let keep = &keep[text * tokens..][..tokens];
+                    let q = &qkv[text * tokens * width + h * head..];
                     let k = &q[hidden..];
                     let v = &q[2 * hidden..];
                     // SAFETY: every access stays inside the slices above: `tokens` rows of
