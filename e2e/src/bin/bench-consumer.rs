@@ -213,12 +213,16 @@ fn run(
         seed_notes(&stack, &texts)?;
     }
     let calls_before = stat(&local_ai, "calls")?;
+    let texts_before = stat(&local_ai, "texts")?;
     let cpu_before = stack.cpu_time("wrangler-dev.log")?;
     let started = Instant::now();
     let job_ids = match enqueue {
         Enqueue::Requests => enqueue_all(&gateway, &cookie, &texts)?,
         Enqueue::Backfill => backfill(&gateway, &cookie)?,
     };
+    // local-ai's own count first: polling the gateway every few milliseconds meanwhile would
+    // take CPU from the model the pipeline is measured against.
+    wait_embedded(&local_ai, texts_before + n as u64, Duration::from_mins(10))?;
     // The queue is roughly first in, first out: when the last jobs are done, all are; the SQL
     // check below proves it.
     let tail = &job_ids[job_ids.len().saturating_sub(20)..];
@@ -373,6 +377,22 @@ fn wait_done(
                 _ => return Err(format!("job {id} did not get done: {}", reply.body).into()),
             }
         }
+    }
+    Ok(())
+}
+
+/// Until local-ai has embedded `texts` texts since it started.
+fn wait_embedded(
+    local_ai: &Client,
+    texts: u64,
+    within: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    while stat(local_ai, "texts")? < texts {
+        if started.elapsed() > within {
+            return Err(format!("local-ai did not embed {texts} texts within {within:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
 }
