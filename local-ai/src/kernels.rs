@@ -7,7 +7,8 @@
 //! AVX-512 and AVX2 and chosen at run time.
 //!
 //! Every kernel, and the matrix product ([`MatMul`]), splits its rows (attention: its
-//! (text, head) blocks) into one task per core on rayon's pool. A pass alone on the machine then
+//! (text, head) blocks) into one task per core on rayon's pool, where there is enough work for
+//! each ([`MIN_TASK_WORK`]). A pass alone on the machine then
 //! uses every core; passes running side by side (one per core, as the batcher schedules them)
 //! find the other workers busy, and rayon runs each pass's tasks on its own core, one after the
 //! other, at the cost of a few microseconds each.
