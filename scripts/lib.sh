@@ -19,6 +19,17 @@ export WRANGLER_SEND_METRICS=false
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# A path given in an environment variable: absolute, or relative to the checkout.
+root_path() {
+  if [[ $1 == /* ]]; then printf '%s\n' "$1"; else printf '%s\n' "$ROOT/$1"; fi
+}
+
+# The embeddings config: embeddings.toml, or the file EMBEDDINGS_CONFIG names, as worker-kit's
+# build script chooses the one it embeds (scripts/build-variant builds workers from another).
+embeddings_config() {
+  root_path "${EMBEDDINGS_CONFIG:-embeddings.toml}"
+}
+
 # The wasm-bindgen version Cargo.lock resolved: the CLI must match it exactly.
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
@@ -40,6 +51,20 @@ use_node() {
 # worker-build downloads wasm-bindgen from a host that is not reachable here; hand it ours.
 export_build_tools() {
   export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
+}
+
+# Builds a worker with worker-build (release wasm, bundled for wrangler), its output shown only
+# if it fails: build_worker WORKER [WORKER-BUILD OPTIONS].
+build_worker() {
+  local worker=$1 out
+  shift
+  out=$(mktemp)
+  if ! (cd "$ROOT/$worker" && worker-build --release "$@") >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    return 1
+  fi
+  rm -f "$out"
 }
 
 # sentence-transformers, the reference implementation: only the fixture script and the benchmark
@@ -70,13 +95,19 @@ export SCHEMATHESIS="$SCHEMATHESIS_VENV/bin/schemathesis"
 # binding code path as production. The example app (example-app.toml) is rendered beside them:
 # it is no Rust worker (not in WORKERS, so scripts/build and scripts/deploy leave it alone) and
 # reaches search only through search-worker, so it needs no Vectorize binding.
+# The bindings come from EMBEDDINGS_CONFIG (see embeddings_config); WORKER_BUILD_DIR, when set,
+# points each worker's `main` at WORKER_BUILD_DIR/<worker>/build/ (scripts/build-variant's
+# output) instead of the worker's own build/.
 render_configs() {
   local out=$1 mode=${2:-} worker
   mkdir -p "$out"
   for worker in "${WORKERS[@]}" example-app; do
-    local strip_ai=()
+    local strip_ai=() build=()
     [[ $mode == local ]] && strip_ai=(-e '/^\[ai\]$/,/^binding = /d')
-    sed -e "s#^main = \"\\.\\./#main = \"$ROOT/#" \
+    if [[ -n ${WORKER_BUILD_DIR:-} && $worker != example-app ]]; then
+      build=(-e "s#^main = \"\\.\\./$worker/build/#main = \"$(root_path "$WORKER_BUILD_DIR")/$worker/build/#")
+    fi
+    sed "${build[@]}" -e "s#^main = \"\\.\\./#main = \"$ROOT/#" \
         -e "s#^migrations_dir = \"migrations\"#migrations_dir = \"$ROOT/wrangler/migrations\"#" \
         "${strip_ai[@]}" \
         "$ROOT/wrangler/$worker.toml" >"$out/$worker.toml"
@@ -101,10 +132,10 @@ render_configs() {
   fi
 }
 
-# The Vectorize indexes embeddings.toml needs (deploy-plan), a line each:
+# The Vectorize indexes the config needs (deploy-plan), a line each:
 # BINDING INDEX DIMENSIONS FIELD,FIELD,...
 vectorize_plan() {
-  cargo run --quiet -p deploy-plan --manifest-path "$ROOT/Cargo.toml" |
+  cargo run --quiet -p deploy-plan --manifest-path "$ROOT/Cargo.toml" -- "$(embeddings_config)" |
     python3 -c 'import json,sys; [print(i["binding"], i["index"], i["dimensions"], ",".join(i["metadata"])) for i in json.load(sys.stdin)["vectorize"]]'
 }
 

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use shared::expiring::Expiring;
 use shared::message::EmbeddingJob;
+use shared::sets::MigrationStep;
 use worker::{D1Database, Env, Queue};
 use worker_kit::d1::DB;
 use worker_kit::index_sync::{self, RecordKey, Synced};
@@ -75,6 +76,11 @@ impl JobQueue for QueueProducer {
         self.0.send_batch(jobs.to_vec()).await?;
         Ok(())
     }
+
+    async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault> {
+        self.0.send(step).await?;
+        Ok(())
+    }
 }
 
 /// The Vectorize indexes the config names, looked up by binding when used, and the D1
@@ -86,7 +92,7 @@ pub(crate) struct EnvIndexes {
 }
 
 impl VectorIndexes for EnvIndexes {
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
-        index_sync::sync_binding(&self.env, &self.db, binding, records).await
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault> {
+        index_sync::sync(&self.env, &self.db, records).await
     }
 }

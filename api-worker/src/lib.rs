@@ -5,11 +5,13 @@
 //!   [`embeddings`] (enqueue, tables, and the way every route hands jobs to the queue),
 //!   [`jobs`] (status, list, replay), [`records`] (CRUD of the embedding tables),
 //!   [`backfill`], [`keys`] (organization API keys), [`search`] (checked, then forwarded to
-//!   search-worker), [`openapi`] (the API's `OpenAPI` 3.1 document, made from the config).
+//!   search-worker), [`status`] (each table's embedding health, and the command that starts a
+//!   model change), [`openapi`] (the API's `OpenAPI` 3.1 document, made from the config).
 //! - [`auth`]: an API key or a better-auth session to a [`auth::Caller`] scoped to one
 //!   organization, and the role check.
-//! - [`ports`]: the traits the handlers use and the app that bundles them; [`store`] implements
-//!   the store over D1, [`bindings`] the rest over the Queue, `SEARCH` and Vectorize.
+//! - [`ports`]: the traits the handlers use and the app that bundles them; [`store`] and
+//!   [`sets_store`] implement the store over D1, [`bindings`] the rest over the Queue, `SEARCH`
+//!   and Vectorize.
 //! - [`error`]: the one mapping from errors to status and JSON body.
 
 mod auth;
@@ -25,6 +27,8 @@ mod ports;
 mod records;
 mod routes;
 mod search;
+mod sets_store;
+mod status;
 mod store;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

@@ -10,11 +10,13 @@ use shared::expiring::Expiring;
 use shared::job::{JobStatus, JobView};
 use shared::message::EmbeddingJob;
 use shared::record::Record;
+use shared::sets::MigrationStep;
 use shared::time::rfc3339_millis;
 use shared::Config;
 use uuid::Uuid;
 use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::search_client::{SearchClient, Transport};
+use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
 /// A better-auth session, with the caller's role in its active organization.
@@ -160,6 +162,36 @@ pub(crate) struct BackfillCandidate {
     pub stored_hash: Option<String>,
 }
 
+/// A table's embedding health in one organization, as D1 counts it (`GET .../status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TableHealth {
+    /// The live sets: the active one, and a building one while the model changes.
+    pub sets: Vec<SetRow>,
+    /// Records of the table.
+    pub records: u64,
+    /// Live vectors in the configured set whose record has no job open.
+    pub embedded: u64,
+    /// Of a building set: the active set's live records it covers, and of how many.
+    pub coverage: Option<(u64, u64)>,
+    pub pending: u64,
+    pub failed: u64,
+    pub dead: u64,
+    /// When the oldest open job was made.
+    pub oldest_pending_at: Option<i64>,
+    /// The newest error a job of the table recorded.
+    pub last_error: Option<LastError>,
+}
+
+/// A job's last recorded error.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct LastError {
+    pub id: String,
+    pub status: String,
+    #[serde(rename = "last_error")]
+    pub message: String,
+    pub updated_at: i64,
+}
+
 /// D1, as the gateway uses it. Every method is one round trip; every query is scoped to an
 /// organization, and table and column names come from the validated config only.
 pub(crate) trait Store {
@@ -248,6 +280,22 @@ pub(crate) trait Store {
     /// one statement so that two replays cannot both win; `false` when the job was not in such a
     /// state.
     async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault>;
+    /// The table's embedding health in the organization (two round trips while a model
+    /// change runs: its coverage is counted once the sets are known).
+    async fn table_health(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        now_ms: i64,
+    ) -> Result<TableHealth, Fault>;
+    /// Makes sure of the table's configured set (`worker_kit::sets::ensure`): the sets it made,
+    /// and the live sets after.
+    async fn ensure_sets(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault>;
 }
 
 /// The producer side of `embeddings-queue`.
@@ -255,12 +303,15 @@ pub(crate) trait JobQueue {
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault>;
     /// Sends up to 100 jobs in one call.
     async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
+    /// Sends a step of a model change (`shared::sets`).
+    async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault>;
 }
 
 /// Vectorize indexes, brought in line with D1 after the gateway changes a record's vector row
 /// (`worker_kit::index_sync`).
 pub(crate) trait VectorIndexes {
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault>;
+    /// Brings every Vectorize index D1 keeps a set of `records` in, in line with D1.
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault>;
 }
 
 /// The implementations an [`App`] runs on: the bindings in production, fakes in tests.

@@ -198,8 +198,11 @@ async fn refresh_vector_metadata(
     .await
 }
 
-/// Brings a Vectorize table's index in line with D1 for one record the gateway just changed
-/// there. If Vectorize fails, the caller is told what stands and to retry (`unavailable`).
+/// Brings the Vectorize indexes that hold a set of the table in line with D1 for one record the
+/// gateway just changed there: the configured one, and while the table's model or index
+/// changes, the one the active set is kept in (a table on D1 has nothing there, and the sync
+/// costs one read). If Vectorize fails, the caller is told what stands and to retry
+/// (`unavailable`).
 async fn sync_index(
     app: &App<impl Ports>,
     table: &TableConfig,
@@ -207,15 +210,12 @@ async fn sync_index(
     id: &str,
     unavailable: &str,
 ) -> Result<()> {
-    let Some(binding) = table.embeddings.vector_index.vectorize_binding() else {
-        return Ok(());
-    };
     let record = RecordKey {
         organization_id: organization_id.to_owned(),
         table: table.name.clone(),
         record_id: id.to_owned(),
     };
-    app.indexes.sync(binding, &[record]).await.map_err(|fault| {
+    app.indexes.sync(&[record]).await.map_err(|fault| {
         tracing::error!(table = %table.name, id, error = %fault, "bringing Vectorize in line with D1 failed");
         Error::Api(ApiError::unavailable(unavailable))
     })?;

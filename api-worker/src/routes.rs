@@ -8,7 +8,7 @@ use worker_kit::http::{HttpRequest, HttpResponse, Method};
 use crate::auth::authenticate;
 use crate::error::Result;
 use crate::ports::{App, Ports};
-use crate::{backfill, embeddings, health, jobs, keys, openapi, records, search};
+use crate::{backfill, embeddings, health, jobs, keys, openapi, records, search, status};
 
 pub(crate) async fn handle(app: &App<impl Ports>, request: &HttpRequest) -> HttpResponse {
     let response = route(app, request)
@@ -24,6 +24,9 @@ enum Route<'a> {
     OpenApi,
     Enqueue,
     Tables,
+    Status,
+    TableStatus(&'a str),
+    Migration(&'a str),
     Jobs,
     Job(&'a str),
     RetryJob(&'a str),
@@ -45,6 +48,9 @@ impl<'a> Route<'a> {
             ["openapi.json"] => Route::OpenApi,
             ["embeddings"] => Route::Enqueue,
             ["embeddings", "tables"] => Route::Tables,
+            ["embeddings", "status"] => Route::Status,
+            ["embeddings", "status", table] => Route::TableStatus(table),
+            ["embeddings", "tables", table, "migration"] => Route::Migration(table),
             ["embeddings", "jobs"] => Route::Jobs,
             ["embeddings", "jobs", id] => Route::Job(id),
             ["embeddings", "jobs", id, "retry"] => Route::RetryJob(id),
@@ -65,10 +71,15 @@ impl<'a> Route<'a> {
 
     fn methods(&self) -> &'static [Method] {
         match self {
-            Route::Health | Route::OpenApi | Route::Tables | Route::Jobs | Route::Job(_) => {
-                &[Method::Get]
-            }
-            Route::Enqueue
+            Route::Health
+            | Route::OpenApi
+            | Route::Tables
+            | Route::Status
+            | Route::TableStatus(_)
+            | Route::Jobs
+            | Route::Job(_) => &[Method::Get],
+            Route::Migration(_)
+            | Route::Enqueue
             | Route::RetryJob(_)
             | Route::Backfill
             | Route::Embed
@@ -110,6 +121,9 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
     match (route, table) {
         (Route::Enqueue, _) => embeddings::enqueue(app, &caller, request).await,
         (Route::Tables, _) => embeddings::tables(app, &caller),
+        (Route::Status, _) => status::all(app, &caller).await,
+        (Route::TableStatus(name), _) => status::one(app, &caller, name).await,
+        (Route::Migration(name), _) => status::migrate(app, &caller, name).await,
         (Route::Jobs, _) => jobs::jobs(app, &caller, request).await,
         (Route::Job(id), _) => jobs::job(app, &caller, id).await,
         (Route::RetryJob(id), _) => jobs::retry(app, &caller, id).await,

@@ -11,12 +11,14 @@ use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 use worker_kit::d1::{self, ident, number, optional, text};
+use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
 use serde::Deserialize;
 
 use crate::ports::{
     ApiKeyRow, BackfillCandidate, JobFilter, JobRow, KeyUse, RecordWrite, SessionRow, Store,
+    TableHealth,
 };
 
 #[derive(Debug)]
@@ -425,12 +427,13 @@ impl Store for D1Store {
             .map(|c| format!("r.{}", ident(c)))
             .collect();
         let sql = format!(
-            // A vector kept elsewhere than the table keeps vectors now (the table moved to
-            // another backend or index) is not current: the backfill sends it there.
-            "SELECT {}, CASE WHEN v.location = ?5 THEN v.content_hash END AS stored_hash
+            // Current means current in the set the config names: while the table's model or
+            // index changes, a record the new set lacks is sent there.
+            "SELECT {}, v.content_hash AS stored_hash
              FROM {} r
              LEFT JOIN embedding_vectors v
-               ON v.organization_id = ?1 AND v.table_name = ?4 AND v.record_id = r.{id}
+               ON v.organization_id = ?1 AND v.table_name = ?4 AND v.model = ?6
+              AND v.location = ?5 AND v.record_id = r.{id}
              WHERE r.{} = ?1 AND (?2 IS NULL OR r.{id} > ?2)
              ORDER BY r.{id} LIMIT ?3",
             record_columns.join(", "),
@@ -446,6 +449,7 @@ impl Store for D1Store {
                 number(i64::from(limit)),
                 text(&table.name),
                 text(&table.embeddings.vector_index.location()),
+                text(&table.embeddings.model),
             ],
         )?
         .all()
@@ -583,5 +587,23 @@ impl Store for D1Store {
         .run()
         .await?;
         Ok(Self::changes(&result)? > 0)
+    }
+
+    async fn table_health(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        _now_ms: i64,
+    ) -> Result<TableHealth, Fault> {
+        self.read_table_health(table, organization_id).await
+    }
+
+    async fn ensure_sets(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        now_ms: i64,
+    ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault> {
+        self.make_sure_of_sets(table, organization_id, now_ms).await
     }
 }

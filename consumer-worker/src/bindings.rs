@@ -3,12 +3,14 @@
 
 use shared::disposition::RetryPolicy;
 use shared::message::EmbeddingJob;
+use shared::sets::MigrationStep;
 use worker::{
     D1Database, Env, MessageBatch, MessageBuilder, MessageExt, Queue, QueueRetryOptionsBuilder,
     SendMessage,
 };
 use worker_kit::d1::DB;
 use worker_kit::index_sync::{self, RecordKey, Synced};
+use worker_kit::vectorize::Vectorize;
 use worker_kit::Fault;
 
 use crate::deliveries::Settle;
@@ -99,6 +101,19 @@ impl Requeue for QueueRequeue {
         self.dead_letters.send_batch(jobs.to_vec()).await?;
         Ok(())
     }
+
+    async fn steps(&self, steps: &[(MigrationStep, u32)]) -> Result<(), Fault> {
+        let messages: Vec<SendMessage<MigrationStep>> = steps
+            .iter()
+            .map(|(step, delay)| {
+                MessageBuilder::new(step.clone())
+                    .delay_seconds(*delay)
+                    .build()
+            })
+            .collect();
+        self.queue.send_batch(messages).await?;
+        Ok(())
+    }
 }
 
 /// The Vectorize indexes the config names, looked up by binding when first used, and the D1
@@ -110,7 +125,15 @@ pub(crate) struct EnvIndexes<'a> {
 }
 
 impl VectorIndexes for EnvIndexes<'_> {
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
-        index_sync::sync_binding(self.env, self.db, binding, records).await
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault> {
+        index_sync::sync(self.env, self.db, records).await
+    }
+
+    async fn delete(&self, binding: &str, vector_ids: &[String]) -> Result<(), Fault> {
+        let index = Vectorize::from_env(self.env, binding)?;
+        for chunk in vector_ids.chunks(index_sync::MAX_DELETE) {
+            index.delete(chunk).await?;
+        }
+        Ok(())
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! 1. decode every message (a malformed one is dead at once) and drop repeats of one job;
 //! 2. one D1 round trip records the deliveries and reads each job's record and stored vector;
-//! 3. `shared::freshness` decides each job: embed, `skipped`, `stale` or dead;
+//! 3. `shared::freshness` decides each job for each live vector set of its table (two while the
+//!    table's model or index changes, `shared::sets`): embed, `skipped`, `stale` or dead;
 //! 4. the jobs to embed are grouped by model, 100 texts a call (a vector already in D1 that only
 //!    has to move to the table's new index is taken from D1, with no AI call);
-//! 5. one D1 round trip writes every result;
+//! 5. one D1 round trip writes every result; a model change the batch's first sight of a new
+//!    config started gets its backfill's first step sent;
 //! 6. each Vectorize index the batch touched is brought in line with D1
 //!    (`worker_kit::index_sync`): D1 is the truth, so concurrent batches cannot leave an older
 //!    vector, or a deleted record's, in the index;
@@ -18,17 +20,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use shared::config::{Config, TableConfig, VectorIndex};
+use shared::config::{Config, TableConfig};
 use shared::disposition::{Disposition, Outcome, RetryPolicy};
-use shared::freshness::{assess, Verdict};
+use shared::freshness::{assess, unwritten, ForSet, Verdict};
 use shared::job::JobStatus;
-use shared::message::{body_size, send_batches, EmbeddingJob, MessageError};
+use shared::message::{body_size, content_hash, send_batches, EmbeddingJob, MessageError};
 use shared::models::{self, MAX_TEXTS_PER_CALL};
+use shared::sets::MigrationStep;
 use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::index_sync::RecordKey;
 
 use crate::ports::{
-    Delivery, Embedded, JobIdentity, JobStore, Loaded, Requeue, VectorIndexes, Write,
+    Delivery, Destination, Embedded, JobIdentity, JobStore, Loaded, Requeue, SetVector,
+    VectorIndexes, Write,
 };
 
 /// How the runtime settles a message once its batch is handled.
@@ -56,11 +60,38 @@ struct Entry<'a> {
     job: &'a EmbeddingJob,
     /// What the store knows of it; `None` for a job already final (or when the read failed).
     loaded: Option<Loaded>,
-    /// What `shared::freshness` made of it, once loaded.
-    verdict: Option<Verdict>,
+    /// What `shared::freshness` made of it, once loaded: one verdict per live set of its table
+    /// (`loaded.sets`), or one for the job row of a job without a record.
+    verdicts: Vec<Verdict>,
     outcome: Outcome,
-    vector: Option<Vec<f32>>,
+    /// Its vectors by model: embedded by this batch, or copied from another set.
+    vectors: BTreeMap<String, Vec<f32>>,
     truncated: bool,
+}
+
+impl Entry<'_> {
+    /// The models this job must be embedded with.
+    fn models_to_embed(&self) -> Vec<&str> {
+        let mut models: Vec<&str> = match self.loaded.as_ref() {
+            Some(loaded) if !loaded.sets.is_empty() => loaded
+                .sets
+                .iter()
+                .zip(&self.verdicts)
+                .filter(|(_, v)| **v == Verdict::Embed)
+                .map(|(set, _)| set.set.model.as_str())
+                .collect(),
+            _ if self.verdicts.first() == Some(&Verdict::Embed) => vec![self.job.model.as_str()],
+            _ => Vec::new(),
+        };
+        models.sort_unstable();
+        models.dedup();
+        models
+    }
+
+    /// Whether this job writes any vector.
+    fn writes(&self) -> bool {
+        !self.vectors.is_empty()
+    }
 }
 
 /// Where a message's fate is decided.
@@ -90,9 +121,9 @@ fn distinct_jobs<'a>(
                 entries.push(Entry {
                     job,
                     loaded: None,
-                    verdict: None,
+                    verdicts: Vec::new(),
                     outcome: Outcome::Handled,
-                    vector: None,
+                    vectors: BTreeMap::new(),
                     truncated: false,
                 });
                 entries.len() - 1
@@ -129,10 +160,11 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         let (mut entries, mut slots) = distinct_jobs(messages, &decoded);
 
         let mut tally = Tally::default();
-        self.decide(&mut entries, now_ms).await;
+        let started = self.decide(&mut entries, now_ms).await;
         tally.moved = entries
             .iter()
-            .filter(|e| e.verdict == Some(Verdict::Relocate))
+            .flat_map(|e| &e.verdicts)
+            .filter(|v| **v == Verdict::Relocate)
             .count();
         let read = worker_kit::now_ms();
         self.embed(&mut entries, &mut tally).await;
@@ -141,6 +173,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         if committed {
             self.sync(&mut entries, &mut tally).await;
         }
+        self.start_migrations(&started).await;
         let written = worker_kit::now_ms();
 
         let mut settles = vec![Settle::Ack; messages.len()];
@@ -214,7 +247,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
     async fn commit(&self, entries: &mut [Entry<'_>], slots: &mut [Slot], now_ms: i64) -> bool {
         let mut writes: Vec<Write<'_>> = entries
             .iter()
-            .filter_map(|entry| write_for(self.config, entry))
+            .flat_map(|entry| write_for(self.config, entry))
             .collect();
         for slot in slots.iter() {
             if let Slot::Malformed {
@@ -249,59 +282,99 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         false
     }
 
-    /// Records the deliveries, reads each job's record and stored vector, and decides which jobs
-    /// still need a vector.
-    async fn decide(&self, entries: &mut [Entry<'_>], now_ms: i64) {
+    /// Records the deliveries, reads each job's record and what each set stores for it, and
+    /// decides what each job still has to do there. Answers the model changes it started.
+    async fn decide(&self, entries: &mut [Entry<'_>], now_ms: i64) -> Vec<MigrationStep> {
         if entries.is_empty() {
-            return;
+            return Vec::new();
         }
         let jobs: Vec<&EmbeddingJob> = entries.iter().map(|e| e.job).collect();
-        let loaded = match self.store.load(&jobs, now_ms).await {
-            Ok(loaded) => loaded,
+        let batch = match self.store.load(&jobs, now_ms).await {
+            Ok(batch) => batch,
             Err(fault) => {
                 for entry in entries.iter_mut() {
                     entry.outcome = Outcome::Transient(format!("reading the jobs failed: {fault}"));
                 }
-                return;
+                return Vec::new();
             }
         };
-        for (entry, loaded) in entries.iter_mut().zip(loaded) {
+        for (entry, loaded) in entries.iter_mut().zip(batch.jobs) {
             // `None`: the job is final already (a redelivery after its commit): nothing to do.
             let Some(loaded) = loaded else { continue };
-            let location = self.table_of(entry.job).map_or_else(
-                || VectorIndex::D1.location(),
-                |t| t.embeddings.vector_index.location(),
-            );
-            let verdict = assess(
-                entry.job,
-                loaded.created_at,
-                &loaded.record,
-                loaded.stored.as_ref(),
-                &location,
-            );
-            match &verdict {
-                Verdict::Dead(reason) => entry.outcome = Outcome::Permanent(reason.clone()),
-                // The table moved: D1's copy (there is one: `copy_kept`) goes to its new index
-                // as this job's vector.
-                Verdict::Relocate => entry.vector.clone_from(&loaded.copy),
-                Verdict::Embed | Verdict::Skipped | Verdict::Stale(_) => {}
+            let job = entry.job;
+            let created_at = loaded.created_at;
+            entry.verdicts = if loaded.sets.is_empty() {
+                let own = ForSet {
+                    stored: None,
+                    set_hash: &job.content_hash,
+                    copy_kept: false,
+                };
+                vec![assess(job, created_at, &loaded.record, own)]
+            } else {
+                loaded
+                    .sets
+                    .iter()
+                    .map(|live| {
+                        let set_hash = content_hash(&live.set.model, &job.content);
+                        let copy = loaded
+                            .copies
+                            .iter()
+                            .find(|c| c.model == live.set.model && c.content_hash == set_hash);
+                        let verdict = assess(
+                            job,
+                            created_at,
+                            &loaded.record,
+                            ForSet {
+                                stored: live.stored.as_ref(),
+                                set_hash: &set_hash,
+                                copy_kept: copy.is_some(),
+                            },
+                        );
+                        // The table is moving: the other set's copy is this set's vector.
+                        if let (Verdict::Relocate, Some(copy)) = (&verdict, copy) {
+                            entry
+                                .vectors
+                                .insert(live.set.model.clone(), copy.vector.clone());
+                        }
+                        verdict
+                    })
+                    .collect()
+            };
+            if let Some(Verdict::Dead(reason)) = entry
+                .verdicts
+                .iter()
+                .find(|v| matches!(v, Verdict::Dead(_)))
+            {
+                entry.outcome = Outcome::Permanent(reason.clone());
             }
             entry.loaded = Some(loaded);
-            entry.verdict = Some(verdict);
         }
+        batch.started
     }
 
-    /// Embeds the jobs that need it: grouped by model, at most 100 texts a call.
+    /// Embeds the jobs that need it: grouped by model, at most 100 texts a call. While a
+    /// table's model changes, a job of it may need both models.
     async fn embed(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
-        let mut by_model: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_model: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, entry) in entries.iter().enumerate() {
-            if entry.verdict == Some(Verdict::Embed) {
-                by_model.entry(&entry.job.model).or_default().push(i);
+            if matches!(entry.outcome, Outcome::Handled) {
+                for model in entry.models_to_embed() {
+                    by_model.entry(model.to_owned()).or_default().push(i);
+                }
             }
         }
         for (model, indices) in by_model {
-            let spec = models::model(model).expect("decoded jobs name catalogue models");
+            let spec = models::model(&model).expect("sets and decoded jobs name catalogue models");
             for chunk in indices.chunks(MAX_TEXTS_PER_CALL) {
+                // A job that failed under the other model already is not sent again.
+                let chunk: Vec<usize> = chunk
+                    .iter()
+                    .copied()
+                    .filter(|&i| matches!(entries[i].outcome, Outcome::Handled))
+                    .collect();
+                if chunk.is_empty() {
+                    continue;
+                }
                 let texts: Vec<String> = chunk
                     .iter()
                     .map(|&i| {
@@ -316,11 +389,11 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                     Ok(vectors) => {
                         tally.texts += texts.len();
                         for (&i, vector) in chunk.iter().zip(vectors) {
-                            entries[i].vector = Some(vector);
+                            entries[i].vectors.insert(model.clone(), vector);
                         }
                     }
                     Err(error) if error.is_transient() || chunk.len() == 1 => {
-                        for &i in chunk {
+                        for &i in &chunk {
                             entries[i].outcome = outcome_of(&error);
                         }
                     }
@@ -332,7 +405,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                             match self.embedder.embed(spec, std::slice::from_ref(text)).await {
                                 Ok(mut vectors) => {
                                     tally.texts += 1;
-                                    entries[i].vector = vectors.pop();
+                                    if let Some(vector) = vectors.pop() {
+                                        entries[i].vectors.insert(model.clone(), vector);
+                                    }
                                 }
                                 Err(error) => entries[i].outcome = outcome_of(&error),
                             }
@@ -344,52 +419,70 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
     }
 
     /// Brings every Vectorize index the batch touched in line with D1, which has just committed:
-    /// the records of jobs that wrote a vector, and of redeliveries of jobs already final (a job
-    /// whose sync failed is sent again, and its redelivery only syncs). A skipped or stale job
-    /// wrote nothing; the job that wrote its record's vector syncs it.
+    /// the records of jobs that wrote a vector to a Vectorize set, and of redeliveries of jobs
+    /// already final (a job whose sync failed is sent again, and its redelivery only syncs). A
+    /// skipped or stale job wrote nothing; the job that wrote its record's vector syncs it.
     async fn sync(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
-        let mut by_binding: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, entry) in entries.iter().enumerate() {
-            let wrote_or_redelivered = entry.vector.is_some() || entry.loaded.is_none();
-            if matches!(entry.outcome, Outcome::Transient(_))
-                || entry.job.id.is_none()
-                || !wrote_or_redelivered
-            {
-                continue;
+        let indices: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| {
+                let in_vectorize =
+                    |loaded: &Loaded| loaded.sets.iter().any(|live| live.set.binding().is_some());
+                let wrote = entry.writes() && entry.loaded.as_ref().is_some_and(in_vectorize);
+                let redelivered = entry.loaded.is_none()
+                    && self
+                        .table_of(entry.job)
+                        .is_some_and(|t| t.embeddings.vector_index.vectorize_binding().is_some());
+                !matches!(entry.outcome, Outcome::Transient(_))
+                    && entry.job.id.is_some()
+                    && (wrote || redelivered)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if indices.is_empty() {
+            return;
+        }
+        let records: Vec<RecordKey> = indices
+            .iter()
+            .map(|&i| {
+                let job = entries[i].job;
+                RecordKey {
+                    organization_id: job.organization_id.clone(),
+                    table: job.table.clone().unwrap_or_default(),
+                    record_id: job.id.clone().unwrap_or_default(),
+                }
+            })
+            .collect();
+        match self.indexes.sync(&records).await {
+            Ok(synced) => {
+                tally.indexed += synced.upserted;
+                tally.unindexed += synced.deleted;
+                tally.sync_statements += synced.d1_statements();
             }
-            let binding = self
-                .table_of(entry.job)
-                .and_then(|t| t.embeddings.vector_index.vectorize_binding());
-            if let Some(binding) = binding {
-                by_binding.entry(binding).or_default().push(i);
+            Err(fault) => {
+                tracing::error!(records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");
+                for &i in &indices {
+                    entries[i].outcome =
+                        Outcome::Transient(format!("writing to Vectorize failed: {fault}"));
+                }
             }
         }
-        for (binding, indices) in by_binding {
-            let records: Vec<RecordKey> = indices
-                .iter()
-                .map(|&i| {
-                    let job = entries[i].job;
-                    RecordKey {
-                        organization_id: job.organization_id.clone(),
-                        table: job.table.clone().unwrap_or_default(),
-                        record_id: job.id.clone().unwrap_or_default(),
-                    }
-                })
-                .collect();
-            match self.indexes.sync(binding, &records).await {
-                Ok(synced) => {
-                    tally.indexed += synced.upserted;
-                    tally.unindexed += synced.deleted;
-                    tally.sync_statements += synced.d1_statements();
-                }
-                Err(fault) => {
-                    tracing::error!(binding, records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");
-                    for &i in &indices {
-                        entries[i].outcome =
-                            Outcome::Transient(format!("writing to Vectorize failed: {fault}"));
-                    }
-                }
-            }
+    }
+
+    /// Sends the first backfill step of each model change this batch started. Should the send
+    /// fail, the change is resumed by the sweep or by `POST .../migration`.
+    async fn start_migrations(&self, started: &[MigrationStep]) {
+        if started.is_empty() {
+            return;
+        }
+        for step in started {
+            let m = &step.migration;
+            tracing::info!(organization_id = %m.organization_id, table = %m.table, model = %m.model, location = %m.location, migration_id = %m.migration_id, "model change started: every write now goes to both sets, and a backfill fills the new one");
+        }
+        let steps: Vec<(MigrationStep, u32)> = started.iter().map(|s| (s.clone(), 0)).collect();
+        if let Err(fault) = self.requeue.steps(&steps).await {
+            tracing::error!(error = %fault, "sending the first backfill steps failed; the sweep resumes them");
         }
     }
 
@@ -445,10 +538,13 @@ fn outcome_of(error: &EmbedError) -> Outcome {
     }
 }
 
-/// The D1 write that ends this delivery of `entry`'s job, if any.
-fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> {
+/// The D1 writes that end this delivery of `entry`'s job: its result, and the sets it finds
+/// already current under an older job's name.
+fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Vec<Write<'a>> {
     let job = entry.job;
-    let loaded = entry.loaded.as_ref()?;
+    let Some(loaded) = entry.loaded.as_ref() else {
+        return Vec::new();
+    };
     let finished = |status, reason: Option<String>| Write::Finished {
         job_id: job.job_id.to_string(),
         organization_id: job.organization_id.clone(),
@@ -457,29 +553,82 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Option<Write<'a>> 
     };
     match &entry.outcome {
         Outcome::Transient(error) => {
-            return Some(Write::Failed {
+            return vec![Write::Failed {
                 job_id: job.job_id.to_string(),
                 organization_id: job.organization_id.clone(),
                 error: error.clone(),
-            })
+            }]
         }
-        Outcome::Permanent(reason) => return Some(finished(JobStatus::Dead, Some(reason.clone()))),
+        Outcome::Permanent(reason) => return vec![finished(JobStatus::Dead, Some(reason.clone()))],
         Outcome::Handled => {}
     }
-    if let Some(vector) = &entry.vector {
-        return Some(Write::Embedded(Embedded {
+    let mut touch = None;
+    let table = job.table.as_deref().and_then(|t| config.table(t));
+    let to = match table {
+        Some(table) if !loaded.sets.is_empty() => {
+            let for_sets = |wanted: &dyn Fn(&Verdict) -> bool| -> Vec<SetVector<'a>> {
+                loaded
+                    .sets
+                    .iter()
+                    .zip(&entry.verdicts)
+                    .filter(|(_, v)| wanted(v))
+                    .filter_map(|(live, verdict)| {
+                        let vector = match verdict {
+                            Verdict::Skipped => &[][..],
+                            _ => entry.vectors.get(&live.set.model)?,
+                        };
+                        Some(SetVector {
+                            set: &live.set,
+                            content_hash: content_hash(&live.set.model, &job.content),
+                            vector,
+                        })
+                    })
+                    .collect()
+            };
+            // A redelivery of the job that wrote the vector changes nothing.
+            let touched: Vec<SetVector<'a>> = for_sets(&|v| *v == Verdict::Skipped)
+                .into_iter()
+                .filter(|sv| {
+                    loaded.sets.iter().any(|live| {
+                        live.set == *sv.set
+                            && live
+                                .stored
+                                .as_ref()
+                                .is_some_and(|s| s.job_id != job.job_id.to_string())
+                    })
+                })
+                .collect();
+            if !touched.is_empty() {
+                touch = Some(Write::Touched {
+                    job,
+                    created_at: loaded.created_at,
+                    table,
+                    sets: touched,
+                });
+            }
+            let vectors = for_sets(&|v| matches!(v, Verdict::Embed | Verdict::Relocate));
+            (!vectors.is_empty()).then_some(Destination::Sets(table, vectors))
+        }
+        _ => entry
+            .vectors
+            .get(&job.model)
+            .map(|v| Destination::JobRow(v)),
+    };
+    let result = match to {
+        Some(to) => Some(Write::Embedded(Embedded {
             job,
             created_at: loaded.created_at,
-            table: job.table.as_deref().and_then(|t| config.table(t)),
-            vector,
+            to,
             truncated: entry.truncated,
-        }));
-    }
-    match entry.verdict.as_ref()? {
-        Verdict::Skipped => Some(finished(JobStatus::Skipped, None)),
-        Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some((*reason).to_owned()))),
-        Verdict::Embed | Verdict::Relocate | Verdict::Dead(_) => None,
-    }
+        })),
+        None => match unwritten(&entry.verdicts) {
+            Verdict::Skipped => Some(finished(JobStatus::Skipped, None)),
+            Verdict::Stale(reason) => Some(finished(JobStatus::Stale, Some(reason.to_owned()))),
+            Verdict::Dead(reason) => Some(finished(JobStatus::Dead, Some(reason))),
+            Verdict::Embed | Verdict::Relocate => None,
+        },
+    };
+    result.into_iter().chain(touch).collect()
 }
 
 fn label(disposition: &Disposition) -> &'static str {

@@ -4,23 +4,31 @@
 //!
 //! - [`deliveries`]: a batch of `embeddings-queue`: decide, embed in as few AI calls as the
 //!   100-text limit allows, write every result in one D1 transaction, settle each message.
+//! - [`migration`]: the steps of a model change that share the queue with the jobs: backfill
+//!   pages, the switch, the clean-up of the old set.
 //! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error.
 //! - [`sweep`]: on a cron trigger, send again the jobs left open too long.
-//! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`]
-//!   implements the store over D1, [`bindings`] the rest over Queues and Vectorize, and settles
-//!   the runtime's messages.
+//! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`] and
+//!   [`sets_store`] implement the stores over D1, [`bindings`] the rest over Queues and
+//!   Vectorize, and settles the runtime's messages.
 
 mod bindings;
 mod dead_letter;
 mod deliveries;
+mod migration;
 mod ports;
+mod sets_store;
 mod store;
 mod sweep;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
+use shared::sets::MigrationStep;
 use worker::{event, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 use worker_kit::embedder::AnyEmbedder;
+
+use crate::deliveries::Settle;
+use crate::ports::Delivery;
 
 /// The queue of embedding jobs.
 pub(crate) const EMBEDDINGS_QUEUE: &str = "embeddings-queue";
@@ -40,18 +48,41 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         EMBEDDINGS_QUEUE => {
             let embedder =
                 AnyEmbedder::from_env(&env).map_err(|f| worker::Error::RustError(f.0))?;
+            let requeue = bindings::requeue(&env)?;
+            let indexes = bindings::EnvIndexes {
+                env: &env,
+                db: &store.db,
+            };
+            let config = worker_kit::config::config();
             let consumer = deliveries::Consumer {
                 store: &store,
                 embedder: &embedder,
-                requeue: &bindings::requeue(&env)?,
-                indexes: &bindings::EnvIndexes {
-                    env: &env,
-                    db: &store.db,
-                },
-                config: worker_kit::config::config(),
+                requeue: &requeue,
+                indexes: &indexes,
+                config,
                 policy: bindings::retry_policy(&env),
             };
-            consumer.handle(&messages, worker_kit::now_ms()).await
+            let steps = migration::Steps {
+                store: &store,
+                requeue: &requeue,
+                indexes: &indexes,
+                config,
+            };
+            let now = worker_kit::now_ms();
+            let (jobs, step_messages) = split(&messages);
+            let mut settles = vec![Settle::Ack; messages.len()];
+            let job_messages: Vec<Delivery> = jobs.iter().map(|&i| messages[i].clone()).collect();
+            if !job_messages.is_empty() {
+                for (&i, settle) in jobs.iter().zip(consumer.handle(&job_messages, now).await) {
+                    settles[i] = settle;
+                }
+            }
+            let (places, decoded): (Vec<usize>, Vec<MigrationStep>) =
+                step_messages.into_iter().unzip();
+            for (i, settle) in places.into_iter().zip(steps.handle(&decoded, now).await) {
+                settles[i] = settle;
+            }
+            settles
         }
         EMBEDDINGS_DLQ => dead_letter::handle(&store, &messages, worker_kit::now_ms()).await,
         other => {
@@ -65,6 +96,26 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     };
     bindings::apply(&batch, &settles);
     Ok(())
+}
+
+/// The places of the batch's jobs (and of anything else, which job decoding refuses), and its
+/// model-change steps, decoded.
+fn split(messages: &[Delivery]) -> (Vec<usize>, Vec<(usize, MigrationStep)>) {
+    let (mut jobs, mut steps) = (Vec::new(), Vec::new());
+    for (i, message) in messages.iter().enumerate() {
+        if !MigrationStep::is_step(&message.body) {
+            jobs.push(i);
+            continue;
+        }
+        match MigrationStep::decode(message.body.clone()) {
+            Ok(step) => steps.push((i, step)),
+            // Nothing to mark dead, and retrying cannot help.
+            Err(reason) => {
+                tracing::error!(message_id = %message.message_id, reason, "malformed model change step dropped");
+            }
+        }
+    }
+    (jobs, steps)
 }
 
 #[event(scheduled)]

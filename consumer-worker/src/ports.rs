@@ -6,7 +6,10 @@
 use shared::config::TableConfig;
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
+use shared::sets::{Migration, MigrationStep, SetRole, VectorSet};
 use worker_kit::index_sync::{RecordKey, Synced};
+
+use crate::migration::{Coverage, Page, RetiringRow};
 use worker_kit::Fault;
 
 /// One message as delivered: the queue's message id and its JSON body.
@@ -23,10 +26,36 @@ pub(crate) struct Loaded {
     /// When the job was made; orders jobs of one record.
     pub created_at: i64,
     pub record: RecordState,
+    /// The live sets of the job's table (the active one first), each with what it holds for
+    /// the record; none for a job without a record.
+    pub sets: Vec<LiveSet>,
+    /// Vectors of the record kept in one set that another set of the same model lacks (the
+    /// table is moving to another backend or index): copied there instead of embedded again.
+    pub copies: Vec<KeptCopy>,
+}
+
+/// A set a job of its table writes to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveSet {
+    pub set: VectorSet,
+    pub role: SetRole,
     pub stored: Option<StoredVersion>,
-    /// D1's copy of the stored vector, when it is kept elsewhere than its table keeps vectors
-    /// now: what a move writes to the new place instead of embedding again.
-    pub copy: Option<Vec<f32>>,
+}
+
+/// A record's vector as one set keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeptCopy {
+    pub model: String,
+    pub content_hash: String,
+    pub vector: Vec<f32>,
+}
+
+/// What one `load` read: each job's state, and the model changes it started (the config names
+/// a set that its table did not have).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LoadedBatch {
+    pub jobs: Vec<Option<Loaded>>,
+    pub started: Vec<MigrationStep>,
 }
 
 /// The end of a job's delivery, as written to D1.
@@ -46,6 +75,15 @@ pub(crate) enum Write<'a> {
     /// A message that is not a valid job but names one: the job is recorded `dead` with the
     /// reason, its row created if the gateway never wrote one (a custom pipeline's message).
     Rejected { job: JobIdentity, reason: String },
+    /// Sets that already held the job's content under an older job's name take this (newer)
+    /// job's: every live set of a record then names the newest job that embedded any of them,
+    /// which is what a model change's switch compares (`shared::sets`).
+    Touched {
+        job: &'a EmbeddingJob,
+        created_at: i64,
+        table: &'a TableConfig,
+        sets: Vec<SetVector<'a>>,
+    },
     /// A failed attempt of a job that will be tried again: its error is kept as `last_error`.
     Failed {
         job_id: String,
@@ -54,15 +92,32 @@ pub(crate) enum Write<'a> {
     },
 }
 
-/// A new vector and where it goes.
+/// A job's new vectors and where they go.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Embedded<'a> {
     pub job: &'a EmbeddingJob,
     pub created_at: i64,
-    /// The job's table, when it is bound to a record.
-    pub table: Option<&'a TableConfig>,
-    pub vector: &'a [f32],
+    pub to: Destination<'a>,
     pub truncated: bool,
+}
+
+/// Where a job's vectors go.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Destination<'a> {
+    /// A job without a record: its one vector goes on the job row.
+    JobRow(&'a [f32]),
+    /// A record of this table: one vector per set (and the configured set's to the record's
+    /// embedding column).
+    Sets(&'a TableConfig, Vec<SetVector<'a>>),
+}
+
+/// A vector for one set (empty for a [`Write::Touched`] set, whose vector stays).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SetVector<'a> {
+    pub set: &'a VectorSet,
+    /// `shared::message::content_hash` of the set's model and the job's content.
+    pub content_hash: String,
+    pub vector: &'a [f32],
 }
 
 /// A job known to be dead, by id and organization.
@@ -78,8 +133,10 @@ pub(crate) trait JobStore {
     /// Records one delivery of each job (`processing`, attempts + 1; a custom pipeline's job gets
     /// its row here) and reads what deciding it needs. A job already final, or whose row belongs
     /// to another organization, comes back as `None`.
-    async fn load(&self, jobs: &[&EmbeddingJob], now_ms: i64)
-        -> Result<Vec<Option<Loaded>>, Fault>;
+    /// Every configured set of the batch's tables is made sure of in the same round trip: a
+    /// table's first set becomes active, and one that differs from the active set starts a
+    /// model change (`shared::sets`).
+    async fn load(&self, jobs: &[&EmbeddingJob], now_ms: i64) -> Result<LoadedBatch, Fault>;
     /// Writes the batch's results in one transaction.
     async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault>;
     /// Marks jobs `dead`, keeping the last error of their failed attempts after the reason.
@@ -93,6 +150,39 @@ pub(crate) trait JobStore {
     fn statements(&self) -> usize;
 }
 
+/// The vector sets of a model change (`crate::migration`), in D1.
+pub(crate) trait MigrationStore {
+    /// Whether the migration's set is still its table's building set, under this migration.
+    async fn building(&self, m: &Migration) -> Result<bool, Fault>;
+    /// Up to `limit` live records of the active set after `after`, in id order, that the
+    /// building set does not cover or holds other content for, with their current text.
+    async fn uncovered(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, Fault>;
+    /// Records jobs as queued, of the migration's backfill, made at `created_at`.
+    async fn queue_jobs(
+        &self,
+        jobs: &[EmbeddingJob],
+        backfill_id: &str,
+        created_at: i64,
+    ) -> Result<(), Fault>;
+    /// How many live records of the active set the building set covers, of how many.
+    async fn coverage(&self, m: &Migration) -> Result<Coverage, Fault>;
+    /// Makes the building set active and the active one retiring, in one transaction, if the
+    /// building set covers the active one then; whether it did.
+    async fn switch(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
+    /// Up to `limit` rows of the table's retiring sets.
+    async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault>;
+    /// Deletes those rows (of sets still retiring).
+    async fn remove_rows(&self, m: &Migration, rows: &[RetiringRow]) -> Result<(), Fault>;
+    /// Removes the table's retiring sets that have no rows left; how many.
+    async fn drop_retired(&self, m: &Migration, now_ms: i64) -> Result<usize, Fault>;
+}
+
 /// The producer side of both queues, for jobs that must go round again. Each call is one
 /// `sendBatch` of jobs that fit in one (`shared::message::send_batches`).
 pub(crate) trait Requeue {
@@ -101,13 +191,17 @@ pub(crate) trait Requeue {
     async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault>;
     /// Sends jobs to `embeddings-dlq`.
     async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
+    /// Sends model-change steps to `embeddings-queue`, each after its delay in seconds.
+    async fn steps(&self, steps: &[(MigrationStep, u32)]) -> Result<(), Fault>;
 }
 
 /// Vector indexes outside D1: the Vectorize index behind each binding a table names.
 pub(crate) trait VectorIndexes {
-    /// Brings the index behind `binding` in line with D1 for `records`, after D1 committed
+    /// Brings every index D1 keeps a set of `records` in, in line with D1, after D1 committed
     /// (`worker_kit::index_sync`).
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault>;
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault>;
+    /// Deletes vectors from the index behind `binding` (a retiring set's).
+    async fn delete(&self, binding: &str, vector_ids: &[String]) -> Result<(), Fault>;
 }
 
 /// What can be read of a message that did not decode as a job, so that even a malformed

@@ -13,13 +13,18 @@ use serde_json::{json, Value};
 use shared::config::{Config, TableConfig};
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
+use shared::sets::{SetRole, VectorSet};
 use shared::vector::{decode_hex, encode, vector_id};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 use worker_kit::d1::{self, ident, number, text};
+use worker_kit::sets::{self, SetRow};
 use worker_kit::Fault;
 
-use crate::ports::{DeadJob, Embedded, JobStore, Loaded, Write};
+use crate::ports::{
+    DeadJob, Destination, Embedded, JobStore, KeptCopy, LiveSet, Loaded, LoadedBatch, SetVector,
+    Write,
+};
 
 /// Jobs, records and the D1 vector store.
 #[derive(Debug)]
@@ -30,16 +35,17 @@ pub(crate) struct D1Store {
     pub statements: Cell<usize>,
 }
 
+/// What one set holds for a job's record.
 #[derive(Deserialize)]
 struct StoredRow {
     /// The job's place in the batch.
     job: usize,
+    model: String,
+    location: String,
     content_hash: String,
     job_id: String,
     job_created_at: i64,
-    location: String,
-    /// D1's copy of the vector, read only when it is kept elsewhere than its table keeps
-    /// vectors now (it is about to be moved).
+    /// The vector, read only when another live set of the same model may need a copy of it.
     copy_hex: Option<String>,
 }
 
@@ -84,14 +90,46 @@ struct Delivered {
 /// A batch's jobs bound to records, by table: each with its place in the batch.
 type TableJobs<'a> = BTreeMap<&'a str, (&'a TableConfig, Vec<(usize, &'a EmbeddingJob)>)>;
 
+/// A bound job with its place in the batch and its table.
+type BoundJob<'a> = (usize, &'a EmbeddingJob, &'a TableConfig);
+
+/// The batch's jobs bound to a configured table: by table, all of them, and each organization's
+/// table once, as [`sets::pair`]s.
+fn bound_jobs<'a>(
+    jobs: &[&'a EmbeddingJob],
+    tables: &[Option<&'a TableConfig>],
+) -> (TableJobs<'a>, Vec<BoundJob<'a>>, Vec<Value>) {
+    let mut by_table: TableJobs<'_> = BTreeMap::new();
+    let mut bound = Vec::new();
+    let mut pairs: BTreeMap<(&str, &str), &TableConfig> = BTreeMap::new();
+    for (i, (job, table)) in jobs.iter().zip(tables).enumerate() {
+        if let Some(table) = table {
+            by_table
+                .entry(table.name.as_str())
+                .or_insert_with(|| (*table, Vec::new()))
+                .1
+                .push((i, *job));
+            bound.push((i, *job, *table));
+            pairs.insert((job.organization_id.as_str(), table.name.as_str()), table);
+        }
+    }
+    let pairs = pairs
+        .into_iter()
+        .map(|((org, _), table)| sets::pair(org, table))
+        .collect();
+    (by_table, bound, pairs)
+}
+
 /// What `load` answers for one job: nothing when its delivery was not recorded (`created_at`
-/// is `None`: the job is final, or another organization's), else its record and stored vector.
+/// is `None`: the job is final, or another organization's), else its record, its table's live
+/// sets with what each holds for the record, and the copies a set may take from another.
 fn loaded(
     job: &EmbeddingJob,
     table: Option<&TableConfig>,
     created_at: Option<i64>,
     record: Option<serde_json::Map<String, Value>>,
-    stored: Option<StoredRow>,
+    sets: &[SetOf],
+    stored: &[StoredRow],
 ) -> Option<Loaded> {
     let record = match table {
         Some(table) => match record {
@@ -105,25 +143,59 @@ fn loaded(
         None if job.table.is_some() => RecordState::Missing,
         None => RecordState::Unbound,
     };
-    // D1's copy, when it was read (the vector is kept elsewhere): a copy that does not decode
-    // counts as none, and the job is embedded again.
-    let copy = stored
-        .as_ref()
-        .and_then(|s| s.copy_hex.as_deref())
-        .and_then(|hex| decode_hex(hex).ok())
-        .filter(|v| !v.is_empty());
+    // A copy that does not decode counts as none: the job is embedded again.
+    let copies = stored
+        .iter()
+        .filter_map(|row| {
+            let vector = decode_hex(row.copy_hex.as_deref()?).ok()?;
+            (!vector.is_empty()).then(|| KeptCopy {
+                model: row.model.clone(),
+                content_hash: row.content_hash.clone(),
+                vector,
+            })
+        })
+        .collect();
+    let sets = sets
+        .iter()
+        .map(|(set, role)| LiveSet {
+            set: set.clone(),
+            role: *role,
+            stored: stored
+                .iter()
+                .find(|row| row.model == set.model && row.location == set.location)
+                .map(|row| StoredVersion {
+                    content_hash: row.content_hash.clone(),
+                    job_id: row.job_id.clone(),
+                    job_created_at: row.job_created_at,
+                }),
+        })
+        .collect();
     Some(Loaded {
         created_at: created_at?,
         record,
-        stored: stored.map(|s| StoredVersion {
-            copy_kept: copy.is_some(),
-            content_hash: s.content_hash,
-            job_id: s.job_id,
-            job_created_at: s.job_created_at,
-            location: s.location,
-        }),
-        copy,
+        sets,
+        copies,
     })
+}
+
+/// A live set and its role.
+type SetOf = (VectorSet, SetRole);
+
+/// The live sets of each organization's table that `rows` name, the active one first.
+fn live_sets(rows: Vec<SetRow>) -> BTreeMap<(String, String), Vec<SetOf>> {
+    let mut sets: BTreeMap<(String, String), Vec<SetOf>> = BTreeMap::new();
+    for row in rows {
+        let Some(role) = row.role() else {
+            continue;
+        };
+        sets.entry((row.organization_id.clone(), row.table_name.clone()))
+            .or_default()
+            .push((row.set(), role));
+    }
+    for list in sets.values_mut() {
+        list.sort_by_key(|(_, role)| *role != SetRole::Active);
+    }
+    sets
 }
 
 /// The newest of several writes of one record in a batch: the one whose vector is kept. The
@@ -148,7 +220,7 @@ fn newest_per_record<'a>(embedded: &[&'a Embedded<'a>]) -> Vec<&'a Embedded<'a>>
 
 impl D1Store {
     /// Adds `n` to the statements this store has run.
-    fn count(&self, n: usize) {
+    pub(crate) fn count(&self, n: usize) {
         self.statements.set(self.statements.get() + n);
     }
 
@@ -241,27 +313,22 @@ impl D1Store {
         )
     }
 
-    /// The stored vector versions of the records `jobs` are for, each with its job's place.
-    fn read_stored(
-        &self,
-        jobs: &[(usize, &EmbeddingJob, &TableConfig)],
-    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+    /// What every set holds for the records `jobs` are for, each row with its job's place. A
+    /// row's vector comes along only when another live set of its model lacks it at the same
+    /// content: the table is moving, and the copy saves an AI call.
+    fn read_stored(&self, jobs: &[BoundJob<'_>]) -> Result<Vec<D1PreparedStatement>, Fault> {
         let items: Vec<Value> = jobs
             .iter()
-            .map(|(i, job, table)| {
-                json!([
-                    i,
-                    job.organization_id,
-                    table.name,
-                    job.id,
-                    table.embeddings.vector_index.location()
-                ])
-            })
+            .map(|(i, job, table)| json!([i, job.organization_id, table.name, job.id]))
             .collect();
         self.over_chunks(
             &items,
-            "SELECT j.value ->> 0 AS job, v.content_hash, v.job_id, v.job_created_at, v.location,
-                 CASE WHEN v.location != j.value ->> 4 THEN hex(v.vector) END AS copy_hex
+            "SELECT j.value ->> 0 AS job, v.model, v.location, v.content_hash, v.job_id,
+                 v.job_created_at,
+                 CASE WHEN v.vector IS NOT NULL AND EXISTS (SELECT 1 FROM embedding_sets s
+                     WHERE s.organization_id = v.organization_id AND s.table_name = v.table_name
+                       AND s.model = v.model AND s.location != v.location
+                       AND s.role IN ('active', 'building')) THEN hex(v.vector) END AS copy_hex
              FROM json_each(?1) j
              JOIN embedding_vectors v ON v.organization_id = j.value ->> 1
                  AND v.table_name = j.value ->> 2 AND v.record_id = j.value ->> 3",
@@ -270,8 +337,10 @@ impl D1Store {
     }
 
     /// The statements that store the embedded records of one table, in order: each record's
-    /// embedding column, then the vector store. Only the newest write of a record in the batch
-    /// takes part, and each is guarded so that it loses to a newer job that committed first.
+    /// embedding column (with the vector of the set the config names), then each set's row.
+    /// Only the newest write of a record in the batch takes part, each is guarded so that it
+    /// loses to a newer job that committed first, and a row goes only to a set that is still
+    /// live: a set that retired while the batch ran takes nothing more.
     fn store_record_vectors(
         &self,
         table: &TableConfig,
@@ -279,25 +348,40 @@ impl D1Store {
         now_ms: i64,
     ) -> Result<Vec<D1PreparedStatement>, Fault> {
         let newest = newest_per_record(embedded);
+        let configured = VectorSet::configured(table);
         let mut columns = Vec::with_capacity(newest.len());
         let mut vectors = Vec::with_capacity(newest.len());
-        for (n, write) in newest.iter().enumerate() {
+        for write in &newest {
             let job = write.job;
             let record = job.id.as_deref().unwrap_or_default();
             let job_id = job.job_id.to_string();
-            columns.push(json!({
-                "org": job.organization_id, "record": record, "job": job_id,
-                "created": write.created_at, "vector": serde_json::to_string(write.vector)?,
-            }));
-            vectors.push(json!({
-                "n": n + 1, "org": job.organization_id, "record": record, "job": job_id,
-                "created": write.created_at, "model": job.model, "hash": job.content_hash,
-                "vector_id": vector_id(&job.organization_id, &table.name, record),
-                "hex": shared::hex(&encode(write.vector)),
-            }));
+            let Destination::Sets(_, set_vectors) = &write.to else {
+                continue;
+            };
+            for SetVector {
+                set,
+                content_hash,
+                vector,
+            } in set_vectors
+            {
+                if **set == configured {
+                    columns.push(json!({
+                        "org": job.organization_id, "record": record, "job": job_id,
+                        "created": write.created_at, "vector": serde_json::to_string(vector)?,
+                    }));
+                }
+                vectors.push(json!({
+                    "n": vectors.len() + 1, "org": job.organization_id, "record": record,
+                    "job": job_id, "created": write.created_at, "model": set.model,
+                    "location": set.location, "hash": content_hash,
+                    "vector_id": vector_id(&job.organization_id, &table.name, record),
+                    "hex": shared::hex(&encode(vector)),
+                }));
+            }
         }
         let newer = "SELECT 1 FROM embedding_vectors v
-             WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.record_id = w.record
+             WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.model = ?3
+               AND v.location = ?4 AND v.record_id = w.record
                AND (v.job_created_at, v.job_id) > (w.created, w.job)";
         let mut statements = self.over_chunks(
             &columns,
@@ -312,9 +396,13 @@ impl D1Store {
                 id = ident(&table.id_column),
                 org = ident(&table.organization_column),
             ),
-            &[text(&table.name)],
+            &[
+                text(&table.name),
+                text(&configured.model),
+                text(&configured.location),
+            ],
         )?;
-        // Kept for Vectorize tables too: D1's copy is what the index is brought in line with,
+        // Kept for Vectorize sets too: D1's copy is what the index is brought in line with,
         // and what a move to another backend copies without embedding again. Each row's `seq`
         // is past every other of its organization's table, in the batch's order.
         statements.extend(self.over_chunks(
@@ -326,20 +414,24 @@ impl D1Store {
                  SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), {metadata},
                      w.job, w.created,
                      (SELECT COALESCE(MAX(seq), 0) FROM embedding_vectors
-                      WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, ?4
+                      WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, w.location
                  FROM (SELECT value ->> 'n' AS n, value ->> 'org' AS org,
                            value ->> 'record' AS record, value ->> 'job' AS job,
                            value ->> 'created' AS created, value ->> 'model' AS model,
-                           value ->> 'hash' AS hash, value ->> 'vector_id' AS vector_id,
-                           value ->> 'hex' AS hex FROM json_each(?1)) AS w
+                           value ->> 'location' AS location, value ->> 'hash' AS hash,
+                           value ->> 'vector_id' AS vector_id, value ->> 'hex' AS hex
+                       FROM json_each(?1)) AS w
                  JOIN {t} r ON r.{id} = w.record AND r.{org} = w.org
+                 JOIN embedding_sets s ON s.organization_id = w.org AND s.table_name = ?2
+                     AND s.model = w.model AND s.location = w.location
+                     AND s.role IN ('active', 'building')
                  WHERE true
-                 ON CONFLICT (organization_id, table_name, record_id) DO UPDATE SET
-                     vector_id = excluded.vector_id, model = excluded.model,
-                     content_hash = excluded.content_hash, vector = excluded.vector,
-                     metadata = excluded.metadata, job_id = excluded.job_id,
-                     job_created_at = excluded.job_created_at, seq = excluded.seq,
-                     updated_at = excluded.updated_at, location = excluded.location
+                 ON CONFLICT (organization_id, table_name, model, location, record_id)
+                 DO UPDATE SET
+                     vector_id = excluded.vector_id, content_hash = excluded.content_hash,
+                     vector = excluded.vector, metadata = excluded.metadata,
+                     job_id = excluded.job_id, job_created_at = excluded.job_created_at,
+                     seq = excluded.seq, updated_at = excluded.updated_at
                  WHERE (excluded.job_created_at, excluded.job_id)
                      > (embedding_vectors.job_created_at, embedding_vectors.job_id)",
                 // The metadata is the record's as it is now, not as the job read it.
@@ -348,11 +440,7 @@ impl D1Store {
                 id = ident(&table.id_column),
                 org = ident(&table.organization_column),
             ),
-            &[
-                text(&table.name),
-                number(now_ms),
-                text(&table.embeddings.vector_index.location()),
-            ],
+            &[text(&table.name), number(now_ms)],
         )?);
         Ok(statements)
     }
@@ -397,6 +485,8 @@ struct Sorted<'a> {
     unbound: Vec<Value>,
     /// Final statuses without a vector.
     statuses: Vec<Value>,
+    /// Sets whose current vector takes a newer job's name.
+    touches: Vec<Value>,
     rejected: Vec<Value>,
     failed: Vec<Value>,
 }
@@ -408,7 +498,7 @@ impl<'a> Sorted<'a> {
             match write {
                 Write::Embedded(
                     embedded @ Embedded {
-                        table: Some(table),
+                        to: Destination::Sets(table, _),
                         job,
                         ..
                     },
@@ -427,7 +517,7 @@ impl<'a> Sorted<'a> {
                 }
                 Write::Embedded(Embedded {
                     job,
-                    vector,
+                    to: Destination::JobRow(vector),
                     truncated,
                     ..
                 }) => sorted.unbound.push(json!({
@@ -443,6 +533,21 @@ impl<'a> Sorted<'a> {
                     "job": job_id, "org": organization_id, "status": status.as_str(),
                     "reason": reason,
                 })),
+                Write::Touched {
+                    job,
+                    created_at,
+                    table,
+                    sets,
+                } => {
+                    for set in sets {
+                        sorted.touches.push(json!({
+                            "job": job.job_id.to_string(), "org": job.organization_id,
+                            "tbl": table.name, "record": job.id, "created": created_at,
+                            "model": set.set.model, "location": set.set.location,
+                            "hash": set.content_hash,
+                        }));
+                    }
+                }
                 Write::Rejected { job, reason } => sorted.rejected.push(json!({
                     "job": job.job_id, "org": job.organization_id, "model": job.model,
                     "content": job.content, "reason": reason,
@@ -461,29 +566,23 @@ impl<'a> Sorted<'a> {
 }
 
 impl JobStore for D1Store {
-    async fn load(
-        &self,
-        jobs: &[&EmbeddingJob],
-        now_ms: i64,
-    ) -> Result<Vec<Option<Loaded>>, Fault> {
+    async fn load(&self, jobs: &[&EmbeddingJob], now_ms: i64) -> Result<LoadedBatch, Fault> {
         let tables: Vec<Option<&TableConfig>> = jobs
             .iter()
             .map(|job| job.table.as_deref().and_then(|t| self.config.table(t)))
             .collect();
-        let mut by_table: TableJobs<'_> = BTreeMap::new();
-        let mut bound = Vec::new();
-        for (i, (job, table)) in jobs.iter().zip(&tables).enumerate() {
-            if let Some(table) = table {
-                by_table
-                    .entry(table.name.as_str())
-                    .or_insert_with(|| (*table, Vec::new()))
-                    .1
-                    .push((i, *job));
-                bound.push((i, *job, *table));
-            }
-        }
+        let (by_table, bound, pairs) = bound_jobs(jobs, &tables);
         let deliveries = self.record_deliveries(jobs, now_ms)?;
         let (delivery_count, mut statements) = (deliveries.len(), deliveries);
+        // A batch has at most 100 tables: their pairs are one small parameter.
+        let ensured = !pairs.is_empty();
+        if ensured {
+            statements.extend(sets::ensure(
+                &self.db,
+                &serde_json::to_string(&pairs)?,
+                now_ms,
+            )?);
+        }
         let mut record_counts = Vec::with_capacity(by_table.len());
         for (table, table_jobs) in by_table.values() {
             let reads = self.read_records(table, table_jobs)?;
@@ -496,7 +595,7 @@ impl JobStore for D1Store {
 
         let mut created: Vec<Option<i64>> = vec![None; jobs.len()];
         let mut records: Vec<Option<serde_json::Map<String, Value>>> = vec![None; jobs.len()];
-        let mut stored: Vec<Option<StoredRow>> = (0..jobs.len()).map(|_| None).collect();
+        let mut stored: Vec<Vec<StoredRow>> = (0..jobs.len()).map(|_| Vec::new()).collect();
         let mut next = || {
             results
                 .next()
@@ -515,6 +614,12 @@ impl JobStore for D1Store {
                 }
             }
         }
+        let (mut new_sets, mut set_rows) = (Vec::new(), Vec::new());
+        if ensured {
+            next()?;
+            new_sets = next()?.results::<SetRow>()?;
+            set_rows = next()?.results::<SetRow>()?;
+        }
         for count in record_counts {
             for _ in 0..count {
                 for mut row in next()?.results::<serde_json::Map<String, Value>>()? {
@@ -530,20 +635,34 @@ impl JobStore for D1Store {
         for result in results {
             for row in result.results::<StoredRow>()? {
                 if let Some(slot) = stored.get_mut(row.job) {
-                    *slot = Some(row);
+                    slot.push(row);
                 }
             }
         }
 
+        let sets = live_sets(set_rows);
         let loaded = jobs
             .iter()
             .zip(tables)
             .enumerate()
             .map(|(i, (job, table))| {
-                loaded(job, table, created[i], records[i].take(), stored[i].take())
+                let table_sets = table
+                    .and_then(|t| sets.get(&(job.organization_id.clone(), t.name.clone())))
+                    .map_or(&[][..], Vec::as_slice);
+                loaded(
+                    job,
+                    table,
+                    created[i],
+                    records[i].take(),
+                    table_sets,
+                    &stored[i],
+                )
             })
             .collect();
-        Ok(loaded)
+        Ok(LoadedBatch {
+            jobs: loaded,
+            started: new_sets.iter().filter_map(SetRow::first_step).collect(),
+        })
     }
 
     async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault> {
@@ -552,6 +671,7 @@ impl JobStore for D1Store {
             finishes,
             unbound,
             statuses,
+            touches,
             rejected,
             failed,
         } = Sorted::of(writes);
@@ -559,6 +679,25 @@ impl JobStore for D1Store {
         for (table, embedded) in by_table.values() {
             statements.extend(self.store_record_vectors(table, embedded, now_ms)?);
         }
+        statements.extend(self.over_chunks(
+            &touches,
+            "UPDATE embedding_vectors SET job_id = w.job, job_created_at = w.created,
+                 updated_at = ?2
+             FROM (SELECT value ->> 'org' AS org, value ->> 'tbl' AS tbl,
+                       value ->> 'record' AS record, value ->> 'model' AS model,
+                       value ->> 'location' AS location, value ->> 'hash' AS hash,
+                       value ->> 'job' AS job, value ->> 'created' AS created
+                   FROM json_each(?1)) AS w
+             WHERE embedding_vectors.organization_id = w.org
+               AND embedding_vectors.table_name = w.tbl AND embedding_vectors.model = w.model
+               AND embedding_vectors.location = w.location
+               AND embedding_vectors.record_id = w.record
+               AND embedding_vectors.content_hash = w.hash
+               AND embedding_vectors.vector IS NOT NULL
+               AND (embedding_vectors.job_created_at, embedding_vectors.job_id)
+                   < (w.created, w.job)",
+            &[number(now_ms)],
+        )?);
         // After the vectors: a job whose vector the store did not keep lost to a newer one.
         statements.extend(self.update_jobs(
             &finishes,

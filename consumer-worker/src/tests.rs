@@ -10,6 +10,7 @@ use shared::freshness::{RecordState, StoredVersion};
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::models::{self, ModelSpec};
+use shared::sets::{MigrationStep, SetRole, VectorSet};
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
@@ -17,7 +18,10 @@ use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::Fault;
 
 use crate::deliveries::{Consumer, Settle};
-use crate::ports::{DeadJob, Delivery, Embedded, JobStore, Loaded, Requeue, VectorIndexes, Write};
+use crate::ports::{
+    DeadJob, Delivery, Destination, Embedded, JobStore, KeptCopy, LiveSet, Loaded, LoadedBatch,
+    Requeue, VectorIndexes, Write,
+};
 use crate::{dead_letter, EMBEDDINGS_QUEUE};
 
 const CONFIG: &str = r#"
@@ -60,6 +64,10 @@ enum Written {
         job_id: String,
         error: String,
     },
+    Touched {
+        job_id: String,
+        sets: usize,
+    },
 }
 
 #[derive(Default)]
@@ -76,21 +84,33 @@ struct FakeStore {
 }
 
 impl JobStore for FakeStore {
-    async fn load(&self, jobs: &[&EmbeddingJob], _now: i64) -> Result<Vec<Option<Loaded>>, Fault> {
+    async fn load(&self, jobs: &[&EmbeddingJob], _now: i64) -> Result<LoadedBatch, Fault> {
         self.loads.set(self.loads.get() + 1);
         if self.load_down {
             return Err(Fault("D1 busy".into()));
         }
         let states = self.states.borrow();
-        Ok(jobs
+        let config = config();
+        let jobs = jobs
             .iter()
             .map(|job| {
-                states
+                let mut loaded = states
                     .iter()
                     .find(|(id, _)| *id == job.job_id)
-                    .map_or_else(|| Some(fresh(RecordState::Unbound)), |(_, s)| s.clone())
+                    .map_or_else(|| Some(fresh(RecordState::Unbound)), |(_, s)| s.clone())?;
+                // A table's first set is the one its config names, as the real store makes it.
+                if let Some(table) = job.table.as_deref().and_then(|t| config.table(t)) {
+                    if loaded.sets.is_empty() {
+                        loaded.sets.push(live(VectorSet::configured(table), None));
+                    }
+                }
+                Some(loaded)
             })
-            .collect())
+            .collect();
+        Ok(LoadedBatch {
+            jobs,
+            started: Vec::new(),
+        })
     }
 
     async fn commit(&self, writes: &[Write<'_>], _now: i64) -> Result<(), Fault> {
@@ -101,16 +121,25 @@ impl JobStore for FakeStore {
             .iter()
             .map(|w| match w {
                 Write::Embedded(Embedded {
-                    job,
-                    table,
-                    vector,
-                    truncated,
-                    ..
-                }) => Written::Embedded {
+                    job, to, truncated, ..
+                }) => {
+                    let (table, dims) = match to {
+                        Destination::JobRow(vector) => (None, vector.len()),
+                        Destination::Sets(table, vectors) => (
+                            Some(table.name.clone()),
+                            vectors.first().map_or(0, |v| v.vector.len()),
+                        ),
+                    };
+                    Written::Embedded {
+                        job_id: job.job_id.to_string(),
+                        table,
+                        dims,
+                        truncated: *truncated,
+                    }
+                }
+                Write::Touched { job, sets, .. } => Written::Touched {
                     job_id: job.job_id.to_string(),
-                    table: table.map(|t| t.name.clone()),
-                    dims: vector.len(),
-                    truncated: *truncated,
+                    sets: sets.len(),
                 },
                 Write::Finished {
                     job_id,
@@ -175,8 +204,32 @@ fn fresh(record: RecordState) -> Loaded {
     Loaded {
         created_at: 100,
         record,
-        stored: None,
-        copy: None,
+        sets: Vec::new(),
+        copies: Vec::new(),
+    }
+}
+
+fn live(set: VectorSet, stored: Option<StoredVersion>) -> LiveSet {
+    LiveSet {
+        set,
+        role: SetRole::Active,
+        stored,
+    }
+}
+
+fn set(model: &str, location: &str) -> VectorSet {
+    VectorSet {
+        model: model.into(),
+        location: location.into(),
+    }
+}
+
+/// The version a set holds when `job`'s content was embedded by another job at `at`.
+fn stored_like(job: &EmbeddingJob, model: &str, at: i64) -> StoredVersion {
+    StoredVersion {
+        content_hash: shared::message::content_hash(model, &job.content),
+        job_id: Uuid::nil().to_string(),
+        job_created_at: at,
     }
 }
 
@@ -223,6 +276,7 @@ struct FakeQueues {
     sends: Cell<usize>,
     retried: RefCell<Vec<(EmbeddingJob, u32)>>,
     dead_lettered: RefCell<Vec<EmbeddingJob>>,
+    steps: RefCell<Vec<(MigrationStep, u32)>>,
     down: bool,
 }
 
@@ -244,27 +298,38 @@ impl Requeue for FakeQueues {
         self.dead_lettered.borrow_mut().extend(jobs.iter().cloned());
         Ok(())
     }
+
+    async fn steps(&self, steps: &[(MigrationStep, u32)]) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue unavailable".into()));
+        }
+        self.sends.set(self.sends.get() + 1);
+        self.steps.borrow_mut().extend(steps.iter().cloned());
+        Ok(())
+    }
 }
 
 #[derive(Default)]
 struct FakeIndexes {
-    synced: RefCell<Vec<(String, Vec<RecordKey>)>>,
+    synced: RefCell<Vec<Vec<RecordKey>>>,
     down: bool,
 }
 
 impl VectorIndexes for FakeIndexes {
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault> {
         if self.down {
             return Err(Fault("Vectorize unavailable".into()));
         }
-        self.synced
-            .borrow_mut()
-            .push((binding.to_owned(), records.to_vec()));
+        self.synced.borrow_mut().push(records.to_vec());
         Ok(Synced {
             upserted: records.len(),
             deleted: 0,
-            rounds: 1,
+            statements: 2,
         })
+    }
+
+    async fn delete(&self, _binding: &str, _vector_ids: &[String]) -> Result<(), Fault> {
+        Ok(())
     }
 }
 
@@ -412,13 +477,10 @@ async fn stale_skipped_and_gone_jobs_make_no_ai_call() {
         let mut unchanged = fresh(RecordState::Present {
             text: "same text".into(),
         });
-        unchanged.stored = Some(StoredVersion {
-            content_hash: skipped.content_hash.clone(),
-            job_id: Uuid::nil().to_string(),
-            job_created_at: 50,
-            location: "d1".into(),
-            copy_kept: true,
-        });
+        unchanged.sets.push(live(
+            set(models::DEFAULT_MODEL, "d1"),
+            Some(stored_like(&skipped, models::DEFAULT_MODEL, 50)),
+        ));
         states.push((skipped.job_id, Some(unchanged)));
         states.push((gone.job_id, Some(fresh(RecordState::Missing))));
     }
@@ -603,7 +665,7 @@ async fn vectorize_tables_are_brought_in_line_with_d1_after_the_commit() {
     ));
     assert_eq!(
         *world.indexes.synced.borrow(),
-        vec![("VECTORIZE_384".to_owned(), vec![note_key("note_1")])]
+        vec![vec![note_key("note_1")]]
     );
 
     // Nothing committed, nothing to bring in line: the job comes back whole.
@@ -648,7 +710,7 @@ async fn a_failed_sync_is_retried_and_its_redelivery_only_syncs() {
     assert!(again.written().is_empty());
     assert_eq!(
         *again.indexes.synced.borrow(),
-        vec![("VECTORIZE_384".to_owned(), vec![note_key("note_1")])]
+        vec![vec![note_key("note_1")]]
     );
 }
 
@@ -657,17 +719,27 @@ async fn a_table_moved_to_vectorize_copies_d1_vectors_without_ai_calls() {
     let world = World::default();
     let note = bound("notes", "note_1", "a note");
     let earlier = bound("notes", "note_1", "a note");
+    let small = "@cf/baai/bge-small-en-v1.5";
+    let kept = StoredVersion {
+        job_id: earlier.job_id.to_string(),
+        ..stored_like(&note, small, 50)
+    };
+    // The table moved from D1 to Vectorize: its D1 set is active, the Vectorize one building.
     world.store.states.borrow_mut().push((
         note.job_id,
         Some(Loaded {
-            stored: Some(StoredVersion {
+            sets: vec![
+                live(set(small, "d1"), Some(kept.clone())),
+                LiveSet {
+                    role: SetRole::Building,
+                    ..live(set(small, "vectorize:VECTORIZE_384"), None)
+                },
+            ],
+            copies: vec![KeptCopy {
+                model: small.into(),
                 content_hash: note.content_hash.clone(),
-                job_id: earlier.job_id.to_string(),
-                job_created_at: 50,
-                location: "d1".into(),
-                copy_kept: true,
-            }),
-            copy: Some(vec![0.25; 384]),
+                vector: vec![0.25; 384],
+            }],
             ..fresh(RecordState::Present {
                 text: "a note".into(),
             })
@@ -687,13 +759,7 @@ async fn a_table_moved_to_vectorize_copies_d1_vectors_without_ai_calls() {
     here.store.states.borrow_mut().push((
         note.job_id,
         Some(Loaded {
-            stored: Some(StoredVersion {
-                content_hash: note.content_hash.clone(),
-                job_id: earlier.job_id.to_string(),
-                job_created_at: 50,
-                location: "vectorize:VECTORIZE_384".into(),
-                copy_kept: true,
-            }),
+            sets: vec![live(set(small, "vectorize:VECTORIZE_384"), Some(kept))],
             ..fresh(RecordState::Present {
                 text: "a note".into(),
             })

@@ -5,4 +5,4 @@ mod client;
 mod stack;
 
 pub use client::{Client, Reply};
-pub use stack::{Options, Stack, Tenant};
+pub use stack::{Options, Stack, Tenant, Variant};

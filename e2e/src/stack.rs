@@ -4,14 +4,18 @@
 //! with wrangler, then `wrangler dev` running api-worker, search-worker, consumer-worker and the
 //! stand-in's binding worker in one process on free ports, with local D1 and Queues. Everything lives in a temporary directory, and both process
 //! groups are stopped when the [`Stack`] is dropped, whether the tests passed or not.
+//!
+//! [`Stack::restart_workers`] swaps the workers for ones built from another config (a
+//! [`Variant`]) under the same state, the way a deploy of a config change meets live data.
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use shared::session::session_cookie;
@@ -20,6 +24,75 @@ use crate::client::Client;
 
 /// How long `wrangler dev` may take to answer its first health check.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long a stopped process group may take to be gone, and its port free again.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The workers built from another embeddings config: what [`Stack::restart_workers`] restarts
+/// `wrangler dev` with.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The config the workers were built from; the Vectorize bindings and indexes follow it.
+    pub config: PathBuf,
+    /// Holds `<worker>/build/index.js` for each worker, as `scripts/build-variant` leaves them.
+    pub build_dir: PathBuf,
+}
+
+impl Variant {
+    /// The workers `scripts/build-variant CONFIG BUILD_DIR` built, checked to be there.
+    pub fn new(config: PathBuf, build_dir: PathBuf) -> io::Result<Variant> {
+        let build = format!(
+            "scripts/build-variant {} {}",
+            config.display(),
+            build_dir.display()
+        );
+        if !config.is_file() {
+            return Err(io::Error::other(format!(
+                "the variant config {} is missing: write it, then run {build}",
+                config.display()
+            )));
+        }
+        for worker in WORKERS {
+            let bundle = build_dir.join(worker).join("build/index.js");
+            if !bundle.is_file() {
+                return Err(io::Error::other(format!(
+                    "{} is missing: run {build}",
+                    bundle.display()
+                )));
+            }
+        }
+        Ok(Variant { config, build_dir })
+    }
+
+    /// The variant `scripts/test` builds (`scripts/variant-config`): embeddings.toml with notes
+    /// on bge-base and evidence on bge-small, in the 384-dimension Vectorize index.
+    pub fn model_change() -> io::Result<Variant> {
+        let variants = repo_root().join("target/variant");
+        let config = variants.join("model-change.toml");
+        if !config.is_file() {
+            return Err(io::Error::other(format!(
+                "{} is missing: run scripts/variant-config target/variant/model-change.toml \
+                 and scripts/build-variant target/variant/model-change.toml \
+                 target/variant/model-change (scripts/test does)",
+                config.display()
+            )));
+        }
+        Variant::new(config, variants.join("model-change"))
+    }
+
+    /// A name for what is rendered for it: its config's file stem.
+    fn name(&self) -> String {
+        self.config
+            .file_stem()
+            .map_or_else(|| "variant".into(), |s| s.to_string_lossy().into_owned())
+    }
+}
+
+/// The Rust workers `wrangler dev` runs; a [`Variant`] replaces all three.
+const WORKERS: [&str; 3] = ["api-worker", "search-worker", "consumer-worker"];
+
+/// The log of the `wrangler dev` running the workers, which also names its process group.
+const WORKERS_LOG: &str = "wrangler-dev.log";
 
 /// A seeded user with a live session in an organization.
 #[derive(Debug, Clone)]
@@ -59,6 +132,11 @@ pub struct Stack {
     /// The example app, when it runs.
     pub example_app_url: Option<String>,
     dir: PathBuf,
+    /// The rendered configs `wrangler dev` runs now (`config/`, or a variant's).
+    config: PathBuf,
+    /// The port `wrangler dev` serves on, kept across restarts.
+    port: u16,
+    options: Options,
     secret: String,
     children: Vec<Child>,
     /// Each process group the stack started, by the log its output goes to.
@@ -69,8 +147,14 @@ impl Stack {
     /// Applies the migrations, seeds users, organizations and sessions, starts `wrangler dev`
     /// and waits until the gateway reports itself healthy.
     pub fn start(options: Options) -> io::Result<Stack> {
+        // Several stacks may run in one process (a test that restarts one starts its own).
+        static STACKS: AtomicUsize = AtomicUsize::new(0);
         let root = repo_root();
-        let dir = std::env::temp_dir().join(format!("d1-embeddings-e2e-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "d1-embeddings-e2e-{}-{}",
+            std::process::id(),
+            STACKS.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let mut stack = Stack {
@@ -78,37 +162,20 @@ impl Stack {
             local_ai_url: String::new(),
             local_vectorize_url: String::new(),
             example_app_url: None,
+            config: dir.join("config"),
             dir,
+            port: free_port()?,
+            options,
             secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
             children: Vec::new(),
             groups: Vec::new(),
         };
 
         stack.start_stand_ins(&root, options)?;
+        stack.render_config(&root, &stack.config, None)?;
 
-        let config = stack.dir.join("config");
-        let mut local_config = Command::new(root.join("scripts/local-config"));
-        local_config.args([
-            path(&config),
-            &stack.local_ai_url,
-            &stack.secret,
-            &stack.local_vectorize_url,
-        ]);
-        if let Some(delay) = options.retry_base_delay_seconds {
-            local_config.env("RETRY_BASE_DELAY_SECONDS", delay.to_string());
-        }
-        run_ok(&mut local_config, "scripts/local-config")?;
-        if let Some(size) = options.consumer_batch_size {
-            let consumer = config.join("consumer-worker.toml");
-            let rendered = fs::read_to_string(&consumer)?.replacen(
-                "max_batch_size = 100",
-                &format!("max_batch_size = {size}"),
-                1,
-            );
-            fs::write(consumer, rendered)?;
-        }
         let persist = stack.dir.join("state");
-        let api_config = config.join("api-worker.toml");
+        let api_config = stack.config.join("api-worker.toml");
         let local = [
             "--local",
             "--persist-to",
@@ -121,13 +188,118 @@ impl Stack {
         let seed = stack.dir.join("seed.sql");
         wrangler_ok(&[&["d1", "execute", "DB", "--file", path(&seed)][..], &local].concat())?;
 
+        stack.base_url = format!("http://127.0.0.1:{}", stack.port);
+        stack.start_workers(&root)?;
+        if options.example_app {
+            stack.start_example_app(&root)?;
+        }
+        Ok(stack)
+    }
+
+    /// Starts the example app in a second `wrangler dev` on the same local D1, finding
+    /// search-worker and the queue's consumer through the stack's dev registry.
+    fn start_example_app(&mut self, root: &Path) -> io::Result<()> {
         let port = free_port()?;
         let inspector = free_port()?;
+        let mut app = wrangler(root);
+        app.env("WRANGLER_REGISTRY_PATH", self.dir.join("registry"))
+            .args(["dev", "--ip", "127.0.0.1"])
+            .args(["--show-interactive-dev-session=false"])
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(self.dir.join("state"))
+            .arg("-c")
+            .arg(self.config.join("example-app.toml"));
+        self.spawn(app, "example-app.log")?;
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(&format!("{url}/"), "example-app.log")?;
+        self.example_app_url = Some(url);
+        Ok(())
+    }
+
+    /// Restarts `wrangler dev` with the workers of `variant`, on the same port, local D1 state
+    /// and dev registry, beside the same local-ai and Vectorize stand-in (whose indexes for the
+    /// variant's config are created first). Its configs are rendered afresh with the same
+    /// secret and URLs in `.dev.vars`, so that the seeded sessions' cookies still sign in.
+    /// Nothing is migrated or seeded: the state is the one the old workers left. An example app
+    /// keeps running, and finds the new workers through the registry.
+    pub fn restart_workers(&mut self, variant: &Variant) -> io::Result<()> {
+        let root = repo_root();
+        let config = self.dir.join(format!("config-{}", variant.name()));
+        self.render_config(&root, &config, Some(variant))?;
+        run_ok(
+            Command::new(root.join("scripts/local-indexes"))
+                .arg(&self.local_vectorize_url)
+                .env("EMBEDDINGS_CONFIG", &variant.config),
+            "scripts/local-indexes (the variant's)",
+        )?;
+
+        let at = self
+            .groups
+            .iter()
+            .position(|(log, _)| log == WORKERS_LOG)
+            .ok_or_else(|| io::Error::other("the stack runs no workers to restart"))?;
+        let (_, group) = self.groups.remove(at);
+        let mut old = self.children.remove(at);
+        stop(&mut old);
+        self.wait_until_stopped(group)?;
+
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(WORKERS_LOG))?;
+        writeln!(log, "--- restarted with {} ---", variant.config.display())?;
+        self.config = config;
+        self.start_workers(&root)
+    }
+
+    /// Renders the wrangler configs into `out` (`scripts/local-config`), for `variant`'s config
+    /// and builds when one is given, with this stack's secret, URLs and options.
+    fn render_config(&self, root: &Path, out: &Path, variant: Option<&Variant>) -> io::Result<()> {
+        let mut local_config = Command::new(root.join("scripts/local-config"));
+        local_config.args([
+            path(out),
+            &self.local_ai_url,
+            &self.secret,
+            &self.local_vectorize_url,
+        ]);
+        if let Some(delay) = self.options.retry_base_delay_seconds {
+            local_config.env("RETRY_BASE_DELAY_SECONDS", delay.to_string());
+        }
+        if let Some(variant) = variant {
+            local_config
+                .env("EMBEDDINGS_CONFIG", &variant.config)
+                .env("WORKER_BUILD_DIR", &variant.build_dir);
+        }
+        run_ok(&mut local_config, "scripts/local-config")?;
+        if let Some(size) = self.options.consumer_batch_size {
+            let consumer = out.join("consumer-worker.toml");
+            let rendered = fs::read_to_string(&consumer)?.replacen(
+                "max_batch_size = 100",
+                &format!("max_batch_size = {size}"),
+                1,
+            );
+            fs::write(consumer, rendered)?;
+        }
+        if self.options.pipeline {
+            let pipeline = root.join("e2e/pipeline");
+            let rendered = fs::read_to_string(pipeline.join("wrangler.toml"))?.replace(
+                "main = \"worker.js\"",
+                &format!("main = \"{}\"", pipeline.join("worker.js").display()),
+            );
+            fs::write(out.join("e2e-pipeline.toml"), rendered)?;
+        }
+        Ok(())
+    }
+
+    /// Starts `wrangler dev` with the workers of the current configs on the stack's port, and
+    /// waits until the gateway reports itself healthy.
+    fn start_workers(&mut self, root: &Path) -> io::Result<()> {
+        let inspector = free_port()?;
+        let mut dev = wrangler(root);
         // This stack's own registry of `wrangler dev` sessions: the example app finds
         // search-worker and the queue's consumer in it, and another stack's never.
-        let registry = stack.dir.join("registry");
-        let mut dev = wrangler(&root);
-        dev.env("WRANGLER_REGISTRY_PATH", &registry)
+        dev.env("WRANGLER_REGISTRY_PATH", self.dir.join("registry"))
             .args([
                 "dev",
                 "--ip",
@@ -136,61 +308,45 @@ impl Stack {
             ])
             .args([
                 "--port",
-                &port.to_string(),
+                &self.port.to_string(),
                 "--inspector-port",
                 &inspector.to_string(),
             ])
-            .args(["--persist-to", path(&persist)]);
-        if options.pipeline {
+            .arg("--persist-to")
+            .arg(self.dir.join("state"));
+        if self.options.pipeline {
             // First, so that it is the worker `wrangler dev` serves on its port.
-            let pipeline = root.join("e2e/pipeline");
-            let rendered = fs::read_to_string(pipeline.join("wrangler.toml"))?.replace(
-                "main = \"worker.js\"",
-                &format!("main = \"{}\"", pipeline.join("worker.js").display()),
-            );
-            fs::write(config.join("e2e-pipeline.toml"), rendered)?;
-            dev.arg("-c").arg(config.join("e2e-pipeline.toml"));
+            dev.arg("-c").arg(self.config.join("e2e-pipeline.toml"));
         }
-        for worker in [
-            "api-worker",
-            "search-worker",
-            "consumer-worker",
-            "local-vectorize",
-        ] {
-            dev.arg("-c").arg(config.join(format!("{worker}.toml")));
+        for worker in WORKERS.iter().chain(&["local-vectorize"]) {
+            dev.arg("-c")
+                .arg(self.config.join(format!("{worker}.toml")));
         }
-        stack.spawn(dev, "wrangler-dev.log")?;
-        stack.base_url = format!("http://127.0.0.1:{port}");
-        stack.wait_until_ready(
-            &format!("{}/api/v1/health", stack.base_url),
-            "wrangler-dev.log",
-        )?;
-        if options.example_app {
-            stack.start_example_app(&root, &registry)?;
-        }
-        Ok(stack)
+        self.spawn(dev, WORKERS_LOG)?;
+        self.wait_until_ready(&format!("{}/api/v1/health", self.base_url), WORKERS_LOG)
     }
 
-    /// Starts the example app in a second `wrangler dev` on the same local D1, finding
-    /// search-worker and the queue's consumer through the stack's dev registry.
-    fn start_example_app(&mut self, root: &Path, registry: &Path) -> io::Result<()> {
-        let port = free_port()?;
-        let inspector = free_port()?;
-        let mut app = wrangler(root);
-        app.env("WRANGLER_REGISTRY_PATH", registry)
-            .args(["dev", "--ip", "127.0.0.1"])
-            .args(["--show-interactive-dev-session=false"])
-            .args(["--port", &port.to_string()])
-            .args(["--inspector-port", &inspector.to_string()])
-            .arg("--persist-to")
-            .arg(self.dir.join("state"))
-            .arg("-c")
-            .arg(self.dir.join("config/example-app.toml"));
-        self.spawn(app, "example-app.log")?;
-        let url = format!("http://127.0.0.1:{port}");
-        self.wait_until_ready(&format!("{url}/"), "example-app.log")?;
-        self.example_app_url = Some(url);
-        Ok(())
+    /// Waits until no process of a stopped group is left (workerd outlives wrangler for a
+    /// moment) and the workers' port can be bound again.
+    fn wait_until_stopped(&self, group: u32) -> io::Result<()> {
+        let started = Instant::now();
+        loop {
+            let live = group_stats(group)?
+                .iter()
+                .any(|fields| fields.first().is_some_and(|state| state != "Z"));
+            let port_free = TcpListener::bind(("127.0.0.1", self.port)).is_ok();
+            if !live && port_free {
+                return Ok(());
+            }
+            if started.elapsed() > STOP_TIMEOUT {
+                return Err(io::Error::other(format!(
+                    "the stopped wrangler dev (group {group}) is not gone within \
+                     {STOP_TIMEOUT:?}: processes left {live}, port {} free {port_free}",
+                    self.port
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Starts local-ai and the Vectorize stand-in, and creates the stand-in's indexes the way
@@ -232,9 +388,12 @@ impl Stack {
     }
 
     /// Starts `command` in its own process group (so that stopping it stops its children too),
-    /// its output going to `log` in the stack's directory.
+    /// its output going to the end of `log` in the stack's directory.
     fn spawn(&mut self, mut command: Command, log_name: &str) -> io::Result<()> {
-        let log = fs::File::create(self.dir.join(log_name))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(log_name))?;
         command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -260,20 +419,10 @@ impl Stack {
                 io::Error::other(format!("the stack started nothing logging to {log}"))
             })?;
         let mut ticks = 0;
-        for entry in fs::read_dir("/proc")?.flatten() {
-            // The fields after the command name, which is in parentheses and may hold spaces.
-            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let Some((_, after)) = stat.rsplit_once(')') else {
-                continue;
-            };
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            // state ppid pgrp ... utime (14th field of stat) and stime (15th).
-            if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(*group) {
-                let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-                ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
-            }
+        for fields in group_stats(*group)? {
+            // utime (14th field of stat) and stime (15th).
+            let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+            ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
         }
         Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
     }
@@ -341,7 +490,7 @@ impl Stack {
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(self.dir.join("state"))
             .arg("-c")
-            .arg(self.dir.join("config/api-worker.toml"))
+            .arg(self.config.join("api-worker.toml"))
             .args(what)
             .stdin(Stdio::null())
             .output()?;
@@ -424,19 +573,44 @@ fn path(path: &Path) -> &str {
     path.to_str().expect("paths of the stack are UTF-8")
 }
 
+/// The `/proc/PID/stat` fields after the command name (state, ppid, pgrp, ...) of each process
+/// in process group `group`, zombies included.
+fn group_stats(group: u32) -> io::Result<Vec<Vec<String>>> {
+    let mut stats = Vec::new();
+    for entry in fs::read_dir("/proc")?.flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may hold spaces.
+        let Some((_, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<String> = after.split_whitespace().map(str::to_owned).collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(group) {
+            stats.push(fields);
+        }
+    }
+    Ok(stats)
+}
+
+/// Stops the process group `child` leads: politely, then whatever is left of it.
+fn stop(child: &mut Child) {
+    let group = -i32::try_from(child.id()).expect("pid fits i32");
+    stop_group(group, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Whatever is left of the group (workerd, esbuild) goes now.
+    stop_group(group, libc::SIGKILL);
+    let _ = child.wait();
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         // The gateway first, then what it depends on.
         while let Some(mut child) = self.children.pop() {
-            let group = -i32::try_from(child.id()).expect("pid fits i32");
-            stop_group(group, libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            // Whatever is left of the group (workerd, esbuild) goes now.
-            stop_group(group, libc::SIGKILL);
-            let _ = child.wait();
+            stop(&mut child);
         }
         let _ = fs::remove_dir_all(&self.dir);
     }

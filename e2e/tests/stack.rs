@@ -11,6 +11,8 @@
 //! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
 //! - [`checker`]: seeded random histories on both backends, checked against an oracle;
 //! - [`app`]: the example application Worker: better-auth sign-ups, and search over RPC;
+//! - [`model_change`]: tables change model under live data (a stack of its own, restarted with
+//!   workers built from another config);
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/app.rs"]
@@ -25,6 +27,8 @@ mod consumer;
 mod fuzz;
 #[path = "stack/gateway.rs"]
 mod gateway;
+#[path = "stack/model_change.rs"]
+mod model_change;
 #[path = "stack/search.rs"]
 mod search;
 #[path = "stack/tenancy.rs"]
@@ -140,6 +144,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(backends::VECTORIZE_TESTS.iter().copied())
         .chain(tenancy::TESTS.iter().copied())
         .chain(app::TESTS.iter().copied())
+        .chain(model_change::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -206,11 +211,19 @@ fn wait_final(ctx: &Ctx, job_id: &str, within: Duration) -> Result<Value, Failed
 
 /// Polls a job, as the caller whose cookie is given, until it is final or `within` passes.
 fn wait_final_as(ctx: &Ctx, cookie: &str, job_id: &str, within: Duration) -> Result<Value, Failed> {
+    wait_final_on(&ctx.client, cookie, job_id, within)
+}
+
+/// [`wait_final_as`] through any client (a test's own stack's).
+fn wait_final_on(
+    client: &Client,
+    cookie: &str,
+    job_id: &str,
+    within: Duration,
+) -> Result<Value, Failed> {
     let started = Instant::now();
     loop {
-        let reply = ctx
-            .client
-            .get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(cookie))?;
+        let reply = client.get(&format!("/api/v1/embeddings/jobs/{job_id}"), Some(cookie))?;
         expect(&reply, 200, "job status")?;
         if !matches!(reply.body["status"].as_str(), Some("queued" | "processing")) {
             return Ok(reply.body);

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
+use shared::sets::VectorSet;
 use worker::{D1Database, Env};
 use worker_kit::d1::{self, number, text, DB};
 use worker_kit::embedder::AnyEmbedder;
@@ -12,7 +13,7 @@ use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
 use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
-use crate::ports::{App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{ActiveSet, App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
 
 thread_local! {
     /// One isolate, one thread: the caches live as long as the isolate does.
@@ -54,35 +55,97 @@ pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvInd
 #[derive(Debug)]
 pub(crate) struct D1Store(D1Database);
 
+/// The active set of `?1`'s table `?2`.
+const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
+     WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
+
+impl D1Store {
+    /// One set's rows written after `after_seq`. `hex()`: D1 hands a worker text far faster than a
+    /// blob (an array of numbers).
+    fn since(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        after_seq: i64,
+    ) -> Result<worker::D1PreparedStatement, Fault> {
+        Ok(self
+            .0
+            .prepare(
+                "SELECT seq, record_id, hex(vector) AS vector_hex, metadata FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND seq > ?5 ORDER BY seq",
+            )
+            .bind(&[
+                text(organization_id),
+                text(table),
+                text(&set.model),
+                text(&set.location),
+                number(after_seq),
+            ])?)
+    }
+}
+
 impl Store for D1Store {
     async fn ping(&self) -> Result<(), Fault> {
         d1::ping(&self.0).await
+    }
+
+    async fn active_set(
+        &self,
+        organization_id: &str,
+        table: &str,
+    ) -> Result<Option<ActiveSet>, Fault> {
+        Ok(self
+            .0
+            .prepare(ACTIVE_SET)
+            .bind(&[text(organization_id), text(table)])?
+            .first::<ActiveSet>(None)
+            .await?)
     }
 
     async fn vectors_since(
         &self,
         organization_id: &str,
         table: &str,
+        set: &VectorSet,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault> {
-        // hex(): D1 hands a worker text far faster than a blob (an array of numbers).
-        let rows = self
-            .0
-            .prepare(
-                "SELECT seq, record_id, hex(vector) AS vector_hex, metadata FROM embedding_vectors
-                 WHERE organization_id = ?1 AND table_name = ?2 AND seq > ?3 ORDER BY seq",
-            )
-            .bind(&[text(organization_id), text(table), number(after_seq)])?
+        Ok(self
+            .since(organization_id, table, set, after_seq)?
             .all()
             .await?
-            .results::<VectorRow>()?;
-        Ok(rows)
+            .results::<VectorRow>()?)
+    }
+
+    async fn catch_up(
+        &self,
+        organization_id: &str,
+        table: &str,
+        guess: &VectorSet,
+        after_seq: i64,
+    ) -> Result<(Option<ActiveSet>, Vec<VectorRow>), Fault> {
+        let active = self
+            .0
+            .prepare(ACTIVE_SET)
+            .bind(&[text(organization_id), text(table)])?;
+        let rows = self.since(organization_id, table, guess, after_seq)?;
+        let results = self.0.batch(vec![active, rows]).await?;
+        let mut results = results.into_iter();
+        let (Some(active), Some(rows)) = (results.next(), results.next()) else {
+            return Err(Fault("D1 returned fewer results than statements".into()));
+        };
+        Ok((
+            active.results::<ActiveSet>()?.into_iter().next(),
+            rows.results::<VectorRow>()?,
+        ))
     }
 
     async fn live_records(
         &self,
         organization_id: &str,
         table: &str,
+        location: &str,
         vector_ids: &[String],
     ) -> Result<HashMap<String, (String, Metadata)>, Fault> {
         #[derive(Deserialize)]
@@ -99,12 +162,13 @@ impl Store for D1Store {
             .0
             .prepare(
                 "SELECT vector_id, record_id, metadata FROM embedding_vectors
-                 WHERE organization_id = ?1 AND table_name = ?2 AND vector IS NOT NULL
-                   AND vector_id IN (SELECT value FROM json_each(?3))",
+                 WHERE organization_id = ?1 AND table_name = ?2 AND location = ?3
+                   AND vector IS NOT NULL AND vector_id IN (SELECT value FROM json_each(?4))",
             )
             .bind(&[
                 text(organization_id),
                 text(table),
+                text(location),
                 text(&serde_json::to_string(vector_ids)?),
             ])?
             .all()

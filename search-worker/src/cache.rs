@@ -1,9 +1,10 @@
 //! The isolate's caches, kept across requests.
 //!
-//! - [`VectorCache`]: each organization's table of vectors, normalised, in one flat array. A
-//!   search first fetches only the rows written since the cache last looked (every write moves
-//!   a row's `seq` past all others), so it is exact and current as soon as the consumer commits,
-//!   without reading 10,000 vectors each time. A deleted record arrives as a tombstone.
+//! - [`VectorCache`]: each organization's table of vectors (of its active set: one model, one
+//!   generation, [`snapshot_key`]), normalised, in one flat array. A search first fetches only
+//!   the rows written since the cache last looked (every write moves a row's `seq` past all
+//!   others), so it is exact and current as soon as the consumer commits, without reading
+//!   10,000 vectors each time. A deleted record arrives as a tombstone.
 //! - [`QueryCache`]: the vectors of recent query texts by model, for [`QUERY_TTL_MS`], so the
 //!   same search again makes no AI call.
 //!
@@ -21,7 +22,9 @@ use shared::topk::normalized;
 use shared::vector::decode_hex;
 use worker_kit::Fault;
 
-use crate::ports::VectorRow;
+use shared::config::TableConfig;
+
+use crate::ports::{ActiveSet, VectorRow};
 
 /// How long a query text's vector is reused.
 pub(crate) const QUERY_TTL_MS: i64 = 5 * 60 * 1000;
@@ -356,6 +359,33 @@ where
 pub(crate) struct Caches {
     pub vectors: VectorCache,
     pub queries: QueryCache,
+    /// The active set each organization's table was last found searched in: the guess a
+    /// search embeds its text for while D1 says what the set is now.
+    pub active: RefCell<HashMap<(String, String), ActiveSet>>,
+}
+
+impl Caches {
+    /// The set `table` was last searched in, or the configured one.
+    pub(crate) fn active_guess(&self, organization_id: &str, table: &TableConfig) -> ActiveSet {
+        self.active
+            .borrow()
+            .get(&(organization_id.to_owned(), table.name.clone()))
+            .cloned()
+            .unwrap_or_else(|| ActiveSet::configured(table))
+    }
+
+    pub(crate) fn remember_active(&self, organization_id: &str, table: &str, active: &ActiveSet) {
+        self.active.borrow_mut().insert(
+            (organization_id.to_owned(), table.to_owned()),
+            active.clone(),
+        );
+    }
+}
+
+/// The key of a set's snapshot in the [`VectorCache`]: its table, model and generation, so
+/// that a search after a model change never reads the other set's copy.
+pub(crate) fn snapshot_key(table: &str, active: &ActiveSet) -> String {
+    format!("{table}@{}#{}", active.set.model, active.generation)
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -14,7 +14,27 @@ pub(crate) async fn embed<S: Store, E: Embedder, V: VectorIndexes>(
     organization_id: &str,
     request: &EmbedRequest,
 ) -> Result<EmbedResponse, ApiError> {
-    let model = request.resolve(app.config)?;
+    let mut model = request.resolve(app.config)?;
+    // A service's vectors are its table's active set's: while a model change builds a new set,
+    // the old model's, so that what `embed` answers can be `query`'d.
+    if let Some(table) = request
+        .service
+        .as_deref()
+        .and_then(|s| app.config.service(s))
+        .and_then(|s| app.config.table(&s.table))
+    {
+        let active = app
+            .store
+            .active_set(organization_id, &table.name)
+            .await
+            .map_err(|fault| {
+                tracing::error!(error = %fault, table = %table.name, "reading the active set failed");
+                ApiError::unavailable("the vector store is unavailable; retry later")
+            })?;
+        if let Some(active) = active.and_then(|a| shared::models::model(&a.set.model)) {
+            model = active;
+        }
+    }
     let vector = vector_of(app, organization_id, model, &request.text).await?;
     Ok(EmbedResponse {
         model: model.name.to_owned(),

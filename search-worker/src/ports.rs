@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
+use shared::sets::VectorSet;
 use shared::Config;
 use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
@@ -23,22 +25,66 @@ pub(crate) struct VectorRow {
     pub metadata: String,
 }
 
+/// The vector set an organization's table is searched in (`shared::sets`), and its generation
+/// (a set retired and started again is another generation: a cached copy of the first one
+/// must not serve the second).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct ActiveSet {
+    #[serde(flatten)]
+    pub set: VectorSet,
+    #[serde(rename = "created_at")]
+    pub generation: i64,
+}
+
+impl ActiveSet {
+    /// The set the config names, for a table that has no set yet (nothing was ever written).
+    pub(crate) fn configured(table: &TableConfig) -> Self {
+        ActiveSet {
+            set: VectorSet::configured(table),
+            generation: 0,
+        }
+    }
+}
+
 /// D1, as search-worker uses it.
 pub(crate) trait Store {
     async fn ping(&self) -> Result<(), Fault>;
-    /// The vector rows of an organization's table written after `after_seq`, in `seq` order.
+    /// The active set of an organization's table, if it has one.
+    async fn active_set(
+        &self,
+        organization_id: &str,
+        table: &str,
+    ) -> Result<Option<ActiveSet>, Fault>;
+    /// The rows of one set of an organization's table written after `after_seq`, in `seq` order.
     async fn vectors_since(
         &self,
         organization_id: &str,
         table: &str,
+        set: &VectorSet,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault>;
-    /// For those of `vector_ids` that D1 holds a live vector under: the record and its current
-    /// metadata, by vector id. What Vectorize's answers are checked against.
+    /// [`Store::active_set`] and, on a guess of what it is, [`Store::vectors_since`] for it: one
+    /// round trip when the guess is right, which it is but for the first search after a switch.
+    async fn catch_up(
+        &self,
+        organization_id: &str,
+        table: &str,
+        guess: &VectorSet,
+        after_seq: i64,
+    ) -> Result<(Option<ActiveSet>, Vec<VectorRow>), Fault> {
+        let active = self.active_set(organization_id, table).await?;
+        let rows = self
+            .vectors_since(organization_id, table, guess, after_seq)
+            .await?;
+        Ok((active, rows))
+    }
+    /// For those of `vector_ids` that D1 holds a live vector under at `location`: the record
+    /// and its current metadata, by vector id. What Vectorize's answers are checked against.
     async fn live_records(
         &self,
         organization_id: &str,
         table: &str,
+        location: &str,
         vector_ids: &[String],
     ) -> Result<HashMap<String, (String, Metadata)>, Fault>;
 }

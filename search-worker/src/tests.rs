@@ -16,24 +16,45 @@ use worker_kit::Fault;
 use shared::message::EmbeddingJob;
 use shared::rpc::EnqueueRequest;
 
-use crate::ports::{App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use shared::sets::VectorSet;
+
+use crate::ports::{ActiveSet, App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
 use crate::rpc;
+
+/// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
+/// asked for) and the row.
+type FakeRow = (String, String, Option<VectorSet>, VectorRow);
 
 /// The D1 vector store: rows by organization and table, each with its seq.
 #[derive(Default)]
 struct FakeStore {
     down: bool,
-    rows: RefCell<Vec<(String, String, VectorRow)>>,
+    rows: RefCell<Vec<FakeRow>>,
+    /// Each table's active set, when a test sets one (else the table has none yet).
+    active: RefCell<HashMap<(String, String), ActiveSet>>,
     reads: Cell<usize>,
 }
 
 impl FakeStore {
     fn put(&self, org: &str, table: &str, id: &str, vector: Option<&[f32]>, metadata: &Value) {
+        self.put_in(None, org, table, id, vector, metadata);
+    }
+
+    fn put_in(
+        &self,
+        set: Option<VectorSet>,
+        org: &str,
+        table: &str,
+        id: &str,
+        vector: Option<&[f32]>,
+        metadata: &Value,
+    ) {
         let mut rows = self.rows.borrow_mut();
         let seq = i64::try_from(rows.len()).unwrap() + 1;
         rows.push((
             org.into(),
             table.into(),
+            set,
             VectorRow {
                 seq,
                 record_id: id.into(),
@@ -52,10 +73,22 @@ impl Store for FakeStore {
             Ok(())
         }
     }
+    async fn active_set(&self, org: &str, table: &str) -> Result<Option<ActiveSet>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        Ok(self
+            .active
+            .borrow()
+            .get(&(org.to_owned(), table.to_owned()))
+            .cloned())
+    }
+
     async fn vectors_since(
         &self,
         org: &str,
         table: &str,
+        set: &VectorSet,
         after: i64,
     ) -> Result<Vec<VectorRow>, Fault> {
         if self.down {
@@ -66,8 +99,10 @@ impl Store for FakeStore {
             .rows
             .borrow()
             .iter()
-            .filter(|(o, t, r)| o == org && t == table && r.seq > after)
-            .map(|(_, _, r)| r.clone())
+            .filter(|(o, t, s, r)| {
+                o == org && t == table && s.as_ref().is_none_or(|s| s == set) && r.seq > after
+            })
+            .map(|(_, _, _, r)| r.clone())
             .collect())
     }
 
@@ -75,6 +110,7 @@ impl Store for FakeStore {
         &self,
         org: &str,
         table: &str,
+        _location: &str,
         vector_ids: &[String],
     ) -> Result<HashMap<String, (String, Metadata)>, Fault> {
         if self.down {
@@ -82,11 +118,11 @@ impl Store for FakeStore {
         }
         // The last row of each record is its current state.
         let mut current: HashMap<String, Option<(String, Metadata)>> = HashMap::new();
-        for (_, _, row) in self
+        for (_, _, _, row) in self
             .rows
             .borrow()
             .iter()
-            .filter(|(o, t, _)| o == org && t == table)
+            .filter(|(o, t, _, _)| o == org && t == table)
         {
             let vector_id = shared::vector::vector_id(org, table, &row.record_id);
             if !vector_ids.contains(&vector_id) {

@@ -1,31 +1,30 @@
 //! Whether a delivered job still has work to do: the consumer's idempotence and ordering rules.
 //!
 //! Queues deliver at least once and in any order, so before embedding anything the consumer
-//! compares the job with what is stored:
+//! compares the job with what each of its table's live vector sets (`crate::sets`) holds for
+//! the record:
 //!
 //! 1. a job bound to a record that no longer exists is dead (retrying cannot bring it back);
 //! 2. a job made from text the record no longer has is `stale` (`recordHash` differs);
-//! 3. a job older than the one that wrote the stored vector is `stale`: an older job never
-//!    overwrites a newer vector;
-//! 4. a job whose content hash equals the stored vector's is `skipped`, with no AI call, when
-//!    the vector is kept where its table keeps vectors now; when the table has moved (from D1 to
-//!    Vectorize, or to another index), the stored copy is moved there, still with no AI call;
-//! 5. anything else is embedded.
+//! 3. a job older than the one that wrote the set's vector is `stale` for that set: an older
+//!    job never overwrites a newer vector;
+//! 4. a job whose content hash under the set's model equals the stored vector's is `skipped`
+//!    for that set, with no AI call;
+//! 5. a vector of the same model and content kept in another set (the table is moving to
+//!    another backend or index) is copied, still with no AI call;
+//! 6. anything else is embedded with the set's model.
 //!
 //! Jobs are ordered by their creation time in milliseconds, then by job id.
 
 use crate::message::{content_hash, EmbeddingJob};
 
-/// The version of the vector stored for a record: which job wrote it, from what content.
+/// The version of the vector a set holds for a record: which job wrote it, from what content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredVersion {
+    /// [`content_hash`] of the set's model and the content embedded.
     pub content_hash: String,
     pub job_id: String,
     pub job_created_at: i64,
-    /// Where the vector is kept for search (`shared::config::VectorIndex::location`).
-    pub location: String,
-    /// Whether D1 holds a copy of the vector that can be moved without embedding again.
-    pub copy_kept: bool,
 }
 
 /// What the consumer knows of a job's record.
@@ -39,25 +38,32 @@ pub enum RecordState {
     Present { text: String },
 }
 
-/// What to do with a job.
+/// What to do with a job, for one set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Embed,
     Skipped,
-    /// The stored vector is current but kept elsewhere: write D1's copy to the table's index.
+    /// The set lacks the vector, but another set holds it for the same model and content: copy.
     Relocate,
     Stale(&'static str),
     Dead(String),
 }
 
-/// Applies the rules above to one job, created at `created_at`, of a table whose vectors are
-/// kept at `location`.
+/// What the job brings a set: `set_hash` is the [`content_hash`] of the set's model and the
+/// job's content; `copy_kept` says whether another set holds that vector already.
+#[derive(Debug, Clone, Copy)]
+pub struct ForSet<'a> {
+    pub stored: Option<&'a StoredVersion>,
+    pub set_hash: &'a str,
+    pub copy_kept: bool,
+}
+
+/// Applies the rules above to one job, created at `created_at`, for one set.
 pub fn assess(
     job: &EmbeddingJob,
     created_at: i64,
     record: &RecordState,
-    stored: Option<&StoredVersion>,
-    location: &str,
+    set: ForSet<'_>,
 ) -> Verdict {
     match record {
         RecordState::Unbound => return Verdict::Embed,
@@ -78,23 +84,36 @@ pub fn assess(
             }
         }
     }
-    let Some(stored) = stored else {
-        return Verdict::Embed;
-    };
-    let this = (created_at, job.job_id.to_string());
-    if (stored.job_created_at, &stored.job_id) > (this.0, &this.1) {
-        return Verdict::Stale("a newer job already wrote this record's vector");
+    if let Some(stored) = set.stored {
+        let this = (created_at, job.job_id.to_string());
+        if (stored.job_created_at, &stored.job_id) > (this.0, &this.1) {
+            return Verdict::Stale("a newer job already wrote this record's vector");
+        }
+        if stored.content_hash == set.set_hash {
+            return Verdict::Skipped;
+        }
     }
-    if stored.content_hash != job.content_hash {
-        return Verdict::Embed;
-    }
-    if stored.location == location {
-        Verdict::Skipped
-    } else if stored.copy_kept {
+    if set.copy_kept {
         Verdict::Relocate
     } else {
         Verdict::Embed
     }
+}
+
+/// The job's fate across its sets, when it writes none of them: dead, `skipped` if any set
+/// already held its content, else `stale`.
+pub fn unwritten(verdicts: &[Verdict]) -> Verdict {
+    if let Some(dead) = verdicts.iter().find(|v| matches!(v, Verdict::Dead(_))) {
+        return dead.clone();
+    }
+    if verdicts.contains(&Verdict::Skipped) {
+        return Verdict::Skipped;
+    }
+    verdicts
+        .iter()
+        .find(|v| matches!(v, Verdict::Stale(_)))
+        .cloned()
+        .unwrap_or(Verdict::Skipped)
 }
 
 #[cfg(test)]
@@ -103,7 +122,7 @@ mod tests {
     use uuid::Uuid;
 
     const MODEL: &str = crate::models::DEFAULT_MODEL;
-    const D1: &str = "d1";
+    const SMALL: &str = "@cf/baai/bge-small-en-v1.5";
 
     fn job(content: &str, record_text: Option<&str>) -> EmbeddingJob {
         let job = EmbeddingJob::new(
@@ -128,25 +147,36 @@ mod tests {
             content_hash: job.content_hash.clone(),
             job_id: job.job_id.to_string(),
             job_created_at: created_at,
-            location: D1.into(),
-            copy_kept: true,
+        }
+    }
+
+    /// The job for a set of the job's own model.
+    fn own<'a>(job: &'a EmbeddingJob, stored: Option<&'a StoredVersion>) -> ForSet<'a> {
+        ForSet {
+            stored,
+            set_hash: &job.content_hash,
+            copy_kept: false,
         }
     }
 
     #[test]
     fn a_fresh_job_is_embedded() {
         let j = job("v1", Some("v1"));
-        assert_eq!(assess(&j, 10, &present("v1"), None, D1), Verdict::Embed);
+        assert_eq!(
+            assess(&j, 10, &present("v1"), own(&j, None)),
+            Verdict::Embed
+        );
         let unbound = EmbeddingJob::new(Uuid::new_v4(), "org_a", MODEL, "text", None);
         assert_eq!(
-            assess(&unbound, 10, &RecordState::Unbound, None, D1),
+            assess(&unbound, 10, &RecordState::Unbound, own(&unbound, None)),
             Verdict::Embed
         );
     }
 
     #[test]
     fn a_missing_record_is_dead_with_its_name() {
-        let verdict = assess(&job("v1", Some("v1")), 10, &RecordState::Missing, None, D1);
+        let j = job("v1", Some("v1"));
+        let verdict = assess(&j, 10, &RecordState::Missing, own(&j, None));
         assert!(
             matches!(verdict, Verdict::Dead(reason) if reason.contains("`clm_1`") && reason.contains("`claims`"))
         );
@@ -156,12 +186,13 @@ mod tests {
     fn a_job_for_text_the_record_no_longer_has_is_stale() {
         let old = job("v1", Some("v1"));
         assert!(matches!(
-            assess(&old, 10, &present("v2"), None, D1),
+            assess(&old, 10, &present("v2"), own(&old, None)),
             Verdict::Stale(_)
         ));
         // Without a record hash (a custom pipeline's job) only the order of jobs counts.
+        let custom = job("custom", None);
         assert_eq!(
-            assess(&job("custom", None), 10, &present("v2"), None, D1),
+            assess(&custom, 10, &present("v2"), own(&custom, None)),
             Verdict::Embed
         );
     }
@@ -172,18 +203,20 @@ mod tests {
         let newer = job("v2", None);
         let stored = stored_by(&newer, 20);
         assert!(matches!(
-            assess(&older, 10, &present("v2"), Some(&stored), D1),
+            assess(&older, 10, &present("v2"), own(&older, Some(&stored))),
             Verdict::Stale(_)
         ));
         // The newer job over the older vector is embedded.
+        let old_vector = stored_by(&older, 10);
         assert_eq!(
-            assess(&newer, 20, &present("v2"), Some(&stored_by(&older, 10)), D1),
+            assess(&newer, 20, &present("v2"), own(&newer, Some(&old_vector))),
             Verdict::Embed
         );
         // Same millisecond: the job id breaks the tie, the same way every time.
         let (a, b) = (job("a", None), job("b", None));
-        let a_over_b = assess(&a, 10, &present("x"), Some(&stored_by(&b, 10)), D1);
-        let b_over_a = assess(&b, 10, &present("x"), Some(&stored_by(&a, 10)), D1);
+        let (by_a, by_b) = (stored_by(&a, 10), stored_by(&b, 10));
+        let a_over_b = assess(&a, 10, &present("x"), own(&a, Some(&by_b)));
+        let b_over_a = assess(&b, 10, &present("x"), own(&b, Some(&by_a)));
         assert_ne!(
             matches!(a_over_b, Verdict::Stale(_)),
             matches!(b_over_a, Verdict::Stale(_))
@@ -194,66 +227,86 @@ mod tests {
     fn unchanged_content_is_skipped() {
         let first = job("same", Some("same"));
         let second = job("same", Some("same"));
+        let by_first = stored_by(&first, 10);
         assert_eq!(
-            assess(
-                &second,
-                20,
-                &present("same"),
-                Some(&stored_by(&first, 10)),
-                D1
-            ),
+            assess(&second, 20, &present("same"), own(&second, Some(&by_first))),
             Verdict::Skipped
         );
         // The same job delivered again after its write is skipped too.
         assert_eq!(
-            assess(
-                &first,
-                10,
-                &present("same"),
-                Some(&stored_by(&first, 10)),
-                D1
-            ),
+            assess(&first, 10, &present("same"), own(&first, Some(&by_first))),
             Verdict::Skipped
         );
     }
 
     #[test]
-    fn a_current_vector_kept_elsewhere_is_moved_not_embedded_again() {
+    fn each_set_is_judged_under_its_own_model() {
+        // The record's vector is current in the bge-base set; a bge-small set being built
+        // beside it has nothing yet: the same job is skipped for one and embedded for the other.
         let first = job("same", Some("same"));
         let second = job("same", Some("same"));
-        let stored = stored_by(&first, 10);
-        let vectorize = "vectorize:VECTORIZE_768";
-        // The table moved from D1 to Vectorize: D1's copy goes to the index, no AI call.
+        let by_first = stored_by(&first, 10);
+        let small_hash = content_hash(SMALL, "same");
         assert_eq!(
-            assess(&second, 20, &present("same"), Some(&stored), vectorize),
-            Verdict::Relocate
+            assess(&second, 20, &present("same"), own(&second, Some(&by_first))),
+            Verdict::Skipped
         );
-        // Without a copy in D1 the only way there is to embed again.
-        let without_copy = StoredVersion {
+        let building = ForSet {
+            stored: None,
+            set_hash: &small_hash,
             copy_kept: false,
-            ..stored.clone()
         };
         assert_eq!(
-            assess(
-                &second,
-                20,
-                &present("same"),
-                Some(&without_copy),
-                vectorize
-            ),
+            assess(&second, 20, &present("same"), building),
             Verdict::Embed
+        );
+        // A bge-base vector stored under the small set's name would not count as current.
+        let wrong_model = ForSet {
+            stored: Some(&by_first),
+            set_hash: &small_hash,
+            copy_kept: false,
+        };
+        assert_eq!(
+            assess(&second, 20, &present("same"), wrong_model),
+            Verdict::Embed
+        );
+    }
+
+    #[test]
+    fn a_vector_kept_in_another_set_is_copied_not_embedded_again() {
+        let first = job("same", Some("same"));
+        let second = job("same", Some("same"));
+        let moving = ForSet {
+            stored: None,
+            set_hash: &second.content_hash,
+            copy_kept: true,
+        };
+        assert_eq!(
+            assess(&second, 20, &present("same"), moving),
+            Verdict::Relocate
         );
         // Order still comes first: an older job is stale wherever the vector is kept.
         let newer = stored_by(&second, 20);
+        let behind = ForSet {
+            stored: Some(&newer),
+            set_hash: &first.content_hash,
+            copy_kept: true,
+        };
         assert!(matches!(
-            assess(&first, 10, &present("same"), Some(&newer), vectorize),
+            assess(&first, 10, &present("same"), behind),
             Verdict::Stale(_)
         ));
-        // Changed content is embedded, not moved.
-        let changed = job("other", Some("other"));
+    }
+
+    #[test]
+    fn a_job_that_writes_no_set_is_skipped_if_any_set_held_its_content() {
+        let stale = Verdict::Stale("a newer job already wrote this record's vector");
         assert_eq!(
-            assess(&changed, 30, &present("other"), Some(&stored), vectorize),
-            Verdict::Embed
+            unwritten(&[stale.clone(), Verdict::Skipped]),
+            Verdict::Skipped
         );
+        assert_eq!(unwritten(&[stale.clone(), stale.clone()]), stale);
+        let dead = Verdict::Dead("gone".into());
+        assert_eq!(unwritten(&[Verdict::Skipped, dead.clone()]), dead);
     }
 }

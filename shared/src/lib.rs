@@ -10,6 +10,7 @@
 //! - [`record`]: records as the CRUD routes take them, the change that re-embeds, cursors.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
+//! - [`sets`]: vector sets (one model, one place) and the model change between two of them.
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
 //! - [`vector`]: vectors as stored (compact bytes) and indexed (Vectorize ids), and cosine.
 //! - [`job`]: job statuses and the job view the API returns.
@@ -42,6 +43,7 @@ pub mod record;
 pub mod rpc;
 pub mod search;
 pub mod session;
+pub mod sets;
 pub mod time;
 pub mod topk;
 pub mod vector;

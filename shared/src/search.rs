@@ -282,15 +282,25 @@ impl QueryRequest {
                 }
             }
         };
-        if table.model().dimensions != dims {
-            return Err(ApiError::invalid(format!(
-                "`vector` has {dims} dimensions; `{}` holds {}-dimension vectors",
-                table.name,
-                table.model().dimensions
-            )));
-        }
         let filter = Filter::parse(self.filter.as_ref(), &metadata_fields(table), "filter")?;
         Ok((table, filter))
+    }
+
+    /// Refuses a vector of other dimensions than the vectors `table` is searched in now, which
+    /// are `model`'s: the configured model's, or during a model change the old one's until the
+    /// switch (`crate::sets`).
+    pub fn check_dimensions(
+        table: &TableConfig,
+        model: &ModelSpec,
+        dims: usize,
+    ) -> Result<(), ApiError> {
+        if model.dimensions == dims {
+            return Ok(());
+        }
+        Err(ApiError::invalid(format!(
+            "`vector` has {dims} dimensions; `{}` holds {}-dimension vectors",
+            table.name, model.dimensions
+        )))
     }
 }
 
@@ -498,9 +508,22 @@ mod tests {
                 .plan(&config)
                 .unwrap();
         assert_eq!(table.name, "notes");
+        // A named table takes the vector here; its dimensions are checked against the set the
+        // table is searched in now.
+        let (claims, _) = query(serde_json::json!({"vector": vec![0.1; 384], "table": "claims"}))
+            .plan(&config)
+            .unwrap();
+        let refused = QueryRequest::check_dimensions(claims, claims.model(), 384).unwrap_err();
+        assert_eq!(refused.status(), 400);
+        assert!(
+            refused.message.contains("768-dimension"),
+            "{}",
+            refused.message
+        );
+        let small = models::model("@cf/baai/bge-small-en-v1.5").unwrap();
+        assert!(QueryRequest::check_dimensions(claims, small, 384).is_ok());
         for body in [
             serde_json::json!({"vector": vec![0.1; 1024]}),
-            serde_json::json!({"vector": vec![0.1; 384], "table": "claims"}),
             serde_json::json!({"vector": []}),
             serde_json::json!({"vector": vec![0.1; 768], "topK": 0}),
             serde_json::json!({"vector": vec![0.1; 768], "filter": {"secret": 1}}),

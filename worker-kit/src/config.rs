@@ -4,8 +4,9 @@ use std::sync::OnceLock;
 
 use shared::Config;
 
-/// The text of `embeddings.toml` as it was when the worker was built.
-pub const CONFIG_TOML: &str = include_str!("../../embeddings.toml");
+/// The text of `embeddings.toml` as it was when the worker was built (or of the config
+/// `EMBEDDINGS_CONFIG` named then: see the build script).
+pub const CONFIG_TOML: &str = include_str!(concat!(env!("OUT_DIR"), "/embeddings.toml"));
 
 /// The parsed config. The build script has already refused a config that does not parse.
 pub fn config() -> &'static Config {

@@ -1,11 +1,12 @@
-//! Keeps a Vectorize index in line with D1, the truth, for the records a writer just changed.
+//! Keeps Vectorize indexes in line with D1, the truth, for the records a writer just changed.
 //!
-//! D1's `embedding_vectors` holds every embedded record's current vector (or a tombstone once
-//! the record is deleted), where it is kept for search (`location`), and a `seq` that grows with
-//! every change. Several writers change it concurrently (consumer batches, the gateway's deletes
-//! and metadata edits), and each then has to carry the change into Vectorize. Writing one's own
-//! vector straight to Vectorize is wrong: two writers reach Vectorize in either order, so an
-//! older vector could land last, or a deleted record's vector could come back after its delete.
+//! D1's `embedding_vectors` holds every embedded record's current vector in each vector set
+//! (`shared::sets`), or a tombstone once the record is deleted, where the set is kept
+//! (`location`), and a `seq` that grows with every change. Several writers change it
+//! concurrently (consumer batches, the gateway's deletes and metadata edits), and each then has
+//! to carry the change into Vectorize. Writing one's own vector straight to Vectorize is wrong:
+//! two writers reach Vectorize in either order, so an older vector could land last, or a
+//! deleted record's vector could come back after its delete.
 //!
 //! So a writer never writes what it *meant*; after its D1 commit it calls [`sync`], which writes
 //! what D1 *holds*, then reads D1 again and repeats for any record whose `seq` moved meanwhile.
@@ -13,13 +14,14 @@
 //! accepted last, it was followed by a D1 read that found nothing newer than what it wrote: any
 //! later D1 change has a writer of its own whose `sync` comes after it. The index ends as D1 is.
 //!
-//! An index holds exactly the live vectors D1 locates in it: a row kept at this location is
-//! upserted, a tombstone or a row kept elsewhere is deleted from it.
+//! Every Vectorize location a record has a row at is synced: a live row is upserted, a
+//! tombstone deleted. A retiring set's rows are removed from D1 and their index together, by
+//! the clean-up of a model change; nothing else removes a row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use shared::config::VectorIndex;
+use shared::sets::binding_of;
 use shared::vector::decode_hex;
 use worker::{D1Database, Env};
 
@@ -36,14 +38,14 @@ pub const MAX_DELETE: usize = 100;
 const MAX_ROUNDS: usize = 4;
 
 /// A record whose vector may have changed, in one organization and table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordKey {
     pub organization_id: String,
     pub table: String,
     pub record_id: String,
 }
 
-/// What D1 holds for a record.
+/// What D1 holds for a record in one Vectorize location.
 #[derive(Debug, Clone, Deserialize)]
 struct Row {
     organization_id: String,
@@ -61,21 +63,23 @@ struct Version {
     organization_id: String,
     table_name: String,
     record_id: String,
+    location: String,
     seq: i64,
 }
 
-/// What one [`sync`] wrote to the index.
+/// What one [`sync`] wrote to the indexes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Synced {
     pub upserted: usize,
     pub deleted: usize,
-    pub rounds: usize,
+    /// D1 statements run: each round reads the rows, then (if it wrote any) their versions.
+    pub statements: usize,
 }
 
 impl Synced {
-    /// The D1 statements the sync ran: each round reads the rows, then their versions.
+    /// The D1 statements the sync ran.
     pub fn d1_statements(&self) -> usize {
-        2 * self.rounds
+        self.statements
     }
 }
 
@@ -86,75 +90,66 @@ enum Change {
     Delete(String),
 }
 
-/// Brings the Vectorize index behind `binding` in line with D1 for `records`.
-pub async fn sync_binding(
-    env: &Env,
-    db: &D1Database,
-    binding: &str,
-    records: &[RecordKey],
-) -> Result<Synced, Fault> {
-    let index = Vectorize::from_env(env, binding)?;
-    let location = VectorIndex::Vectorize {
-        binding: binding.to_owned(),
-    }
-    .location();
-    sync(db, &index, &location, records).await
-}
-
-/// Brings the index behind `index`, kept at `location`, in line with D1 for `records`.
-pub async fn sync(
-    db: &D1Database,
-    index: &Vectorize,
-    location: &str,
-    records: &[RecordKey],
-) -> Result<Synced, Fault> {
+/// Brings every Vectorize index that D1 keeps a set of `records` in, in line with D1.
+pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<Synced, Fault> {
     let mut synced = Synced::default();
-    if records.is_empty() {
-        return Ok(synced);
-    }
     let mut pending: Vec<RecordKey> = records.to_vec();
-    pending.sort_by(|a, b| key_tuple(a).cmp(&key_tuple(b)));
+    pending.sort();
     pending.dedup();
-    while synced.rounds < MAX_ROUNDS {
-        synced.rounds += 1;
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        if rounds == MAX_ROUNDS {
+            return Err(Fault(format!(
+                "{} records kept changing while they were written to Vectorize; their next \
+                 writer brings them in line",
+                pending.len()
+            )));
+        }
+        rounds += 1;
         let rows = read_rows(db, &pending).await?;
-        let written: HashMap<RecordKey, i64> =
-            rows.iter().map(|row| (row_key(row), row.seq)).collect();
-        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        synced.statements += 1;
+        if rows.is_empty() {
+            break;
+        }
+        let written: HashMap<(RecordKey, String), i64> = rows
+            .iter()
+            .map(|row| ((row_key(row), row.location.clone()), row.seq))
+            .collect();
+        let mut by_binding: BTreeMap<String, (Vec<IndexedVector>, Vec<String>)> = BTreeMap::new();
         for row in rows {
-            match change(row, location)? {
+            let Some(binding) = binding_of(&row.location).map(str::to_owned) else {
+                continue;
+            };
+            let (upserts, deletes) = by_binding.entry(binding).or_default();
+            match change(row)? {
                 Change::Upsert(vector) => upserts.push(vector),
                 Change::Delete(id) => deletes.push(id),
             }
         }
-        for chunk in upserts.chunks(MAX_UPSERT) {
-            index.upsert(chunk).await?;
+        for (binding, (upserts, deletes)) in by_binding {
+            let index = Vectorize::from_env(env, &binding)?;
+            for chunk in upserts.chunks(MAX_UPSERT) {
+                index.upsert(chunk).await?;
+            }
+            for chunk in deletes.chunks(MAX_DELETE) {
+                index.delete(chunk).await?;
+            }
+            synced.upserted += upserts.len();
+            synced.deleted += deletes.len();
         }
-        for chunk in deletes.chunks(MAX_DELETE) {
-            index.delete(chunk).await?;
-        }
-        synced.upserted += upserts.len();
-        synced.deleted += deletes.len();
         // Whatever moved since the read is written again.
         let now = read_versions(db, &pending).await?;
-        pending = now
+        synced.statements += 1;
+        let mut moved: Vec<RecordKey> = now
             .into_iter()
             .filter(|(key, seq)| written.get(key) != Some(seq))
-            .map(|(key, _)| key)
+            .map(|((record, _), _)| record)
             .collect();
-        if pending.is_empty() {
-            return Ok(synced);
-        }
+        moved.sort();
+        moved.dedup();
+        pending = moved;
     }
-    Err(Fault(format!(
-        "{} records kept changing while they were written to Vectorize; their next writer brings \
-         them in line",
-        pending.len()
-    )))
-}
-
-fn key_tuple(key: &RecordKey) -> (&str, &str, &str) {
-    (&key.organization_id, &key.table, &key.record_id)
+    Ok(synced)
 }
 
 fn row_key(row: &Row) -> RecordKey {
@@ -184,12 +179,15 @@ fn keys_param(records: &[RecordKey]) -> Result<String, Fault> {
 const KEYS_IN: &str = "(organization_id, table_name, record_id) IN
      (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))";
 
+/// Rows kept in Vectorize only: D1's own sets need no bringing in line.
+const IN_VECTORIZE: &str = "location LIKE 'vectorize:%'";
+
 async fn read_rows(db: &D1Database, records: &[RecordKey]) -> Result<Vec<Row>, Fault> {
     Ok(db
         .prepare(format!(
             "SELECT organization_id, table_name, record_id, vector_id, seq, location,
                  hex(vector) AS vector_hex, metadata
-             FROM embedding_vectors WHERE {KEYS_IN}"
+             FROM embedding_vectors WHERE {KEYS_IN} AND {IN_VECTORIZE}"
         ))
         .bind(&[text(&keys_param(records)?)])?
         .all()
@@ -200,11 +198,11 @@ async fn read_rows(db: &D1Database, records: &[RecordKey]) -> Result<Vec<Row>, F
 async fn read_versions(
     db: &D1Database,
     records: &[RecordKey],
-) -> Result<Vec<(RecordKey, i64)>, Fault> {
+) -> Result<Vec<((RecordKey, String), i64)>, Fault> {
     let versions = db
         .prepare(format!(
-            "SELECT organization_id, table_name, record_id, seq FROM embedding_vectors
-             WHERE {KEYS_IN}"
+            "SELECT organization_id, table_name, record_id, location, seq FROM embedding_vectors
+             WHERE {KEYS_IN} AND {IN_VECTORIZE}"
         ))
         .bind(&[text(&keys_param(records)?)])?
         .all()
@@ -213,21 +211,19 @@ async fn read_versions(
     Ok(versions
         .into_iter()
         .map(|v| {
-            (
-                RecordKey {
-                    organization_id: v.organization_id,
-                    table: v.table_name,
-                    record_id: v.record_id,
-                },
-                v.seq,
-            )
+            let record = RecordKey {
+                organization_id: v.organization_id,
+                table: v.table_name,
+                record_id: v.record_id,
+            };
+            ((record, v.location), v.seq)
         })
         .collect())
 }
 
-/// A live row kept at `location` goes into the index; anything else must not be there.
-fn change(row: Row, location: &str) -> Result<Change, Fault> {
-    let live = row.location == location && row.vector_hex.as_deref().is_some_and(|h| !h.is_empty());
+/// A live row goes into its index; a tombstone must not be there.
+fn change(row: Row) -> Result<Change, Fault> {
+    let live = row.vector_hex.as_deref().is_some_and(|h| !h.is_empty());
     if !live {
         return Ok(Change::Delete(row.vector_id));
     }
@@ -290,7 +286,7 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn a_live_row_kept_here_is_upserted_with_its_metadata_and_namespace() {
-        let Change::Upsert(vector) = change(row(HERE, Some(HEX)), HERE).unwrap() else {
+        let Change::Upsert(vector) = change(row(HERE, Some(HEX))).unwrap() else {
             panic!("a live row is upserted");
         };
         assert_eq!(vector.id, "org_a:evidence:ev_1");
@@ -303,15 +299,10 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn a_tombstone_or_a_row_kept_elsewhere_is_deleted() {
+    fn a_tombstone_is_deleted() {
         let gone = Change::Delete("org_a:evidence:ev_1".into());
-        assert_eq!(change(row(HERE, None), HERE).unwrap(), gone);
-        assert_eq!(change(row(HERE, Some("")), HERE).unwrap(), gone);
-        assert_eq!(change(row("d1", Some(HEX)), HERE).unwrap(), gone);
-        assert_eq!(
-            change(row("vectorize:VECTORIZE_384", Some(HEX)), HERE).unwrap(),
-            gone
-        );
+        assert_eq!(change(row(HERE, None)).unwrap(), gone);
+        assert_eq!(change(row(HERE, Some(""))).unwrap(), gone);
     }
 
     #[wasm_bindgen_test]

@@ -12,6 +12,8 @@
 //!   in which concurrent writers reach it.
 //! - [`search_client`]: search-worker's RPC methods, typed: the gateway's client, and an
 //!   application Worker's.
+//! - [`sets`]: the statements that make sure of a table's configured vector set (and so start
+//!   a model change).
 //! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
@@ -21,6 +23,7 @@ pub mod embedder;
 pub mod http;
 pub mod index_sync;
 pub mod search_client;
+pub mod sets;
 pub mod telemetry;
 pub mod vectorize;
 

@@ -13,16 +13,18 @@ use shared::message::EmbeddingJob;
 use shared::record::Record;
 use shared::rpc;
 use shared::session::session_cookie;
+use shared::sets::{MigrationStep, SetRole, VectorSet};
 use shared::ApiError;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::search_client::{SearchClient, Transport};
+use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
 use crate::ports::{
-    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, KeyUse, Ports, RecordWrite,
-    SessionRow, Store, VectorIndexes,
+    ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, KeyUse, LastError, Ports,
+    RecordWrite, SessionRow, Store, TableHealth, VectorIndexes,
 };
 use crate::routes::handle;
 
@@ -42,6 +44,8 @@ pub(super) struct FakeStore {
     pub(super) refreshed: RefCell<Vec<(String, String, String)>>,
     /// What a separate read of a record answers when another write has since overtaken it.
     pub(super) stale_read: RefCell<Option<Record>>,
+    /// The vector sets of each organization's table.
+    pub(super) sets: RefCell<Vec<SetRow>>,
     pub(super) down: bool,
 }
 
@@ -328,12 +332,128 @@ impl Store for FakeStore {
             true
         }))
     }
+
+    async fn table_health(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        _now_ms: i64,
+    ) -> Result<TableHealth, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        let sets: Vec<SetRow> = self
+            .sets
+            .borrow()
+            .iter()
+            .filter(|s| s.organization_id == organization_id && s.table_name == table.name)
+            .filter(|s| s.role().is_some_and(|r| r != SetRole::Retiring))
+            .cloned()
+            .collect();
+        let jobs = self.jobs.borrow();
+        let of_table: Vec<&JobRow> = jobs
+            .iter()
+            .filter(|j| {
+                j.organization_id == organization_id && j.table_name.as_deref() == Some(&table.name)
+            })
+            .collect();
+        let with = |statuses: &[&str]| {
+            of_table
+                .iter()
+                .filter(|j| statuses.contains(&j.status.as_str()))
+                .count() as u64
+        };
+        let vectors = self
+            .vectors
+            .iter()
+            .filter(|(org, t, _, _)| org == organization_id && *t == table.name)
+            .count() as u64;
+        let building = sets.iter().any(|s| s.role() == Some(SetRole::Building));
+        Ok(TableHealth {
+            records: self
+                .records
+                .borrow()
+                .iter()
+                .filter(|(t, r)| *t == table.name && r["organization_id"] == organization_id)
+                .count() as u64,
+            embedded: vectors,
+            coverage: building.then_some((0, vectors)),
+            pending: with(&["queued", "processing"]),
+            failed: with(&["failed"]),
+            dead: with(&["dead"]),
+            oldest_pending_at: of_table
+                .iter()
+                .filter(|j| matches!(j.status.as_str(), "queued" | "processing"))
+                .map(|j| j.created_at)
+                .min(),
+            last_error: of_table
+                .iter()
+                .filter_map(|j| {
+                    Some(LastError {
+                        id: j.id.clone(),
+                        status: j.status.clone(),
+                        message: j.last_error.clone()?,
+                        updated_at: j.updated_at,
+                    })
+                })
+                .max_by_key(|e| e.updated_at),
+            sets,
+        })
+    }
+
+    async fn ensure_sets(
+        &self,
+        table: &TableConfig,
+        organization_id: &str,
+        _now_ms: i64,
+    ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        let configured = VectorSet::configured(table);
+        let mut sets = self.sets.borrow_mut();
+        let row = |role: SetRole| SetRow {
+            organization_id: organization_id.into(),
+            table_name: table.name.clone(),
+            model: configured.model.clone(),
+            location: configured.location.clone(),
+            role: role.as_str().into(),
+            migration_id: (role == SetRole::Building).then(|| Uuid::new_v4().to_string()),
+        };
+        let mine = |s: &SetRow| s.organization_id == organization_id && s.table_name == table.name;
+        let active = sets
+            .iter()
+            .find(|s| mine(s) && s.role() == Some(SetRole::Active))
+            .map(SetRow::set);
+        let mut created = Vec::new();
+        match active {
+            None => created.push(row(SetRole::Active)),
+            Some(active)
+                if active != configured
+                    && shared::sets::blocked(&active, &configured).is_none()
+                    && !sets.iter().any(|s| {
+                        mine(s) && s.set() == configured && s.role() == Some(SetRole::Building)
+                    }) =>
+            {
+                created.push(row(SetRole::Building));
+            }
+            Some(_) => {}
+        }
+        sets.extend(created.iter().cloned());
+        let live = sets
+            .iter()
+            .filter(|s| mine(s) && s.role() != Some(SetRole::Retiring))
+            .cloned()
+            .collect();
+        Ok((created, live))
+    }
 }
 
 #[derive(Default)]
 pub(super) struct FakeQueue {
     pub(super) sent: RefCell<Vec<EmbeddingJob>>,
     pub(super) batches: RefCell<Vec<usize>>,
+    pub(super) steps: RefCell<Vec<MigrationStep>>,
     pub(super) down: bool,
 }
 
@@ -351,6 +471,13 @@ impl JobQueue for FakeQueue {
         }
         self.batches.borrow_mut().push(jobs.len());
         self.sent.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+    async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault> {
+        if self.down {
+            return Err(Fault("queue down".into()));
+        }
+        self.steps.borrow_mut().push(step.clone());
         Ok(())
     }
 }
@@ -395,21 +522,19 @@ impl Transport for FakeSearch {
     }
 }
 
-/// Records the records brought in line with D1, per Vectorize binding.
+/// Records the records brought in line with D1.
 #[derive(Default)]
 pub(super) struct FakeIndexes {
-    pub(super) synced: RefCell<Vec<(String, Vec<RecordKey>)>>,
+    pub(super) synced: RefCell<Vec<Vec<RecordKey>>>,
     pub(super) down: bool,
 }
 
 impl VectorIndexes for FakeIndexes {
-    async fn sync(&self, binding: &str, records: &[RecordKey]) -> Result<Synced, Fault> {
+    async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault> {
         if self.down {
             return Err(Fault("Vectorize unavailable".into()));
         }
-        self.synced
-            .borrow_mut()
-            .push((binding.to_owned(), records.to_vec()));
+        self.synced.borrow_mut().push(records.to_vec());
         Ok(Synced::default())
     }
 }

@@ -1,6 +1,7 @@
 //! The gateway's request handling, run in wasm against in-memory fakes of its ports.
 
 mod fakes;
+mod status;
 
 use serde_json::{json, Value};
 use shared::api_key;
@@ -957,7 +958,7 @@ async fn deleting_a_record_of_a_vectorize_table_deletes_its_vector_from_the_inde
     };
     assert_eq!(
         *app.indexes.synced.borrow(),
-        vec![("VECTORIZE_768".to_owned(), vec![key.clone()])],
+        vec![vec![key.clone()]],
         "after D1's tombstone, the index is brought in line with it"
     );
     // A DELETE again is a 404, and still clears the index (a retry after a 503 needs that).
@@ -1014,7 +1015,7 @@ async fn a_metadata_edit_reaches_the_stored_vector_without_an_embedding() {
     );
     assert_eq!(
         *app.indexes.synced.borrow(),
-        vec![("VECTORIZE_768".to_owned(), vec![key])],
+        vec![vec![key]],
         "the index is brought in line with D1's new metadata"
     );
     // A change to the text alone leaves the metadata as it is.

@@ -1,0 +1,236 @@
+//! The steps of a model change (`shared::sets`), as they come off `embeddings-queue`:
+//!
+//! - **backfill**: a page of the active set's live records, in id order, that the building set
+//!   does not cover is enqueued as jobs of the change's backfill (tracked like any backfill:
+//!   `GET /api/v1/embeddings/jobs?backfillId=…`); then the next page, or the switch;
+//! - **switch**: once the building set covers the active one, one D1 transaction makes it
+//!   active and the old set retiring; until then it looks again, soon at first, then less often;
+//! - **cleanup**: a chunk of the retiring sets' rows goes from Vectorize and D1; then the next,
+//!   and once none is left the retiring sets go.
+//!
+//! Every step is idempotent: delivered twice, it enqueues a page twice (each job is then
+//! skipped or embedded once more, never wrongly), checks coverage twice, or deletes what is
+//! already gone. A step for a set that is no longer building (the config changed again) is
+//! dropped. A step that fails is delivered again by the runtime.
+
+use std::collections::BTreeMap;
+
+use shared::config::Config;
+use shared::message::{content_hash, EmbeddingJob};
+use shared::sets::{
+    switch_delay_seconds, MigrationStep, Step, BACKFILL_PAGE, CLEANUP_CHUNK, VECTORIZE_SETTLE_MS,
+};
+use uuid::Uuid;
+use worker_kit::Fault;
+
+use crate::deliveries::Settle;
+use crate::ports::{MigrationStore, Requeue, VectorIndexes};
+
+/// What a step needs.
+pub(crate) struct Steps<'a, S, R, V> {
+    pub store: &'a S,
+    pub requeue: &'a R,
+    pub indexes: &'a V,
+    pub config: &'a Config,
+}
+
+impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
+    /// Handles each step; a step that failed is let back to the runtime after a short delay.
+    pub(crate) async fn handle(&self, steps: &[MigrationStep], now_ms: i64) -> Vec<Settle> {
+        let mut settles = Vec::with_capacity(steps.len());
+        for step in steps {
+            let m = &step.migration;
+            let settle = match self.step(step, now_ms).await {
+                Ok(()) => Settle::Ack,
+                Err(fault) => {
+                    tracing::error!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, step = ?m.step, error = %fault, "model change step failed; it is tried again");
+                    Settle::Retry { delay_seconds: 5 }
+                }
+            };
+            settles.push(settle);
+        }
+        settles
+    }
+
+    async fn step(&self, step: &MigrationStep, now_ms: i64) -> Result<(), Fault> {
+        let m = &step.migration;
+        if matches!(m.step, Step::Backfill { .. } | Step::Switch { .. })
+            && !self.store.building(m).await?
+        {
+            tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, "model change step for a set that is no longer being built: dropped");
+            return Ok(());
+        }
+        match &m.step {
+            Step::Backfill { after } => self.backfill(step, after.as_deref(), now_ms).await,
+            Step::Switch {
+                attempt,
+                covered_at,
+            } => self.switch(step, *attempt, *covered_at, now_ms).await,
+            Step::Cleanup => self.cleanup(step, now_ms).await,
+        }
+    }
+
+    async fn backfill(
+        &self,
+        step: &MigrationStep,
+        after: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        let m = &step.migration;
+        let Some(table) = self.config.table(&m.table) else {
+            return Ok(());
+        };
+        let page = self.store.uncovered(table, m, after, BACKFILL_PAGE).await?;
+        // Each job is newer than any the building set's start could have missed: those were
+        // made no later than the set (`shared::sets`).
+        let created_at = now_ms.max(page.set_created_at + 1);
+        let jobs: Vec<EmbeddingJob> = page
+            .records
+            .iter()
+            .filter(|record| {
+                !record.text.trim().is_empty()
+                    && (!record.covered
+                        || record.stored_hash.as_deref()
+                            != Some(&content_hash(&m.model, &record.text)))
+            })
+            .map(|record| {
+                EmbeddingJob::new(
+                    Uuid::new_v4(),
+                    &m.organization_id,
+                    &m.model,
+                    &record.text,
+                    Some((m.table.clone(), record.id.clone())),
+                )
+                .with_record_text(&record.text)
+            })
+            .collect();
+        if !jobs.is_empty() {
+            self.store
+                .queue_jobs(&jobs, &m.migration_id.to_string(), created_at)
+                .await?;
+            let sends: Vec<(EmbeddingJob, u32)> = jobs.iter().map(|j| (j.clone(), 0)).collect();
+            for batch in
+                shared::message::send_batches(&sends, |(job, _)| shared::message::body_size(job))
+            {
+                self.requeue.retry(batch).await?;
+            }
+        }
+        let next = match page.records.last() {
+            Some(last) if page.records.len() == BACKFILL_PAGE as usize => Step::Backfill {
+                after: Some(last.id.clone()),
+            },
+            _ => Step::Switch {
+                attempt: 0,
+                covered_at: None,
+            },
+        };
+        tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, after, records = page.records.len(), queued = jobs.len(), "model change: backfill page");
+        self.requeue.steps(&[(step.then(next), 0)]).await
+    }
+
+    async fn switch(
+        &self,
+        step: &MigrationStep,
+        attempt: u32,
+        covered_at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), Fault> {
+        let m = &step.migration;
+        let again = |covered_at| Step::Switch {
+            attempt: attempt + 1,
+            covered_at,
+        };
+        let coverage = self.store.coverage(m).await?;
+        if coverage.covered < coverage.of {
+            tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, covered = coverage.covered, of = coverage.of, attempt, "model change: the new set is not complete yet");
+            let delay = switch_delay_seconds(attempt);
+            return self.requeue.steps(&[(step.then(again(None)), delay)]).await;
+        }
+        // Vectorize shows a write seconds after it takes it: the last backfilled records must be
+        // found by the first searches of the new set.
+        let settle_ms = if step.set().binding().is_some() {
+            VECTORIZE_SETTLE_MS
+        } else {
+            0
+        };
+        let since = covered_at.unwrap_or(now_ms);
+        if now_ms - since < settle_ms {
+            let left_ms = settle_ms - (now_ms - since);
+            let wait = u32::try_from((left_ms + 999) / 1000).unwrap_or(10);
+            return self
+                .requeue
+                .steps(&[(step.then(again(Some(since))), wait)])
+                .await;
+        }
+        if !self.store.switch(m, now_ms).await? {
+            // A record changed between the count and the switch: look again.
+            return self
+                .requeue
+                .steps(&[(step.then(again(None)), switch_delay_seconds(0))])
+                .await;
+        }
+        tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, model = %m.model, location = %m.location, records = coverage.of, "model change switched: searches now read the new set; the old one is being removed");
+        self.requeue.steps(&[(step.then(Step::Cleanup), 0)]).await
+    }
+
+    async fn cleanup(&self, step: &MigrationStep, now_ms: i64) -> Result<(), Fault> {
+        let m = &step.migration;
+        let rows = self.store.retiring_rows(m, CLEANUP_CHUNK).await?;
+        let mut by_binding: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            if let Some(binding) = shared::sets::binding_of(&row.location) {
+                by_binding
+                    .entry(binding)
+                    .or_default()
+                    .push(row.vector_id.clone());
+            }
+        }
+        // Out of the index first: a row gone from D1 would leave its vector unnamed there.
+        for (binding, ids) in &by_binding {
+            self.indexes.delete(binding, ids).await?;
+        }
+        self.store.remove_rows(m, &rows).await?;
+        if rows.len() == CLEANUP_CHUNK as usize {
+            return self.requeue.steps(&[(step.then(Step::Cleanup), 0)]).await;
+        }
+        let removed = self.store.drop_retired(m, now_ms).await?;
+        tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, rows = rows.len(), sets_removed = removed, "model change done: the old set is removed");
+        Ok(())
+    }
+}
+
+/// A record a backfill page looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PageRecord {
+    pub id: String,
+    /// Its embedded fields, joined as the config says.
+    pub text: String,
+    /// Whether the building set's vector is live and at least as new as the active set's.
+    pub covered: bool,
+    /// The content hash of the building set's vector, if any.
+    pub stored_hash: Option<String>,
+}
+
+/// A page of the active set's live records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Page {
+    pub records: Vec<PageRecord>,
+    /// When the building set was started (its generation).
+    pub set_created_at: i64,
+}
+
+/// How much of the active set the building set covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Coverage {
+    pub covered: u64,
+    pub of: u64,
+}
+
+/// A row of a retiring set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(crate) struct RetiringRow {
+    pub model: String,
+    pub location: String,
+    pub record_id: String,
+    pub vector_id: String,
+}

@@ -1,0 +1,289 @@
+//! The [`MigrationStore`] over D1: the sets of a model change and their coverage. Table and
+//! column names come only from the validated config; everything else is a bound parameter.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::config::TableConfig;
+use shared::message::EmbeddingJob;
+use shared::sets::Migration;
+use worker::wasm_bindgen::JsValue;
+use worker_kit::d1::{self, ident, number, optional, text};
+use worker_kit::sets::{CoverageRow, ACTIVE_ROWS, UNCOVERED};
+use worker_kit::Fault;
+
+use crate::migration::{Coverage, Page, PageRecord, RetiringRow};
+use crate::ports::MigrationStore;
+use crate::store::{json_chunks, D1Store};
+
+fn set_params(m: &Migration) -> Vec<JsValue> {
+    vec![
+        text(&m.organization_id),
+        text(&m.table),
+        text(&m.model),
+        text(&m.location),
+    ]
+}
+
+impl D1Store {
+    /// `sql` over the building set (`?1` to `?4`), `rest` following.
+    fn statement_with(
+        &self,
+        sql: &str,
+        m: &Migration,
+        rest: &[JsValue],
+    ) -> Result<worker::D1PreparedStatement, Fault> {
+        self.count(1);
+        let mut values = set_params(m);
+        values.extend(rest.iter().cloned());
+        d1::statement(&self.db, sql, &values)
+    }
+
+    /// `sql` over the migration's organization and table (`?1`, `?2`), `rest` following.
+    fn table_statement(
+        &self,
+        sql: &str,
+        m: &Migration,
+        rest: &[JsValue],
+    ) -> Result<worker::D1PreparedStatement, Fault> {
+        self.count(1);
+        let mut values = vec![text(&m.organization_id), text(&m.table)];
+        values.extend(rest.iter().cloned());
+        d1::statement(&self.db, sql, &values)
+    }
+}
+
+impl MigrationStore for D1Store {
+    async fn building(&self, m: &Migration) -> Result<bool, Fault> {
+        #[derive(Deserialize)]
+        struct Found {
+            found: i64,
+        }
+        let found = self
+            .statement_with(
+                "SELECT COUNT(*) AS found FROM embedding_sets
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND role = 'building' AND migration_id = ?5",
+                m,
+                &[text(&m.migration_id.to_string())],
+            )?
+            .first::<Found>(None)
+            .await?;
+        Ok(found.is_some_and(|f| f.found > 0))
+    }
+
+    async fn uncovered(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, Fault> {
+        let columns: Vec<String> = table
+            .embedding_columns()
+            .into_iter()
+            .map(|c| format!("r.{}", ident(c)))
+            .collect();
+        let sql = format!(
+            "SELECT va.record_id AS \"__id\", vb.content_hash AS \"__stored\",
+                 CASE WHEN {UNCOVERED} THEN 0 ELSE 1 END AS \"__covered\",
+                 b.created_at AS \"__set_created\", {columns}
+             FROM embedding_sets a
+             JOIN embedding_vectors va ON va.organization_id = a.organization_id
+                 AND va.table_name = a.table_name AND va.model = a.model
+                 AND va.location = a.location
+             JOIN embedding_sets b ON b.organization_id = ?1 AND b.table_name = ?2
+                 AND b.model = ?3 AND b.location = ?4
+             JOIN {t} r ON r.{id} = va.record_id AND r.{org} = va.organization_id
+             LEFT JOIN embedding_vectors vb ON vb.organization_id = ?1 AND vb.table_name = ?2
+                 AND vb.model = ?3 AND vb.location = ?4 AND vb.record_id = va.record_id
+             WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'
+               AND va.vector IS NOT NULL AND (?5 IS NULL OR va.record_id > ?5)
+             ORDER BY va.record_id LIMIT ?6",
+            columns = columns.join(", "),
+            t = ident(&table.name),
+            id = ident(&table.id_column),
+            org = ident(&table.organization_column),
+        );
+        let rows = self
+            .statement_with(&sql, m, &[optional(after), number(i64::from(limit))])?
+            .all()
+            .await?
+            .results::<serde_json::Map<String, Value>>()?;
+        let mut page = Page::default();
+        for mut row in rows {
+            let field = |row: &mut serde_json::Map<String, Value>, name: &str| row.remove(name);
+            let id = field(&mut row, "__id").and_then(|v| v.as_str().map(str::to_owned));
+            let stored_hash =
+                field(&mut row, "__stored").and_then(|v| v.as_str().map(str::to_owned));
+            let covered = field(&mut row, "__covered").and_then(|v| v.as_i64()) == Some(1);
+            if let Some(created) = field(&mut row, "__set_created").and_then(|v| v.as_i64()) {
+                page.set_created_at = created;
+            }
+            let Some(id) = id else { continue };
+            page.records.push(PageRecord {
+                id,
+                text: table.embedding_text(&row),
+                covered,
+                stored_hash,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn queue_jobs(
+        &self,
+        jobs: &[EmbeddingJob],
+        backfill_id: &str,
+        created_at: i64,
+    ) -> Result<(), Fault> {
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|job| {
+                json!({ "id": job.job_id.to_string(), "org": job.organization_id,
+                        "table": job.table, "record": job.id, "model": job.model,
+                        "content": job.content, "hash": job.content_hash,
+                        "truncated": i64::from(job.truncated) })
+            })
+            .collect();
+        let statements = json_chunks(&items)
+            .iter()
+            .map(|chunk| {
+                d1::statement(
+                    &self.db,
+                    // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+                    "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
+                         content, content_hash, status, attempts, created_at, updated_at,
+                         backfill_id, truncated)
+                     SELECT value ->> 'id', value ->> 'org', value ->> 'table',
+                         value ->> 'record', value ->> 'model', value ->> 'content',
+                         value ->> 'hash', 'queued', 0, ?2, ?2, ?3, value ->> 'truncated'
+                     FROM json_each(?1) WHERE true
+                     ON CONFLICT (id) DO NOTHING",
+                    &[text(chunk), number(created_at), text(backfill_id)],
+                )
+            })
+            .collect::<Result<Vec<_>, Fault>>()?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.count(statements.len());
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn coverage(&self, m: &Migration) -> Result<Coverage, Fault> {
+        self.count(1);
+        let set = shared::sets::VectorSet {
+            model: m.model.clone(),
+            location: m.location.clone(),
+        };
+        let row = worker_kit::sets::coverage(&self.db, &m.organization_id, &m.table, &set)?
+            .first::<CoverageRow>(None)
+            .await?
+            .unwrap_or_default();
+        let (covered, of) = row.counts();
+        Ok(Coverage { covered, of })
+    }
+
+    async fn switch(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
+        let migration_id = text(&m.migration_id.to_string());
+        // Two statements in one transaction: the unique index on one active set per table is
+        // checked row by row, so the old set steps down before the new one steps up.
+        let retire = self.statement_with(
+            &format!(
+                "UPDATE embedding_sets SET role = 'retiring', updated_at = ?5
+                 WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'
+                   AND EXISTS (SELECT 1 FROM embedding_sets b
+                       WHERE b.organization_id = ?1 AND b.table_name = ?2 AND b.model = ?3
+                         AND b.location = ?4 AND b.role = 'building' AND b.migration_id = ?6)
+                   AND NOT EXISTS (SELECT 1 FROM {ACTIVE_ROWS} AND {UNCOVERED})"
+            ),
+            m,
+            &[number(now_ms), migration_id.clone()],
+        )?;
+        let promote = self.statement_with(
+            "UPDATE embedding_sets SET role = 'active', switched_at = ?5, updated_at = ?5
+             WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+               AND role = 'building' AND migration_id = ?6
+               AND NOT EXISTS (SELECT 1 FROM embedding_sets
+                   WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active')
+             RETURNING model",
+            m,
+            &[number(now_ms), migration_id],
+        )?;
+        let results = self.db.batch(vec![retire, promote]).await?;
+        let promoted = match results.get(1) {
+            Some(result) => !result.results::<Value>()?.is_empty(),
+            None => false,
+        };
+        Ok(promoted)
+    }
+
+    async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault> {
+        Ok(self
+            .table_statement(
+                "SELECT v.model, v.location, v.record_id, v.vector_id
+                 FROM embedding_sets s JOIN embedding_vectors v
+                     ON v.organization_id = s.organization_id AND v.table_name = s.table_name
+                    AND v.model = s.model AND v.location = s.location
+                 WHERE s.organization_id = ?1 AND s.table_name = ?2 AND s.role = 'retiring'
+                 LIMIT ?3",
+                m,
+                &[number(i64::from(limit))],
+            )?
+            .all()
+            .await?
+            .results::<RetiringRow>()?)
+    }
+
+    async fn remove_rows(&self, m: &Migration, rows: &[RetiringRow]) -> Result<(), Fault> {
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|r| json!([r.model, r.location, r.record_id]))
+            .collect();
+        let statements = json_chunks(&items)
+            .iter()
+            .map(|chunk| {
+                d1::statement(
+                    &self.db,
+                    "DELETE FROM embedding_vectors
+                     WHERE organization_id = ?1 AND table_name = ?2
+                       AND (model, location, record_id) IN
+                           (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?3))
+                       AND EXISTS (SELECT 1 FROM embedding_sets s
+                           WHERE s.organization_id = ?1 AND s.table_name = ?2
+                             AND s.model = embedding_vectors.model
+                             AND s.location = embedding_vectors.location
+                             AND s.role = 'retiring')",
+                    &[text(&m.organization_id), text(&m.table), text(chunk)],
+                )
+            })
+            .collect::<Result<Vec<_>, Fault>>()?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.count(statements.len());
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
+    async fn drop_retired(&self, m: &Migration, _now_ms: i64) -> Result<usize, Fault> {
+        let removed = self
+            .table_statement(
+                "DELETE FROM embedding_sets
+                 WHERE organization_id = ?1 AND table_name = ?2 AND role = 'retiring'
+                   AND NOT EXISTS (SELECT 1 FROM embedding_vectors v
+                       WHERE v.organization_id = embedding_sets.organization_id
+                         AND v.table_name = embedding_sets.table_name
+                         AND v.model = embedding_sets.model
+                         AND v.location = embedding_sets.location)
+                 RETURNING model",
+                m,
+                &[],
+            )?
+            .all()
+            .await?
+            .results::<Value>()?;
+        Ok(removed.len())
+    }
+}

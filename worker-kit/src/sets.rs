@@ -1,0 +1,178 @@
+//! The vector sets of each organization's table (`shared::sets`), as D1 keeps them in
+//! `embedding_sets`: the statements that make sure of a table's configured set, which the
+//! consumer runs with every batch and the gateway's `POST .../migration` on demand.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::config::TableConfig;
+use shared::sets::{Migration, MigrationStep, SetRole, Step, VectorSet};
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::d1::{number, statement, text};
+use crate::Fault;
+
+/// A set of an organization's table, as `embedding_sets` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SetRow {
+    pub organization_id: String,
+    pub table_name: String,
+    pub model: String,
+    pub location: String,
+    pub role: String,
+    pub migration_id: Option<String>,
+}
+
+impl SetRow {
+    pub fn set(&self) -> VectorSet {
+        VectorSet {
+            model: self.model.clone(),
+            location: self.location.clone(),
+        }
+    }
+
+    pub fn role(&self) -> Option<SetRole> {
+        SetRole::parse(&self.role)
+    }
+
+    /// The first backfill step of the model change this row is the building set of.
+    pub fn first_step(&self) -> Option<MigrationStep> {
+        if self.role() != Some(SetRole::Building) {
+            return None;
+        }
+        Some(MigrationStep::new(Migration {
+            migration_id: uuid::Uuid::parse_str(self.migration_id.as_deref()?).ok()?,
+            organization_id: self.organization_id.clone(),
+            table: self.table_name.clone(),
+            model: self.model.clone(),
+            location: self.location.clone(),
+            step: Step::Backfill { after: None },
+        }))
+    }
+}
+
+/// One organization's table, for [`ensure`]: its configured set and the id a model change it
+/// starts would take.
+pub fn pair(organization_id: &str, table: &TableConfig) -> Value {
+    let set = VectorSet::configured(table);
+    json!([
+        organization_id,
+        table.name,
+        set.model,
+        set.location,
+        uuid::Uuid::new_v4().to_string()
+    ])
+}
+
+/// The statements that make sure of each table's configured set, for `pairs` (a JSON array of
+/// [`pair`]s), in order; run them in one batch:
+///
+/// 1. a building set the config no longer names retires (the config changed again);
+/// 2. the configured set is created: active if the table has no set yet, else building (a
+///    model change starts), unless it is live already or cannot share the active set's
+///    Vectorize index (`shared::sets::blocked`); a retiring set named again is revived, as a
+///    new generation. It returns the sets it made ([`SetRow`]s);
+/// 3. the live sets are read ([`SetRow`]s).
+pub fn ensure(
+    db: &D1Database,
+    pairs: &str,
+    now_ms: i64,
+) -> Result<[D1PreparedStatement; 3], Fault> {
+    let retire = statement(
+        db,
+        "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
+         WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
+             WHERE j.value ->> 0 = embedding_sets.organization_id
+               AND j.value ->> 1 = embedding_sets.table_name
+               AND (j.value ->> 2 != embedding_sets.model
+                    OR j.value ->> 3 != embedding_sets.location))",
+        &[text(pairs), number(now_ms)],
+    )?;
+    let create = statement(
+        db,
+        "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
+             created_at, updated_at, switched_at, migration_id)
+         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
+             CASE WHEN a.model IS NULL THEN 'active' ELSE 'building' END, ?2, ?2,
+             CASE WHEN a.model IS NULL THEN ?2 END,
+             CASE WHEN a.model IS NOT NULL THEN j.value ->> 4 END
+         FROM json_each(?1) j
+         LEFT JOIN embedding_sets a ON a.organization_id = j.value ->> 0
+             AND a.table_name = j.value ->> 1 AND a.role = 'active'
+         WHERE NOT EXISTS (SELECT 1 FROM embedding_sets s
+                 WHERE s.organization_id = j.value ->> 0 AND s.table_name = j.value ->> 1
+                   AND s.model = j.value ->> 2 AND s.location = j.value ->> 3
+                   AND s.role IN ('active', 'building'))
+           AND NOT (a.location IS NOT NULL AND a.location = j.value ->> 3
+                    AND a.location LIKE 'vectorize:%')
+         ON CONFLICT (organization_id, table_name, model, location) DO UPDATE SET
+             role = excluded.role, created_at = excluded.created_at,
+             updated_at = excluded.updated_at, switched_at = excluded.switched_at,
+             migration_id = excluded.migration_id
+         RETURNING organization_id, table_name, model, location, role, migration_id",
+        &[text(pairs), number(now_ms)],
+    )?;
+    let read = statement(
+        db,
+        "SELECT organization_id, table_name, model, location, role, migration_id
+         FROM embedding_sets
+         WHERE role IN ('active', 'building') AND (organization_id, table_name) IN
+             (SELECT value ->> 0, value ->> 1 FROM json_each(?1))",
+        &[text(pairs)],
+    )?;
+    Ok([retire, create, read])
+}
+
+/// The live rows (`va`) of the active set of `?1`'s table `?2` that the set of model `?3` kept
+/// at `?4` does not cover: it has no live vector for the record written by a job at least as
+/// new (`shared::sets`).
+pub const UNCOVERED: &str =
+    "va.vector IS NOT NULL AND NOT EXISTS (SELECT 1 FROM embedding_vectors vb
+         WHERE vb.organization_id = ?1 AND vb.table_name = ?2 AND vb.model = ?3
+           AND vb.location = ?4 AND vb.record_id = va.record_id AND vb.vector IS NOT NULL
+           AND (vb.job_created_at, vb.job_id) >= (va.job_created_at, va.job_id))";
+
+/// The active set's rows of `?1`'s table `?2`, as `va` (a `FROM` clause and its `WHERE`).
+pub const ACTIVE_ROWS: &str = "embedding_sets a JOIN embedding_vectors va
+         ON va.organization_id = a.organization_id AND va.table_name = a.table_name
+        AND va.model = a.model AND va.location = a.location
+     WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'";
+
+/// How much of the active set another set covers, as [`coverage`] counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct CoverageRow {
+    /// Live records of the active set.
+    pub of: Option<u64>,
+    /// Those the other set does not cover.
+    pub uncovered: Option<u64>,
+}
+
+impl CoverageRow {
+    /// Covered records, and of how many.
+    pub fn counts(&self) -> (u64, u64) {
+        let of = self.of.unwrap_or(0);
+        (of - self.uncovered.unwrap_or(0).min(of), of)
+    }
+}
+
+/// Counts the active set's live records of an organization's table, and those `set` does not
+/// cover ([`CoverageRow`]). One pass over the active set, each record looked up by key.
+pub fn coverage(
+    db: &D1Database,
+    organization_id: &str,
+    table: &str,
+    set: &VectorSet,
+) -> Result<D1PreparedStatement, Fault> {
+    statement(
+        db,
+        &format!(
+            "SELECT COUNT(*) AS of, SUM(CASE WHEN {UNCOVERED} THEN 1 ELSE 0 END) AS uncovered
+             FROM {ACTIVE_ROWS} AND va.vector IS NOT NULL"
+        ),
+        &[
+            text(organization_id),
+            text(table),
+            text(&set.model),
+            text(&set.location),
+        ],
+    )
+}
