@@ -124,5 +124,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         tracing::error!("sweep: a binding is missing");
         return;
     };
-    sweep::sweep(&store, &requeue, worker_kit::now_ms()).await;
+    let now = worker_kit::now_ms();
+    sweep::sweep(&store, &requeue, now).await;
+    match migration::resume(&store, &requeue, worker_kit::config::config(), now).await {
+        Ok(resumed) => tracing::info!(resumed, "sweep: model changes resumed or started"),
+        Err(fault) => tracing::error!(error = %fault, "sweep: resuming model changes failed"),
+    }
 }

@@ -55,7 +55,7 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
     async fn step(&self, step: &MigrationStep, now_ms: i64) -> Result<(), Fault> {
         let m = &step.migration;
         if matches!(m.step, Step::Backfill { .. } | Step::Switch { .. })
-            && !self.store.building(m).await?
+            && !self.store.building(m, now_ms).await?
         {
             tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, "model change step for a set that is no longer being built: dropped");
             return Ok(());
@@ -197,6 +197,60 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
         tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, rows = rows.len(), sets_removed = removed, "model change done: the old set is removed");
         Ok(())
     }
+}
+
+/// Model changes one sweep resumes or starts at most; the rest wait for the next.
+pub(crate) const SWEEP_MIGRATIONS: u32 = 100;
+
+/// On the sweep's cron: resumes the model changes whose steps stopped for
+/// [`shared::job::STUCK_AFTER_MS`] (a step message lost, or out of retries), from their first
+/// backfill page (pages enqueue only what the new set lacks) or their clean-up; and starts the
+/// changes of tables no write has touched since a deploy changed their model.
+pub(crate) async fn resume<S: MigrationStore, R: Requeue>(
+    store: &S,
+    requeue: &R,
+    config: &Config,
+    now_ms: i64,
+) -> Result<usize, Fault> {
+    let stalled = store
+        .stalled(now_ms - shared::job::STUCK_AFTER_MS, SWEEP_MIGRATIONS)
+        .await?;
+    let configured: Vec<_> = config
+        .tables
+        .iter()
+        .map(|t| (t, shared::sets::VectorSet::configured(t)))
+        .collect();
+    let idle = store.unconfigured(&configured, SWEEP_MIGRATIONS).await?;
+    let pairs: Vec<serde_json::Value> = idle
+        .iter()
+        .filter_map(|(org, table)| Some(worker_kit::sets::pair(org, config.table(table)?)))
+        .collect();
+    let started = store.ensure(&pairs, now_ms).await?;
+    let mut steps: Vec<(MigrationStep, u32)> = Vec::new();
+    for row in stalled.iter().chain(&started) {
+        let Some(first) = row.first_step().or_else(|| {
+            // A retiring set's change is past its switch: only its clean-up is left.
+            let uuid = Uuid::nil();
+            (row.role() == Some(shared::sets::SetRole::Retiring)).then(|| {
+                MigrationStep::new(shared::sets::Migration {
+                    organization_id: row.organization_id.clone(),
+                    table: row.table_name.clone(),
+                    model: row.model.clone(),
+                    location: row.location.clone(),
+                    migration_id: uuid,
+                    step: Step::Cleanup,
+                })
+            })
+        }) else {
+            continue;
+        };
+        tracing::warn!(organization_id = %row.organization_id, table = %row.table_name, model = %row.model, role = %row.role, "model change resumed by the sweep");
+        steps.push((first, 0));
+    }
+    for chunk in steps.chunks(100) {
+        requeue.steps(chunk).await?;
+    }
+    Ok(steps.len())
 }
 
 /// A record a backfill page looked at.

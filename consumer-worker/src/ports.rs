@@ -9,6 +9,8 @@ use shared::message::EmbeddingJob;
 use shared::sets::{Migration, MigrationStep, SetRole, VectorSet};
 use worker_kit::index_sync::{RecordKey, Synced};
 
+use worker_kit::sets::SetRow;
+
 use crate::migration::{Coverage, Page, RetiringRow};
 use worker_kit::Fault;
 
@@ -152,8 +154,20 @@ pub(crate) trait JobStore {
 
 /// The vector sets of a model change (`crate::migration`), in D1.
 pub(crate) trait MigrationStore {
-    /// Whether the migration's set is still its table's building set, under this migration.
-    async fn building(&self, m: &Migration) -> Result<bool, Fault>;
+    /// Whether the migration's set is still its table's building set, under this migration;
+    /// if it is, marks it as moved now.
+    async fn building(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
+    /// Up to `limit` building and retiring sets whose steps stopped before `unmoved_since`.
+    async fn stalled(&self, unmoved_since: i64, limit: u32) -> Result<Vec<SetRow>, Fault>;
+    /// Up to `limit` organizations' tables whose active set is not the configured one and
+    /// that have no building set: a deploy changed their model, and nothing wrote to them since.
+    async fn unconfigured(
+        &self,
+        configured: &[(&TableConfig, VectorSet)],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Fault>;
+    /// [`worker_kit::sets::ensure`] for `pairs`: the sets it made.
+    async fn ensure(&self, pairs: &[serde_json::Value], now_ms: i64) -> Result<Vec<SetRow>, Fault>;
     /// Up to `limit` live records of the active set after `after`, in id order, that the
     /// building set does not cover or holds other content for, with their current text.
     async fn uncovered(

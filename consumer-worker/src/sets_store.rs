@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
-use shared::sets::Migration;
+use shared::sets::{Migration, VectorSet};
 use worker::wasm_bindgen::JsValue;
 use worker_kit::d1::{self, ident, number, optional, text};
-use worker_kit::sets::{CoverageRow, ACTIVE_ROWS, UNCOVERED};
+use worker_kit::sets::{CoverageRow, SetRow, ACTIVE_ROWS, UNCOVERED};
 use worker_kit::Fault;
 
 use crate::migration::{Coverage, Page, PageRecord, RetiringRow};
@@ -53,22 +53,89 @@ impl D1Store {
 }
 
 impl MigrationStore for D1Store {
-    async fn building(&self, m: &Migration) -> Result<bool, Fault> {
-        #[derive(Deserialize)]
-        struct Found {
-            found: i64,
-        }
+    async fn building(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
+        // Marks the step's progress too: the sweep resumes a change whose steps stopped.
         let found = self
             .statement_with(
-                "SELECT COUNT(*) AS found FROM embedding_sets
+                "UPDATE embedding_sets SET updated_at = ?6
                  WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
-                   AND role = 'building' AND migration_id = ?5",
+                   AND role = 'building' AND migration_id = ?5
+                 RETURNING model",
                 m,
-                &[text(&m.migration_id.to_string())],
+                &[text(&m.migration_id.to_string()), number(now_ms)],
             )?
-            .first::<Found>(None)
-            .await?;
-        Ok(found.is_some_and(|f| f.found > 0))
+            .all()
+            .await?
+            .results::<Value>()?;
+        Ok(!found.is_empty())
+    }
+
+    async fn stalled(&self, unmoved_since: i64, limit: u32) -> Result<Vec<SetRow>, Fault> {
+        self.count(1);
+        Ok(d1::statement(
+            &self.db,
+            "SELECT organization_id, table_name, model, location, role, migration_id
+             FROM embedding_sets
+             WHERE role IN ('building', 'retiring') AND updated_at <= ?1
+             ORDER BY updated_at LIMIT ?2",
+            &[number(unmoved_since), number(i64::from(limit))],
+        )?
+        .all()
+        .await?
+        .results::<SetRow>()?)
+    }
+
+    async fn unconfigured(
+        &self,
+        configured: &[(&TableConfig, VectorSet)],
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, Fault> {
+        #[derive(Deserialize)]
+        struct Pair {
+            organization_id: String,
+            table_name: String,
+        }
+        let items: Vec<Value> = configured
+            .iter()
+            .map(|(table, set)| json!([table.name, set.model, set.location]))
+            .collect();
+        self.count(1);
+        let pairs = d1::statement(
+            &self.db,
+            "SELECT a.organization_id, a.table_name FROM embedding_sets a
+             JOIN json_each(?1) c ON c.value ->> 0 = a.table_name
+             WHERE a.role = 'active'
+               AND (a.model != c.value ->> 1 OR a.location != c.value ->> 2)
+               AND NOT EXISTS (SELECT 1 FROM embedding_sets b
+                   WHERE b.organization_id = a.organization_id AND b.table_name = a.table_name
+                     AND b.role = 'building')
+             LIMIT ?2",
+            &[
+                text(&serde_json::to_string(&items)?),
+                number(i64::from(limit)),
+            ],
+        )?
+        .all()
+        .await?
+        .results::<Pair>()?;
+        Ok(pairs
+            .into_iter()
+            .map(|p| (p.organization_id, p.table_name))
+            .collect())
+    }
+
+    async fn ensure(&self, pairs: &[Value], now_ms: i64) -> Result<Vec<SetRow>, Fault> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count(3);
+        let statements =
+            worker_kit::sets::ensure(&self.db, &serde_json::to_string(pairs)?, now_ms)?;
+        let results = self.db.batch(statements.to_vec()).await?;
+        Ok(match results.get(1) {
+            Some(created) => created.results::<SetRow>()?,
+            None => Vec::new(),
+        })
     }
 
     async fn uncovered(

@@ -70,6 +70,11 @@ enum Written {
     },
 }
 
+/// The dimensions of each set vector of every embedded write, in order.
+fn set_dims(store: &FakeStore) -> Vec<Vec<usize>> {
+    store.set_dims.borrow().clone()
+}
+
 #[derive(Default)]
 struct FakeStore {
     /// What `load` answers per job id; a job not listed is a fresh unbound job.
@@ -81,6 +86,8 @@ struct FakeStore {
     commit_down: bool,
     /// Open jobs with the time each last moved, for the sweep.
     open: RefCell<Vec<(EmbeddingJob, i64)>>,
+    /// Each embedded write's set vectors' dimensions.
+    set_dims: RefCell<Vec<Vec<usize>>>,
 }
 
 impl JobStore for FakeStore {
@@ -125,10 +132,15 @@ impl JobStore for FakeStore {
                 }) => {
                     let (table, dims) = match to {
                         Destination::JobRow(vector) => (None, vector.len()),
-                        Destination::Sets(table, vectors) => (
-                            Some(table.name.clone()),
-                            vectors.first().map_or(0, |v| v.vector.len()),
-                        ),
+                        Destination::Sets(table, vectors) => {
+                            self.set_dims
+                                .borrow_mut()
+                                .push(vectors.iter().map(|v| v.vector.len()).collect());
+                            (
+                                Some(table.name.clone()),
+                                vectors.first().map_or(0, |v| v.vector.len()),
+                            )
+                        }
                     };
                     Written::Embedded {
                         job_id: job.job_id.to_string(),
@@ -865,4 +877,105 @@ async fn the_sweep_sends_again_the_jobs_left_open_too_long() {
         0
     );
     assert_eq!(down.store.open.borrow()[0].1, 0);
+}
+
+#[wasm_bindgen_test]
+fn a_model_change_step_goes_to_the_queue_as_plain_objects() {
+    use worker::js_sys::{Map, Reflect};
+    use worker::wasm_bindgen::JsCast;
+    let step = MigrationStep::new(shared::sets::Migration {
+        organization_id: "org_a".into(),
+        table: "notes".into(),
+        model: models::DEFAULT_MODEL.into(),
+        location: "d1".into(),
+        migration_id: Uuid::new_v4(),
+        step: shared::sets::Step::Switch {
+            attempt: 2,
+            covered_at: Some(5),
+        },
+    });
+    // What the queue binding is handed (`MessageBuilder` serializes with serde-wasm-bindgen).
+    let js = serde_wasm_bindgen::to_value(&step).unwrap();
+    let migration = Reflect::get(&js, &"migration".into()).unwrap();
+    let inner = Reflect::get(&migration, &"step".into()).unwrap();
+    for value in [&js, &migration, &inner] {
+        assert!(
+            value.is_object() && !value.is_instance_of::<Map>(),
+            "a JS Map: {value:?}"
+        );
+    }
+    // And what the consumer reads back off the queue.
+    let body: Value = serde_wasm_bindgen::from_value(js).unwrap();
+    assert!(MigrationStep::is_step(&body));
+    assert_eq!(MigrationStep::decode(body).unwrap(), step);
+}
+
+#[wasm_bindgen_test]
+async fn while_a_model_changes_a_write_is_embedded_with_both_models_into_both_sets() {
+    let world = World::default();
+    // claims is configured with bge-base; its searches still read a bge-small set.
+    let claim = bound("claims", "clm_1", "the new text");
+    let small = "@cf/baai/bge-small-en-v1.5";
+    world.store.states.borrow_mut().push((
+        claim.job_id,
+        Some(Loaded {
+            sets: vec![
+                live(set(small, "d1"), None),
+                LiveSet {
+                    role: SetRole::Building,
+                    ..live(set(models::DEFAULT_MODEL, "d1"), None)
+                },
+            ],
+            ..fresh(RecordState::Present {
+                text: "the new text".into(),
+            })
+        }),
+    ));
+    let settles = world.run(&[delivery(&claim)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+    assert_eq!(
+        *world.embedder.calls.borrow(),
+        vec![1, 1],
+        "one call a model: a set's vector is always its own model's"
+    );
+    assert_eq!(set_dims(&world.store), vec![vec![384, 768]]);
+
+    // A set that holds the text already (the building set, filled by the backfill) takes the
+    // newer job's name instead of a second embedding.
+    let again = World::default();
+    let update = bound("claims", "clm_1", "the new text");
+    again.store.states.borrow_mut().push((
+        update.job_id,
+        Some(Loaded {
+            sets: vec![
+                live(set(small, "d1"), Some(stored_like(&update, small, 10))),
+                LiveSet {
+                    role: SetRole::Building,
+                    ..live(
+                        set(models::DEFAULT_MODEL, "d1"),
+                        Some(stored_like(&update, models::DEFAULT_MODEL, 10)),
+                    )
+                },
+            ],
+            ..fresh(RecordState::Present {
+                text: "the new text".into(),
+            })
+        }),
+    ));
+    again.run(&[delivery(&update)]).await;
+    assert!(again.embedder.calls.borrow().is_empty());
+    assert_eq!(
+        again.written(),
+        vec![
+            Written::Finished {
+                job_id: update.job_id.to_string(),
+                status: JobStatus::Skipped,
+                reason: None,
+            },
+            Written::Touched {
+                job_id: update.job_id.to_string(),
+                sets: 2,
+            },
+        ]
+    );
 }

@@ -82,6 +82,16 @@ fn plan(config: &Config) -> Result<serde_json::Value, String> {
             ));
         }
     }
+    // An index kept bound for a model change still in progress: no table writes to it any
+    // more, so it needs no new metadata index (it already has those its tables needed).
+    for kept in &config.kept_indexes {
+        let dimensions = shared::models::model(&kept.model)
+            .map(|m| m.dimensions)
+            .ok_or_else(|| format!("unknown model `{}`", kept.model))?;
+        indexes
+            .entry(&kept.binding)
+            .or_insert_with(|| (dimensions, vec!["table".into()]));
+    }
     let vectorize: Vec<serde_json::Value> = indexes
         .into_iter()
         .map(|(binding, (dimensions, metadata))| {
@@ -99,6 +109,42 @@ fn plan(config: &Config) -> Result<serde_json::Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_index_stays_bound_beside_the_tables_indexes() {
+        let config = Config::parse(
+            r#"
+[[table]]
+name = "evidence"
+columns = ["id", "organization_id", "content", "embedding"]
+[table.embeddings]
+fields = ["content"]
+model = "@cf/baai/bge-small-en-v1.5"
+vector_index = { backend = "vectorize", binding = "VECTORIZE_384" }
+
+[[vectorize]]
+binding = "VECTORIZE_768"
+model = "@cf/baai/bge-base-en-v1.5"
+"#,
+        )
+        .unwrap();
+        let plan = plan(&config).unwrap();
+        let bindings: Vec<(&str, u64)> = plan["vectorize"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["binding"].as_str().unwrap(),
+                    i["dimensions"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            bindings,
+            vec![("VECTORIZE_384", 384), ("VECTORIZE_768", 768)]
+        );
+    }
 
     #[test]
     fn one_index_per_dimension_with_the_filterable_fields() {

@@ -104,8 +104,11 @@ pub fn blocked(active: &VectorSet, configured: &VectorSet) -> Option<String> {
 /// ```json
 /// { "version": 1, "migration": { "organizationId": "org_1", "table": "notes",
 ///   "model": "@cf/baai/bge-base-en-v1.5", "location": "d1", "migrationId": "…uuid…",
-///   "step": "backfill", "after": "note_0420" } }
+///   "step": { "kind": "backfill", "after": "note_0420" } } }
 /// ```
+///
+/// Nothing in it is flattened: the queue binding takes a message as serde-wasm-bindgen makes
+/// it, and a flattened struct would become a JS `Map`, which the consumer cannot read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MigrationStep {
@@ -113,9 +116,8 @@ pub struct MigrationStep {
     pub migration: Migration,
 }
 
-// No `deny_unknown_fields`: serde cannot combine it with the flattened step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Migration {
     pub organization_id: String,
     pub table: String,
@@ -123,13 +125,12 @@ pub struct Migration {
     pub model: String,
     pub location: String,
     pub migration_id: Uuid,
-    #[serde(flatten)]
     pub step: Step,
 }
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Step {
     /// Enqueue a job for each record after `after` (in id order) that the building set lacks,
     /// a page at a time; then the next page, or the switch.
@@ -228,8 +229,8 @@ mod tests {
             after: Some("note_0420".into()),
         });
         let json = serde_json::to_value(&page).unwrap();
-        assert_eq!(json["migration"]["step"], "backfill");
-        assert_eq!(json["migration"]["after"], "note_0420");
+        assert_eq!(json["migration"]["step"]["kind"], "backfill");
+        assert_eq!(json["migration"]["step"]["after"], "note_0420");
         assert_eq!(json["migration"]["organizationId"], "org_a");
         assert!(MigrationStep::is_step(&json));
         assert_eq!(MigrationStep::decode(json).unwrap(), page);
@@ -240,7 +241,7 @@ mod tests {
         let back = MigrationStep::decode(serde_json::to_value(&switch).unwrap()).unwrap();
         assert_eq!(back, switch);
         let cleanup = serde_json::to_value(step(Step::Cleanup)).unwrap();
-        assert_eq!(cleanup["migration"]["step"], "cleanup");
+        assert_eq!(cleanup["migration"]["step"]["kind"], "cleanup");
     }
 
     #[test]

@@ -148,5 +148,53 @@ pub(super) fn service_paths(config: &Config) -> Vec<(String, Value)> {
                         "gray_zone": { "type": "array", "items": reference("Match") } } })))]) }),
         ));
     }
+    paths.extend(status_paths(config));
+    paths
+}
+
+/// Each table's embedding health, and the command that starts its model change.
+fn status_paths(config: &Config) -> Vec<(String, Value)> {
+    let set = json!({ "type": "object", "required": ["model", "backend"], "properties": {
+        "model": { "type": "string" }, "backend": { "enum": ["d1", "vectorize"] },
+        "binding": { "type": "string" } } });
+    let status = json!({ "type": "object",
+        "required": ["table", "active", "configured", "migration", "blocked", "records",
+                     "embedded", "jobs", "lastError"],
+        "properties": {
+            "table": { "type": "string" },
+            "active": nullable(set.clone()),
+            "configured": set.clone(),
+            "migration": nullable(json!({ "type": "object",
+                "required": ["to", "covered", "of", "progress"], "properties": {
+                    "to": set, "covered": { "type": "integer" }, "of": { "type": "integer" },
+                    "progress": { "type": "number" } } })),
+            "blocked": { "type": ["string", "null"] },
+            "records": { "type": "integer" },
+            "embedded": { "type": "integer" },
+            "jobs": { "type": "object",
+                "required": ["pending", "failed", "dead", "oldestPendingAgeMs", "deadJobs"] },
+            "lastError": { "type": ["object", "null"] } } });
+    let mut paths = vec![(
+        "/api/v1/embeddings/status".to_owned(),
+        json!({ "get": operation("status", "Every readable table's embedding health", None,
+            &[("200", answer("tables", json!({ "type": "object", "required": ["tables"],
+                "properties": { "tables": { "type": "array", "items": status.clone() } } })))]) }),
+    )];
+    for table in &config.tables {
+        let name = &table.name;
+        paths.push((
+            format!("/api/v1/embeddings/status/{name}"),
+            json!({ "get": operation(&format!("status_{name}"),
+                &format!("The embedding health of {name}"), None,
+                &[("200", answer("its status", status.clone()))]) }),
+        ));
+        paths.push((
+            format!("/api/v1/embeddings/tables/{name}/migration"),
+            json!({ "post": operation(&format!("migrate_{name}"),
+                &format!("Start or resume the model change of {name}"), None,
+                &[("200", answer("nothing to change", status.clone())),
+                  ("202", answer("a model change runs", status.clone()))]) }),
+        ));
+    }
     paths
 }

@@ -29,6 +29,21 @@ pub struct Config {
     /// `[access]`: which roles may do what, project-wide (see [`crate::access`]).
     #[serde(default)]
     pub access: AccessSpec,
+    /// `[[vectorize]]`: Vectorize indexes kept bound though no table keeps its vectors there
+    /// now. A table whose model or index changed is searched in its old index until its new set
+    /// covers it (`crate::sets`), and its old vectors are removed from it after: the old index
+    /// must stay bound until the change is done.
+    #[serde(default, rename = "vectorize")]
+    pub kept_indexes: Vec<KeptIndex>,
+}
+
+/// A Vectorize index kept bound: its binding, and the model whose vectors it holds (which gives
+/// its dimension).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeptIndex {
+    pub binding: String,
+    pub model: String,
 }
 
 /// One table whose records carry embeddings.

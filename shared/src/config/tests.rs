@@ -314,3 +314,29 @@ fn identifiers_and_services_are_held_to_their_rules() {
         );
     }
 }
+
+#[test]
+fn a_kept_vectorize_index_names_a_known_model_of_its_tables_dimension() {
+    let base = r#"
+[[table]]
+name = "evidence"
+columns = ["id", "organization_id", "content", "embedding"]
+[table.embeddings]
+fields = ["content"]
+model = "@cf/baai/bge-small-en-v1.5"
+vector_index = { backend = "vectorize", binding = "VECTORIZE_384" }
+"#;
+    let kept = |binding: &str, model: &str| {
+        format!("{base}\n[[vectorize]]\nbinding = \"{binding}\"\nmodel = \"{model}\"\n")
+    };
+    let config = Config::parse(&kept("VECTORIZE_768", "@cf/baai/bge-base-en-v1.5")).unwrap();
+    assert_eq!(config.kept_indexes[0].binding, "VECTORIZE_768");
+    let wrong = Config::parse(&kept("VECTORIZE_384", "@cf/baai/bge-base-en-v1.5"))
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.contains("vectorize[0].model"), "{wrong}");
+    let unknown = Config::parse(&kept("VECTORIZE_768", "@cf/nope"))
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("unknown model"), "{unknown}");
+}

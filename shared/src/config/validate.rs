@@ -73,6 +73,35 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigErrors> {
         }
         check_service(service, config, &at, &mut errors);
     }
+    for (i, kept) in config.kept_indexes.iter().enumerate() {
+        let at = format!("vectorize[{i}]");
+        if !is_identifier(&kept.binding) {
+            errors.push(&format!("{at}.binding"), "must be a binding name");
+        }
+        let Some(model) = models::model(&kept.model) else {
+            errors.push(
+                &format!("{at}.model"),
+                format!("unknown model `{}`", kept.model),
+            );
+            continue;
+        };
+        for table in &config.tables {
+            let Some(table_model) = models::model(&table.embeddings.model) else {
+                continue;
+            };
+            if table.embeddings.vector_index.vectorize_binding() == Some(kept.binding.as_str())
+                && table_model.dimensions != model.dimensions
+            {
+                errors.push(
+                    &format!("{at}.model"),
+                    format!(
+                        "`{}` holds {} dimensions, but table `{}` keeps {}-dimension vectors there",
+                        kept.binding, model.dimensions, table.name, table_model.dimensions
+                    ),
+                );
+            }
+        }
+    }
     errors.finish()
 }
 
