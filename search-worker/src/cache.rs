@@ -210,8 +210,20 @@ impl VectorCache {
         result
     }
 
-    pub(crate) fn max_seq(&self, organization_id: &str, table: &str, dims: usize) -> i64 {
-        self.with(organization_id, table, dims, |s| s.max_seq)
+    /// Drops one snapshot.
+    pub(crate) fn forget(&self, organization_id: &str, table: &str) {
+        self.tables
+            .borrow_mut()
+            .remove(&(organization_id.to_owned(), table.to_owned()));
+    }
+
+    /// The newest `seq` the snapshot holds; 0 for a snapshot not made yet, which this does not
+    /// make (a search may find its guess of the active set wrong, and read another).
+    pub(crate) fn max_seq(&self, organization_id: &str, table: &str) -> i64 {
+        self.tables
+            .borrow()
+            .get(&(organization_id.to_owned(), table.to_owned()))
+            .map_or(0, |(snapshot, _)| snapshot.max_seq)
     }
 
     pub(crate) fn stats(&self) -> VectorCacheStats {
@@ -374,11 +386,17 @@ impl Caches {
             .unwrap_or_else(|| ActiveSet::configured(table))
     }
 
+    /// Remembers the set `table` is searched in; when it changed (a model change switched), the
+    /// old set's snapshot goes: no search reads it again.
     pub(crate) fn remember_active(&self, organization_id: &str, table: &str, active: &ActiveSet) {
-        self.active.borrow_mut().insert(
+        let before = self.active.borrow_mut().insert(
             (organization_id.to_owned(), table.to_owned()),
             active.clone(),
         );
+        if let Some(before) = before.filter(|b| b != active) {
+            self.vectors
+                .forget(organization_id, &snapshot_key(table, &before));
+        }
     }
 }
 
@@ -534,7 +552,7 @@ mod tests {
         assert_eq!((stats.tables, stats.evictions), (2, 1), "{stats:?}");
         assert!(stats.bytes <= stats.budget);
         // org_b was the least recently searched: it went, and comes back empty (read anew).
-        assert_eq!(cache.max_seq("org_b", "claims", 2), 0);
-        assert_eq!(cache.max_seq("org_a", "claims", 2), 10);
+        assert_eq!(cache.max_seq("org_b", "claims"), 0);
+        assert_eq!(cache.max_seq("org_a", "claims"), 10);
     }
 }

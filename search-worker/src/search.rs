@@ -125,11 +125,10 @@ async fn read_active<S: Store, E: Embedder, V: VectorIndexes>(
     guess: &ActiveSet,
 ) -> Result<(ActiveSet, Option<CaughtUp>), Fault> {
     let (active, caught_up) = if guess.set.location == D1_LOCATION {
-        let since = app.caches.vectors.max_seq(
-            organization_id,
-            &snapshot_key(&table.name, guess),
-            dims_of(guess)?,
-        );
+        let since = app
+            .caches
+            .vectors
+            .max_seq(organization_id, &snapshot_key(&table.name, guess));
         let (active, rows) = app
             .store
             .catch_up(organization_id, &table.name, &guess.set, since)
@@ -212,11 +211,10 @@ async fn catch_up<S: Store, E: Embedder, V: VectorIndexes>(
     table: &TableConfig,
     active: &ActiveSet,
 ) -> Result<CaughtUp, Fault> {
-    let since = app.caches.vectors.max_seq(
-        organization_id,
-        &snapshot_key(&table.name, active),
-        dims_of(active)?,
-    );
+    let since = app
+        .caches
+        .vectors
+        .max_seq(organization_id, &snapshot_key(&table.name, active));
     let rows = app
         .store
         .vectors_since(organization_id, &table.name, &active.set, since)

@@ -868,3 +868,93 @@ fn an_enqueued_job_is_the_gateways_job_for_the_same_content() {
         )
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_table_is_searched_in_its_active_set_only_and_follows_the_switch() {
+    // claims is configured with bge-base; its active set is still bge-small's.
+    let app = app();
+    let small = VectorSet {
+        model: "@cf/baai/bge-small-en-v1.5".into(),
+        location: "d1".into(),
+    };
+    let base = VectorSet {
+        model: "@cf/baai/bge-base-en-v1.5".into(),
+        location: "d1".into(),
+    };
+    let mut old = vec![0.0; 384];
+    old[0] = 1.0;
+    app.store.put_in(
+        Some(small.clone()),
+        "org_a",
+        "claims",
+        "old_only",
+        Some(&old),
+        &json!({}),
+    );
+    app.store.put_in(
+        Some(base.clone()),
+        "org_a",
+        "claims",
+        "new_only",
+        Some(&at(0.0)),
+        &json!({}),
+    );
+    let activate = |set: &VectorSet, generation| {
+        app.store.active.borrow_mut().insert(
+            ("org_a".into(), "claims".into()),
+            ActiveSet {
+                set: set.clone(),
+                generation,
+            },
+        );
+    };
+    let search = post(
+        "/search/claimSimilarity",
+        "org_a",
+        json!({"text": "query", "limit": 10}),
+    );
+    activate(&small, 1);
+    let before = handle(&app, &search).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(
+        ids(&before.body),
+        vec!["old_only"],
+        "the old set, whole, and nothing else"
+    );
+    // The query was embedded with the old model: a 768-dimension vector would not score 384.
+    let raw = handle(
+        &app,
+        &post(
+            "/embed",
+            "org_a",
+            json!({"text": "x", "service": "claimSimilarity"}),
+        ),
+    )
+    .await;
+    assert_eq!(raw.body["dimensions"], 384, "embed follows the active set");
+    let query = handle(
+        &app,
+        &post(
+            "/query",
+            "org_a",
+            json!({"vector": vec![0.5; 768], "table": "claims"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        query.status, 400,
+        "a new-model vector before the switch: {}",
+        query.body
+    );
+
+    // The switch: the next search reads the new set, and the old snapshot goes.
+    activate(&base, 2);
+    let after = handle(&app, &search).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(ids(&after.body), vec!["new_only"]);
+    assert_eq!(
+        app.caches.vectors.stats().tables,
+        1,
+        "the old set's copy was dropped"
+    );
+}

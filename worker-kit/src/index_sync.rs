@@ -14,9 +14,9 @@
 //! accepted last, it was followed by a D1 read that found nothing newer than what it wrote: any
 //! later D1 change has a writer of its own whose `sync` comes after it. The index ends as D1 is.
 //!
-//! Every Vectorize location a record has a row at is synced: a live row is upserted, a
-//! tombstone deleted. A retiring set's rows are removed from D1 and their index together, by
-//! the clean-up of a model change; nothing else removes a row.
+//! Every Vectorize location a record has a row of a live set at is synced: a live row is
+//! upserted, a tombstone deleted. A retiring set's rows are removed from their index, then from
+//! D1, by the clean-up of a model change; nothing else removes a row.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -179,8 +179,13 @@ fn keys_param(records: &[RecordKey]) -> Result<String, Fault> {
 const KEYS_IN: &str = "(organization_id, table_name, record_id) IN
      (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))";
 
-/// Rows kept in Vectorize only: D1's own sets need no bringing in line.
-const IN_VECTORIZE: &str = "location LIKE 'vectorize:%'";
+/// Rows kept in Vectorize only (D1's own sets need no bringing in line), of live sets: a
+/// retiring set's vectors are the clean-up's to delete, and a sync must not put one back.
+const IN_VECTORIZE: &str =
+    "location LIKE 'vectorize:%' AND NOT EXISTS (SELECT 1 FROM embedding_sets s
+         WHERE s.organization_id = embedding_vectors.organization_id
+           AND s.table_name = embedding_vectors.table_name AND s.model = embedding_vectors.model
+           AND s.location = embedding_vectors.location AND s.role = 'retiring')";
 
 async fn read_rows(db: &D1Database, records: &[RecordKey]) -> Result<Vec<Row>, Fault> {
     Ok(db

@@ -850,6 +850,7 @@ fn every_route() -> Vec<(Method, String)> {
         (Method::Get, "/api/v1/openapi.json"),
         (Method::Post, "/api/v1/embeddings"),
         (Method::Get, "/api/v1/embeddings/tables"),
+        (Method::Get, "/api/v1/embeddings/status"),
         (Method::Get, "/api/v1/embeddings/jobs"),
         (Method::Post, "/api/v1/embeddings/backfill"),
         (Method::Post, "/api/v1/embeddings/embed"),
@@ -873,6 +874,14 @@ fn every_route() -> Vec<(Method, String)> {
         }
     }
     for table in &config.tables {
+        routes.push((
+            Method::Get,
+            format!("/api/v1/embeddings/status/{}", table.name),
+        ));
+        routes.push((
+            Method::Post,
+            format!("/api/v1/embeddings/tables/{}/migration", table.name),
+        ));
         routes.push((Method::Get, format!("/api/v1/{}", table.name)));
         routes.push((Method::Post, format!("/api/v1/{}", table.name)));
         for method in [Method::Get, Method::Patch, Method::Delete] {
