@@ -125,7 +125,7 @@ impl D1Store {
             .iter()
             .find(|s| s.role() == Some(shared::sets::SetRole::Building));
         if let Some(building) = building {
-            let row = sets::coverage(db, organization_id, &table.name, &building.set())?
+            let row = sets::coverage(db, organization_id, table, &building.set())?
                 .first::<CoverageRow>(None)
                 .await?
                 .unwrap_or_default();

@@ -26,7 +26,7 @@ use shared::freshness::{assess, unwritten, ForSet, Verdict};
 use shared::job::JobStatus;
 use shared::message::{body_size, content_hash, send_batches, EmbeddingJob, MessageError};
 use shared::models::{self, MAX_TEXTS_PER_CALL};
-use shared::sets::MigrationStep;
+use shared::sets::{MigrationStep, Step};
 use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::index_sync::RecordKey;
 
@@ -430,10 +430,9 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                 let in_vectorize =
                     |loaded: &Loaded| loaded.sets.iter().any(|live| live.set.binding().is_some());
                 let wrote = entry.writes() && entry.loaded.as_ref().is_some_and(in_vectorize);
-                let redelivered = entry.loaded.is_none()
-                    && self
-                        .table_of(entry.job)
-                        .is_some_and(|t| t.embeddings.vector_index.vectorize_binding().is_some());
+                // Any table's: while its model changes, its active set may be in Vectorize
+                // whatever the config names now (a sync of a D1-only record reads one row).
+                let redelivered = entry.loaded.is_none() && self.table_of(entry.job).is_some();
                 !matches!(entry.outcome, Outcome::Transient(_))
                     && entry.job.id.is_some()
                     && (wrote || redelivered)
@@ -478,7 +477,11 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         }
         for step in started {
             let m = &step.migration;
-            tracing::info!(organization_id = %m.organization_id, table = %m.table, model = %m.model, location = %m.location, migration_id = %m.migration_id, "model change started: every write now goes to both sets, and a backfill fills the new one");
+            if m.step == Step::Cleanup {
+                tracing::info!(organization_id = %m.organization_id, table = %m.table, model = %m.model, location = %m.location, "model change given up: the config no longer names the set being built, which is removed");
+            } else {
+                tracing::info!(organization_id = %m.organization_id, table = %m.table, model = %m.model, location = %m.location, migration_id = %m.migration_id, "model change started: every write now goes to both sets, and a backfill fills the new one");
+            }
         }
         let steps: Vec<(MigrationStep, u32)> = started.iter().map(|s| (s.clone(), 0)).collect();
         if let Err(fault) = self.requeue.steps(&steps).await {
@@ -585,8 +588,15 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Vec<Write<'a>> {
                     })
                     .collect()
             };
-            // A redelivery of the job that wrote the vector changes nothing.
-            let touched: Vec<SetVector<'a>> = for_sets(&|v| *v == Verdict::Skipped)
+            // Only while the table's model changes (the switch compares versions across sets),
+            // so that a table with one set spends no statement on it; a redelivery of the job
+            // that wrote the vector changes nothing.
+            let skipped = if loaded.sets.len() > 1 {
+                for_sets(&|v| *v == Verdict::Skipped)
+            } else {
+                Vec::new()
+            };
+            let touched: Vec<SetVector<'a>> = skipped
                 .into_iter()
                 .filter(|sv| {
                     loaded.sets.iter().any(|live| {

@@ -77,8 +77,16 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                     settles[i] = settle;
                 }
             }
+            // A few steps an invocation, each a handful of D1 statements, so that a batch stays
+            // within D1's 50 queries an invocation (Workers Free) beside its jobs' ten; the
+            // rest come back in a second.
+            let (now_steps, later) =
+                step_messages.split_at(step_messages.len().min(migration::STEPS_PER_BATCH));
+            for (i, _) in later {
+                settles[*i] = Settle::Retry { delay_seconds: 1 };
+            }
             let (places, decoded): (Vec<usize>, Vec<MigrationStep>) =
-                step_messages.into_iter().unzip();
+                now_steps.iter().cloned().unzip();
             for (i, settle) in places.into_iter().zip(steps.handle(&decoded, now).await) {
                 settles[i] = settle;
             }

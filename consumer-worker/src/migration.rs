@@ -136,13 +136,25 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
         now_ms: i64,
     ) -> Result<(), Fault> {
         let m = &step.migration;
+        let Some(table) = self.config.table(&m.table) else {
+            return Ok(());
+        };
         let again = |covered_at| Step::Switch {
             attempt: attempt + 1,
             covered_at,
         };
-        let coverage = self.store.coverage(m).await?;
+        let coverage = self.store.coverage(table, m).await?;
         if coverage.covered < coverage.of {
             tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, covered = coverage.covered, of = coverage.of, attempt, "model change: the new set is not complete yet");
+            if attempt + 1 >= RESTART_AFTER {
+                // Still not complete after a while: a record the backfill could not list then
+                // (its first vector landed since, or its job died) is listed now. The backfill
+                // ends in a switch of its own, so this chain stops here.
+                return self
+                    .requeue
+                    .steps(&[(step.then(Step::Backfill { after: None }), 0)])
+                    .await;
+            }
             let delay = switch_delay_seconds(attempt);
             return self.requeue.steps(&[(step.then(again(None)), delay)]).await;
         }
@@ -162,7 +174,7 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
                 .steps(&[(step.then(again(Some(since))), wait)])
                 .await;
         }
-        if !self.store.switch(m, now_ms).await? {
+        if !self.store.switch(table, m, now_ms).await? {
             // A record changed between the count and the switch: look again.
             return self
                 .requeue
@@ -189,7 +201,7 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
         for (binding, ids) in &by_binding {
             self.indexes.delete(binding, ids).await?;
         }
-        self.store.remove_rows(m, &rows).await?;
+        self.store.remove_rows(m, &rows, now_ms).await?;
         if rows.len() == CLEANUP_CHUNK as usize {
             return self.requeue.steps(&[(step.then(Step::Cleanup), 0)]).await;
         }
@@ -198,6 +210,13 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
         Ok(())
     }
 }
+
+/// Steps one invocation handles at most: each runs at most five D1 statements.
+pub(crate) const STEPS_PER_BATCH: usize = 4;
+
+/// Looks at an incomplete set before its backfill runs again from the start (about half a
+/// minute of looking, by `shared::sets::switch_delay_seconds`).
+const RESTART_AFTER: u32 = 8;
 
 /// Model changes one sweep resumes or starts at most; the rest wait for the next.
 pub(crate) const SWEEP_MIGRATIONS: u32 = 100;
@@ -228,20 +247,8 @@ pub(crate) async fn resume<S: MigrationStore, R: Requeue>(
     let started = store.ensure(&pairs, now_ms).await?;
     let mut steps: Vec<(MigrationStep, u32)> = Vec::new();
     for row in stalled.iter().chain(&started) {
-        let Some(first) = row.first_step().or_else(|| {
-            // A retiring set's change is past its switch: only its clean-up is left.
-            let uuid = Uuid::nil();
-            (row.role() == Some(shared::sets::SetRole::Retiring)).then(|| {
-                MigrationStep::new(shared::sets::Migration {
-                    organization_id: row.organization_id.clone(),
-                    table: row.table_name.clone(),
-                    model: row.model.clone(),
-                    location: row.location.clone(),
-                    migration_id: uuid,
-                    step: Step::Cleanup,
-                })
-            })
-        }) else {
+        // A retiring set's change is past its switch: only its clean-up is left.
+        let Some(first) = row.first_step().or_else(|| row.cleanup_step()) else {
             continue;
         };
         tracing::warn!(organization_id = %row.organization_id, table = %row.table_name, model = %row.model, role = %row.role, "model change resumed by the sweep");

@@ -52,8 +52,9 @@ pub(crate) struct KeptCopy {
     pub vector: Vec<f32>,
 }
 
-/// What one `load` read: each job's state, and the model changes it started (the config names
-/// a set that its table did not have).
+/// What one `load` read: each job's state, and the steps of the model changes it started (the
+/// config names a set that its table did not have) or ended (the config no longer names a set
+/// being built: its clean-up).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct LoadedBatch {
     pub jobs: Vec<Option<Loaded>>,
@@ -185,14 +186,19 @@ pub(crate) trait MigrationStore {
         created_at: i64,
     ) -> Result<(), Fault>;
     /// How many live records of the active set the building set covers, of how many.
-    async fn coverage(&self, m: &Migration) -> Result<Coverage, Fault>;
+    async fn coverage(&self, table: &TableConfig, m: &Migration) -> Result<Coverage, Fault>;
     /// Makes the building set active and the active one retiring, in one transaction, if the
     /// building set covers the active one then; whether it did.
-    async fn switch(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
+    async fn switch(&self, table: &TableConfig, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
     /// Up to `limit` rows of the table's retiring sets.
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault>;
-    /// Deletes those rows (of sets still retiring).
-    async fn remove_rows(&self, m: &Migration, rows: &[RetiringRow]) -> Result<(), Fault>;
+    /// Deletes those rows (of sets still retiring), marking the clean-up as moved now.
+    async fn remove_rows(
+        &self,
+        m: &Migration,
+        rows: &[RetiringRow],
+        now_ms: i64,
+    ) -> Result<(), Fault>;
     /// Removes the table's retiring sets that have no rows left; how many.
     async fn drop_retired(&self, m: &Migration, now_ms: i64) -> Result<usize, Fault>;
 }

@@ -7,8 +7,9 @@ use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::sets::{Migration, VectorSet};
 use worker::wasm_bindgen::JsValue;
+use worker::D1PreparedStatement as Statement;
 use worker_kit::d1::{self, ident, number, optional, text};
-use worker_kit::sets::{CoverageRow, SetRow, ACTIVE_ROWS, UNCOVERED};
+use worker_kit::sets::{active_rows, CoverageRow, SetRow, EARLIER_BATCHES, UNCOVERED};
 use worker_kit::Fault;
 
 use crate::migration::{Coverage, Page, PageRecord, RetiringRow};
@@ -106,6 +107,7 @@ impl MigrationStore for D1Store {
              JOIN json_each(?1) c ON c.value ->> 0 = a.table_name
              WHERE a.role = 'active'
                AND (a.model != c.value ->> 1 OR a.location != c.value ->> 2)
+               AND NOT (a.location = c.value ->> 2 AND a.location LIKE 'vectorize:%')
                AND NOT EXISTS (SELECT 1 FROM embedding_sets b
                    WHERE b.organization_id = a.organization_id AND b.table_name = a.table_name
                      AND b.role = 'building')
@@ -238,13 +240,13 @@ impl MigrationStore for D1Store {
         Ok(())
     }
 
-    async fn coverage(&self, m: &Migration) -> Result<Coverage, Fault> {
+    async fn coverage(&self, table: &TableConfig, m: &Migration) -> Result<Coverage, Fault> {
         self.count(1);
-        let set = shared::sets::VectorSet {
+        let set = VectorSet {
             model: m.model.clone(),
             location: m.location.clone(),
         };
-        let row = worker_kit::sets::coverage(&self.db, &m.organization_id, &m.table, &set)?
+        let row = worker_kit::sets::coverage(&self.db, &m.organization_id, table, &set)?
             .first::<CoverageRow>(None)
             .await?
             .unwrap_or_default();
@@ -252,7 +254,7 @@ impl MigrationStore for D1Store {
         Ok(Coverage { covered, of })
     }
 
-    async fn switch(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
+    async fn switch(&self, table: &TableConfig, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
         let migration_id = text(&m.migration_id.to_string());
         // Two statements in one transaction: the unique index on one active set per table is
         // checked row by row, so the old set steps down before the new one steps up.
@@ -263,7 +265,9 @@ impl MigrationStore for D1Store {
                    AND EXISTS (SELECT 1 FROM embedding_sets b
                        WHERE b.organization_id = ?1 AND b.table_name = ?2 AND b.model = ?3
                          AND b.location = ?4 AND b.role = 'building' AND b.migration_id = ?6)
-                   AND NOT EXISTS (SELECT 1 FROM {ACTIVE_ROWS} AND {UNCOVERED})"
+                   AND NOT EXISTS (SELECT 1 FROM {active} AND {UNCOVERED})
+                   AND NOT {EARLIER_BATCHES}",
+                active = active_rows(table)
             ),
             m,
             &[number(now_ms), migration_id.clone()],
@@ -303,7 +307,12 @@ impl MigrationStore for D1Store {
             .results::<RetiringRow>()?)
     }
 
-    async fn remove_rows(&self, m: &Migration, rows: &[RetiringRow]) -> Result<(), Fault> {
+    async fn remove_rows(
+        &self,
+        m: &Migration,
+        rows: &[RetiringRow],
+        now_ms: i64,
+    ) -> Result<(), Fault> {
         let items: Vec<Value> = rows
             .iter()
             .map(|r| json!([r.model, r.location, r.record_id]))
@@ -325,10 +334,18 @@ impl MigrationStore for D1Store {
                     &[text(&m.organization_id), text(&m.table), text(chunk)],
                 )
             })
-            .collect::<Result<Vec<_>, Fault>>()?;
+            .collect::<Result<Vec<Statement>, Fault>>()?;
         if statements.is_empty() {
             return Ok(());
         }
+        // The clean-up moves: the sweep resumes only one that stopped.
+        let mut statements = statements;
+        statements.push(d1::statement(
+            &self.db,
+            "UPDATE embedding_sets SET updated_at = ?3
+             WHERE organization_id = ?1 AND table_name = ?2 AND role = 'retiring'",
+            &[text(&m.organization_id), text(&m.table), number(now_ms)],
+        )?);
         self.count(statements.len());
         self.db.batch(statements).await?;
         Ok(())

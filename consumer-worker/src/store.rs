@@ -615,8 +615,9 @@ impl JobStore for D1Store {
             }
         }
         let (mut new_sets, mut set_rows) = (Vec::new(), Vec::new());
+        let mut retired = Vec::new();
         if ensured {
-            next()?;
+            retired = next()?.results::<SetRow>()?;
             new_sets = next()?.results::<SetRow>()?;
             set_rows = next()?.results::<SetRow>()?;
         }
@@ -661,7 +662,12 @@ impl JobStore for D1Store {
             .collect();
         Ok(LoadedBatch {
             jobs: loaded,
-            started: new_sets.iter().filter_map(SetRow::first_step).collect(),
+            // A building set the config no longer names is cleaned up at once.
+            started: new_sets
+                .iter()
+                .filter_map(SetRow::first_step)
+                .chain(retired.iter().filter_map(SetRow::cleanup_step))
+                .collect(),
         })
     }
 

@@ -8,7 +8,7 @@ use shared::config::TableConfig;
 use shared::sets::{Migration, MigrationStep, SetRole, Step, VectorSet};
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::d1::{number, statement, text};
+use crate::d1::{ident, number, statement, text};
 use crate::Fault;
 
 /// A set of an organization's table, as `embedding_sets` keeps it.
@@ -32,6 +32,20 @@ impl SetRow {
 
     pub fn role(&self) -> Option<SetRole> {
         SetRole::parse(&self.role)
+    }
+
+    /// The clean-up step of this row's table, for a retiring set.
+    pub fn cleanup_step(&self) -> Option<MigrationStep> {
+        (self.role() == Some(SetRole::Retiring)).then(|| {
+            MigrationStep::new(Migration {
+                migration_id: uuid::Uuid::nil(),
+                organization_id: self.organization_id.clone(),
+                table: self.table_name.clone(),
+                model: self.model.clone(),
+                location: self.location.clone(),
+                step: Step::Cleanup,
+            })
+        })
     }
 
     /// The first backfill step of the model change this row is the building set of.
@@ -66,11 +80,14 @@ pub fn pair(organization_id: &str, table: &TableConfig) -> Value {
 /// The statements that make sure of each table's configured set, for `pairs` (a JSON array of
 /// [`pair`]s), in order; run them in one batch:
 ///
-/// 1. a building set the config no longer names retires (the config changed again);
+/// 1. a building set the config no longer names retires (the config changed again); it
+///    returns those ([`SetRow`]s), whose clean-up the caller starts;
 /// 2. the configured set is created: active if the table has no set yet, else building (a
-///    model change starts), unless it is live already or cannot share the active set's
-///    Vectorize index (`shared::sets::blocked`); a retiring set named again is revived, as a
-///    new generation. It returns the sets it made ([`SetRow`]s);
+///    model change starts), unless it is live already, cannot share the active set's Vectorize
+///    index (`shared::sets::blocked`), or a retiring set is still being removed from where it
+///    would go (the same set named again, or the Vectorize index it would share ids in: the
+///    clean-up would delete what the new set writes). Such a change starts with the first job
+///    after the clean-up, or the sweep. It returns the sets it made ([`SetRow`]s);
 /// 3. the live sets are read ([`SetRow`]s).
 pub fn ensure(
     db: &D1Database,
@@ -84,7 +101,8 @@ pub fn ensure(
              WHERE j.value ->> 0 = embedding_sets.organization_id
                AND j.value ->> 1 = embedding_sets.table_name
                AND (j.value ->> 2 != embedding_sets.model
-                    OR j.value ->> 3 != embedding_sets.location))",
+                    OR j.value ->> 3 != embedding_sets.location))
+         RETURNING organization_id, table_name, model, location, role, migration_id",
         &[text(pairs), number(now_ms)],
     )?;
     let create = statement(
@@ -104,10 +122,11 @@ pub fn ensure(
                    AND s.role IN ('active', 'building'))
            AND NOT (a.location IS NOT NULL AND a.location = j.value ->> 3
                     AND a.location LIKE 'vectorize:%')
-         ON CONFLICT (organization_id, table_name, model, location) DO UPDATE SET
-             role = excluded.role, created_at = excluded.created_at,
-             updated_at = excluded.updated_at, switched_at = excluded.switched_at,
-             migration_id = excluded.migration_id
+           AND NOT EXISTS (SELECT 1 FROM embedding_sets r
+                 WHERE r.organization_id = j.value ->> 0 AND r.table_name = j.value ->> 1
+                   AND r.role = 'retiring' AND r.location = j.value ->> 3
+                   AND (r.model = j.value ->> 2 OR r.location LIKE 'vectorize:%'))
+         ON CONFLICT DO NOTHING
          RETURNING organization_id, table_name, model, location, role, migration_id",
         &[text(pairs), number(now_ms)],
     )?;
@@ -131,11 +150,31 @@ pub const UNCOVERED: &str =
            AND vb.location = ?4 AND vb.record_id = va.record_id AND vb.vector IS NOT NULL
            AND (vb.job_created_at, vb.job_id) >= (va.job_created_at, va.job_id))";
 
-/// The active set's rows of `?1`'s table `?2`, as `va` (a `FROM` clause and its `WHERE`).
-pub const ACTIVE_ROWS: &str = "embedding_sets a JOIN embedding_vectors va
-         ON va.organization_id = a.organization_id AND va.table_name = a.table_name
-        AND va.model = a.model AND va.location = a.location
-     WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'";
+/// The active set's live rows (`va`) of `?1`'s `table` (as `?2`) whose record is still in the
+/// table: a `FROM` clause and its `WHERE`. A vector whose record the app deleted behind the
+/// API's back is no record to cover (the backfill could not embed it again).
+pub fn active_rows(table: &TableConfig) -> String {
+    format!(
+        "embedding_sets a JOIN embedding_vectors va
+             ON va.organization_id = a.organization_id AND va.table_name = a.table_name
+            AND va.model = a.model AND va.location = a.location
+         JOIN {t} r ON r.{id} = va.record_id AND r.{org} = va.organization_id
+         WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'
+           AND va.vector IS NOT NULL",
+        t = ident(&table.name),
+        id = ident(&table.id_column),
+        org = ident(&table.organization_column),
+    )
+}
+
+/// Jobs of `?1`'s table `?2` still being processed by a batch that began before the building
+/// set (model `?3` at `?4`) existed: such a batch writes only the active set, and may bring a
+/// record the backfill did not list. The switch waits for them.
+pub const EARLIER_BATCHES: &str = "EXISTS (SELECT 1 FROM embedding_jobs j
+         WHERE j.organization_id = ?1 AND j.table_name = ?2 AND j.status = 'processing'
+           AND j.updated_at <= (SELECT b.created_at FROM embedding_sets b
+               WHERE b.organization_id = ?1 AND b.table_name = ?2 AND b.model = ?3
+                 AND b.location = ?4))";
 
 /// How much of the active set another set covers, as [`coverage`] counts it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -144,13 +183,17 @@ pub struct CoverageRow {
     pub of: Option<u64>,
     /// Those the other set does not cover.
     pub uncovered: Option<u64>,
+    /// 1 while a batch that began before the other set existed is still at work.
+    pub earlier: Option<u64>,
 }
 
 impl CoverageRow {
-    /// Covered records, and of how many.
+    /// Covered records, and of how many; a batch from before the change counts as one record
+    /// not covered yet.
     pub fn counts(&self) -> (u64, u64) {
         let of = self.of.unwrap_or(0);
-        (of - self.uncovered.unwrap_or(0).min(of), of)
+        let uncovered = self.uncovered.unwrap_or(0) + self.earlier.unwrap_or(0);
+        (of.saturating_sub(uncovered), of.max(uncovered))
     }
 }
 
@@ -159,18 +202,20 @@ impl CoverageRow {
 pub fn coverage(
     db: &D1Database,
     organization_id: &str,
-    table: &str,
+    table: &TableConfig,
     set: &VectorSet,
 ) -> Result<D1PreparedStatement, Fault> {
     statement(
         db,
         &format!(
-            "SELECT COUNT(*) AS of, SUM(CASE WHEN {UNCOVERED} THEN 1 ELSE 0 END) AS uncovered
-             FROM {ACTIVE_ROWS} AND va.vector IS NOT NULL"
+            "SELECT COUNT(*) AS of, SUM(CASE WHEN {UNCOVERED} THEN 1 ELSE 0 END) AS uncovered,
+                 (SELECT {EARLIER_BATCHES}) AS earlier
+             FROM {}",
+            active_rows(table)
         ),
         &[
             text(organization_id),
-            text(table),
+            text(&table.name),
             text(&set.model),
             text(&set.location),
         ],
