@@ -457,7 +457,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
             Ok(synced) => {
                 tally.indexed += synced.upserted;
                 tally.unindexed += synced.deleted;
-                tally.sync_statements += synced.d1_statements();
+                tally.sync_statements += synced.statements;
             }
             Err(fault) => {
                 tracing::error!(records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");

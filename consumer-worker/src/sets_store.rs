@@ -7,38 +7,15 @@ use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::sets::{Migration, VectorSet};
 use worker::wasm_bindgen::JsValue;
-use worker::D1PreparedStatement as Statement;
 use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::sets::{active_rows, CoverageRow, SetRow, EARLIER_BATCHES, UNCOVERED};
 use worker_kit::Fault;
 
 use crate::migration::{Coverage, Page, PageRecord, RetiringRow};
 use crate::ports::MigrationStore;
-use crate::store::{json_chunks, D1Store};
-
-fn set_params(m: &Migration) -> Vec<JsValue> {
-    vec![
-        text(&m.organization_id),
-        text(&m.table),
-        text(&m.model),
-        text(&m.location),
-    ]
-}
+use crate::store::D1Store;
 
 impl D1Store {
-    /// `sql` over the building set (`?1` to `?4`), `rest` following.
-    fn statement_with(
-        &self,
-        sql: &str,
-        m: &Migration,
-        rest: &[JsValue],
-    ) -> Result<worker::D1PreparedStatement, Fault> {
-        self.count(1);
-        let mut values = set_params(m);
-        values.extend(rest.iter().cloned());
-        d1::statement(&self.db, sql, &values)
-    }
-
     /// `sql` over the migration's organization and table (`?1`, `?2`), `rest` following.
     fn table_statement(
         &self,
@@ -50,6 +27,19 @@ impl D1Store {
         let mut values = vec![text(&m.organization_id), text(&m.table)];
         values.extend(rest.iter().cloned());
         d1::statement(&self.db, sql, &values)
+    }
+
+    /// `sql` over the building set (`?1` to `?4`: organization, table, model, location), `rest`
+    /// following.
+    fn statement_with(
+        &self,
+        sql: &str,
+        m: &Migration,
+        rest: &[JsValue],
+    ) -> Result<worker::D1PreparedStatement, Fault> {
+        let set = [text(&m.model), text(&m.location)];
+        let values: Vec<JsValue> = set.into_iter().chain(rest.iter().cloned()).collect();
+        self.table_statement(sql, m, &values)
     }
 }
 
@@ -214,39 +204,25 @@ impl MigrationStore for D1Store {
                         "truncated": i64::from(job.truncated) })
             })
             .collect();
-        let statements = json_chunks(&items)
-            .iter()
-            .map(|chunk| {
-                d1::statement(
-                    &self.db,
-                    // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
-                    "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
-                         content, content_hash, status, attempts, created_at, updated_at,
-                         backfill_id, truncated)
-                     SELECT value ->> 'id', value ->> 'org', value ->> 'table',
-                         value ->> 'record', value ->> 'model', value ->> 'content',
-                         value ->> 'hash', 'queued', 0, ?2, ?2, ?3, value ->> 'truncated'
-                     FROM json_each(?1) WHERE true
-                     ON CONFLICT (id) DO NOTHING",
-                    &[text(chunk), number(created_at), text(backfill_id)],
-                )
-            })
-            .collect::<Result<Vec<_>, Fault>>()?;
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.count(statements.len());
-        self.db.batch(statements).await?;
-        Ok(())
+        // `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+        let statements = self.over_chunks(
+            &items,
+            "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model,
+                 content, content_hash, status, attempts, created_at, updated_at, backfill_id,
+                 truncated)
+             SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
+                 value ->> 'model', value ->> 'content', value ->> 'hash', 'queued', 0, ?2, ?2,
+                 ?3, value ->> 'truncated'
+             FROM json_each(?1) WHERE true
+             ON CONFLICT (id) DO NOTHING",
+            &[number(created_at), text(backfill_id)],
+        )?;
+        self.run_batch(statements).await
     }
 
     async fn coverage(&self, table: &TableConfig, m: &Migration) -> Result<Coverage, Fault> {
         self.count(1);
-        let set = VectorSet {
-            model: m.model.clone(),
-            location: m.location.clone(),
-        };
-        let row = worker_kit::sets::coverage(&self.db, &m.organization_id, table, &set)?
+        let row = worker_kit::sets::coverage(&self.db, &m.organization_id, table, &m.set())?
             .first::<CoverageRow>(None)
             .await?
             .unwrap_or_default();
@@ -317,38 +293,29 @@ impl MigrationStore for D1Store {
             .iter()
             .map(|r| json!([r.model, r.location, r.record_id]))
             .collect();
-        let statements = json_chunks(&items)
-            .iter()
-            .map(|chunk| {
-                d1::statement(
-                    &self.db,
-                    "DELETE FROM embedding_vectors
-                     WHERE organization_id = ?1 AND table_name = ?2
-                       AND (model, location, record_id) IN
-                           (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?3))
-                       AND EXISTS (SELECT 1 FROM embedding_sets s
-                           WHERE s.organization_id = ?1 AND s.table_name = ?2
-                             AND s.model = embedding_vectors.model
-                             AND s.location = embedding_vectors.location
-                             AND s.role = 'retiring')",
-                    &[text(&m.organization_id), text(&m.table), text(chunk)],
-                )
-            })
-            .collect::<Result<Vec<Statement>, Fault>>()?;
+        let mut statements = self.over_chunks(
+            &items,
+            "DELETE FROM embedding_vectors
+             WHERE organization_id = ?2 AND table_name = ?3
+               AND (model, location, record_id) IN
+                   (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))
+               AND EXISTS (SELECT 1 FROM embedding_sets s
+                   WHERE s.organization_id = ?2 AND s.table_name = ?3
+                     AND s.model = embedding_vectors.model
+                     AND s.location = embedding_vectors.location AND s.role = 'retiring')",
+            &[text(&m.organization_id), text(&m.table)],
+        )?;
         if statements.is_empty() {
             return Ok(());
         }
         // The clean-up moves: the sweep resumes only one that stopped.
-        let mut statements = statements;
         statements.push(d1::statement(
             &self.db,
             "UPDATE embedding_sets SET updated_at = ?3
              WHERE organization_id = ?1 AND table_name = ?2 AND role = 'retiring'",
             &[text(&m.organization_id), text(&m.table), number(now_ms)],
         )?);
-        self.count(statements.len());
-        self.db.batch(statements).await?;
-        Ok(())
+        self.run_batch(statements).await
     }
 
     async fn drop_retired(&self, m: &Migration, _now_ms: i64) -> Result<usize, Fault> {

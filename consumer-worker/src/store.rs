@@ -224,12 +224,25 @@ impl D1Store {
         self.statements.set(self.statements.get() + n);
     }
 
+    /// Runs `statements` in one transaction (none: no round trip), counting them.
+    pub(crate) async fn run_batch(
+        &self,
+        statements: Vec<D1PreparedStatement>,
+    ) -> Result<(), Fault> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.count(statements.len());
+        self.db.batch(statements).await?;
+        Ok(())
+    }
+
     fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
         d1::statement(&self.db, sql, values)
     }
 
     /// `sql` once per chunk of `items` ([`json_chunks`]): the chunk is `?1`, `rest` follow it.
-    fn over_chunks(
+    pub(crate) fn over_chunks(
         &self,
         items: &[Value],
         sql: &str,
@@ -751,12 +764,7 @@ impl JobStore for D1Store {
             "last_error = w.error, updated_at = ?2",
             now_ms,
         )?);
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.count(statements.len());
-        self.db.batch(statements).await?;
-        Ok(())
+        self.run_batch(statements).await
     }
 
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
@@ -773,12 +781,7 @@ impl JobStore for D1Store {
              updated_at = ?2, completed_at = ?2",
             now_ms,
         )?;
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.count(statements.len());
-        self.db.batch(statements).await?;
-        Ok(())
+        self.run_batch(statements).await
     }
 
     fn statements(&self) -> usize {

@@ -186,9 +186,16 @@ impl MigrationStep {
 
     /// The building set this step works on.
     pub fn set(&self) -> VectorSet {
+        self.migration.set()
+    }
+}
+
+impl Migration {
+    /// The building set.
+    pub fn set(&self) -> VectorSet {
         VectorSet {
-            model: self.migration.model.clone(),
-            location: self.migration.location.clone(),
+            model: self.model.clone(),
+            location: self.location.clone(),
         }
     }
 }

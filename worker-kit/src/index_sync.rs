@@ -76,13 +76,6 @@ pub struct Synced {
     pub statements: usize,
 }
 
-impl Synced {
-    /// The D1 statements the sync ran.
-    pub fn d1_statements(&self) -> usize {
-        self.statements
-    }
-}
-
 /// Where a record's vector belongs, given D1's row.
 #[derive(Debug, Clone, PartialEq)]
 enum Change {

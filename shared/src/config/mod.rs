@@ -132,7 +132,7 @@ impl VectorIndex {
     /// table's current one is moved there (from the copy D1 keeps, with no AI call).
     pub fn location(&self) -> String {
         match self {
-            VectorIndex::D1 => "d1".to_owned(),
+            VectorIndex::D1 => crate::sets::D1_LOCATION.to_owned(),
             VectorIndex::Vectorize { binding } => format!("vectorize:{binding}"),
         }
     }
