@@ -151,7 +151,7 @@ fn change_models(stack: &mut Stack, variant: &Variant) -> Result<(), Failed> {
         })?;
         for (i, moving) in [&NOTES, &EVIDENCE].into_iter().enumerate() {
             if let Some(job) = write(&client, &ann, moving, &mut oracles[i], &mut rng, &mut next)? {
-                last_jobs.push(job);
+                last_jobs.push((i, job));
             }
             let model = active_model(&client, &ann, moving)?;
             let migrating = model.as_deref() != Some(moving.to) || switched_at[i].is_none();
@@ -182,10 +182,16 @@ fn change_models(stack: &mut Stack, variant: &Variant) -> Result<(), Failed> {
         }
     }
     let took = restarted.elapsed();
-    for job in &last_jobs {
+    for (i, (job, id)) in &last_jobs {
         let ended = wait_final_on(&client, &ann, job, Duration::from_mins(1))?;
+        // A job whose record the history deleted before it ran is dead, as any such job is.
+        let deleted = !oracles[*i].contains_key(id)
+            && ended["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("no longer exists"));
         check(
-            matches!(ended["status"].as_str(), Some("done" | "stale" | "skipped")),
+            matches!(ended["status"].as_str(), Some("done" | "stale" | "skipped"))
+                || (ended["status"] == "dead" && deleted),
             || format!("a write during the change ended {ended}"),
         )?;
     }
@@ -289,7 +295,7 @@ fn create(
 }
 
 /// One write of the client's: a new record, a new text for a record, or a delete. Returns the
-/// job it queued, if any.
+/// job it queued, if any, and its record.
 fn write(
     client: &Client,
     cookie: &str,
@@ -297,15 +303,15 @@ fn write(
     oracle: &mut Oracle,
     rng: &mut Rng,
     next: &mut usize,
-) -> Result<Option<String>, Failed> {
+) -> Result<Option<(String, String)>, Failed> {
     let ids: Vec<String> = oracle.keys().cloned().collect();
     let n = *next;
     *next += 1;
     match rng.below(3) {
         0 => {
             let (id, record, job) = create(client, cookie, moving, n)?;
-            oracle.insert(id, record);
-            Ok(Some(job))
+            oracle.insert(id.clone(), record);
+            Ok(Some((job, id)))
         }
         1 => {
             let id = &ids[rng.below(ids.len())];
@@ -322,7 +328,9 @@ fn write(
             )?;
             expect(&reply, 200, "edit a record's text")?;
             oracle.insert(id.clone(), reply.body["record"].clone());
-            Ok(reply.body["job"]["jobId"].as_str().map(str::to_owned))
+            Ok(reply.body["job"]["jobId"]
+                .as_str()
+                .map(|job| (job.to_owned(), id.clone())))
         }
         _ => {
             let id = &ids[rng.below(ids.len())];
