@@ -67,6 +67,18 @@ build_worker() {
   rm -f "$out"
 }
 
+# The end-to-end suite's variants of embeddings.toml (scripts/variant-config), and the workers
+# built from each, where e2e's Variant::model_change and Variant::models_back look for them;
+# rebuilt only as far as something changed.
+build_variants() {
+  local variant
+  for variant in model-change models-back; do
+    log "the $variant variant of embeddings.toml, and the workers built from it"
+    "$ROOT/scripts/variant-config" "$variant" "$ROOT/target/variant/$variant.toml"
+    "$ROOT/scripts/build-variant" "$ROOT/target/variant/$variant.toml" "$ROOT/target/variant/$variant"
+  done
+}
+
 # sentence-transformers, the reference implementation: only the fixture script and the benchmark
 # use it, never scripts/test. It lives in a virtualenv outside the tree (torch is several GB).
 REFERENCE_VENV=$CACHE_DIR/reference-venv

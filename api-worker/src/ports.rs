@@ -165,7 +165,8 @@ pub(crate) struct BackfillCandidate {
 /// A table's embedding health in one organization, as D1 counts it (`GET .../status`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TableHealth {
-    /// The live sets: the active one, and a building one while the model changes.
+    /// The table's sets: the active one, a building one while the model changes, and retiring
+    /// ones while an earlier change's clean-up runs.
     pub sets: Vec<SetRow>,
     /// Records of the table.
     pub records: u64,

@@ -52,7 +52,7 @@ impl D1Store {
                 db,
                 "SELECT organization_id, table_name, model, location, role, migration_id
                  FROM embedding_sets WHERE organization_id = ?1 AND table_name = ?2
-                   AND role IN ('active', 'building')",
+                   AND role IN ('active', 'building', 'retiring')",
                 &scope,
             )?,
             d1::statement(

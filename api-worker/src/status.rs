@@ -32,6 +32,8 @@ pub(crate) struct TableStatus {
     /// The set the config names.
     pub configured: SetView,
     pub migration: Option<MigrationView>,
+    /// Sets an earlier change left, being removed.
+    pub removing: Vec<SetView>,
     /// Why the configured set cannot be built beside the active one, if it cannot.
     pub blocked: Option<String>,
     pub records: u64,
@@ -143,6 +145,12 @@ pub(crate) fn table_status(table: &TableConfig, health: &TableHealth, now_ms: i6
         active: active.as_ref().map(SetView::of),
         configured: SetView::of(&configured),
         migration,
+        removing: health
+            .sets
+            .iter()
+            .filter(|s| s.role() == Some(SetRole::Retiring))
+            .map(|s| SetView::of(&s.set()))
+            .collect(),
         records: health.records,
         embedded: health.embedded,
         jobs: JobCounts {
@@ -187,9 +195,13 @@ pub(crate) async fn one(
     Ok(HttpResponse::ok(&table_status(table, &health, app.now_ms)))
 }
 
-/// `POST /api/v1/embeddings/tables/{table}/migration`: 202 with the table's status when a model
-/// change runs (started now, or resumed from its first page: pages only enqueue what the new
-/// set lacks), 200 when the table already uses its configured set, 409 when it cannot.
+/// `POST /api/v1/embeddings/tables/{table}/migration`: 202 with the table's status while a
+/// model change runs, 200 when the table is on its configured set and nothing is left to
+/// remove, 409 when the change cannot be made. It starts the change, or resumes it where steps
+/// may have been lost (a step out of retries): from the first backfill page (pages only
+/// enqueue what the new set lacks), and the clean-up of sets an earlier change left. A change
+/// that waits for such a clean-up (no set is built where an old one is still being removed)
+/// starts when it ends.
 pub(crate) async fn migrate(
     app: &App<impl Ports>,
     caller: &Caller,
@@ -203,16 +215,9 @@ pub(crate) async fn migrate(
         .ensure_sets(table, organization_id, app.now_ms)
         .await?;
     let configured = VectorSet::configured(table);
-    let building = live.iter().find(|s| s.role() == Some(SetRole::Building));
-    if let Some(step) = building.and_then(SetRow::first_step) {
-        app.queue.send_step(&step).await.map_err(|fault| {
-            tracing::error!(table = %table.name, error = %fault, "sending a model change step failed");
-            ApiError::unavailable("the embedding queue is unavailable; retry later")
-        })?;
-        let m = &step.migration;
-        let started = created.iter().any(|s| s.set() == step.set());
-        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, started, "model change backfill sent");
-    } else if let Some(active) = live.iter().find(|s| s.role() == Some(SetRole::Active)) {
+    let active = live.iter().find(|s| s.role() == Some(SetRole::Active));
+    let building = live.iter().any(|s| s.role() == Some(SetRole::Building));
+    if let (Some(active), false) = (active, building) {
         if let Some(reason) = blocked(&active.set(), &configured) {
             return Err(ApiError::new(ErrorCode::Conflict, reason).into());
         }
@@ -221,8 +226,23 @@ pub(crate) async fn migrate(
         .store
         .table_health(table, organization_id, app.now_ms)
         .await?;
+    for set in &health.sets {
+        let Some(step) = set.first_step().or_else(|| set.cleanup_step()) else {
+            continue;
+        };
+        app.queue.send_step(&step).await.map_err(|fault| {
+            tracing::error!(table = %table.name, error = %fault, "sending a model change step failed");
+            ApiError::unavailable("the embedding queue is unavailable; retry later")
+        })?;
+        let m = &step.migration;
+        let started = created.iter().any(|s| s.set() == step.set());
+        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, role = %set.role, started, "model change step sent by the command");
+    }
     let status = table_status(table, &health, app.now_ms);
-    let code = if status.migration.is_some() { 202 } else { 200 };
+    let settled = status.migration.is_none()
+        && status.removing.is_empty()
+        && active.is_some_and(|a| a.set() == configured);
+    let code = if settled { 200 } else { 202 };
     Ok(HttpResponse::json(code, &status))
 }
 

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use shared::config::Config;
 use shared::message::{content_hash, EmbeddingJob};
 use shared::sets::{
-    switch_delay_seconds, MigrationStep, Step, BACKFILL_PAGE, CLEANUP_CHUNK, VECTORIZE_SETTLE_MS,
+    switch_delay_seconds, Migration, MigrationStep, Step, BACKFILL_PAGE, CLEANUP_CHUNK,
+    VECTORIZE_SETTLE_MS,
 };
 use uuid::Uuid;
 use worker_kit::Fault;
@@ -187,7 +188,24 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
 
     async fn cleanup(&self, step: &MigrationStep, now_ms: i64) -> Result<(), Fault> {
         let m = &step.migration;
-        let rows = self.store.retiring_rows(m, CLEANUP_CHUNK).await?;
+        let mut rows = self.store.retiring_rows(m, CLEANUP_CHUNK).await?;
+        let mut more = rows.len() == CLEANUP_CHUNK as usize;
+        // A change given up before its switch wrote its own model's vectors into the records'
+        // embedding column, which follows the configured set: those records get the active
+        // set's vectors back first, a smaller chunk at a time (each carries its vectors).
+        let given_up: Vec<RetiringRow> = rows
+            .iter()
+            .filter(|r| r.switched_at.is_none())
+            .take(RESTORE_CHUNK)
+            .cloned()
+            .collect();
+        if let (Some(table), false) = (self.config.table(&m.table), given_up.is_empty()) {
+            more |= given_up.len() < rows.len();
+            rows = given_up;
+            let records: Vec<&str> = rows.iter().map(|r| r.record_id.as_str()).collect();
+            let restored = self.store.restore_columns(table, m, &records).await?;
+            tracing::info!(organization_id = %m.organization_id, table = %m.table, records = records.len(), restored, "model change given up: the records' embedding column holds the active set's vectors again");
+        }
         let mut by_binding: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for row in &rows {
             if let Some(binding) = shared::sets::binding_of(&row.location) {
@@ -202,16 +220,46 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
             self.indexes.delete(binding, ids).await?;
         }
         self.store.remove_rows(m, &rows, now_ms).await?;
-        if rows.len() == CLEANUP_CHUNK as usize {
+        if more {
             return self.requeue.steps(&[(step.then(Step::Cleanup), 0)]).await;
         }
         let removed = self.store.drop_retired(m, now_ms).await?;
         tracing::info!(organization_id = %m.organization_id, table = %m.table, migration_id = %m.migration_id, rows = rows.len(), sets_removed = removed, "model change done: the old set is removed");
-        Ok(())
+        self.start_waiting_change(m, now_ms).await
+    }
+
+    /// Starts the change a deploy asked for while the old set was being removed: it could not
+    /// start then (`worker_kit::sets::ensure` builds no set where a retiring one still is), and
+    /// would otherwise wait for the table's next write, or the sweep.
+    async fn start_waiting_change(&self, m: &Migration, now_ms: i64) -> Result<(), Fault> {
+        let Some(table) = self.config.table(&m.table) else {
+            return Ok(());
+        };
+        let pair = worker_kit::sets::pair(&m.organization_id, table);
+        let started = self.store.ensure(&[pair], now_ms).await?;
+        let steps: Vec<(MigrationStep, u32)> = started
+            .iter()
+            .filter_map(worker_kit::sets::SetRow::first_step)
+            .map(|step| (step, 0))
+            .collect();
+        for (step, _) in &steps {
+            let next = &step.migration;
+            tracing::info!(organization_id = %next.organization_id, table = %next.table, migration_id = %next.migration_id, model = %next.model, location = %next.location, "model change started once the old set was removed");
+        }
+        if steps.is_empty() {
+            return Ok(());
+        }
+        self.requeue.steps(&steps).await
     }
 }
 
-/// Steps one invocation handles at most: each runs at most five D1 statements.
+/// Rows of a given-up set whose records' columns one clean-up step restores: their vectors, as
+/// JSON, fit one bound parameter of D1's (`crate::store::MAX_PARAMETER_BYTES`) at 1,024
+/// dimensions.
+const RESTORE_CHUNK: usize = 100;
+
+/// Steps one invocation handles at most: each runs at most eight D1 statements (the last
+/// clean-up step: its rows, their removal and the set's, and the next change's three).
 pub(crate) const STEPS_PER_BATCH: usize = 4;
 
 /// Looks at an incomplete set before its backfill runs again from the start (about half a
@@ -294,4 +342,6 @@ pub(crate) struct RetiringRow {
     pub location: String,
     pub record_id: String,
     pub vector_id: String,
+    /// When its set became active; none for a set given up before its switch.
+    pub switched_at: Option<i64>,
 }

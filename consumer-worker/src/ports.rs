@@ -192,6 +192,14 @@ pub(crate) trait MigrationStore {
     async fn switch(&self, table: &TableConfig, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
     /// Up to `limit` rows of the table's retiring sets.
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault>;
+    /// Writes `records`' embedding column from their vectors in the active set, when that is
+    /// the configured set, unless a newer job wrote the column since; how many it read.
+    async fn restore_columns(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        records: &[&str],
+    ) -> Result<usize, Fault>;
     /// Deletes those rows (of sets still retiring), marking the clean-up as moved now.
     async fn remove_rows(
         &self,

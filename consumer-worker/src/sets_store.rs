@@ -269,7 +269,7 @@ impl MigrationStore for D1Store {
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault> {
         Ok(self
             .table_statement(
-                "SELECT v.model, v.location, v.record_id, v.vector_id
+                "SELECT v.model, v.location, v.record_id, v.vector_id, s.switched_at
                  FROM embedding_sets s JOIN embedding_vectors v
                      ON v.organization_id = s.organization_id AND v.table_name = s.table_name
                     AND v.model = s.model AND v.location = s.location
@@ -281,6 +281,61 @@ impl MigrationStore for D1Store {
             .all()
             .await?
             .results::<RetiringRow>()?)
+    }
+
+    async fn restore_columns(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        records: &[&str],
+    ) -> Result<usize, Fault> {
+        #[derive(Deserialize)]
+        struct Active {
+            record_id: String,
+            job_id: String,
+            job_created_at: i64,
+            hex: String,
+        }
+        let configured = VectorSet::configured(table);
+        let rows = self
+            .table_statement(
+                "SELECT v.record_id, v.job_id, v.job_created_at, hex(v.vector) AS hex
+                 FROM embedding_sets a JOIN embedding_vectors v
+                     ON v.organization_id = a.organization_id AND v.table_name = a.table_name
+                    AND v.model = a.model AND v.location = a.location
+                 WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'
+                   AND a.model = ?3 AND a.location = ?4 AND v.vector IS NOT NULL
+                   AND v.record_id IN (SELECT value FROM json_each(?5))",
+                m,
+                &[
+                    text(&configured.model),
+                    text(&configured.location),
+                    text(&serde_json::to_string(records)?),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<Active>()?;
+        let mut columns = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let vector = shared::vector::decode_hex(&row.hex)
+                .map_err(|e| Fault(format!("a stored vector of `{}`: {e}", row.record_id)))?;
+            columns.push(json!({
+                "org": m.organization_id, "record": row.record_id, "job": row.job_id,
+                "created": row.job_created_at, "vector": serde_json::to_string(&vector)?,
+            }));
+        }
+        let statements = self.over_chunks(
+            &columns,
+            &crate::store::column_update(table),
+            &[
+                text(&table.name),
+                text(&configured.model),
+                text(&configured.location),
+            ],
+        )?;
+        self.run_batch(statements).await?;
+        Ok(rows.len())
     }
 
     async fn remove_rows(

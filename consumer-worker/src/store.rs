@@ -49,6 +49,28 @@ struct StoredRow {
     copy_hex: Option<String>,
 }
 
+/// Writes records' embedding column: `?1` a JSON array of `{org, record, job, created,
+/// vector}` (the vector as JSON text), `?2` the table, `?3` and `?4` the configured set's model
+/// and location. A column is left as it is where the set holds a vector of the record written
+/// by a newer job (which wrote the column too).
+pub(crate) fn column_update(table: &TableConfig) -> String {
+    format!(
+        "UPDATE {t} SET {column} = w.vector
+         FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
+                   value ->> 'job' AS job, value ->> 'created' AS created,
+                   value ->> 'vector' AS vector FROM json_each(?1)) AS w
+         WHERE {t}.{id} = w.record AND {t}.{org} = w.org
+           AND NOT EXISTS (SELECT 1 FROM embedding_vectors v
+               WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.model = ?3
+                 AND v.location = ?4 AND v.record_id = w.record
+                 AND (v.job_created_at, v.job_id) > (w.created, w.job))",
+        t = ident(&table.name),
+        column = ident(&table.embeddings.embedding_column),
+        id = ident(&table.id_column),
+        org = ident(&table.organization_column),
+    )
+}
+
 /// Job statuses a delivery may still change.
 const OPEN: &str = "status IN ('queued', 'processing')";
 
@@ -392,23 +414,9 @@ impl D1Store {
                 }));
             }
         }
-        let newer = "SELECT 1 FROM embedding_vectors v
-             WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.model = ?3
-               AND v.location = ?4 AND v.record_id = w.record
-               AND (v.job_created_at, v.job_id) > (w.created, w.job)";
         let mut statements = self.over_chunks(
             &columns,
-            &format!(
-                "UPDATE {t} SET {column} = w.vector
-                 FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
-                           value ->> 'job' AS job, value ->> 'created' AS created,
-                           value ->> 'vector' AS vector FROM json_each(?1)) AS w
-                 WHERE {t}.{id} = w.record AND {t}.{org} = w.org AND NOT EXISTS ({newer})",
-                t = ident(&table.name),
-                column = ident(&table.embeddings.embedding_column),
-                id = ident(&table.id_column),
-                org = ident(&table.organization_column),
-            ),
+            &column_update(table),
             &[
                 text(&table.name),
                 text(&configured.model),

@@ -16,6 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use shared::session::session_cookie;
@@ -64,20 +65,34 @@ impl Variant {
         Ok(Variant { config, build_dir })
     }
 
-    /// The variant `scripts/test` builds (`scripts/variant-config`): embeddings.toml with notes
-    /// on bge-base and evidence on bge-small, in the 384-dimension Vectorize index.
+    /// The variant `scripts/test` builds as `model-change` (`scripts/variant-config`):
+    /// embeddings.toml with claims and evidence on bge-small (evidence in the 384-dimension
+    /// Vectorize index) and notes on bge-base.
     pub fn model_change() -> io::Result<Variant> {
+        Variant::built(MODEL_CHANGE)
+    }
+
+    /// The variant `scripts/test` builds as `models-back`: embeddings.toml's own models, with
+    /// the 384-dimension index kept bound, so that a stack on [`Variant::model_change`] can go
+    /// back.
+    pub fn models_back() -> io::Result<Variant> {
+        Variant::built(MODELS_BACK)
+    }
+
+    /// The variant `scripts/test` leaves in `target/variant`: `NAME.toml`, and its workers in
+    /// `NAME/`.
+    fn built(name: &str) -> io::Result<Variant> {
         let variants = repo_root().join("target/variant");
-        let config = variants.join("model-change.toml");
+        let config = variants.join(format!("{name}.toml"));
         if !config.is_file() {
             return Err(io::Error::other(format!(
-                "{} is missing: run scripts/variant-config target/variant/model-change.toml \
-                 and scripts/build-variant target/variant/model-change.toml \
-                 target/variant/model-change (scripts/test does)",
+                "{} is missing: run scripts/variant-config {name} target/variant/{name}.toml \
+                 and scripts/build-variant target/variant/{name}.toml target/variant/{name} \
+                 (scripts/test does)",
                 config.display()
             )));
         }
-        Variant::new(config, variants.join("model-change"))
+        Variant::new(config, variants.join(name))
     }
 
     /// A name for what is rendered for it: its config's file stem.
@@ -87,6 +102,9 @@ impl Variant {
             .map_or_else(|| "variant".into(), |s| s.to_string_lossy().into_owned())
     }
 }
+
+const MODEL_CHANGE: &str = "model-change";
+const MODELS_BACK: &str = "models-back";
 
 /// The Rust workers `wrangler dev` runs; a [`Variant`] replaces all three.
 const WORKERS: [&str; 3] = ["api-worker", "search-worker", "consumer-worker"];
@@ -133,13 +151,21 @@ pub struct Stack {
     pub example_app_url: Option<String>,
     dir: PathBuf,
     /// The rendered configs `wrangler dev` runs now (`config/`, or a variant's).
-    config: PathBuf,
+    config: Mutex<PathBuf>,
     /// The port `wrangler dev` serves on, kept across restarts.
     port: u16,
     options: Options,
     secret: String,
+    /// Behind a lock, so that a test holding the stack by a shared handle can restart its
+    /// workers (the suite runs one test at a time).
+    processes: Mutex<Processes>,
+}
+
+/// The processes the stack started, in start order.
+#[derive(Debug, Default)]
+struct Processes {
     children: Vec<Child>,
-    /// Each process group the stack started, by the log its output goes to.
+    /// Each one's process group, by the log its output goes to.
     groups: Vec<(String, u32)>,
 }
 
@@ -162,20 +188,20 @@ impl Stack {
             local_ai_url: String::new(),
             local_vectorize_url: String::new(),
             example_app_url: None,
-            config: dir.join("config"),
+            config: Mutex::new(dir.join("config")),
             dir,
             port: free_port()?,
             options,
             secret: format!("e2e-{}", uuid::Uuid::new_v4().simple()),
-            children: Vec::new(),
-            groups: Vec::new(),
+            processes: Mutex::default(),
         };
 
         stack.start_stand_ins(&root, options)?;
-        stack.render_config(&root, &stack.config, None)?;
+        let config = stack.config();
+        stack.render_config(&root, &config, None)?;
 
         let persist = stack.dir.join("state");
-        let api_config = stack.config.join("api-worker.toml");
+        let api_config = config.join("api-worker.toml");
         let local = [
             "--local",
             "--persist-to",
@@ -210,7 +236,7 @@ impl Stack {
             .arg("--persist-to")
             .arg(self.dir.join("state"))
             .arg("-c")
-            .arg(self.config.join("example-app.toml"));
+            .arg(self.config().join("example-app.toml"));
         self.spawn(app, "example-app.log")?;
         let url = format!("http://127.0.0.1:{port}");
         self.wait_until_ready(&format!("{url}/"), "example-app.log")?;
@@ -224,7 +250,7 @@ impl Stack {
     /// secret and URLs in `.dev.vars`, so that the seeded sessions' cookies still sign in.
     /// Nothing is migrated or seeded: the state is the one the old workers left. An example app
     /// keeps running, and finds the new workers through the registry.
-    pub fn restart_workers(&mut self, variant: &Variant) -> io::Result<()> {
+    pub fn restart_workers(&self, variant: &Variant) -> io::Result<()> {
         let root = repo_root();
         let config = self.dir.join(format!("config-{}", variant.name()));
         self.render_config(&root, &config, Some(variant))?;
@@ -235,13 +261,16 @@ impl Stack {
             "scripts/local-indexes (the variant's)",
         )?;
 
-        let at = self
-            .groups
-            .iter()
-            .position(|(log, _)| log == WORKERS_LOG)
-            .ok_or_else(|| io::Error::other("the stack runs no workers to restart"))?;
-        let (_, group) = self.groups.remove(at);
-        let mut old = self.children.remove(at);
+        let (mut old, group) = {
+            let mut processes = self.processes();
+            let at = processes
+                .groups
+                .iter()
+                .position(|(log, _)| log == WORKERS_LOG)
+                .ok_or_else(|| io::Error::other("the stack runs no workers to restart"))?;
+            let (_, group) = processes.groups.remove(at);
+            (processes.children.remove(at), group)
+        };
         stop(&mut old);
         self.wait_until_stopped(group)?;
 
@@ -249,7 +278,7 @@ impl Stack {
             .append(true)
             .open(self.dir.join(WORKERS_LOG))?;
         writeln!(log, "--- restarted with {} ---", variant.config.display())?;
-        self.config = config;
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config;
         self.start_workers(&root)
     }
 
@@ -294,7 +323,8 @@ impl Stack {
 
     /// Starts `wrangler dev` with the workers of the current configs on the stack's port, and
     /// waits until the gateway reports itself healthy.
-    fn start_workers(&mut self, root: &Path) -> io::Result<()> {
+    fn start_workers(&self, root: &Path) -> io::Result<()> {
+        let config = self.config();
         let inspector = free_port()?;
         let mut dev = wrangler(root);
         // This stack's own registry of `wrangler dev` sessions: the example app finds
@@ -316,11 +346,10 @@ impl Stack {
             .arg(self.dir.join("state"));
         if self.options.pipeline {
             // First, so that it is the worker `wrangler dev` serves on its port.
-            dev.arg("-c").arg(self.config.join("e2e-pipeline.toml"));
+            dev.arg("-c").arg(config.join("e2e-pipeline.toml"));
         }
         for worker in WORKERS.iter().chain(&["local-vectorize"]) {
-            dev.arg("-c")
-                .arg(self.config.join(format!("{worker}.toml")));
+            dev.arg("-c").arg(config.join(format!("{worker}.toml")));
         }
         self.spawn(dev, WORKERS_LOG)?;
         self.wait_until_ready(&format!("{}/api/v1/health", self.base_url), WORKERS_LOG)
@@ -389,7 +418,7 @@ impl Stack {
 
     /// Starts `command` in its own process group (so that stopping it stops its children too),
     /// its output going to the end of `log` in the stack's directory.
-    fn spawn(&mut self, mut command: Command, log_name: &str) -> io::Result<()> {
+    fn spawn(&self, mut command: Command, log_name: &str) -> io::Result<()> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -400,8 +429,9 @@ impl Stack {
             .stderr(log)
             .process_group(0);
         let child = command.spawn()?;
-        self.groups.push((log_name.to_owned(), child.id()));
-        self.children.push(child);
+        let mut processes = self.processes();
+        processes.groups.push((log_name.to_owned(), child.id()));
+        processes.children.push(child);
         Ok(())
     }
 
@@ -411,15 +441,16 @@ impl Stack {
     pub fn cpu_time(&self, log: &str) -> io::Result<Duration> {
         // Linux reports these times in USER_HZ, 100 on every architecture it runs on today.
         const TICKS_PER_SECOND: u64 = 100;
-        let (_, group) = self
+        let group = self
+            .processes()
             .groups
             .iter()
-            .find(|(name, _)| name == log)
+            .find_map(|(name, group)| (name == log).then_some(*group))
             .ok_or_else(|| {
                 io::Error::other(format!("the stack started nothing logging to {log}"))
             })?;
         let mut ticks = 0;
-        for fields in group_stats(*group)? {
+        for fields in group_stats(group)? {
             // utime (14th field of stat) and stime (15th).
             let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
             ticks += field(11).unwrap_or(0) + field(12).unwrap_or(0);
@@ -470,6 +501,20 @@ impl Stack {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
+    /// The rendered configs `wrangler dev` runs now.
+    fn config(&self) -> PathBuf {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn processes(&self) -> MutexGuard<'_, Processes> {
+        self.processes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn client(&self) -> Client {
         Client::new(&self.base_url)
     }
@@ -490,7 +535,7 @@ impl Stack {
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(self.dir.join("state"))
             .arg("-c")
-            .arg(self.config.join("api-worker.toml"))
+            .arg(self.config().join("api-worker.toml"))
             .args(what)
             .stdin(Stdio::null())
             .output()?;
@@ -523,15 +568,16 @@ impl Stack {
     }
 
     /// Polls `url` until it answers 200, failing early if a process of the stack has exited.
-    fn wait_until_ready(&mut self, url: &str, log: &str) -> io::Result<()> {
+    fn wait_until_ready(&self, url: &str, log: &str) -> io::Result<()> {
         let client = Client::new("");
         let started = Instant::now();
         while started.elapsed() < READY_TIMEOUT {
-            if let Some(status) = self
+            let exited = self
+                .processes()
                 .children
                 .iter_mut()
-                .find_map(|c| c.try_wait().ok().flatten())
-            {
+                .find_map(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
                 return Err(io::Error::other(format!(
                     "a process of the stack exited with {status}:\n{}",
                     self.log_tail(log, 40)
@@ -609,7 +655,11 @@ fn stop(child: &mut Child) {
 impl Drop for Stack {
     fn drop(&mut self) {
         // The gateway first, then what it depends on.
-        while let Some(mut child) = self.children.pop() {
+        let processes = self
+            .processes
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        while let Some(mut child) = processes.children.pop() {
             stop(&mut child);
         }
         let _ = fs::remove_dir_all(&self.dir);

@@ -96,27 +96,33 @@ struct Ctx {
     forged: String,
 }
 
+impl Ctx {
+    fn new(stack: &Arc<Stack>) -> Ctx {
+        let ann = stack.tenant("ann").cookie;
+        Ctx {
+            stack: Arc::clone(stack),
+            client: stack.client(),
+            local_ai: Client::new(&stack.local_ai_url),
+            bob: stack.tenant("bob").cookie,
+            meg: stack.tenant("meg").cookie,
+            vic: stack.tenant("vic").cookie,
+            gus: stack.tenant("gus").cookie,
+            expired: stack.cookie("tok_expired"),
+            no_org: stack.cookie("tok_no_org"),
+            not_member: stack.cookie("tok_not_member"),
+            // Ann's live token with Bob's signature: a real signature, but not of this token, so
+            // only the signature check can refuse it.
+            forged: format!(
+                "better-auth.session_token=tok_ann.{}",
+                stack.tenant("bob").cookie.rsplit_once('.').unwrap().1
+            ),
+            ann,
+        }
+    }
+}
+
 fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
-    let ann = stack.tenant("ann").cookie;
-    let ctx = Ctx {
-        stack: Arc::clone(stack),
-        client: stack.client(),
-        local_ai: Client::new(&stack.local_ai_url),
-        bob: stack.tenant("bob").cookie,
-        meg: stack.tenant("meg").cookie,
-        vic: stack.tenant("vic").cookie,
-        gus: stack.tenant("gus").cookie,
-        expired: stack.cookie("tok_expired"),
-        no_org: stack.cookie("tok_no_org"),
-        not_member: stack.cookie("tok_not_member"),
-        // Ann's live token with Bob's signature: a real signature, but not of this token, so
-        // only the signature check can refuse it.
-        forged: format!(
-            "better-auth.session_token=tok_ann.{}",
-            stack.tenant("bob").cookie.rsplit_once('.').unwrap().1
-        ),
-        ann,
-    };
+    let ctx = Ctx::new(stack);
     let tests: Vec<(&str, Test)> = vec![
         (
             "health_reaches_search_worker_over_the_binding",
@@ -145,6 +151,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(tenancy::TESTS.iter().copied())
         .chain(app::TESTS.iter().copied())
         .chain(model_change::TESTS.iter().copied())
+        .chain(checker::TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
@@ -406,6 +413,23 @@ fn embed(ctx: &Ctx, text: &str) -> Result<Vec<f32>, Failed> {
     check(
         reply.body["model"] == "@cf/baai/bge-base-en-v1.5" && reply.body["dimensions"] == 768,
         || format!("{}", reply.body),
+    )?;
+    Ok(serde_json::from_value(reply.body["vector"].clone())?)
+}
+
+/// `text` embedded with `model` through the gateway, checked to have the model's dimensions.
+fn embed_with(ctx: &Ctx, model: &str, text: &str) -> Result<Vec<f32>, Failed> {
+    let body = json!({"text": text, "model": model}).to_string();
+    let reply = ctx
+        .client
+        .post("/api/v1/embeddings/embed", Some(&ctx.ann), &body)?;
+    expect(&reply, 200, "embed with a model")?;
+    let dimensions = shared::models::model(model)
+        .ok_or_else(|| format!("`{model}` is no model of the product's"))?
+        .dimensions;
+    check(
+        reply.body["model"] == model && reply.body["dimensions"] == dimensions,
+        || format!("{model} has {dimensions} dimensions: {}", reply.body),
     )?;
     Ok(serde_json::from_value(reply.body["vector"].clone())?)
 }

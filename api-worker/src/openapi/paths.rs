@@ -158,16 +158,17 @@ fn status_paths(config: &Config) -> Vec<(String, Value)> {
         "model": { "type": "string" }, "backend": { "enum": ["d1", "vectorize"] },
         "binding": { "type": "string" } } });
     let status = json!({ "type": "object",
-        "required": ["table", "active", "configured", "migration", "blocked", "records",
-                     "embedded", "jobs", "lastError"],
+        "required": ["table", "active", "configured", "migration", "removing", "blocked",
+                     "records", "embedded", "jobs", "lastError"],
         "properties": {
             "table": { "type": "string" },
             "active": nullable(set.clone()),
             "configured": set.clone(),
             "migration": nullable(json!({ "type": "object",
                 "required": ["to", "covered", "of", "progress"], "properties": {
-                    "to": set, "covered": { "type": "integer" }, "of": { "type": "integer" },
-                    "progress": { "type": "number" } } })),
+                    "to": set.clone(), "covered": { "type": "integer" },
+                    "of": { "type": "integer" }, "progress": { "type": "number" } } })),
+            "removing": { "type": "array", "items": set },
             "blocked": { "type": ["string", "null"] },
             "records": { "type": "integer" },
             "embedded": { "type": "integer" },

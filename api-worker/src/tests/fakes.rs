@@ -347,7 +347,7 @@ impl Store for FakeStore {
             .borrow()
             .iter()
             .filter(|s| s.organization_id == organization_id && s.table_name == table.name)
-            .filter(|s| s.role().is_some_and(|r| r != SetRole::Retiring))
+            .filter(|s| s.role().is_some())
             .cloned()
             .collect();
         let jobs = self.jobs.borrow();
@@ -433,6 +433,13 @@ impl Store for FakeStore {
                     && shared::sets::blocked(&active, &configured).is_none()
                     && !sets.iter().any(|s| {
                         mine(s) && s.set() == configured && s.role() == Some(SetRole::Building)
+                    })
+                    // Not where a retiring set is still being removed.
+                    && !sets.iter().any(|s| {
+                        mine(s)
+                            && s.role() == Some(SetRole::Retiring)
+                            && s.location == configured.location
+                            && (s.model == configured.model || s.set().binding().is_some())
                     }) =>
             {
                 created.push(row(SetRole::Building));

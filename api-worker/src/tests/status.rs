@@ -190,3 +190,37 @@ async fn a_table_already_on_its_configured_set_has_nothing_to_migrate() {
     assert_eq!(reply.body["active"]["model"], BASE);
     assert!(app.queue.steps.borrow().is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn the_command_resumes_a_clean_up_and_the_change_that_waits_for_it() {
+    let app = app();
+    // notes is configured with bge-small: the config went back to it while the bge-small set
+    // of an earlier change is still being removed (its clean-up's steps lost, say).
+    app.store.sets.borrow_mut().extend([
+        set(BASE, "d1", "active", None),
+        set(SMALL, "d1", "retiring", Some("m1")),
+    ]);
+    let reply = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Post,
+            "/api/v1/embeddings/tables/notes/migration",
+        )),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["active"]["model"], BASE);
+    assert_eq!(reply.body["configured"]["model"], SMALL);
+    assert!(
+        reply.body["migration"].is_null(),
+        "no set is built there yet"
+    );
+    assert_eq!(reply.body["removing"][0]["model"], SMALL);
+    // Only the clean-up is sent: the consumer starts the change once it is done.
+    let steps = app.queue.steps.borrow();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].migration.model, SMALL);
+    assert_eq!(steps[0].migration.step, shared::sets::Step::Cleanup);
+    let building = app.store.sets.borrow().iter().any(|s| s.role == "building");
+    assert!(!building);
+}

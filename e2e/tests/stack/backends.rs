@@ -28,6 +28,8 @@ pub(crate) struct Backend {
     pub service: &'static str,
     /// The Vectorize index, for a table kept in Vectorize.
     pub index: Option<&'static str>,
+    /// The table's model.
+    pub model: &'static str,
 }
 
 pub(crate) const BACKENDS: [Backend; 2] = [
@@ -36,14 +38,33 @@ pub(crate) const BACKENDS: [Backend; 2] = [
         table: "claims",
         service: "claimSimilarity",
         index: None,
+        model: DEFAULT_MODEL,
     },
     Backend {
         name: "vectorize",
         table: "evidence",
         service: "evidenceSearch",
         index: Some("embeddings-768"),
+        model: DEFAULT_MODEL,
     },
 ];
+
+/// The same tables where workers built from the model-change variant of the config
+/// (`scripts/variant-config model-change`) keep them: both on bge-small, evidence in the
+/// 384-dimension index.
+pub(crate) const CHANGED: [Backend; 2] = [
+    Backend {
+        model: BGE_SMALL,
+        ..BACKENDS[0]
+    },
+    Backend {
+        index: Some("embeddings-384"),
+        model: BGE_SMALL,
+        ..BACKENDS[1]
+    },
+];
+
+const BGE_SMALL: &str = "@cf/baai/bge-small-en-v1.5";
 
 const VECTORIZE: Backend = BACKENDS[1];
 
@@ -176,8 +197,10 @@ pub(crate) fn stored_vectors_of(
             &format!(
                 "SELECT record_id, hex(vector) AS hex FROM embedding_vectors
              WHERE organization_id = '{organization_id}' AND table_name = '{}'
+               AND model = '{}' AND location = 'd1'
                AND record_id IN ({}) AND vector IS NOT NULL",
                 backend.table,
+                backend.model,
                 list.join(", ")
             ),
         )?;

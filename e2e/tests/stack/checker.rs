@@ -24,17 +24,30 @@
 //! history starts from organizations of the same size. A failure names the seed;
 //! `CHECKER_SEED=N` replays that history alone. `scripts/soak` runs histories for a while and
 //! prints what it ran.
+//!
+//! [`model_changes_match_the_oracle`] runs the same histories on a stack of its own, with two
+//! more operations: a deploy that changes every table's model (claims between bge-base and
+//! bge-small in D1, evidence between bge-base in the 768-dimension Vectorize index and bge-small
+//! in the 384-dimension one), once at a seeded point of each history and at random besides, so
+//! that a deploy often lands while the last one's change is still under way, or being cleaned
+//! up; and a search at any moment, which must answer. Its histories alternate backends. Once
+//! its jobs are final, a history waits for its table's change to complete, then checks
+//! everything above against the model and index configured last, and that no earlier set (in
+//! D1, or in the index the table left) holds any of its records.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
-use shared::message::EmbeddingJob;
-use shared::models::DEFAULT_MODEL;
+use e2e::{Options, Stack, Variant};
 
-use super::backends::{settle, stored_vectors_of, Backend};
+use super::backends::{settle, stored_vectors_of, Backend, BACKENDS, CHANGED};
+use super::model_change::with_log_tail;
 use super::search::classify;
-use super::{check, cosine, embed, expect, wait_final_as, Ctx};
+use super::{check, cosine, embed_with, expect, wait_final_as, Ctx};
 use super::{json, Duration, Failed, Value};
+use shared::message::EmbeddingJob;
 
 const TEXTS: [&str; 8] = [
     "The council approved the harbour budget on Monday",
@@ -55,7 +68,65 @@ pub(crate) struct Tally {
     pub histories: usize,
     pub operations: usize,
     pub checks: usize,
+    /// Deploys that changed the models.
+    pub deploys: usize,
+    /// Model changes the history started (or resumed) with the one command.
+    pub commands: usize,
 }
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.operations += other.operations;
+        self.checks += other.checks;
+        self.deploys += other.deploys;
+        self.commands += other.commands;
+    }
+}
+
+/// The deploys of [`model_changes_match_the_oracle`]'s histories: its stack starts on the
+/// suite's workers, and each deploy restarts it with the workers of the other of two variants
+/// of the config: `model-change`, then `models-back`, then `model-change` again, and so on.
+pub(crate) struct Deploys {
+    /// `model-change` and `models-back`.
+    variants: [Variant; 2],
+    /// The one running now; none (the suite's workers) before the first deploy.
+    running: Cell<Option<usize>>,
+}
+
+impl Deploys {
+    fn new() -> Result<Deploys, Failed> {
+        Ok(Deploys {
+            variants: [Variant::model_change()?, Variant::models_back()?],
+            running: Cell::new(None),
+        })
+    }
+
+    /// Restarts the stack's workers with the other variant's.
+    fn next(&self, stack: &Stack) -> Result<(), Failed> {
+        let next = usize::from(self.running.get() == Some(0));
+        stack.restart_workers(&self.variants[next])?;
+        self.running.set(Some(next));
+        Ok(())
+    }
+
+    /// Where `backend`'s table is kept, and with which model, by the workers running now.
+    fn place(&self, backend: Backend) -> Backend {
+        let at = BACKENDS
+            .iter()
+            .position(|b| b.name == backend.name)
+            .expect("a backend of the suite's");
+        if self.running.get() == Some(0) {
+            CHANGED[at]
+        } else {
+            BACKENDS[at]
+        }
+    }
+}
+
+pub(crate) const TESTS: &[(&str, super::Test)] = &[(
+    "checker_model_changes_match_the_oracle",
+    model_changes_match_the_oracle,
+)];
 
 /// A seeded generator (splitmix64), so that a seed replays its history.
 struct Rng(u64);
@@ -92,7 +163,15 @@ struct Tenant {
 
 struct History<'a> {
     ctx: &'a Ctx,
+    /// Where the table is kept now, and with which model.
     backend: Backend,
+    /// Where it was kept before, in this history.
+    former: Vec<Backend>,
+    deploys: Option<&'a Deploys>,
+    /// Whether a deploy of this history restarted the workers while the table's change was
+    /// under way: the local queue lives in `wrangler dev`'s memory, so that change's steps are
+    /// gone, and it is resumed with the one command, as the sweep would after 15 minutes.
+    steps_lost: bool,
     seed: u64,
     tenants: [Tenant; 2],
     ids: Vec<String>,
@@ -102,61 +181,126 @@ struct History<'a> {
     /// Jobs the history started, by tenant.
     jobs: Vec<(usize, String)>,
     tally: Tally,
-    embeddings: HashMap<&'static str, Vec<f32>>,
+    /// local-ai's embeddings, by model and text.
+    embeddings: Embeddings,
 }
+
+type Embeddings = HashMap<(&'static str, &'static str), Vec<f32>>;
 
 /// The checker as a test of the suite, on one backend. By default a few short histories from a
 /// fresh seed; `CHECKER_SEED=N` replays one; `CHECKER_SECONDS=S` (what `scripts/soak` sets) runs
 /// histories until S seconds have passed; `CHECKER_HISTORIES` and `CHECKER_OPERATIONS` size
 /// the default run. What ran is printed either way.
 pub(crate) fn random_histories_match_the_oracle(ctx: &Ctx, backend: Backend) -> Result<(), Failed> {
-    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-    let operations = number("CHECKER_OPERATIONS").map_or(16, |n| usize::try_from(n).unwrap_or(16));
-    let started = Instant::now();
-    let first_seed = number("CHECKER_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs() % 1_000_000)
-    });
-    let tally = if let Some(seconds) = number("CHECKER_SECONDS") {
-        let until = started + Duration::from_secs(seconds);
-        run(
-            ctx,
-            backend,
-            (first_seed..).take_while(|_| Instant::now() < until),
-            operations,
-        )?
-    } else {
-        let count = if number("CHECKER_SEED").is_some() {
-            1
-        } else {
-            number("CHECKER_HISTORIES").unwrap_or(3)
-        };
-        run(ctx, backend, first_seed..first_seed + count, operations)?
-    };
-    eprintln!(
-        "checker | {} | seeds from {first_seed} | {} histories | {} operations | {} invariant checks | 0 violations | {:.0} s",
-        backend.name,
-        tally.histories,
-        tally.operations,
-        tally.checks,
-        started.elapsed().as_secs_f64()
-    );
+    let plan = Plan::from_env(3);
+    let tally = run(ctx, |_| backend, None, &plan)?;
+    report(backend.name, &plan, tally);
     Ok(())
 }
 
-/// Runs a history of `operations` operations for each seed, printing progress every 100.
+/// The checker with deploys that change the models ([`Deploys`]), on a stack of its own (they
+/// would change every later test's models); its histories alternate backends (by their seed's
+/// parity), two on each by default. The environment sizes and replays it as it does the other.
+pub(crate) fn model_changes_match_the_oracle(_: &Ctx) -> Result<(), Failed> {
+    // Before starting anything: a missing build says how to make it.
+    let deploys = Deploys::new()?;
+    let stack = Arc::new(Stack::start(Options {
+        pipeline: true,
+        retry_base_delay_seconds: Some(1),
+        vectorize_delay_ms: Some(400),
+        ..Options::default()
+    })?);
+    let ctx = Ctx::new(&stack);
+    let plan = Plan::from_env(4);
+    // By the seed, so that a replay runs on the same backend.
+    let tally = run(
+        &ctx,
+        |seed| BACKENDS[usize::from(seed % 2 == 1)],
+        Some(&deploys),
+        &plan,
+    )
+    .map_err(|e| with_log_tail(&stack, &e))?;
+    report("both backends, with model changes", &plan, tally);
+    Ok(())
+}
+
+/// Which histories to run, as the environment says.
+struct Plan {
+    first_seed: u64,
+    /// How many; or, with `CHECKER_SECONDS`, until when.
+    histories: u64,
+    until: Option<Instant>,
+    operations: usize,
+    started: Instant,
+}
+
+impl Plan {
+    fn from_env(histories: u64) -> Plan {
+        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let started = Instant::now();
+        let replay = number("CHECKER_SEED");
+        Plan {
+            first_seed: replay.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs() % 1_000_000)
+            }),
+            histories: if replay.is_some() {
+                1
+            } else {
+                number("CHECKER_HISTORIES").unwrap_or(histories)
+            },
+            until: number("CHECKER_SECONDS").map(|s| started + Duration::from_secs(s)),
+            operations: number("CHECKER_OPERATIONS")
+                .map_or(16, |n| usize::try_from(n).unwrap_or(16)),
+            started,
+        }
+    }
+
+    fn seeds(&self) -> impl Iterator<Item = u64> + '_ {
+        let count = if self.until.is_some() {
+            u64::MAX - self.first_seed
+        } else {
+            self.histories
+        };
+        (self.first_seed..self.first_seed + count)
+            .take_while(|_| self.until.is_none_or(|until| Instant::now() < until))
+    }
+}
+
+fn report(what: &str, plan: &Plan, tally: Tally) {
+    let deploys = if tally.deploys > 0 {
+        format!(
+            " | {} deploys changing the models, {} changes started or resumed by the command",
+            tally.deploys, tally.commands
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "checker | {what} | seeds from {} | {} histories | {} operations{deploys} | {} invariant checks | 0 violations | {:.0} s",
+        plan.first_seed,
+        tally.histories,
+        tally.operations,
+        tally.checks,
+        plan.started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs a history for each seed of the plan, on `backend(seed)`, printing progress every 100.
 fn run(
     ctx: &Ctx,
-    backend: Backend,
-    seeds: impl Iterator<Item = u64>,
-    operations: usize,
+    backend: impl Fn(u64) -> Backend,
+    deploys: Option<&Deploys>,
+    plan: &Plan,
 ) -> Result<Tally, Failed> {
     let mut tally = Tally::default();
     let mut embeddings = HashMap::new();
-    for seed in seeds {
-        let mut history = History::new(ctx, backend, seed, std::mem::take(&mut embeddings));
-        let outcome = history.run(operations);
+    for seed in plan.seeds() {
+        let backend = backend(seed);
+        let mut history =
+            History::new(ctx, backend, deploys, seed, std::mem::take(&mut embeddings));
+        let outcome = history.run(plan.operations);
         set_faults(ctx, &json!({}))?;
         outcome.map_err(|e| {
             format!(
@@ -166,8 +310,7 @@ fn run(
             )
         })?;
         tally.histories += 1;
-        tally.operations += history.tally.operations;
-        tally.checks += history.tally.checks;
+        tally.add(history.tally);
         embeddings = history.embeddings;
         if tally.histories % 100 == 0 {
             eprintln!(
@@ -179,6 +322,10 @@ fn run(
     Ok(tally)
 }
 
+/// local-ai's faults while a history runs: a fifth of its calls fail.
+static FAULTS: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"failRate": 0.2, "failStatuses": [500, 429]}));
+
 fn set_faults(ctx: &Ctx, plan: &Value) -> Result<(), Failed> {
     let reply = ctx.local_ai.put("/faults", &plan.to_string())?;
     expect(&reply, 200, "set local-ai faults")
@@ -188,13 +335,17 @@ impl<'a> History<'a> {
     fn new(
         ctx: &'a Ctx,
         backend: Backend,
+        deploys: Option<&'a Deploys>,
         seed: u64,
-        embeddings: HashMap<&'static str, Vec<f32>>,
+        embeddings: Embeddings,
     ) -> Self {
         let run = std::process::id();
         History {
             ctx,
-            backend,
+            backend: deploys.map_or(backend, |d| d.place(backend)),
+            former: Vec::new(),
+            deploys,
+            steps_lost: false,
             seed,
             tenants: [
                 Tenant {
@@ -225,10 +376,7 @@ impl<'a> History<'a> {
 
     fn run(&mut self, operations: usize) -> Result<(), Failed> {
         let mut rng = Rng(self.seed);
-        set_faults(
-            self.ctx,
-            &json!({"failRate": 0.2, "failStatuses": [500, 429]}),
-        )?;
+        set_faults(self.ctx, &FAULTS)?;
         let trace = std::env::var_os("CHECKER_TRACE").is_some();
         let mut at = Instant::now();
         let mut lap = |what: &str| {
@@ -237,12 +385,20 @@ impl<'a> History<'a> {
             }
             at = Instant::now();
         };
-        for _ in 0..operations {
+        // With deploys: one at a seeded point, and two more kinds of operation.
+        let (kinds, deploy_at) = match self.deploys {
+            Some(_) => (16, Some(rng.below(operations.max(1)))),
+            None => (14, None),
+        };
+        for at in 0..operations {
+            if deploy_at == Some(at) {
+                self.deploy(&mut rng)?;
+            }
             let tenant = rng.below(2);
             let id = rng
                 .pick(&self.ids.iter().map(String::as_str).collect::<Vec<_>>())
                 .to_owned();
-            match rng.below(14) {
+            match rng.below(kinds) {
                 0..=2 => self.create(tenant, &id, rng.pick(&TEXTS), rng.below(STORIES.len()))?,
                 3 | 4 => self.edit_text(tenant, &id, rng.pick(&TEXTS))?,
                 5 | 6 => self.edit_story(tenant, &id, rng.below(STORIES.len()))?,
@@ -251,13 +407,15 @@ impl<'a> History<'a> {
                 9 => self.backfill(tenant, false)?,
                 10 => self.backfill(tenant, true)?,
                 11 => self.enqueue(tenant, &id)?,
-                _ => {
+                12 | 13 => {
                     let as_owner = rng.below(2) == 0;
                     if !self.jobs.is_empty() {
                         let job = self.jobs[rng.below(self.jobs.len())].clone();
                         self.replay(as_owner, job)?;
                     }
                 }
+                14 => self.deploy(&mut rng)?,
+                _ => self.search_now(tenant, rng.pick(&TEXTS))?,
             }
             self.tally.operations += 1;
             lap("operation");
@@ -265,6 +423,10 @@ impl<'a> History<'a> {
         self.drain()?;
         lap("drain");
         set_faults(self.ctx, &json!({}))?;
+        for tenant in 0..2 {
+            self.complete_change(tenant)?;
+        }
+        lap("model change");
         settle(self.ctx, self.backend)?;
         for tenant in 0..2 {
             let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
@@ -279,6 +441,7 @@ impl<'a> History<'a> {
                 self.check_record(tenant, &id, vector)?;
             }
             self.check_search(tenant, rng.pick(&TEXTS), rng.below(STORIES.len()))?;
+            self.check_former_sets_gone(tenant)?;
         }
         lap("checks");
         self.clean_up()?;
@@ -447,7 +610,7 @@ impl<'a> History<'a> {
             EmbeddingJob::new(
                 uuid::Uuid::new_v4(),
                 self.tenants[tenant].organization_id,
-                DEFAULT_MODEL,
+                self.backend.model,
                 text,
                 Some((self.backend.table.into(), id.into())),
             )
@@ -593,12 +756,14 @@ impl<'a> History<'a> {
         Ok(())
     }
 
+    /// local-ai's embedding of `text` with the table's model now.
     fn embedding(&mut self, text: &'static str) -> Result<Vec<f32>, Failed> {
-        if let Some(vector) = self.embeddings.get(text) {
+        let key = (self.backend.model, text);
+        if let Some(vector) = self.embeddings.get(&key) {
             return Ok(vector.clone());
         }
-        let vector = embed(self.ctx, text)?;
-        self.embeddings.insert(text, vector.clone());
+        let vector = embed_with(self.ctx, self.backend.model, text)?;
+        self.embeddings.insert(key, vector.clone());
         Ok(vector)
     }
 
@@ -639,12 +804,18 @@ impl<'a> History<'a> {
             serde_json::from_value(reply.body["embedding"].clone()).unwrap_or_default();
         let stored = stored.unwrap_or_default();
         let (in_column, in_store) = (cosine(&column, &expected), cosine(&stored, &expected));
-        self.check(in_column > 0.9999 && in_store > 0.9999, || {
-            format!(
-                "`{id}` of {organization_id} ({:?}): cosine to its text's embedding {in_column} in its column, {in_store} in {backend}",
-                live.content
-            )
-        })
+        // The lengths too: a vector of another model could point the same way.
+        let (model, lengths) = (self.backend.model, [column.len(), stored.len()]);
+        self.check(
+            in_column > 0.9999 && in_store > 0.9999 && lengths == [expected.len(); 2],
+            || {
+                format!(
+                    "`{id}` of {organization_id} ({:?}): cosine to its text's embedding by {model} {in_column} in its column, {in_store} in {backend}; {lengths:?} dimensions of {}",
+                    live.content,
+                    expected.len()
+                )
+            },
+        )
     }
 
     /// Search, gray zone and vector query as one tenant, each against the brute-force ranking
@@ -721,6 +892,183 @@ impl<'a> History<'a> {
         self.check(carried, || {
             format!("a vector query's matches carry their metadata as it is now: {answer}")
         })
+    }
+
+    /// A deploy of the other config: every table changes its model (and evidence its index).
+    /// The local queue lives in `wrangler dev`'s memory and a restart loses what it holds (a
+    /// deploy to Cloudflare loses nothing), so the history's jobs are made final, and the
+    /// tenants' queued ones done, first. Then, as often as not, one tenant starts its change
+    /// with the command; otherwise its next write does.
+    fn deploy(&mut self, rng: &mut Rng) -> Result<(), Failed> {
+        let Some(deploys) = self.deploys else {
+            return Ok(());
+        };
+        self.drain()?;
+        for tenant in 0..2 {
+            let status = self.quiet(tenant)?;
+            self.steps_lost |= !self.settled(&status);
+        }
+        deploys.next(&self.ctx.stack)?;
+        self.former.push(self.backend);
+        self.backend = deploys.place(self.backend);
+        self.tally.deploys += 1;
+        if rng.below(2) == 0 {
+            self.command(rng.below(2))?;
+        }
+        Ok(())
+    }
+
+    /// The table's status as `tenant` sees it once none of its jobs is queued or processing,
+    /// twice a second and a half apart, and its change (if one runs) has every record it needs
+    /// backfilled: a backfill page that a step about to run would enqueue, a restart would leave
+    /// queued for the sweep (15 minutes).
+    fn quiet(&mut self, tenant: usize) -> Result<Value, Failed> {
+        let started = Instant::now();
+        let mut quiet_since: Option<Instant> = None;
+        loop {
+            let status = self.status(tenant)?;
+            let migration = &status["migration"];
+            let quiet = status["jobs"]["pending"] == 0
+                && (migration.is_null() || migration["covered"] == migration["of"]);
+            match (quiet, quiet_since) {
+                (true, Some(since)) if since.elapsed() >= Duration::from_millis(1500) => {
+                    return Ok(status)
+                }
+                (true, None) => quiet_since = Some(Instant::now()),
+                (false, _) => quiet_since = None,
+                (true, Some(_)) => {}
+            }
+            check(started.elapsed() < Duration::from_mins(2), || {
+                format!("the table is not quiet after 2 min: {status}")
+            })?;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn status(&self, tenant: usize) -> Result<Value, Failed> {
+        let path = format!("/api/v1/embeddings/status/{}", self.backend.table);
+        let reply = self.call(tenant, "GET", &path, None)?;
+        check(reply.status == 200, || {
+            format!("{path}: {} {}", reply.status, reply.body)
+        })?;
+        Ok(reply.body)
+    }
+
+    /// Whether a status shows the table searched with its configured set, no change running
+    /// and no earlier set left to remove.
+    fn settled(&self, status: &Value) -> bool {
+        let (active, configured) = (&status["active"], &status["configured"]);
+        status["migration"].is_null()
+            && status["removing"].as_array().is_some_and(Vec::is_empty)
+            && (active.is_null() || active == configured)
+            && configured["model"] == self.backend.model
+    }
+
+    /// The model-change command, as `tenant`: 202 while a change runs, waits for the last one's
+    /// clean-up or that clean-up runs, 200 when the table is settled on its configured set.
+    fn command(&mut self, tenant: usize) -> Result<(), Failed> {
+        let path = format!("/api/v1/embeddings/tables/{}/migration", self.backend.table);
+        let reply = self.call(tenant, "POST", &path, None)?;
+        let settled = self.settled(&reply.body);
+        let to = &reply.body["migration"]["to"];
+        self.check(
+            (reply.status == 200 && settled)
+                || (reply.status == 202
+                    && !settled
+                    && (to.is_null() || to == &reply.body["configured"])),
+            || format!("the model-change command: {} {}", reply.status, reply.body),
+        )?;
+        self.tally.commands += usize::from(reply.status == 202);
+        Ok(())
+    }
+
+    /// Waits until the table's change (if any) is complete for `tenant`: searches read its
+    /// configured set, and the sets before it are gone. A change nothing has started (no write
+    /// since the deploy) is started with the command; one that stopped moving (its backfill,
+    /// switch or clean-up) is resumed with it only when a restart lost its steps, and is a
+    /// violation otherwise.
+    fn complete_change(&mut self, tenant: usize) -> Result<(), Failed> {
+        let started = Instant::now();
+        let (mut last, mut since) = (Value::Null, Instant::now());
+        loop {
+            let status = self.status(tenant)?;
+            if self.settled(&status) {
+                return Ok(());
+            }
+            let organization_id = self.tenants[tenant].organization_id;
+            check(started.elapsed() < Duration::from_mins(3), || {
+                format!("{organization_id}'s model change is not complete after 3 min: {status}")
+            })?;
+            let progress = json!([status["active"], status["migration"], status["removing"]]);
+            if progress != last {
+                (last, since) = (progress, Instant::now());
+            }
+            let unstarted = status["migration"].is_null()
+                && status["removing"].as_array().is_some_and(Vec::is_empty);
+            let stopped = since.elapsed() > Duration::from_secs(10);
+            check(!stopped || unstarted || self.steps_lost, || {
+                format!("{organization_id}'s model change stopped moving, though no restart lost its steps: {status}")
+            })?;
+            if (unstarted && since.elapsed() > Duration::from_secs(2)) || stopped {
+                self.command(tenant)?;
+                since = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// A search at any moment of the history (a model change may be under way): it answers,
+    /// with matches of the history's records only. local-ai's faults pause for it (a failed
+    /// query embedding is a 503 the suite tests elsewhere).
+    fn search_now(&mut self, tenant: usize, text: &'static str) -> Result<(), Failed> {
+        let path = format!("/api/v1/embeddings/search/{}", self.backend.service);
+        let body =
+            json!({"text": text, "limit": 10, "filters": {"story_id": {"$in": self.stories}}});
+        set_faults(self.ctx, &json!({}))?;
+        let reply = self.call(tenant, "POST", &path, Some(&body));
+        set_faults(self.ctx, &FAULTS)?;
+        let reply = reply?;
+        let ours = reply.body.as_array().is_some_and(|matches| {
+            matches
+                .iter()
+                .all(|m| self.ids.iter().any(|id| m["id"] == id.as_str()))
+        });
+        self.check(reply.status == 200 && ours, || {
+            format!("a search mid-history: {} {}", reply.status, reply.body)
+        })
+    }
+
+    /// No set the table used earlier in the history keeps any of `tenant`'s records (once its
+    /// clean-up has run): not in D1, not in the Vectorize index the table left.
+    fn check_former_sets_gone(&mut self, tenant: usize) -> Result<(), Failed> {
+        let organization_id = self.tenants[tenant].organization_id;
+        let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
+        let now = self.backend;
+        let mut former = self.former.clone();
+        former.retain(|b| (b.model, b.index) != (now.model, now.index));
+        former.dedup_by_key(|b| (b.model, b.index));
+        for place in former {
+            let started = Instant::now();
+            loop {
+                settle(self.ctx, place)?;
+                let left = stored_vectors_of(self.ctx, place, organization_id, &ids)?;
+                if left.is_empty() {
+                    self.tally.checks += 1;
+                    break;
+                }
+                check(started.elapsed() < Duration::from_mins(1), || {
+                    format!(
+                        "{organization_id}'s {} set of {} ({}) still holds {:?} a minute after the change",
+                        place.model,
+                        place.table,
+                        place.index.unwrap_or("d1"),
+                        left.keys()
+                    )
+                })?;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        Ok(())
     }
 
     fn post_ok(&self, tenant: usize, path: &str, body: &Value) -> Result<Value, Failed> {

@@ -1,8 +1,9 @@
 //! Changing tables' models under live data: a stack of its own (restarting the suite's would
 //! change every later test's models) restarts its workers with the ones built from the
-//! model-change variant of embeddings.toml (`scripts/variant-config`: notes from bge-small to
-//! bge-base in D1, evidence from bge-base in the 768-dimension Vectorize index to bge-small in the
-//! 384-dimension one), over the same D1 state and stand-ins, as a deploy would.
+//! model-change variant of embeddings.toml (`scripts/variant-config model-change`: notes from
+//! bge-small to bge-base in D1, evidence from bge-base in the 768-dimension Vectorize index to
+//! bge-small in the 384-dimension one; claims changes too, and holds nothing here), over the
+//! same D1 state and stand-ins, as a deploy would.
 //!
 //! While both tables move, a seeded client writes (creates, edits the embedded text, deletes)
 //! and searches without pause. It holds, against an oracle of the live records:
@@ -396,13 +397,15 @@ fn active_model(client: &Client, cookie: &str, moving: &Moving) -> Result<Option
     Ok(status.body["active"]["model"].as_str().map(str::to_owned))
 }
 
-/// Whether both tables' old sets are gone from D1.
+/// Whether no table is changing its model, or removing an old set.
 fn cleaned_up(client: &Client, cookie: &str) -> Result<bool, Failed> {
     let status = client.get("/api/v1/embeddings/status", Some(cookie))?;
     expect(&status, 200, "status")?;
-    let done = status.body["tables"]
-        .as_array()
-        .is_some_and(|t| t.iter().all(|t| t["migration"].is_null()));
+    let done = status.body["tables"].as_array().is_some_and(|t| {
+        t.iter().all(|t| {
+            t["migration"].is_null() && t["removing"].as_array().is_some_and(Vec::is_empty)
+        })
+    });
     Ok(done)
 }
 
