@@ -258,9 +258,11 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
 /// dimensions.
 const RESTORE_CHUNK: usize = 100;
 
-/// Steps one invocation handles at most: each runs at most eight D1 statements (the last
-/// clean-up step: its rows, their removal and the set's, and the next change's three).
-pub(crate) const STEPS_PER_BATCH: usize = 4;
+/// Steps one invocation handles at most: each runs at most ten D1 statements (a clean-up step
+/// of a given-up set: its rows, the active set's vectors, the columns in one or two chunks,
+/// the rows' removal and its mark, and, as the last, the set's removal and the next change's
+/// three), so that three stay within D1's 50 queries an invocation beside a batch's jobs.
+pub(crate) const STEPS_PER_BATCH: usize = 3;
 
 /// Looks at an incomplete set before its backfill runs again from the start (about half a
 /// minute of looking, by `shared::sets::switch_delay_seconds`).

@@ -30,6 +30,8 @@ pub(crate) struct Backend {
     pub index: Option<&'static str>,
     /// The table's model.
     pub model: &'static str,
+    /// Where its set is kept, as D1's rows name it.
+    pub location: &'static str,
 }
 
 pub(crate) const BACKENDS: [Backend; 2] = [
@@ -39,6 +41,7 @@ pub(crate) const BACKENDS: [Backend; 2] = [
         service: "claimSimilarity",
         index: None,
         model: DEFAULT_MODEL,
+        location: "d1",
     },
     Backend {
         name: "vectorize",
@@ -46,6 +49,7 @@ pub(crate) const BACKENDS: [Backend; 2] = [
         service: "evidenceSearch",
         index: Some("embeddings-768"),
         model: DEFAULT_MODEL,
+        location: "vectorize:VECTORIZE_768",
     },
 ];
 
@@ -60,6 +64,7 @@ pub(crate) const CHANGED: [Backend; 2] = [
     Backend {
         index: Some("embeddings-384"),
         model: BGE_SMALL,
+        location: "vectorize:VECTORIZE_384",
         ..BACKENDS[1]
     },
 ];

@@ -42,7 +42,7 @@ use std::time::Instant;
 
 use e2e::{Options, Stack, Variant};
 
-use super::backends::{settle, stored_vectors_of, Backend, BACKENDS, CHANGED};
+use super::backends::{select, settle, stored_vectors_of, Backend, BACKENDS, CHANGED};
 use super::model_change::with_log_tail;
 use super::search::classify;
 use super::{check, cosine, embed_with, expect, wait_final_as, Ctx};
@@ -1005,7 +1005,8 @@ impl<'a> History<'a> {
             }
             let unstarted = status["migration"].is_null()
                 && status["removing"].as_array().is_some_and(Vec::is_empty);
-            let stopped = since.elapsed() > Duration::from_secs(10);
+            // A Vectorize switch waits 10 s after coverage, and looks every few seconds.
+            let stopped = since.elapsed() > Duration::from_secs(30);
             check(!stopped || unstarted || self.steps_lost, || {
                 format!("{organization_id}'s model change stopped moving, though no restart lost its steps: {status}")
             })?;
@@ -1039,36 +1040,48 @@ impl<'a> History<'a> {
     }
 
     /// No set the table used earlier in the history keeps any of `tenant`'s records (once its
-    /// clean-up has run): not in D1, not in the Vectorize index the table left.
+    /// clean-up has run): no row in D1 of another set than the one configured now, and nothing
+    /// in a Vectorize index the table left.
     fn check_former_sets_gone(&mut self, tenant: usize) -> Result<(), Failed> {
         let organization_id = self.tenants[tenant].organization_id;
         let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
         let now = self.backend;
-        let mut former = self.former.clone();
-        former.retain(|b| (b.model, b.index) != (now.model, now.index));
-        former.dedup_by_key(|b| (b.model, b.index));
-        for place in former {
-            let started = Instant::now();
-            loop {
-                settle(self.ctx, place)?;
-                let left = stored_vectors_of(self.ctx, place, organization_id, &ids)?;
-                if left.is_empty() {
-                    self.tally.checks += 1;
-                    break;
+        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+        let rows = format!(
+            "SELECT record_id, model, location FROM embedding_vectors
+             WHERE organization_id = '{organization_id}' AND table_name = '{}'
+               AND record_id IN ({}) AND NOT (model = '{}' AND location = '{}')",
+            now.table,
+            list.join(", "),
+            now.model,
+            now.location
+        );
+        let mut left_indexes: Vec<Backend> = self.former.clone();
+        left_indexes.retain(|b| b.index.is_some() && b.index != now.index);
+        let started = Instant::now();
+        loop {
+            let mut left: Vec<String> = select(self.ctx, &rows)?
+                .iter()
+                .map(|r| format!("{} in {} of {}", r["record_id"], r["location"], r["model"]))
+                .collect();
+            for place in &left_indexes {
+                settle(self.ctx, *place)?;
+                for id in stored_vectors_of(self.ctx, *place, organization_id, &ids)?.keys() {
+                    left.push(format!("{id} in {}", place.index.unwrap_or_default()));
                 }
-                check(started.elapsed() < Duration::from_mins(1), || {
-                    format!(
-                        "{organization_id}'s {} set of {} ({}) still holds {:?} a minute after the change",
-                        place.model,
-                        place.table,
-                        place.index.unwrap_or("d1"),
-                        left.keys()
-                    )
-                })?;
-                std::thread::sleep(Duration::from_millis(300));
             }
+            if left.is_empty() {
+                self.tally.checks += 1;
+                return Ok(());
+            }
+            check(started.elapsed() < Duration::from_mins(1), || {
+                format!(
+                    "{organization_id}'s {} keeps records in sets it left a minute ago: {left:?}",
+                    now.table
+                )
+            })?;
+            std::thread::sleep(Duration::from_millis(300));
         }
-        Ok(())
     }
 
     fn post_ok(&self, tenant: usize, path: &str, body: &Value) -> Result<Value, Failed> {
