@@ -10,17 +10,19 @@ use shared::freshness::{RecordState, StoredVersion};
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::models::{self, ModelSpec};
-use shared::sets::{MigrationStep, SetRole, VectorSet};
+use shared::sets::{Migration, MigrationStep, SetRole, Step, VectorSet};
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::index_sync::{RecordKey, Synced};
+use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
 use crate::deliveries::{Consumer, Settle};
+use crate::migration::{Coverage, Page, RetiringRow, Steps};
 use crate::ports::{
     DeadJob, Delivery, Destination, Embedded, JobStore, KeptCopy, LiveSet, Loaded, LoadedBatch,
-    Requeue, VectorIndexes, Write,
+    MigrationStore, Requeue, VectorIndexes, Write,
 };
 use crate::{dead_letter, EMBEDDINGS_QUEUE};
 
@@ -977,5 +979,200 @@ async fn while_a_model_changes_a_write_is_embedded_with_both_models_into_both_se
                 sets: 2,
             },
         ]
+    );
+}
+
+/// The sets of a model change's clean-up: the retiring rows, and what its steps did with them.
+#[derive(Default)]
+struct FakeSets {
+    retiring: RefCell<Vec<RetiringRow>>,
+    /// The records of each `restore_columns` call.
+    restored: RefCell<Vec<Vec<String>>>,
+    dropped: Cell<usize>,
+    /// What `ensure` makes once the clean-up ends: the change that waited for it.
+    waiting: RefCell<Vec<SetRow>>,
+}
+
+fn not_a_cleanup<T>() -> Result<T, Fault> {
+    Err(Fault("not a step of a clean-up".into()))
+}
+
+impl MigrationStore for FakeSets {
+    async fn building(&self, _m: &Migration, _now_ms: i64) -> Result<bool, Fault> {
+        not_a_cleanup()
+    }
+    async fn stalled(&self, _unmoved_since: i64, _limit: u32) -> Result<Vec<SetRow>, Fault> {
+        not_a_cleanup()
+    }
+    async fn unconfigured(
+        &self,
+        _configured: &[(&shared::config::TableConfig, VectorSet)],
+        _limit: u32,
+    ) -> Result<Vec<(String, String)>, Fault> {
+        not_a_cleanup()
+    }
+    async fn ensure(&self, pairs: &[Value], _now_ms: i64) -> Result<Vec<SetRow>, Fault> {
+        assert_eq!(pairs.len(), 1, "the cleaned table alone: {pairs:?}");
+        Ok(self.waiting.take())
+    }
+    async fn uncovered(
+        &self,
+        _table: &shared::config::TableConfig,
+        _m: &Migration,
+        _after: Option<&str>,
+        _limit: u32,
+    ) -> Result<Page, Fault> {
+        not_a_cleanup()
+    }
+    async fn queue_jobs(
+        &self,
+        _jobs: &[EmbeddingJob],
+        _backfill_id: &str,
+        _created_at: i64,
+    ) -> Result<(), Fault> {
+        not_a_cleanup()
+    }
+    async fn coverage(
+        &self,
+        _table: &shared::config::TableConfig,
+        _m: &Migration,
+    ) -> Result<Coverage, Fault> {
+        not_a_cleanup()
+    }
+    async fn switch(
+        &self,
+        _table: &shared::config::TableConfig,
+        _m: &Migration,
+        _now_ms: i64,
+    ) -> Result<bool, Fault> {
+        not_a_cleanup()
+    }
+    async fn retiring_rows(&self, _m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault> {
+        let rows = self.retiring.borrow();
+        Ok(rows.iter().take(limit as usize).cloned().collect())
+    }
+    async fn restore_columns(
+        &self,
+        _table: &shared::config::TableConfig,
+        _m: &Migration,
+        records: &[&str],
+    ) -> Result<usize, Fault> {
+        let records: Vec<String> = records.iter().map(|r| (*r).to_owned()).collect();
+        let n = records.len();
+        self.restored.borrow_mut().push(records);
+        Ok(n)
+    }
+    async fn remove_rows(
+        &self,
+        _m: &Migration,
+        rows: &[RetiringRow],
+        _now_ms: i64,
+    ) -> Result<(), Fault> {
+        self.retiring.borrow_mut().retain(|r| !rows.contains(r));
+        Ok(())
+    }
+    async fn drop_retired(&self, _m: &Migration, _now_ms: i64) -> Result<usize, Fault> {
+        let gone = usize::from(self.retiring.borrow().is_empty());
+        self.dropped.set(self.dropped.get() + gone);
+        Ok(gone)
+    }
+}
+
+fn retiring(n: usize, switched_at: Option<i64>) -> Vec<RetiringRow> {
+    (0..n)
+        .map(|i| RetiringRow {
+            model: "@cf/baai/bge-small-en-v1.5".into(),
+            location: "d1".into(),
+            record_id: format!("clm_{i:03}"),
+            vector_id: format!("v{i}"),
+            switched_at,
+        })
+        .collect()
+}
+
+fn cleanup_of_claims() -> MigrationStep {
+    MigrationStep::new(Migration {
+        organization_id: "org_a".into(),
+        table: "claims".into(),
+        model: "@cf/baai/bge-small-en-v1.5".into(),
+        location: "d1".into(),
+        migration_id: Uuid::nil(),
+        step: Step::Cleanup,
+    })
+}
+
+/// Runs the clean-up step and every clean-up step it sends, until none is left; how many ran.
+/// What they sent stays in `queues`.
+async fn run_steps(sets: &FakeSets, queues: &FakeQueues, first: MigrationStep) -> usize {
+    let (config, indexes) = (config(), FakeIndexes::default());
+    let steps = Steps {
+        store: sets,
+        requeue: queues,
+        indexes: &indexes,
+        config: &config,
+    };
+    let (mut next, mut sent) = (vec![first], Vec::new());
+    let mut ran = 0;
+    while let Some(step) = next.pop() {
+        assert!(ran < 10, "the clean-up never ends");
+        assert_eq!(steps.handle(&[step], 1_000).await, vec![Settle::Ack]);
+        ran += 1;
+        for (step, delay) in queues.steps.take() {
+            if step.migration.step == Step::Cleanup {
+                next.push(step);
+            } else {
+                sent.push((step, delay));
+            }
+        }
+    }
+    *queues.steps.borrow_mut() = sent;
+    ran
+}
+
+#[wasm_bindgen_test]
+async fn a_given_up_sets_clean_up_gives_every_record_its_active_vector_back_first() {
+    // 250 rows of a set given up before its switch (a deploy went back mid-change): their
+    // records' columns hold its model's vectors.
+    let sets = FakeSets::default();
+    *sets.retiring.borrow_mut() = retiring(250, None);
+    let queues = FakeQueues::default();
+    let ran = run_steps(&sets, &queues, cleanup_of_claims()).await;
+    let restored = sets.restored.borrow();
+    let sizes: Vec<usize> = restored.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [100, 100, 50], "100 records a step");
+    let mut all: Vec<&String> = restored.iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 250, "each record once");
+    assert_eq!(ran, 3);
+    assert!(sets.retiring.borrow().is_empty());
+    assert_eq!(sets.dropped.get(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_switched_sets_clean_up_leaves_the_columns_and_starts_the_change_that_waited() {
+    // The old set of a change that switched: the columns already hold the new set's vectors.
+    let sets = FakeSets::default();
+    *sets.retiring.borrow_mut() = retiring(3, Some(500));
+    // Meanwhile a deploy asked for the model being removed: no set could be built there yet.
+    let waiting = SetRow {
+        organization_id: "org_a".into(),
+        table_name: "claims".into(),
+        model: "@cf/baai/bge-small-en-v1.5".into(),
+        location: "d1".into(),
+        role: "building".into(),
+        migration_id: Some(Uuid::new_v4().to_string()),
+    };
+    sets.waiting.borrow_mut().push(waiting.clone());
+    let queues = FakeQueues::default();
+    assert_eq!(run_steps(&sets, &queues, cleanup_of_claims()).await, 1);
+    assert!(sets.restored.borrow().is_empty(), "no column to restore");
+    assert_eq!(sets.dropped.get(), 1);
+    let sent = queues.steps.borrow();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].0,
+        waiting.first_step().unwrap(),
+        "its first backfill page"
     );
 }
