@@ -405,25 +405,23 @@ fn embedding_tables_are_listed(ctx: &Ctx) -> Result<(), Failed> {
 }
 
 fn embed(ctx: &Ctx, text: &str) -> Result<Vec<f32>, Failed> {
-    let body = json!({"text": text, "service": "claimSimilarity"}).to_string();
-    let reply = ctx
-        .client
-        .post("/api/v1/embeddings/embed", Some(&ctx.ann), &body)?;
-    expect(&reply, 200, "embed")?;
-    check(
-        reply.body["model"] == "@cf/baai/bge-base-en-v1.5" && reply.body["dimensions"] == 768,
-        || format!("{}", reply.body),
-    )?;
-    Ok(serde_json::from_value(reply.body["vector"].clone())?)
+    let body = json!({"text": text, "service": "claimSimilarity"});
+    embedded(ctx, &body, shared::models::DEFAULT_MODEL)
 }
 
 /// `text` embedded with `model` through the gateway, checked to have the model's dimensions.
 fn embed_with(ctx: &Ctx, model: &str, text: &str) -> Result<Vec<f32>, Failed> {
-    let body = json!({"text": text, "model": model}).to_string();
-    let reply = ctx
-        .client
-        .post("/api/v1/embeddings/embed", Some(&ctx.ann), &body)?;
-    expect(&reply, 200, "embed with a model")?;
+    embedded(ctx, &json!({"text": text, "model": model}), model)
+}
+
+/// The vector `POST /embeddings/embed` answers for `body`, checked to be `model`'s.
+fn embedded(ctx: &Ctx, body: &Value, model: &str) -> Result<Vec<f32>, Failed> {
+    let reply = ctx.client.post(
+        "/api/v1/embeddings/embed",
+        Some(&ctx.ann),
+        &body.to_string(),
+    )?;
+    expect(&reply, 200, "embed")?;
     let dimensions = shared::models::model(model)
         .ok_or_else(|| format!("`{model}` is no model of the product's"))?
         .dimensions;

@@ -930,13 +930,12 @@ impl<'a> History<'a> {
             let migration = &status["migration"];
             let quiet = status["jobs"]["pending"] == 0
                 && (migration.is_null() || migration["covered"] == migration["of"]);
-            match (quiet, quiet_since) {
-                (true, Some(since)) if since.elapsed() >= Duration::from_millis(1500) => {
-                    return Ok(status)
-                }
-                (true, None) => quiet_since = Some(Instant::now()),
-                (false, _) => quiet_since = None,
-                (true, Some(_)) => {}
+            if !quiet {
+                quiet_since = None;
+            } else if quiet_since.get_or_insert_with(Instant::now).elapsed()
+                >= Duration::from_millis(1500)
+            {
+                return Ok(status);
             }
             check(started.elapsed() < Duration::from_mins(2), || {
                 format!("the table is not quiet after 2 min: {status}")
@@ -1058,6 +1057,8 @@ impl<'a> History<'a> {
         );
         let mut left_indexes: Vec<Backend> = self.former.clone();
         left_indexes.retain(|b| b.index.is_some() && b.index != now.index);
+        left_indexes.sort_by_key(|b| b.index);
+        left_indexes.dedup_by_key(|b| b.index);
         let started = Instant::now();
         loop {
             let mut left: Vec<String> = select(self.ctx, &rows)?

@@ -105,18 +105,18 @@ impl Rng {
 fn a_model_change_keeps_every_search_whole_and_loses_no_write(_: &Ctx) -> Result<(), Failed> {
     // Before starting anything: a missing build says how to make it.
     let variant = Variant::model_change()?;
-    let mut stack = Stack::start(Options {
+    let stack = Stack::start(Options {
         retry_base_delay_seconds: Some(1),
         vectorize_delay_ms: Some(400),
         ..Options::default()
     })?;
-    change_models(&mut stack, &variant).map_err(|e| with_log_tail(&stack, &e))
+    change_models(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
 }
 
 /// The live records of one table, by id: their fields as last written.
 type Oracle = BTreeMap<String, Value>;
 
-fn change_models(stack: &mut Stack, variant: &Variant) -> Result<(), Failed> {
+fn change_models(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
     let ann = stack.tenant("ann").cookie;
     let mut oracles = [Oracle::new(), Oracle::new()];
     let mut next = seed(&stack.client(), &ann, &mut oracles)?;
