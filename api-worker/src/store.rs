@@ -398,8 +398,8 @@ impl Store for D1Store {
         // A tombstone, not a DELETE: its new `seq` tells search-worker's cache the vector is gone.
         let vector = d1::statement(
             &self.0,
-            "UPDATE embedding_vectors SET vector = NULL, content_hash = '', metadata = '{}',
-                 seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
+            "UPDATE embedding_vectors SET vector = NULL, codes = NULL, content_hash = '',
+                 metadata = '{}', seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
                         WHERE organization_id = ?1 AND table_name = ?2)
              WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
             &[text(organization_id), text(&table.name), text(id)],

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use shared::config::{Config, TableConfig};
 use shared::freshness::{RecordState, StoredVersion};
 use shared::message::EmbeddingJob;
-use shared::sets::{SetRole, VectorSet};
+use shared::quantized::Quantized;
+use shared::sets::{SetRole, VectorSet, D1_LOCATION};
+use shared::topk::normalized;
 use shared::vector::{decode_hex, encode, vector_id};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -411,6 +413,8 @@ impl D1Store {
                     "location": set.location, "hash": content_hash,
                     "vector_id": vector_id(&job.organization_id, &table.name, record),
                     "hex": shared::hex(&encode(vector)),
+                    "codes": (set.location == D1_LOCATION)
+                        .then(|| Quantized::of(&normalized(vector)).to_text()),
                 }));
             }
         }
@@ -430,9 +434,10 @@ impl D1Store {
             &vectors,
             &format!(
                 "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id,
-                     model, content_hash, vector, metadata, job_id, job_created_at, seq,
+                     model, content_hash, vector, codes, metadata, job_id, job_created_at, seq,
                      updated_at, location)
-                 SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), {metadata},
+                 SELECT w.org, ?2, w.record, w.vector_id, w.model, w.hash, unhex(w.hex), w.codes,
+                     {metadata},
                      w.job, w.created,
                      (SELECT COALESCE(MAX(seq), 0) FROM embedding_vectors
                       WHERE organization_id = w.org AND table_name = ?2) + w.n, ?3, w.location
@@ -440,7 +445,8 @@ impl D1Store {
                            value ->> 'record' AS record, value ->> 'job' AS job,
                            value ->> 'created' AS created, value ->> 'model' AS model,
                            value ->> 'location' AS location, value ->> 'hash' AS hash,
-                           value ->> 'vector_id' AS vector_id, value ->> 'hex' AS hex
+                           value ->> 'vector_id' AS vector_id, value ->> 'hex' AS hex,
+                           value ->> 'codes' AS codes
                        FROM json_each(?1)) AS w
                  JOIN {t} r ON r.{id} = w.record AND r.{org} = w.org
                  JOIN embedding_sets s ON s.organization_id = w.org AND s.table_name = ?2
@@ -450,7 +456,8 @@ impl D1Store {
                  ON CONFLICT (organization_id, table_name, model, location, record_id)
                  DO UPDATE SET
                      vector_id = excluded.vector_id, content_hash = excluded.content_hash,
-                     vector = excluded.vector, metadata = excluded.metadata,
+                     vector = excluded.vector, codes = excluded.codes,
+                     metadata = excluded.metadata,
                      job_id = excluded.job_id, job_created_at = excluded.job_created_at,
                      seq = excluded.seq, updated_at = excluded.updated_at
                  WHERE (excluded.job_created_at, excluded.job_id)

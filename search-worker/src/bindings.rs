@@ -13,7 +13,7 @@ use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
 use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
-use crate::ports::{ActiveSet, App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{ActiveSet, App, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
 
 thread_local! {
     /// One isolate, one thread: the caches live as long as the isolate does.
@@ -60,8 +60,8 @@ const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
      WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
 
 impl D1Store {
-    /// One set's rows written after `after_seq`. `hex()`: D1 hands a worker text far faster than a
-    /// blob (an array of numbers).
+    /// One set's rows written after `after_seq`: the codes, and the exact vector only where a row
+    /// has none. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
     fn since(
         &self,
         organization_id: &str,
@@ -72,7 +72,11 @@ impl D1Store {
         Ok(self
             .0
             .prepare(
-                "SELECT seq, record_id, hex(vector) AS vector_hex, metadata FROM embedding_vectors
+                "SELECT seq, record_id, CASE WHEN vector IS NOT NULL THEN codes END AS codes,
+                     CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END
+                         AS vector_hex,
+                     metadata
+                 FROM embedding_vectors
                  WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
                    AND seq > ?5 ORDER BY seq",
             )
@@ -139,6 +143,33 @@ impl Store for D1Store {
             active.results::<ActiveSet>()?.into_iter().next(),
             rows.results::<VectorRow>()?,
         ))
+    }
+
+    async fn exact_vectors(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        record_ids: &[&str],
+    ) -> Result<Vec<ExactRow>, Fault> {
+        // The ids travel as one JSON parameter, each found through the primary key.
+        Ok(self
+            .0
+            .prepare(
+                "SELECT seq, record_id, hex(vector) AS vector_hex FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND record_id IN (SELECT value FROM json_each(?5))",
+            )
+            .bind(&[
+                text(organization_id),
+                text(table),
+                text(&set.model),
+                text(&set.location),
+                text(&serde_json::to_string(record_ids)?),
+            ])?
+            .all()
+            .await?
+            .results::<ExactRow>()?)
     }
 
     async fn live_records(

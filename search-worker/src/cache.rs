@@ -1,10 +1,13 @@
 //! The isolate's caches, kept across requests.
 //!
-//! - [`VectorCache`]: each organization's table of vectors (of its active set: one model, one
-//!   generation, [`snapshot_key`]), normalised, in one flat array. A search first fetches only
-//!   the rows written since the cache last looked (every write moves a row's `seq` past all
-//!   others), so it is exact and current as soon as the consumer commits, without reading
-//!   10,000 vectors each time. A deleted record arrives as a tombstone.
+//! - [`VectorCache`]: each organization's table (of its active set: one model, one generation,
+//!   [`snapshot_key`]) as eight-bit codes of its normalised vectors, in one flat array, with the
+//!   exact vectors of the rows lately shortlisted. A search first fetches only the rows written
+//!   since the cache last looked (every write moves a row's `seq` past all others), so it is
+//!   exact and current as soon as the consumer commits, without reading 10,000 vectors each
+//!   time. A deleted record arrives as a tombstone. The codes are a quarter of the exact
+//!   vectors' bytes, to read from D1 and to hold; a search scores its shortlist exactly
+//!   (`search::d1_nearest`).
 //! - [`QueryCache`]: the vectors of recent query texts by model, for [`QUERY_TTL_MS`], so the
 //!   same search again makes no AI call.
 //!
@@ -15,14 +18,15 @@
 //! budget still answers; the budget bounds what the other tenants of the isolate keep.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde_json::{Map, Value};
-use shared::topk::normalized;
+use shared::config::TableConfig;
+use shared::filter::Filter;
+use shared::quantized::{shortlist, Quantized, QueryCodes, StoredCodes};
+use shared::topk::{dot, normalized};
 use shared::vector::decode_hex;
 use worker_kit::Fault;
-
-use shared::config::TableConfig;
 
 use crate::ports::{ActiveSet, VectorRow};
 
@@ -34,23 +38,47 @@ pub(crate) const QUERY_CAPACITY: usize = 1_024;
 pub(crate) const DEFAULT_VECTOR_BUDGET: usize = 64 << 20;
 /// The query cache's budget when `SEARCH_QUERY_CACHE_MB` does not say.
 pub(crate) const DEFAULT_QUERY_BUDGET: usize = 8 << 20;
-/// What a row costs beside its vector, its id and its metadata's text: the map entries and the
+/// What a row costs beside its codes, its id and its metadata's text: the map entries and the
 /// vectors' headers, roughly.
 const ROW_OVERHEAD: usize = 96;
+/// A row's scale, residual and `seq`.
+const CODES_HEADER: usize = 16;
+/// Exact vectors a snapshot keeps, of rows lately shortlisted (1.5 MB at 384 dimensions): what
+/// the same search again, or one near it, scores without reading D1.
+pub(crate) const EXACT_CAPACITY: usize = 1_024;
 
-/// One organization's table.
+/// One organization's table: each row's codes (`shared::quantized`) in one flat array, and the
+/// exact vectors of the rows searches shortlisted lately ([`ExactVectors`]).
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     pub dims: usize,
     pub max_seq: i64,
-    /// `ids.len() * dims` values: vector `i` is `vectors[i * dims..(i + 1) * dims]`.
-    pub vectors: Vec<f32>,
+    /// `ids.len() * dims` codes: row `i`'s are `codes[i * dims..(i + 1) * dims]`.
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    residuals: Vec<f32>,
+    /// The `seq` of each row's version here.
+    seqs: Vec<i64>,
     pub ids: Vec<String>,
     pub metadata: Vec<Map<String, Value>>,
     position: HashMap<String, usize>,
-    /// Each row's bytes beside its vector (id, metadata text, overhead), and their sum.
+    /// Each row's bytes beside its codes (id, metadata text, overhead), and their sum.
     row_bytes: Vec<usize>,
     other_bytes: usize,
+    exact: ExactVectors,
+}
+
+/// A row a search may rank: what [`Snapshot::shortlist`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shortlisted {
+    /// Its place in the snapshot: ties go to the earlier, as in an exact scan.
+    pub index: usize,
+    pub id: String,
+    /// The version the snapshot holds, which its exact vector must be of.
+    pub seq: i64,
+    pub metadata: Map<String, Value>,
+    /// Its exact score, where the snapshot holds its exact vector.
+    pub score: Option<f32>,
 }
 
 impl Snapshot {
@@ -58,13 +86,17 @@ impl Snapshot {
         self.ids.len()
     }
 
-    pub(crate) fn vector(&self, i: usize) -> &[f32] {
-        &self.vectors[i * self.dims..(i + 1) * self.dims]
+    fn codes_of(&self, i: usize) -> StoredCodes<'_> {
+        StoredCodes {
+            codes: &self.codes[i * self.dims..(i + 1) * self.dims],
+            scale: self.scales[i],
+            residual: self.residuals[i],
+        }
     }
 
-    /// What the snapshot holds in memory, roughly: its vectors, ids and metadata.
+    /// What the snapshot holds in memory, roughly: its codes, ids, metadata and exact vectors.
     pub(crate) fn bytes(&self) -> usize {
-        self.vectors.len() * 4 + self.other_bytes
+        self.codes.len() + self.len() * CODES_HEADER + self.other_bytes + self.exact.bytes
     }
 
     /// Applies rows written since `max_seq`, in order. A row at or below `max_seq` is already
@@ -76,30 +108,88 @@ impl Snapshot {
                 continue;
             }
             self.max_seq = row.seq;
-            match row.vector_hex.as_deref().filter(|h| !h.is_empty()) {
-                Some(hex) => {
-                    let vector = decode_hex(hex).map_err(|e| Fault(e.to_string()))?;
-                    if vector.len() != self.dims {
-                        return Err(Fault(format!(
-                            "record {} has a {}-dimension vector in a {}-dimension table",
-                            row.record_id,
-                            vector.len(),
-                            self.dims
-                        )));
-                    }
-                    let metadata: Map<String, Value> = serde_json::from_str(&row.metadata)?;
-                    let bytes = row.record_id.len() + row.metadata.len() + ROW_OVERHEAD;
-                    self.upsert(row.record_id, &normalized(&vector), metadata, bytes);
+            let codes = match (row.codes.as_deref(), row.vector_hex.as_deref()) {
+                (Some(text), _) if !text.is_empty() => {
+                    Quantized::from_text(text).map_err(|e| Fault(e.to_string()))?
                 }
-                None => self.remove(&row.record_id),
+                // A row written before codes were: made here, as the consumer makes them.
+                (_, Some(hex)) if !hex.is_empty() => Quantized::of(&normalized(
+                    &decode_hex(hex).map_err(|e| Fault(e.to_string()))?,
+                )),
+                _ => {
+                    self.remove(&row.record_id);
+                    continue;
+                }
+            };
+            if codes.codes.len() != self.dims {
+                return Err(Fault(format!(
+                    "record {} has a {}-dimension vector in a {}-dimension table",
+                    row.record_id,
+                    codes.codes.len(),
+                    self.dims
+                )));
             }
+            let metadata: Map<String, Value> = serde_json::from_str(&row.metadata)?;
+            let bytes = row.record_id.len() + row.metadata.len() + ROW_OVERHEAD;
+            self.upsert(row.record_id, row.seq, &codes, metadata, bytes);
         }
         Ok(())
     }
 
-    fn upsert(&mut self, id: String, vector: &[f32], metadata: Map<String, Value>, bytes: usize) {
+    /// The rows passing `filter` that the exact top `k` of those scoring at least `min_score`
+    /// against `query` may include, in the snapshot's order, each with its exact score where the
+    /// snapshot holds its exact vector.
+    pub(crate) fn shortlist(
+        &self,
+        query: &[f32],
+        filter: &Filter,
+        k: usize,
+        min_score: f32,
+    ) -> Vec<Shortlisted> {
+        let codes = QueryCodes::of(query);
+        let scored: Vec<(usize, f64, f64)> = (0..self.len())
+            .filter(|&i| filter.is_empty() || filter.matches(&self.metadata[i]))
+            .map(|i| {
+                let (score, bound) = codes.score(&self.codes_of(i));
+                (i, score, bound)
+            })
+            .collect();
+        shortlist(&scored, k, min_score)
+            .into_iter()
+            .map(|index| {
+                let id = &self.ids[index];
+                Shortlisted {
+                    index,
+                    id: id.clone(),
+                    seq: self.seqs[index],
+                    metadata: self.metadata[index].clone(),
+                    score: self.exact.get(id).map(|exact| dot(query, exact)),
+                }
+            })
+            .collect()
+    }
+
+    /// Keeps the exact vector of `id`'s version `seq`, if that is still the one here.
+    pub(crate) fn keep_exact(&mut self, id: &str, seq: i64, vector: Vec<f32>) {
+        if self.position.get(id).is_some_and(|&i| self.seqs[i] == seq) {
+            self.exact.insert(id, vector);
+        }
+    }
+
+    fn upsert(
+        &mut self,
+        id: String,
+        seq: i64,
+        codes: &Quantized,
+        metadata: Map<String, Value>,
+        bytes: usize,
+    ) {
+        self.exact.remove(&id);
         if let Some(&i) = self.position.get(&id) {
-            self.vectors[i * self.dims..(i + 1) * self.dims].copy_from_slice(vector);
+            self.codes[i * self.dims..(i + 1) * self.dims].copy_from_slice(&codes.codes);
+            self.scales[i] = codes.scale;
+            self.residuals[i] = codes.residual;
+            self.seqs[i] = seq;
             self.metadata[i] = metadata;
             self.other_bytes = self.other_bytes - self.row_bytes[i] + bytes;
             self.row_bytes[i] = bytes;
@@ -107,28 +197,85 @@ impl Snapshot {
         }
         self.position.insert(id.clone(), self.ids.len());
         self.ids.push(id);
-        self.vectors.extend_from_slice(vector);
+        self.codes.extend_from_slice(&codes.codes);
+        self.scales.push(codes.scale);
+        self.residuals.push(codes.residual);
+        self.seqs.push(seq);
         self.metadata.push(metadata);
         self.row_bytes.push(bytes);
         self.other_bytes += bytes;
     }
 
     fn remove(&mut self, id: &str) {
+        self.exact.remove(id);
         let Some(i) = self.position.remove(id) else {
             return;
         };
         let last = self.ids.len() - 1;
         if i != last {
             let (dims, moved) = (self.dims, self.ids[last].clone());
-            self.vectors
+            self.codes
                 .copy_within(last * dims..(last + 1) * dims, i * dims);
             self.position.insert(moved, i);
         }
-        self.vectors.truncate(last * self.dims);
+        self.codes.truncate(last * self.dims);
+        self.scales.swap_remove(i);
+        self.residuals.swap_remove(i);
+        self.seqs.swap_remove(i);
         self.ids.swap_remove(i);
         self.metadata.swap_remove(i);
         self.other_bytes -= self.row_bytes.swap_remove(i);
     }
+}
+
+/// The exact (normalised) vectors of rows searches shortlisted lately, by record id: at most
+/// [`EXACT_CAPACITY`], the first kept the first to go. Each is of its row's version in the
+/// snapshot: a write of the row drops it.
+#[derive(Debug, Default)]
+struct ExactVectors {
+    /// Each vector with the stamp of its insertion.
+    vectors: HashMap<String, (u64, Vec<f32>)>,
+    /// Insertions in order; an entry whose stamp is no longer its id's went already.
+    order: VecDeque<(u64, String)>,
+    stamp: u64,
+    bytes: usize,
+}
+
+impl ExactVectors {
+    fn get(&self, id: &str) -> Option<&[f32]> {
+        self.vectors.get(id).map(|(_, v)| v.as_slice())
+    }
+
+    fn insert(&mut self, id: &str, vector: Vec<f32>) {
+        self.remove(id);
+        self.stamp += 1;
+        self.bytes += exact_bytes(id, &vector);
+        self.vectors.insert(id.to_owned(), (self.stamp, vector));
+        self.order.push_back((self.stamp, id.to_owned()));
+        while self.vectors.len() > EXACT_CAPACITY {
+            let Some((stamp, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            if self.vectors.get(&oldest).is_some_and(|(s, _)| *s == stamp) {
+                self.remove(&oldest);
+            }
+        }
+        if self.order.len() > 2 * EXACT_CAPACITY {
+            let vectors = &self.vectors;
+            self.order
+                .retain(|(stamp, id)| vectors.get(id).is_some_and(|(s, _)| s == stamp));
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((_, vector)) = self.vectors.remove(id) {
+            self.bytes -= exact_bytes(id, &vector);
+        }
+    }
+}
+
+fn exact_bytes(id: &str, vector: &[f32]) -> usize {
+    id.len() + vector.len() * 4 + ROW_OVERHEAD
 }
 
 /// Every organization's tables this isolate has searched, within a byte budget.
@@ -415,7 +562,8 @@ mod tests {
         VectorRow {
             seq,
             record_id: id.into(),
-            vector_hex: vector.map(|v| shared::hex(&shared::vector::encode(v))),
+            codes: vector.map(|v| Quantized::of(&normalized(v)).to_text()),
+            vector_hex: None,
             metadata: "{}".into(),
         }
     }
@@ -446,6 +594,35 @@ mod tests {
         }
     }
 
+    /// The codes the consumer writes for `vector`.
+    fn codes(vector: &[f32]) -> Vec<i8> {
+        Quantized::of(&normalized(vector)).codes
+    }
+
+    /// The codes' sum in this (wasm, SIMD) build is the plain integer sum, at the largest codes
+    /// a query and a row can have, at every length across the 16-wide blocks and their tail.
+    #[wasm_bindgen_test]
+    fn the_code_sum_is_the_plain_integer_sum() {
+        for dims in [3, 16, 17, 384, 389, 768, 1024] {
+            let query = QueryCodes::of(&normalized(&vec![1.0; dims])).codes;
+            for codes in [
+                vec![127i8; dims],
+                vec![-127i8; dims],
+                (0..dims)
+                    .map(|i| i8::try_from(i % 255).unwrap_or(-1))
+                    .collect(),
+            ] {
+                let plain: i64 = codes
+                    .iter()
+                    .zip(&query)
+                    .map(|(c, d)| i64::from(*c) * i64::from(*d))
+                    .sum();
+                let ours = shared::quantized::code_dot(&codes, &query);
+                assert_eq!(i64::from(ours), plain, "{dims} dims");
+            }
+        }
+    }
+
     #[wasm_bindgen_test]
     fn a_snapshot_follows_upserts_and_tombstones() {
         let mut s = Snapshot {
@@ -459,24 +636,91 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((s.len(), s.max_seq), (3, 3));
-        assert_eq!(s.vector(1), &[0.0, 1.0], "stored normalised");
+        assert_eq!(s.codes_of(1).codes, &[0, 127], "of the normalised vector");
         s.apply(vec![row(4, "a", None), row(5, "b", Some(&[1.0, 0.0]))])
             .unwrap();
         assert_eq!(s.len(), 2);
         let ids: Vec<&str> = s.ids.iter().map(String::as_str).collect();
         assert_eq!(ids, vec!["c", "b"], "the last row moved into the gap");
-        assert_eq!(s.vector(0), &[0.6, 0.8]);
-        assert_eq!(s.vector(1), &[1.0, 0.0]);
+        assert_eq!(s.codes_of(0).codes, codes(&[3.0, 4.0]));
+        assert_eq!(s.codes_of(1).codes, codes(&[1.0, 0.0]));
+        assert_eq!(s.seqs, vec![3, 5]);
         s.apply(vec![row(5, "b", Some(&[0.0, 1.0]))]).unwrap();
         assert_eq!(
-            s.vector(1),
-            &[1.0, 0.0],
+            s.codes_of(1).codes,
+            codes(&[1.0, 0.0]),
             "an older row fetched late changes nothing"
         );
         assert!(
             s.apply(vec![row(6, "d", Some(&[1.0, 2.0, 3.0]))]).is_err(),
             "a wrong dimension"
         );
+    }
+
+    #[wasm_bindgen_test]
+    fn a_row_without_codes_gets_the_consumers_from_its_exact_vector() {
+        let vector = [0.3, -1.7, 2.2, 0.01];
+        let mut s = Snapshot {
+            dims: 4,
+            ..Snapshot::default()
+        };
+        s.apply(vec![VectorRow {
+            seq: 1,
+            record_id: "old".into(),
+            codes: None,
+            vector_hex: Some(shared::hex(&shared::vector::encode(&vector)).to_uppercase()),
+            metadata: "{}".into(),
+        }])
+        .unwrap();
+        let ours = s.codes_of(0);
+        let consumers = Quantized::of(&normalized(&vector));
+        assert_eq!(
+            (ours.codes, ours.scale, ours.residual),
+            (
+                consumers.codes.as_slice(),
+                consumers.scale,
+                consumers.residual
+            )
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn exact_vectors_are_of_the_current_version_and_few() {
+        let mut s = Snapshot {
+            dims: 2,
+            ..Snapshot::default()
+        };
+        let rows = (0..=EXACT_CAPACITY)
+            .map(|i| {
+                let seq = i64::try_from(i).unwrap() + 1;
+                row(seq, &format!("r{i}"), Some(&[1.0, 0.5]))
+            })
+            .collect();
+        s.apply(rows).unwrap();
+        let query = normalized(&[1.0, 0.5]);
+        s.keep_exact("r0", 1, query.clone());
+        s.keep_exact("r1", 1, query.clone());
+        assert!(s.exact.get("r1").is_none(), "not r1's version (2)");
+        let bytes = s.bytes();
+        s.keep_exact("r1", 2, query.clone());
+        assert!(
+            s.bytes() > bytes,
+            "exact vectors count in the snapshot's bytes"
+        );
+        let scored = s.shortlist(&query, &Filter::default(), 2, -1.0);
+        assert_eq!(scored[0].score, Some(dot(&query, &query)));
+        assert!(scored[2].score.is_none(), "r2's exact vector is not here");
+        s.apply(vec![row(5_000, "r0", Some(&[0.5, 1.0]))]).unwrap();
+        assert!(s.exact.get("r0").is_none(), "a write drops it");
+        for i in 2..=EXACT_CAPACITY {
+            let seq = i64::try_from(i).unwrap() + 1;
+            s.keep_exact(&format!("r{i}"), seq, query.clone());
+        }
+        s.keep_exact("r0", 5_000, query.clone());
+        assert_eq!(s.exact.vectors.len(), EXACT_CAPACITY);
+        assert!(s.exact.get("r1").is_none(), "the first kept went first");
+        assert!(s.exact.get(&format!("r{EXACT_CAPACITY}")).is_some());
+        assert!(s.exact.order.len() <= 2 * EXACT_CAPACITY + 1);
     }
 
     #[wasm_bindgen_test]

@@ -14,15 +14,28 @@ use worker_kit::Fault;
 
 use crate::cache::Caches;
 
-/// A row of the D1 vector store, as the cache catches up on it.
+/// A row of the D1 vector store, as the cache catches up on it: the vector's codes
+/// (`shared::quantized`), or on a row written before codes were, the exact vector. Neither, for
+/// a deleted record's tombstone.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct VectorRow {
     pub seq: i64,
     pub record_id: String,
-    /// SQL `hex()` of the compact vector; `None` for a deleted record's tombstone.
+    /// The text of `shared::quantized::Quantized`.
+    pub codes: Option<String>,
+    /// SQL `hex()` of the compact vector, read only where the row has no codes.
     pub vector_hex: Option<String>,
     /// The record's metadata fields, as a JSON object.
     pub metadata: String,
+}
+
+/// A record's exact vector as D1 holds it now: what a search scores its shortlist with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ExactRow {
+    pub seq: i64,
+    pub record_id: String,
+    /// SQL `hex()` of the compact vector; `None` for a tombstone.
+    pub vector_hex: Option<String>,
 }
 
 /// The vector set an organization's table is searched in (`shared::sets`), and its generation
@@ -78,6 +91,15 @@ pub(crate) trait Store {
             .await?;
         Ok((active, rows))
     }
+    /// The current rows of `record_ids` in one set of an organization's table, with their
+    /// exact vectors.
+    async fn exact_vectors(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        record_ids: &[&str],
+    ) -> Result<Vec<ExactRow>, Fault>;
     /// For those of `vector_ids` that D1 holds a live vector under at `location`: the record
     /// and its current metadata, by vector id. What Vectorize's answers are checked against.
     async fn live_records(

@@ -10,6 +10,8 @@
 //! and from the switch on, the new one. The query text is embedded with the active set's model;
 //! one search never reads two sets.
 
+use std::collections::HashMap;
+
 use futures_util::future::join;
 use serde_json::{Map, Value};
 use shared::config::TableConfig;
@@ -19,15 +21,16 @@ use shared::search::{
     SearchRequest,
 };
 use shared::sets::D1_LOCATION;
-use shared::topk::{normalized, top_k};
+use shared::topk::{best, dot, normalized};
+use shared::vector::decode_hex;
 use shared::{models, ApiError};
 use worker_kit::embedder::Embedder;
 use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
-use crate::cache::snapshot_key;
+use crate::cache::{snapshot_key, Shortlisted};
 use crate::embed::vector_of;
-use crate::ports::{ActiveSet, App, Store, VectorIndexes, VectorRow};
+use crate::ports::{ActiveSet, App, ExactRow, Store, VectorIndexes, VectorRow};
 
 /// A nearest record: its id, score and metadata.
 type Nearest = (String, f32, Map<String, Value>);
@@ -74,22 +77,34 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
         read_active(app, organization_id, table, &guess),
     )
     .await;
-    let (active, caught_up) = active.map_err(|fault| store_down(&fault, table))?;
-    let vector = if active.set.model == guess.set.model {
+    let (mut active, mut caught_up) = active.map_err(|fault| store_down(&fault, table))?;
+    let mut vector = if active.set.model == guess.set.model {
         vector?
     } else {
         vector_of(app, organization_id, set_model(&active)?, text).await?
     };
-    let ask = Ask {
-        organization_id,
-        table,
-        active: &active,
-        vector: &vector,
-        limit: plan.limit,
-        min_score: plan.min_score,
-        filter: &plan.filter,
+    let mut attempts = 0;
+    let nearest = loop {
+        let ask = Ask {
+            organization_id,
+            table,
+            active: &active,
+            vector: &vector,
+            limit: plan.limit,
+            min_score: plan.min_score,
+            filter: &plan.filter,
+        };
+        if let Some(found) = nearest(app, &ask, caught_up.take()).await? {
+            break found;
+        }
+        // The set switched while the search ran: the one active now, by its own model.
+        attempts += 1;
+        let before = active.set.model.clone();
+        (active, caught_up) = switched(app, organization_id, table, &active, attempts).await?;
+        if active.set.model != before {
+            vector = vector_of(app, organization_id, set_model(&active)?, text).await?;
+        }
     };
-    let nearest = nearest(app, &ask, caught_up).await?;
     let thresholds = plan.service.thresholds;
     Ok(nearest
         .into_iter()
@@ -158,22 +173,30 @@ pub(crate) async fn query<S: Store, E: Embedder, V: VectorIndexes>(
 ) -> Result<QueryAnswer, ApiError> {
     let (table, filter) = request.plan(app.config)?;
     let guess = app.caches.active_guess(organization_id, table);
-    let (active, caught_up) = read_active(app, organization_id, table, &guess)
+    let (mut active, mut caught_up) = read_active(app, organization_id, table, &guess)
         .await
         .map_err(|fault| store_down(&fault, table))?;
-    // The vector must be of the set searched now: the old model's until a model change switches.
-    QueryRequest::check_dimensions(table, set_model(&active)?, request.vector.len())?;
-    let with_metadata = request.return_metadata;
-    let ask = Ask {
-        organization_id,
-        table,
-        active: &active,
-        vector: &request.vector,
-        limit: request.top_k,
-        min_score: -1.0,
-        filter: &filter,
+    let mut attempts = 0;
+    let nearest = loop {
+        // The vector must be of the set searched now: the old model's until a model change
+        // switches.
+        QueryRequest::check_dimensions(table, set_model(&active)?, request.vector.len())?;
+        let ask = Ask {
+            organization_id,
+            table,
+            active: &active,
+            vector: &request.vector,
+            limit: request.top_k,
+            min_score: -1.0,
+            filter: &filter,
+        };
+        if let Some(found) = nearest(app, &ask, caught_up.take()).await? {
+            break found;
+        }
+        attempts += 1;
+        (active, caught_up) = switched(app, organization_id, table, &active, attempts).await?;
     };
-    let nearest = nearest(app, &ask, caught_up).await?;
+    let with_metadata = request.return_metadata;
     let matches: Vec<QueryMatch> = nearest
         .into_iter()
         .map(|(id, score, metadata)| QueryMatch {
@@ -204,44 +227,72 @@ struct CaughtUp {
     rows: Vec<VectorRow>,
 }
 
-/// The rows of the active set written since the cache's last look.
+/// The set active after `before` switched while a search ran (its `attempts`th time), and what
+/// was written to it since the cache's last look.
+async fn switched<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    table: &TableConfig,
+    before: &ActiveSet,
+    attempts: u32,
+) -> Result<(ActiveSet, Option<CaughtUp>), ApiError> {
+    if attempts > 2 {
+        tracing::error!(table = %table.name, "the table's set kept switching while it was searched");
+        return Err(ApiError::unavailable(
+            "the table's vectors are being switched; retry later",
+        ));
+    }
+    tracing::info!(table = %table.name, "the table's set switched while it was searched");
+    read_active(app, organization_id, table, before)
+        .await
+        .map_err(|fault| store_down(&fault, table))
+}
+
+/// The rows of the active set written since the cache's last look; `None` when the set is no
+/// longer the active one.
 async fn catch_up<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     organization_id: &str,
     table: &TableConfig,
     active: &ActiveSet,
-) -> Result<CaughtUp, Fault> {
+) -> Result<Option<CaughtUp>, Fault> {
     let since = app
         .caches
         .vectors
         .max_seq(organization_id, &snapshot_key(&table.name, active));
-    let rows = app
+    let (now, rows) = app
         .store
-        .vectors_since(organization_id, &table.name, &active.set, since)
+        .catch_up(organization_id, &table.name, &active.set, since)
         .await?;
-    Ok(CaughtUp { since, rows })
+    let still = now.unwrap_or_else(|| ActiveSet::configured(table)) == *active;
+    Ok(still.then_some(CaughtUp { since, rows }))
 }
 
-/// The nearest records of `ask`; on the D1 backend from `caught_up` when it was read already.
+/// The nearest records of `ask`; on the D1 backend from `caught_up` when it was read already,
+/// and `None` should the set switch before the search could read it whole.
 async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     ask: &Ask<'_>,
     caught_up: Option<CaughtUp>,
-) -> Result<Vec<Nearest>, ApiError> {
+) -> Result<Option<Vec<Nearest>>, ApiError> {
     match ask.active.set.binding() {
         None => d1_nearest(app, ask, caught_up)
             .await
             .map_err(|fault| store_down(&fault, ask.table)),
-        Some(binding) => vectorize_nearest(app, binding, ask).await,
+        Some(binding) => vectorize_nearest(app, binding, ask).await.map(Some),
     }
 }
 
-/// Exact search over the isolate's copy of the organization's vectors, brought up to date first.
+/// Exact search over the isolate's copy of the organization's table, brought up to date first:
+/// the codes of every row give a shortlist that holds the exact top `limit`, and the exact
+/// vectors of the shortlist (the snapshot's own, else D1's) rank it. The answer is an exact
+/// scan's of the snapshot as the catch-up left it, to the bit. `None` when the set is no longer
+/// active as the search reads again (a switch, whose clean-up may take the exact vectors).
 async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     ask: &Ask<'_>,
     mut caught_up: Option<CaughtUp>,
-) -> Result<Vec<Nearest>, Fault> {
+) -> Result<Option<Vec<Nearest>>, Fault> {
     let Ask {
         organization_id,
         table,
@@ -257,37 +308,126 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     let query = normalized(vector);
     // Rows written since the copy's last look, applied to it. Should the copy be evicted while
     // they were read (another request's search went over the budget), they are not all it
-    // lacks: read again, from what the new copy has.
-    for _ in 0..3 {
+    // lacks; should a shortlisted row change before its exact vector is read, that version is
+    // gone: either way, read again, from what the copy has.
+    for _ in 0..4 {
         let CaughtUp { since, rows } = match caught_up.take() {
             Some(read) => read,
-            None => catch_up(app, organization_id, table, active).await?,
+            None => match catch_up(app, organization_id, table, active).await? {
+                Some(read) => read,
+                None => return Ok(None),
+            },
         };
-        let answer = cache.with(organization_id, &key, dims, |snapshot| {
+        let shortlisted = cache.with(organization_id, &key, dims, |snapshot| {
             if snapshot.max_seq < since {
                 return Ok(None);
             }
             snapshot.apply(rows)?;
-            let candidates = (0..snapshot.len())
-                .filter(|&i| filter.is_empty() || filter.matches(&snapshot.metadata[i]))
-                .map(|i| (i, snapshot.vector(i)));
-            Ok::<_, Fault>(Some(
-                top_k(&query, candidates, limit as usize, min_score)
-                    .into_iter()
-                    .map(|(i, score)| {
-                        (snapshot.ids[i].clone(), score, snapshot.metadata[i].clone())
-                    })
-                    .collect(),
-            ))
+            Ok::<_, Fault>(Some(snapshot.shortlist(
+                &query,
+                filter,
+                limit as usize,
+                min_score,
+            )))
         })?;
-        if let Some(answer) = answer {
-            return Ok(answer);
+        let Some(mut shortlisted) = shortlisted else {
+            continue;
+        };
+        if !score_exactly(app, ask, &key, &query, &mut shortlisted).await? {
+            continue;
         }
+        let ranked = best(
+            shortlisted
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, s.score?))),
+            limit as usize,
+            min_score,
+        );
+        return Ok(Some(
+            ranked
+                .into_iter()
+                .map(|(i, score)| {
+                    let row = &mut shortlisted[i];
+                    (
+                        std::mem::take(&mut row.id),
+                        score,
+                        std::mem::take(&mut row.metadata),
+                    )
+                })
+                .collect(),
+        ));
     }
     Err(Fault(format!(
-        "the vector cache of `{}` kept being evicted while it was read; the budget is too small for the isolate's load",
+        "the vector cache of `{}` kept being evicted or its shortlist rewritten while it was read",
         table.name
     )))
+}
+
+/// Scores the shortlisted rows the snapshot holds no exact vector of with D1's, and keeps those
+/// vectors in the snapshot. False when one of the rows was written since the snapshot read it:
+/// the version the shortlist holds is gone, and the search reads again.
+async fn score_exactly<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    ask: &Ask<'_>,
+    key: &str,
+    query: &[f32],
+    shortlisted: &mut [Shortlisted],
+) -> Result<bool, Fault> {
+    let missing: Vec<&str> = shortlisted
+        .iter()
+        .filter(|s| s.score.is_none())
+        .map(|s| s.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(true);
+    }
+    let dims = dims_of(ask.active)?;
+    let mut rows: HashMap<String, ExactRow> = app
+        .store
+        .exact_vectors(
+            ask.organization_id,
+            &ask.table.name,
+            &ask.active.set,
+            &missing,
+        )
+        .await?
+        .into_iter()
+        .map(|row| (row.record_id.clone(), row))
+        .collect();
+    let mut read = Vec::with_capacity(missing.len());
+    for row in shortlisted.iter_mut().filter(|s| s.score.is_none()) {
+        let Some(hex) = rows
+            .remove(&row.id)
+            .filter(|exact| exact.seq == row.seq)
+            .and_then(|exact| exact.vector_hex)
+        else {
+            tracing::info!(
+                table = %ask.table.name,
+                record_id = %row.id,
+                "a shortlisted record was written while the search ran: reading again"
+            );
+            return Ok(false);
+        };
+        let exact = normalized(&decode_hex(&hex).map_err(|e| Fault(e.to_string()))?);
+        if exact.len() != dims {
+            return Err(Fault(format!(
+                "record {} has a {}-dimension vector in a {dims}-dimension table",
+                row.id,
+                exact.len()
+            )));
+        }
+        row.score = Some(dot(query, &exact));
+        read.push((row.id.clone(), row.seq, exact));
+    }
+    app.caches
+        .vectors
+        .with(ask.organization_id, key, dims, |snapshot| {
+            for (id, seq, exact) in read {
+                snapshot.keep_exact(&id, seq, exact);
+            }
+        });
+    Ok(true)
 }
 
 /// Vectorize: the organization is the namespace, the table a metadata filter. Matches come back

@@ -16,16 +16,23 @@ use worker_kit::Fault;
 use shared::message::EmbeddingJob;
 use shared::rpc::EnqueueRequest;
 
+use shared::quantized::Quantized;
 use shared::sets::VectorSet;
+use shared::topk::normalized;
 
-use crate::ports::{ActiveSet, App, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{ActiveSet, App, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
 use crate::rpc;
 
 /// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
 /// asked for) and the row.
 type FakeRow = (String, String, Option<VectorSet>, VectorRow);
 
-/// The D1 vector store: rows by organization and table, each with its seq.
+/// A record's new vector: its organization, table, id and vector.
+type FakeWrite = (String, String, String, Vec<f32>);
+
+/// The D1 vector store: rows by organization and table, each with its seq. A row holds its codes
+/// and its exact vector both, as D1's does; the catch-up reads the exact vector only of a row
+/// without codes.
 #[derive(Default)]
 struct FakeStore {
     down: bool,
@@ -33,6 +40,16 @@ struct FakeStore {
     /// Each table's active set, when a test sets one (else the table has none yet).
     active: RefCell<HashMap<(String, String), ActiveSet>>,
     reads: Cell<usize>,
+    /// The exact vectors asked for, one list a read.
+    exact_reads: RefCell<Vec<Vec<String>>>,
+    /// Written (organization, table, id, vector) just before the next exact read answers: a
+    /// write that lands while a search runs.
+    write_before_exact: RefCell<Option<FakeWrite>>,
+    /// Rows put from now on have no codes, as rows written before codes were.
+    without_codes: Cell<bool>,
+    /// Made active just before the next exact read answers, the rows of the set active until
+    /// then deleted: a switch and its clean-up, while a search runs.
+    switch_before_exact: RefCell<Option<(String, String, ActiveSet)>>,
 }
 
 impl FakeStore {
@@ -58,6 +75,9 @@ impl FakeStore {
             VectorRow {
                 seq,
                 record_id: id.into(),
+                codes: vector
+                    .filter(|_| !self.without_codes.get())
+                    .map(|v| Quantized::of(&normalized(v)).to_text()),
                 vector_hex: vector.map(|v| shared::hex(&shared::vector::encode(v)).to_uppercase()),
                 metadata: metadata.to_string(),
             },
@@ -102,8 +122,56 @@ impl Store for FakeStore {
             .filter(|(o, t, s, r)| {
                 o == org && t == table && s.as_ref().is_none_or(|s| s == set) && r.seq > after
             })
-            .map(|(_, _, _, r)| r.clone())
+            .map(|(_, _, _, r)| VectorRow {
+                vector_hex: r.vector_hex.clone().filter(|_| r.codes.is_none()),
+                ..r.clone()
+            })
             .collect())
+    }
+
+    async fn exact_vectors(
+        &self,
+        org: &str,
+        table: &str,
+        set: &VectorSet,
+        record_ids: &[&str],
+    ) -> Result<Vec<ExactRow>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        if let Some((o, t, id, vector)) = self.write_before_exact.borrow_mut().take() {
+            self.put(&o, &t, &id, Some(&vector), &json!({}));
+        }
+        if let Some((o, t, next)) = self.switch_before_exact.borrow_mut().take() {
+            let key = (o.clone(), t.clone());
+            if let Some(before) = self.active.borrow_mut().insert(key, next) {
+                self.rows.borrow_mut().retain(|(ro, rt, rs, _)| {
+                    !(*ro == o && *rt == t && rs.as_ref() == Some(&before.set))
+                });
+            }
+        }
+        self.exact_reads
+            .borrow_mut()
+            .push(record_ids.iter().map(|id| (*id).to_owned()).collect());
+        // The last row of each record is its current one.
+        let mut current: HashMap<&str, ExactRow> = HashMap::new();
+        let rows = self.rows.borrow();
+        for (_, _, _, row) in rows.iter().filter(|(o, t, s, r)| {
+            o == org
+                && t == table
+                && s.as_ref().is_none_or(|s| s == set)
+                && record_ids.contains(&r.record_id.as_str())
+        }) {
+            current.insert(
+                &row.record_id,
+                ExactRow {
+                    seq: row.seq,
+                    record_id: row.record_id.clone(),
+                    vector_hex: row.vector_hex.clone(),
+                },
+            );
+        }
+        Ok(current.into_values().collect())
     }
 
     async fn live_records(
@@ -956,5 +1024,202 @@ async fn a_table_is_searched_in_its_active_set_only_and_follows_the_switch() {
         app.caches.vectors.stats().tables,
         1,
         "the old set's copy was dropped"
+    );
+}
+
+/// `n` pseudo-random 768-dimension vectors (not unit length: the store holds what the model
+/// returned), from a fixed seed.
+fn random_vectors(seed: u64, n: usize) -> Vec<Vec<f32>> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (state >> 40) as f32 / (1u64 << 24) as f32;
+        unit * 2.0 - 1.0
+    };
+    (0..n).map(|_| (0..768).map(|_| next()).collect()).collect()
+}
+
+/// The exact scan of every live vector of `org_a`'s claims, in the snapshot's order (the order
+/// the rows were first written), as the search worker ranked before codes: ids and score bits.
+fn brute_force(vectors: &[(String, Vec<f32>)], query: &[f32], k: usize) -> Vec<(String, u32)> {
+    let units: Vec<Vec<f32>> = vectors.iter().map(|(_, v)| normalized(v)).collect();
+    shared::topk::top_k(
+        &normalized(query),
+        units.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
+        k,
+        -1.0,
+    )
+    .into_iter()
+    .map(|(i, score)| (vectors[i].0.clone(), score.to_bits()))
+    .collect()
+}
+
+fn answer(body: &Value) -> Vec<(String, u32)> {
+    body["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            #[allow(clippy::cast_possible_truncation)]
+            let score = m["score"].as_f64().unwrap() as f32;
+            (m["id"].as_str().unwrap().to_owned(), score.to_bits())
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_search_by_codes_answers_as_an_exact_scan_to_the_bit_and_reads_each_exact_vector_once() {
+    let app = app();
+    let vectors: Vec<(String, Vec<f32>)> = random_vectors(3, 600)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("c{i}"), v))
+        .collect();
+    for (i, (id, vector)) in vectors.iter().enumerate() {
+        // A third of the rows were written before codes were: the worker makes theirs.
+        app.store.without_codes.set(i % 3 == 0);
+        app.store
+            .put("org_a", "claims", id, Some(vector), &json!({}));
+    }
+    for (q, query) in random_vectors(4, 4).iter().enumerate() {
+        for k in [1, 10, 100] {
+            let request = json!({"vector": query, "topK": k, "table": "claims"});
+            let reads = app.store.exact_reads.borrow().len();
+            let response = handle(&app, &post("/query", "org_a", request.clone())).await;
+            assert_eq!(response.status, 200, "{}", response.body);
+            assert_eq!(
+                answer(&response.body),
+                brute_force(&vectors, query, k),
+                "query {q}, top {k}"
+            );
+            let shortlisted: usize = app.store.exact_reads.borrow()[reads..]
+                .iter()
+                .map(Vec::len)
+                .sum();
+            // (Fewer than k, or none, where earlier searches read some already.)
+            assert!(
+                shortlisted < vectors.len() / 2,
+                "query {q}, top {k}: {shortlisted} exact vectors read of {}",
+                vectors.len()
+            );
+            let reads = app.store.exact_reads.borrow().len();
+            let again = handle(&app, &post("/query", "org_a", request)).await;
+            assert_eq!(again.body, response.body);
+            assert_eq!(
+                app.store.exact_reads.borrow().len(),
+                reads,
+                "the same query again reads no exact vector"
+            );
+        }
+    }
+    assert!(!app.store.exact_reads.borrow().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_record_written_while_its_exact_vector_is_read_is_searched_as_it_is_now() {
+    let app = app();
+    let vectors = random_vectors(5, 50);
+    for (i, vector) in vectors.iter().enumerate() {
+        app.store.put(
+            "org_a",
+            "claims",
+            &format!("c{i}"),
+            Some(vector),
+            &json!({}),
+        );
+    }
+    let query = vectors[7].clone();
+    // c7 is the best match by far; as the search reads its exact vector, c7 becomes another.
+    let far: Vec<f32> = query.iter().map(|x| -x).collect();
+    *app.store.write_before_exact.borrow_mut() =
+        Some(("org_a".into(), "claims".into(), "c7".into(), far.clone()));
+    let request = json!({"vector": query, "topK": 3, "table": "claims"});
+    let response = handle(&app, &post("/query", "org_a", request)).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let mut now: Vec<(String, Vec<f32>)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("c{i}"), v.clone()))
+        .collect();
+    now[7].1 = far;
+    assert_eq!(
+        answer(&response.body),
+        brute_force(&now, &query, 3),
+        "the answer is of one state, read after the write"
+    );
+    assert!(!ids(&response.body["matches"]).contains(&"c7"));
+    assert_eq!(
+        app.store.exact_reads.borrow().len(),
+        2,
+        "read again once, after catching up"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_switch_and_its_clean_up_while_a_search_reads_exact_vectors_send_it_to_the_new_set() {
+    let app = app();
+    let small = VectorSet {
+        model: "@cf/baai/bge-small-en-v1.5".into(),
+        location: "d1".into(),
+    };
+    let base = VectorSet {
+        model: "@cf/baai/bge-base-en-v1.5".into(),
+        location: "d1".into(),
+    };
+    let mut old = vec![0.0; 384];
+    old[0] = 1.0;
+    app.store.put_in(
+        Some(small.clone()),
+        "org_a",
+        "claims",
+        "old_only",
+        Some(&old),
+        &json!({}),
+    );
+    app.store.put_in(
+        Some(base.clone()),
+        "org_a",
+        "claims",
+        "new_only",
+        Some(&at(0.0)),
+        &json!({}),
+    );
+    app.store.active.borrow_mut().insert(
+        ("org_a".into(), "claims".into()),
+        ActiveSet {
+            set: small,
+            generation: 1,
+        },
+    );
+    *app.store.switch_before_exact.borrow_mut() = Some((
+        "org_a".into(),
+        "claims".into(),
+        ActiveSet {
+            set: base,
+            generation: 2,
+        },
+    ));
+    let response = handle(
+        &app,
+        &post(
+            "/search/claimSimilarity",
+            "org_a",
+            json!({"text": "query", "limit": 10}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        ids(&response.body),
+        vec!["new_only"],
+        "the new set, whole, once the old one's exact vectors are gone"
+    );
+    assert_eq!(
+        app.embedder.calls.get(),
+        2,
+        "embedded again by the new model"
     );
 }

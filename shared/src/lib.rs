@@ -39,6 +39,7 @@ pub mod guard;
 pub mod job;
 pub mod message;
 pub mod models;
+pub mod quantized;
 pub mod record;
 pub mod rpc;
 pub mod search;

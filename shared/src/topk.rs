@@ -123,12 +123,27 @@ pub fn top_k<'a>(
     k: usize,
     min_score: f32,
 ) -> Vec<(usize, f32)> {
+    best(
+        candidates
+            .into_iter()
+            .map(|(index, vector)| (index, dot(query, vector))),
+        k,
+        min_score,
+    )
+}
+
+/// The `k` best of `scored` (index, score), best first; only those scoring at least
+/// `min_score` count, and of equal scores the lower index wins.
+pub fn best(
+    scored: impl IntoIterator<Item = (usize, f32)>,
+    k: usize,
+    min_score: f32,
+) -> Vec<(usize, f32)> {
     if k == 0 {
         return Vec::new();
     }
     let mut heap: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(k + 1);
-    for (index, vector) in candidates {
-        let score = dot(query, vector);
+    for (index, score) in scored {
         if score < min_score {
             continue;
         }

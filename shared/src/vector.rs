@@ -57,6 +57,8 @@ pub enum VectorError {
     Length(usize),
     #[error("a stored vector is not hexadecimal")]
     NotHex,
+    #[error("a stored vector's codes are not in the format `shared::quantized` writes")]
+    NotCodes,
 }
 
 /// The Vectorize id of a record's vector: `organization:table:id` when that fits in 64 bytes,

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{Client, Options, Stack};
 use serde_json::json;
+use shared::quantized::Quantized;
 use shared::topk::{normalized, top_k};
 
 const SEARCHES: usize = 200;
@@ -273,13 +274,19 @@ fn seed(
     let mut ndjson = String::new();
     for (i, vector) in vectors.iter().enumerate().skip(from) {
         let hex = shared::hex(&shared::vector::encode(vector));
+        // The D1 backend's search copy, as the consumer writes it.
+        let codes = if backend.index.is_none() {
+            format!("'{}'", Quantized::of(&normalized(vector)).to_text())
+        } else {
+            "NULL".to_owned()
+        };
         let value = ["city", "weather", "crime", "sport"][i % 4];
         let _ = writeln!(
             sql,
             "INSERT INTO embedding_vectors (organization_id, table_name, record_id, vector_id, model, \
-             content_hash, vector, metadata, job_id, job_created_at, seq, updated_at, location) VALUES ('org_a', \
+             content_hash, vector, codes, metadata, job_id, job_created_at, seq, updated_at, location) VALUES ('org_a', \
              '{table}', 'rec_{i:05}', 'org_a:{table}:rec_{i:05}', '{model}', 'bench', \
-             X'{hex}', '{{\"{field}\":\"{value}\"}}', 'bench', 0, {}, 0, '{location}');",
+             X'{hex}', {codes}, '{{\"{field}\":\"{value}\"}}', 'bench', 0, {}, 0, '{location}');",
             i + 1
         );
         let _ = writeln!(
