@@ -13,7 +13,10 @@ use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
 use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
-use crate::ports::{ActiveSet, App, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{
+    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow,
+    FILL_CHUNK,
+};
 
 thread_local! {
     /// One isolate, one thread: the caches live as long as the isolate does.
@@ -60,8 +63,10 @@ const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
      WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
 
 impl D1Store {
-    /// One set's rows written after `after_seq`: the codes, and the exact vector only where a row
-    /// has none. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
+    /// One set's rows written after `after_seq`, as one JSON array of `[seq, record_id, codes,
+    /// vector_hex, metadata]` ([`packed`]): the codes, and the exact vector only where a row has
+    /// none. One text instead of a row object each: a snapshot's first read is thousands of
+    /// rows. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
     fn since(
         &self,
         organization_id: &str,
@@ -72,13 +77,13 @@ impl D1Store {
         Ok(self
             .0
             .prepare(
-                "SELECT seq, record_id, CASE WHEN vector IS NOT NULL THEN codes END AS codes,
-                     CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END
-                         AS vector_hex,
-                     metadata
+                "SELECT json_group_array(json_array(seq, record_id,
+                     CASE WHEN vector IS NOT NULL THEN codes END,
+                     CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END,
+                     metadata)) AS rows
                  FROM embedding_vectors
                  WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
-                   AND seq > ?5 ORDER BY seq",
+                   AND seq > ?5",
             )
             .bind(&[
                 text(organization_id),
@@ -88,6 +93,57 @@ impl D1Store {
                 number(after_seq),
             ])?)
     }
+
+    /// Up to `limit` of one set's rows after `after_seq`, in order, with their exact vectors.
+    fn exact_chunk(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<worker::D1PreparedStatement, Fault> {
+        Ok(self
+            .0
+            .prepare(
+                "SELECT seq, record_id, hex(vector) AS vector_hex FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND seq > ?5 ORDER BY seq LIMIT ?6",
+            )
+            .bind(&[
+                text(organization_id),
+                text(table),
+                text(&set.model),
+                text(&set.location),
+                number(after_seq),
+                number(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ])?)
+    }
+}
+
+/// The rows of [`D1Store::since`]'s one result, in `seq` order.
+fn packed(result: &worker::D1Result) -> Result<Vec<VectorRow>, Fault> {
+    #[derive(Deserialize)]
+    struct Packed {
+        rows: String,
+    }
+    type Row = (i64, String, Option<String>, Option<String>, String);
+    let Some(packed) = result.results::<Packed>()?.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let mut rows: Vec<VectorRow> = serde_json::from_str::<Vec<Row>>(&packed.rows)?
+        .into_iter()
+        .map(|(seq, record_id, codes, vector_hex, metadata)| VectorRow {
+            seq,
+            record_id,
+            codes,
+            vector_hex,
+            metadata,
+        })
+        .collect();
+    // An aggregate's order is SQLite's to choose; the cache applies rows in `seq` order.
+    rows.sort_unstable_by_key(|row| row.seq);
+    Ok(rows)
 }
 
 impl Store for D1Store {
@@ -115,11 +171,27 @@ impl Store for D1Store {
         set: &VectorSet,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault> {
+        packed(
+            &self
+                .since(organization_id, table, set, after_seq)?
+                .all()
+                .await?,
+        )
+    }
+
+    async fn exact_since(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<ExactRow>, Fault> {
         Ok(self
-            .since(organization_id, table, set, after_seq)?
+            .exact_chunk(organization_id, table, set, after_seq, limit)?
             .all()
             .await?
-            .results::<VectorRow>()?)
+            .results::<ExactRow>()?)
     }
 
     async fn catch_up(
@@ -128,21 +200,30 @@ impl Store for D1Store {
         table: &str,
         guess: &VectorSet,
         after_seq: i64,
-    ) -> Result<(Option<ActiveSet>, Vec<VectorRow>), Fault> {
-        let active = self
-            .0
-            .prepare(ACTIVE_SET)
-            .bind(&[text(organization_id), text(table)])?;
-        let rows = self.since(organization_id, table, guess, after_seq)?;
-        let results = self.0.batch(vec![active, rows]).await?;
-        let mut results = results.into_iter();
-        let (Some(active), Some(rows)) = (results.next(), results.next()) else {
+        fill: Option<i64>,
+    ) -> Result<CatchUp, Fault> {
+        let mut statements = vec![
+            self.0
+                .prepare(ACTIVE_SET)
+                .bind(&[text(organization_id), text(table)])?,
+            self.since(organization_id, table, guess, after_seq)?,
+        ];
+        if let Some(after) = fill {
+            statements.push(self.exact_chunk(organization_id, table, guess, after, FILL_CHUNK)?);
+        }
+        let expected = statements.len();
+        let results = self.0.batch(statements).await?;
+        if results.len() != expected {
             return Err(Fault("D1 returned fewer results than statements".into()));
-        };
-        Ok((
-            active.results::<ActiveSet>()?.into_iter().next(),
-            rows.results::<VectorRow>()?,
-        ))
+        }
+        Ok(CatchUp {
+            active: results[0].results::<ActiveSet>()?.into_iter().next(),
+            rows: packed(&results[1])?,
+            exact: match results.get(2) {
+                Some(exact) => exact.results::<ExactRow>()?,
+                None => Vec::new(),
+            },
+        })
     }
 
     async fn exact_vectors(

@@ -28,7 +28,7 @@ use shared::topk::{dot, normalized};
 use shared::vector::decode_hex;
 use worker_kit::Fault;
 
-use crate::ports::{ActiveSet, VectorRow};
+use crate::ports::{ActiveSet, ExactRow, VectorRow, FILL_CHUNK};
 
 /// How long a query text's vector is reused.
 pub(crate) const QUERY_TTL_MS: i64 = 5 * 60 * 1000;
@@ -43,9 +43,14 @@ pub(crate) const DEFAULT_QUERY_BUDGET: usize = 8 << 20;
 const ROW_OVERHEAD: usize = 96;
 /// A row's scale, residual and `seq`.
 const CODES_HEADER: usize = 16;
-/// Exact vectors a snapshot keeps, of rows lately shortlisted (1.5 MB at 384 dimensions): what
-/// the same search again, or one near it, scores without reading D1.
-pub(crate) const EXACT_CAPACITY: usize = 1_024;
+/// Exact vectors a snapshot too large to hold them all keeps, of rows lately shortlisted (6 MB
+/// at 384 dimensions): what the same search again, or one near it, scores without reading D1,
+/// even where near-duplicates make shortlists of hundreds.
+pub(crate) const EXACT_CAPACITY: usize = 4_096;
+/// A snapshot whose exact vectors take at most this holds them all (16,384 rows of 384
+/// dimensions, 8,192 of 768), read in chunks beside its catch-ups: its searches then read
+/// nothing more than the catch-up. A larger one reads its shortlist's from D1.
+pub(crate) const EXACT_RESIDENT_BYTES: usize = 24 << 20;
 
 /// One organization's table: each row's codes (`shared::quantized`) in one flat array, and the
 /// exact vectors of the rows searches shortlisted lately ([`ExactVectors`]).
@@ -66,6 +71,12 @@ pub(crate) struct Snapshot {
     row_bytes: Vec<usize>,
     other_bytes: usize,
     exact: ExactVectors,
+    /// Every row at or below this `seq` has its exact vector here, while the table is small
+    /// enough to hold them all (`resident_bytes`): catch-ups read the rest in chunks.
+    filled_to: i64,
+    /// The most a table's exact vectors may take for the snapshot to hold them all
+    /// ([`EXACT_RESIDENT_BYTES`] in a [`VectorCache`]).
+    resident_bytes: usize,
 }
 
 /// A row a search may rank: what [`Snapshot::shortlist`] found.
@@ -172,8 +183,53 @@ impl Snapshot {
     /// Keeps the exact vector of `id`'s version `seq`, if that is still the one here.
     pub(crate) fn keep_exact(&mut self, id: &str, seq: i64, vector: Vec<f32>) {
         if self.position.get(id).is_some_and(|&i| self.seqs[i] == seq) {
-            self.exact.insert(id, vector);
+            let capacity = if self.resident() {
+                usize::MAX
+            } else {
+                EXACT_CAPACITY
+            };
+            self.exact.insert(id, vector, capacity);
         }
+    }
+
+    /// Whether the snapshot holds (or is reading) every row's exact vector: while they fit in
+    /// `resident_bytes`. A larger table keeps only its recently shortlisted rows'.
+    fn resident(&self) -> bool {
+        self.len() * self.dims * 4 <= self.resident_bytes
+    }
+
+    /// Where the next chunk of the exact layer starts, for a snapshot that holds every exact
+    /// vector: asked for on every catch-up, since the rows it brings need theirs too (in steady
+    /// state, an empty read in the same round trip).
+    pub(crate) fn fill_from(&self) -> Option<i64> {
+        (self.len() > 0 && self.resident()).then_some(self.filled_to)
+    }
+
+    /// Keeps a chunk of exact vectors that a catch-up read from `after`, beside rows up to
+    /// `seen` (the highest `seq` it could find) that were applied first. Each row is kept only
+    /// if it is the version here. A chunk shorter than [`FILL_CHUNK`] was the last: the layer
+    /// then reaches `seen`.
+    pub(crate) fn fill(&mut self, after: i64, seen: i64, rows: Vec<ExactRow>) -> Result<(), Fault> {
+        let newest = rows.iter().map(|row| row.seq).max().unwrap_or(after);
+        let reached = if rows.len() < FILL_CHUNK {
+            newest.max(seen)
+        } else {
+            newest
+        };
+        for row in rows {
+            let Some(hex) = row.vector_hex.filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let vector = normalized(&decode_hex(&hex).map_err(|e| Fault(e.to_string()))?);
+            if vector.len() == self.dims {
+                self.keep_exact(&row.record_id, row.seq, vector);
+            }
+        }
+        // Another search's chunk may have moved the layer on meanwhile, or not yet up to here.
+        if after <= self.filled_to {
+            self.filled_to = self.filled_to.max(reached);
+        }
+        Ok(())
     }
 
     fn upsert(
@@ -228,7 +284,8 @@ impl Snapshot {
     }
 }
 
-/// The exact (normalised) vectors of rows searches shortlisted lately, by record id: at most
+/// The exact (normalised) vectors of a snapshot's rows, by record id: all of them for a table
+/// that fits [`EXACT_RESIDENT_BYTES`], else those searches shortlisted lately, at most
 /// [`EXACT_CAPACITY`], the first kept the first to go. Each is of its row's version in the
 /// snapshot: a write of the row drops it.
 #[derive(Debug, Default)]
@@ -246,13 +303,14 @@ impl ExactVectors {
         self.vectors.get(id).map(|(_, v)| v.as_slice())
     }
 
-    fn insert(&mut self, id: &str, vector: Vec<f32>) {
+    /// Keeps `vector`, then lets the first kept go down to `capacity`.
+    fn insert(&mut self, id: &str, vector: Vec<f32>, capacity: usize) {
         self.remove(id);
         self.stamp += 1;
         self.bytes += exact_bytes(id, &vector);
         self.vectors.insert(id.to_owned(), (self.stamp, vector));
         self.order.push_back((self.stamp, id.to_owned()));
-        while self.vectors.len() > EXACT_CAPACITY {
+        while self.vectors.len() > capacity {
             let Some((stamp, oldest)) = self.order.pop_front() else {
                 break;
             };
@@ -260,7 +318,7 @@ impl ExactVectors {
                 self.remove(&oldest);
             }
         }
-        if self.order.len() > 2 * EXACT_CAPACITY {
+        if self.order.len() > 2 * self.vectors.len().max(EXACT_CAPACITY) {
             let vectors = &self.vectors;
             self.order
                 .retain(|(stamp, id)| vectors.get(id).is_some_and(|(s, _)| s == stamp));
@@ -286,6 +344,7 @@ pub(crate) struct VectorCache {
     tick: Cell<u64>,
     budget: Cell<usize>,
     evictions: Cell<u64>,
+    resident_bytes: Cell<usize>,
 }
 
 impl Default for VectorCache {
@@ -295,6 +354,7 @@ impl Default for VectorCache {
             tick: Cell::new(0),
             budget: Cell::new(DEFAULT_VECTOR_BUDGET),
             evictions: Cell::new(0),
+            resident_bytes: Cell::new(EXACT_RESIDENT_BYTES),
         }
     }
 }
@@ -314,6 +374,13 @@ impl VectorCache {
         self.budget.set(bytes);
     }
 
+    /// How large a table's exact vectors may be for its snapshot to hold them all, for
+    /// snapshots made from now on.
+    #[cfg(test)]
+    pub(crate) fn set_resident_bytes(&self, bytes: usize) {
+        self.resident_bytes.set(bytes);
+    }
+
     /// The snapshot of `(organization, table)`, creating an empty one of `dims`; `f` runs with it
     /// borrowed. Past the budget, the least recently searched other snapshots go afterwards.
     pub(crate) fn with<R>(
@@ -331,6 +398,7 @@ impl VectorCache {
             (
                 Snapshot {
                     dims,
+                    resident_bytes: self.resident_bytes.get(),
                     ..Snapshot::default()
                 },
                 tick,
@@ -362,6 +430,14 @@ impl VectorCache {
         self.tables
             .borrow_mut()
             .remove(&(organization_id.to_owned(), table.to_owned()));
+    }
+
+    /// Where the snapshot's next chunk of exact vectors starts ([`Snapshot::fill_from`]).
+    pub(crate) fn fill_from(&self, organization_id: &str, table: &str) -> Option<i64> {
+        self.tables
+            .borrow()
+            .get(&(organization_id.to_owned(), table.to_owned()))
+            .and_then(|(snapshot, _)| snapshot.fill_from())
     }
 
     /// The newest `seq` the snapshot holds; 0 for a snapshot not made yet, which this does not

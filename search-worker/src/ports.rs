@@ -29,6 +29,19 @@ pub(crate) struct VectorRow {
     pub metadata: String,
 }
 
+/// What [`Store::catch_up`] read: the active set, the rows written since, and a chunk of exact
+/// vectors.
+#[derive(Debug, Default)]
+pub(crate) struct CatchUp {
+    pub active: Option<ActiveSet>,
+    pub rows: Vec<VectorRow>,
+    pub exact: Vec<ExactRow>,
+}
+
+/// Exact vectors a catch-up reads towards a snapshot's exact layer: overlapped with the query's
+/// embedding, 256 of 384 dimensions take about as long to read locally.
+pub(crate) const FILL_CHUNK: usize = 256;
+
 /// A record's exact vector as D1 holds it now: what a search scores its shortlist with.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct ExactRow {
@@ -76,20 +89,43 @@ pub(crate) trait Store {
         set: &VectorSet,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault>;
-    /// [`Store::active_set`] and, on a guess of what it is, [`Store::vectors_since`] for it: one
-    /// round trip when the guess is right, which it is but for the first search after a switch.
+    /// Up to `limit` rows of one set of an organization's table written after `after_seq`, in
+    /// `seq` order, with their exact vectors: a chunk of a snapshot's exact layer.
+    async fn exact_since(
+        &self,
+        organization_id: &str,
+        table: &str,
+        set: &VectorSet,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<ExactRow>, Fault>;
+    /// [`Store::active_set`] and, on a guess of what it is, [`Store::vectors_since`] for it (and
+    /// [`Store::exact_since`] where `fill` says from where): one round trip when the guess is
+    /// right, which it is but for the first search after a switch.
     async fn catch_up(
         &self,
         organization_id: &str,
         table: &str,
         guess: &VectorSet,
         after_seq: i64,
-    ) -> Result<(Option<ActiveSet>, Vec<VectorRow>), Fault> {
+        fill: Option<i64>,
+    ) -> Result<CatchUp, Fault> {
         let active = self.active_set(organization_id, table).await?;
         let rows = self
             .vectors_since(organization_id, table, guess, after_seq)
             .await?;
-        Ok((active, rows))
+        let exact = match fill {
+            Some(after) => {
+                self.exact_since(organization_id, table, guess, after, FILL_CHUNK)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        Ok(CatchUp {
+            active,
+            rows,
+            exact,
+        })
     }
     /// The current rows of `record_ids` in one set of an organization's table, with their
     /// exact vectors.

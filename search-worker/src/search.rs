@@ -140,16 +140,9 @@ async fn read_active<S: Store, E: Embedder, V: VectorIndexes>(
     guess: &ActiveSet,
 ) -> Result<(ActiveSet, Option<CaughtUp>), Fault> {
     let (active, caught_up) = if guess.set.location == D1_LOCATION {
-        let since = app
-            .caches
-            .vectors
-            .max_seq(organization_id, &snapshot_key(&table.name, guess));
-        let (active, rows) = app
-            .store
-            .catch_up(organization_id, &table.name, &guess.set, since)
-            .await?;
-        let active = active.unwrap_or_else(|| ActiveSet::configured(table));
-        let caught_up = (active == *guess).then_some(CaughtUp { since, rows });
+        let (read, caught_up) = read_since(app, organization_id, table, guess).await?;
+        let active = read.unwrap_or_else(|| ActiveSet::configured(table));
+        let caught_up = (active == *guess).then_some(caught_up);
         (active, caught_up)
     } else {
         let active = app.store.active_set(organization_id, &table.name).await?;
@@ -221,10 +214,38 @@ struct Ask<'a> {
 }
 
 /// The rows of an organization's table written after the cache's last look (`since`), read
-/// before the query vector is at hand.
+/// before the query vector is at hand, and the chunk of exact vectors read from `fill`.
 struct CaughtUp {
     since: i64,
     rows: Vec<VectorRow>,
+    fill: Option<i64>,
+    exact: Vec<ExactRow>,
+}
+
+/// The active set, and what `set`'s snapshot lacks: the rows written since its last look, and
+/// a chunk of its exact layer while that is short.
+async fn read_since<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    table: &TableConfig,
+    set: &ActiveSet,
+) -> Result<(Option<ActiveSet>, CaughtUp), Fault> {
+    let key = snapshot_key(&table.name, set);
+    let since = app.caches.vectors.max_seq(organization_id, &key);
+    let fill = app.caches.vectors.fill_from(organization_id, &key);
+    let read = app
+        .store
+        .catch_up(organization_id, &table.name, &set.set, since, fill)
+        .await?;
+    Ok((
+        read.active,
+        CaughtUp {
+            since,
+            rows: read.rows,
+            fill,
+            exact: read.exact,
+        },
+    ))
 }
 
 /// The set active after `before` switched while a search ran (its `attempts`th time), and what
@@ -256,16 +277,9 @@ async fn catch_up<S: Store, E: Embedder, V: VectorIndexes>(
     table: &TableConfig,
     active: &ActiveSet,
 ) -> Result<Option<CaughtUp>, Fault> {
-    let since = app
-        .caches
-        .vectors
-        .max_seq(organization_id, &snapshot_key(&table.name, active));
-    let (now, rows) = app
-        .store
-        .catch_up(organization_id, &table.name, &active.set, since)
-        .await?;
+    let (now, caught_up) = read_since(app, organization_id, table, active).await?;
     let still = now.unwrap_or_else(|| ActiveSet::configured(table)) == *active;
-    Ok(still.then_some(CaughtUp { since, rows }))
+    Ok(still.then_some(caught_up))
 }
 
 /// The nearest records of `ask`; on the D1 backend from `caught_up` when it was read already,
@@ -311,7 +325,12 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     // lacks; should a shortlisted row change before its exact vector is read, that version is
     // gone: either way, read again, from what the copy has.
     for _ in 0..4 {
-        let CaughtUp { since, rows } = match caught_up.take() {
+        let CaughtUp {
+            since,
+            rows,
+            fill,
+            exact,
+        } = match caught_up.take() {
             Some(read) => read,
             None => match catch_up(app, organization_id, table, active).await? {
                 Some(read) => read,
@@ -322,7 +341,11 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
             if snapshot.max_seq < since {
                 return Ok(None);
             }
+            let seen = rows.last().map_or(since, |row| row.seq);
             snapshot.apply(rows)?;
+            if let Some(after) = fill {
+                snapshot.fill(after, seen, exact)?;
+            }
             Ok::<_, Fault>(Some(snapshot.shortlist(
                 &query,
                 filter,

@@ -42,6 +42,8 @@ struct FakeStore {
     reads: Cell<usize>,
     /// The exact vectors asked for, one list a read.
     exact_reads: RefCell<Vec<Vec<String>>>,
+    /// Chunks of exact vectors read beside catch-ups, not counting empty ones.
+    filled: Cell<usize>,
     /// Written (organization, table, id, vector) just before the next exact read answers: a
     /// write that lands while a search runs.
     write_before_exact: RefCell<Option<FakeWrite>>,
@@ -127,6 +129,37 @@ impl Store for FakeStore {
                 ..r.clone()
             })
             .collect())
+    }
+
+    async fn exact_since(
+        &self,
+        org: &str,
+        table: &str,
+        set: &VectorSet,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ExactRow>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        let chunk: Vec<ExactRow> = self
+            .rows
+            .borrow()
+            .iter()
+            .filter(|(o, t, s, r)| {
+                o == org && t == table && s.as_ref().is_none_or(|s| s == set) && r.seq > after
+            })
+            .take(limit)
+            .map(|(_, _, _, r)| ExactRow {
+                seq: r.seq,
+                record_id: r.record_id.clone(),
+                vector_hex: r.vector_hex.clone(),
+            })
+            .collect();
+        if !chunk.is_empty() {
+            self.filled.set(self.filled.get() + 1);
+        }
+        Ok(chunk)
     }
 
     async fn exact_vectors(
@@ -1072,7 +1105,9 @@ fn answer(body: &Value) -> Vec<(String, u32)> {
 
 #[wasm_bindgen_test]
 async fn a_search_by_codes_answers_as_an_exact_scan_to_the_bit_and_reads_each_exact_vector_once() {
+    // A table too large to hold every exact vector: each search reads its shortlist's.
     let app = app();
+    app.caches.vectors.set_resident_bytes(0);
     let vectors: Vec<(String, Vec<f32>)> = random_vectors(3, 600)
         .into_iter()
         .enumerate()
@@ -1120,7 +1155,9 @@ async fn a_search_by_codes_answers_as_an_exact_scan_to_the_bit_and_reads_each_ex
 
 #[wasm_bindgen_test]
 async fn a_record_written_while_its_exact_vector_is_read_is_searched_as_it_is_now() {
+    // A table too large to hold every exact vector: the search reads its shortlist's.
     let app = app();
+    app.caches.vectors.set_resident_bytes(0);
     let vectors = random_vectors(5, 50);
     for (i, vector) in vectors.iter().enumerate() {
         app.store.put(
@@ -1222,4 +1259,59 @@ async fn a_switch_and_its_clean_up_while_a_search_reads_exact_vectors_send_it_to
         2,
         "embedded again by the new model"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_small_table_holds_every_exact_vector_read_beside_its_catch_ups() {
+    let app = app();
+    let mut vectors: Vec<(String, Vec<f32>)> = random_vectors(6, 600)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("c{i}"), v))
+        .collect();
+    for (id, vector) in &vectors {
+        app.store
+            .put("org_a", "claims", id, Some(vector), &json!({}));
+    }
+    let queries = random_vectors(7, 8);
+    let search = |query: &Vec<f32>| {
+        post(
+            "/query",
+            "org_a",
+            json!({"vector": query, "topK": 10, "table": "claims"}),
+        )
+    };
+    // The first search loads the codes; each next one reads a chunk (256) of exact vectors
+    // beside its catch-up, so the fourth finds all 600 here.
+    for query in &queries[..4] {
+        let response = handle(&app, &search(query)).await;
+        assert_eq!(answer(&response.body), brute_force(&vectors, query, 10));
+    }
+    assert_eq!(app.store.filled.get(), 3, "three chunks");
+    let reads = app.store.exact_reads.borrow().len();
+    for query in &queries[4..] {
+        let response = handle(&app, &search(query)).await;
+        assert_eq!(answer(&response.body), brute_force(&vectors, query, 10));
+    }
+    assert_eq!(
+        app.store.exact_reads.borrow().len(),
+        reads,
+        "new queries read no exact vector once the layer is whole"
+    );
+    // A write: its exact vector comes with the next catch-up's chunk, not a read of its own.
+    let best = queries[0].clone();
+    app.store
+        .put("org_a", "claims", "c3", Some(&best), &json!({}));
+    vectors[3].1.clone_from(&best);
+    let response = handle(&app, &search(&best)).await;
+    assert_eq!(answer(&response.body), brute_force(&vectors, &best, 10));
+    assert_eq!(ids(&response.body["matches"])[0], "c3");
+    assert_eq!(app.store.exact_reads.borrow().len(), reads);
+    assert_eq!(app.store.filled.get(), 4);
+    let response = handle(&app, &search(&queries[5])).await;
+    assert_eq!(
+        answer(&response.body),
+        brute_force(&vectors, &queries[5], 10)
+    );
+    assert_eq!(app.store.filled.get(), 4, "nothing left to fill");
 }
