@@ -6,6 +6,7 @@ use serde::Deserialize;
 use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
 use shared::sets::VectorSet;
+use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 use worker_kit::d1::{self, number, text, DB};
 use worker_kit::embedder::AnyEmbedder;
@@ -63,10 +64,11 @@ const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
      WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
 
 impl D1Store {
-    /// One set's rows written after `after_seq`, as one JSON array of `[seq, record_id, codes,
-    /// vector_hex, metadata]` ([`packed`]): the codes, and the exact vector only where a row has
-    /// none. One text instead of a row object each: a snapshot's first read is thousands of
-    /// rows. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
+    /// One set's rows written after `after_seq`, as JSON arrays of `[seq, record_id, codes,
+    /// vector_hex, metadata]` ([`packed`]), [`PACKED_ROWS`] to a text: the codes, and the exact
+    /// vector only where a row has none. A text per 128 rows instead of an object per row: a
+    /// snapshot's first read is thousands of rows, and each text stays far inside D1's 2 MB for
+    /// a value. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
     fn since(
         &self,
         organization_id: &str,
@@ -81,17 +83,20 @@ impl D1Store {
                      CASE WHEN vector IS NOT NULL THEN codes END,
                      CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END,
                      metadata)) AS rows
-                 FROM embedding_vectors
-                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
-                   AND seq > ?5",
+                 FROM (SELECT seq, record_id, vector, codes, metadata,
+                           (ROW_NUMBER() OVER (ORDER BY seq) - 1) / ?6 AS chunk
+                       FROM embedding_vectors
+                       WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3
+                         AND location = ?4 AND seq > ?5)
+                 GROUP BY chunk",
             )
-            .bind(&[
-                text(organization_id),
-                text(table),
-                text(&set.model),
-                text(&set.location),
-                number(after_seq),
-            ])?)
+            .bind(
+                &[
+                    &set_rows(organization_id, table, set, after_seq)[..],
+                    &[number(PACKED_ROWS)],
+                ]
+                .concat(),
+            )?)
     }
 
     /// Up to `limit` of one set's rows after `after_seq`, in order, with their exact vectors.
@@ -110,37 +115,52 @@ impl D1Store {
                  WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
                    AND seq > ?5 ORDER BY seq LIMIT ?6",
             )
-            .bind(&[
-                text(organization_id),
-                text(table),
-                text(&set.model),
-                text(&set.location),
-                number(after_seq),
-                number(i64::try_from(limit).unwrap_or(i64::MAX)),
-            ])?)
+            .bind(
+                &[
+                    &set_rows(organization_id, table, set, after_seq)[..],
+                    &[number(i64::try_from(limit).unwrap_or(i64::MAX))],
+                ]
+                .concat(),
+            )?)
     }
 }
 
-/// The rows of [`D1Store::since`]'s one result, in `seq` order.
+/// `?1` to `?5` of a read of one set's rows after a `seq`.
+fn set_rows(organization_id: &str, table: &str, set: &VectorSet, after_seq: i64) -> [JsValue; 5] {
+    [
+        text(organization_id),
+        text(table),
+        text(&set.model),
+        text(&set.location),
+        number(after_seq),
+    ]
+}
+
+/// Rows a text of [`D1Store::since`] holds: at most about 1 MB even where every row lacks codes
+/// and carries its exact vector (3 KB at 384 dimensions, 8 KB at 1,024).
+const PACKED_ROWS: i64 = 128;
+
+/// The rows of [`D1Store::since`]'s texts, in `seq` order.
 fn packed(result: &worker::D1Result) -> Result<Vec<VectorRow>, Fault> {
     #[derive(Deserialize)]
     struct Packed {
         rows: String,
     }
     type Row = (i64, String, Option<String>, Option<String>, String);
-    let Some(packed) = result.results::<Packed>()?.into_iter().next() else {
-        return Ok(Vec::new());
-    };
-    let mut rows: Vec<VectorRow> = serde_json::from_str::<Vec<Row>>(&packed.rows)?
-        .into_iter()
-        .map(|(seq, record_id, codes, vector_hex, metadata)| VectorRow {
-            seq,
-            record_id,
-            codes,
-            vector_hex,
-            metadata,
-        })
-        .collect();
+    let mut rows = Vec::new();
+    for packed in result.results::<Packed>()? {
+        rows.extend(
+            serde_json::from_str::<Vec<Row>>(&packed.rows)?
+                .into_iter()
+                .map(|(seq, record_id, codes, vector_hex, metadata)| VectorRow {
+                    seq,
+                    record_id,
+                    codes,
+                    vector_hex,
+                    metadata,
+                }),
+        );
+    }
     // An aggregate's order is SQLite's to choose; the cache applies rows in `seq` order.
     rows.sort_unstable_by_key(|row| row.seq);
     Ok(rows)

@@ -970,10 +970,9 @@ fn an_enqueued_job_is_the_gateways_job_for_the_same_content() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn a_table_is_searched_in_its_active_set_only_and_follows_the_switch() {
-    // claims is configured with bge-base; its active set is still bge-small's.
-    let app = app();
+/// `org_a`'s claims in two sets: bge-small's (configured before, 384 dimensions), holding
+/// `old_only`, and bge-base's (configured now), holding `new_only`. Neither is active yet.
+fn two_sets(app: &TestApp) -> (VectorSet, VectorSet) {
     let small = VectorSet {
         model: "@cf/baai/bge-small-en-v1.5".into(),
         location: "d1".into(),
@@ -1000,6 +999,14 @@ async fn a_table_is_searched_in_its_active_set_only_and_follows_the_switch() {
         Some(&at(0.0)),
         &json!({}),
     );
+    (small, base)
+}
+
+#[wasm_bindgen_test]
+async fn a_table_is_searched_in_its_active_set_only_and_follows_the_switch() {
+    // claims is configured with bge-base; its active set is still bge-small's.
+    let app = app();
+    let (small, base) = two_sets(&app);
     let activate = |set: &VectorSet, generation| {
         app.store.active.borrow_mut().insert(
             ("org_a".into(), "claims".into()),
@@ -1198,32 +1205,7 @@ async fn a_record_written_while_its_exact_vector_is_read_is_searched_as_it_is_no
 #[wasm_bindgen_test]
 async fn a_switch_and_its_clean_up_while_a_search_reads_exact_vectors_send_it_to_the_new_set() {
     let app = app();
-    let small = VectorSet {
-        model: "@cf/baai/bge-small-en-v1.5".into(),
-        location: "d1".into(),
-    };
-    let base = VectorSet {
-        model: "@cf/baai/bge-base-en-v1.5".into(),
-        location: "d1".into(),
-    };
-    let mut old = vec![0.0; 384];
-    old[0] = 1.0;
-    app.store.put_in(
-        Some(small.clone()),
-        "org_a",
-        "claims",
-        "old_only",
-        Some(&old),
-        &json!({}),
-    );
-    app.store.put_in(
-        Some(base.clone()),
-        "org_a",
-        "claims",
-        "new_only",
-        Some(&at(0.0)),
-        &json!({}),
-    );
+    let (small, base) = two_sets(&app);
     app.store.active.borrow_mut().insert(
         ("org_a".into(), "claims".into()),
         ActiveSet {

@@ -276,24 +276,8 @@ mod tests {
     use super::*;
     use crate::topk::{dot, normalized, top_k};
 
-    /// A deterministic generator, so failures repeat.
-    fn generator(seed: u64) -> impl FnMut() -> f32 {
-        let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            #[allow(clippy::cast_precision_loss)]
-            let unit = (state >> 40) as f32 / (1u64 << 24) as f32;
-            unit * 2.0 - 1.0
-        }
-    }
-
     fn unit_vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {
-        let mut next = generator(seed);
-        (0..n)
-            .map(|_| normalized(&(0..dims).map(|_| next()).collect::<Vec<_>>()))
-            .collect()
+        crate::topk::tests::vectors(seed, n, dims)
     }
 
     /// Vectors packed near one direction (as a table of near-duplicates is): scores dense at

@@ -161,11 +161,11 @@ pub fn best(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A deterministic generator, so failures repeat.
-    fn vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {
+    /// `n` unit vectors of `dims` from a deterministic generator, so failures repeat.
+    pub(crate) fn vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {
         let mut state = seed;
         let mut next = || {
             state = state
