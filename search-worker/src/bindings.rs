@@ -64,11 +64,8 @@ const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
      WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
 
 impl D1Store {
-    /// One set's rows written after `after_seq`, as JSON arrays of `[seq, record_id, codes,
-    /// vector_hex, metadata]` ([`packed`]), [`PACKED_ROWS`] to a text: the codes, and the exact
-    /// vector only where a row has none. A text per 128 rows instead of an object per row: a
-    /// snapshot's first read is thousands of rows, and each text stays far inside D1's 2 MB for
-    /// a value. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
+    /// One set's rows written after `after_seq`: the codes, and the exact vector only where a row
+    /// has none. `hex()`: D1 hands a worker text far faster than a blob (an array of numbers).
     fn since(
         &self,
         organization_id: &str,
@@ -79,24 +76,15 @@ impl D1Store {
         Ok(self
             .0
             .prepare(
-                "SELECT json_group_array(json_array(seq, record_id,
-                     CASE WHEN vector IS NOT NULL THEN codes END,
-                     CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END,
-                     metadata)) AS rows
-                 FROM (SELECT seq, record_id, vector, codes, metadata,
-                           (ROW_NUMBER() OVER (ORDER BY seq) - 1) / ?6 AS chunk
-                       FROM embedding_vectors
-                       WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3
-                         AND location = ?4 AND seq > ?5)
-                 GROUP BY chunk",
+                "SELECT seq, record_id, CASE WHEN vector IS NOT NULL THEN codes END AS codes,
+                     CASE WHEN vector IS NOT NULL AND codes IS NULL THEN hex(vector) END
+                         AS vector_hex,
+                     metadata
+                 FROM embedding_vectors
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND seq > ?5 ORDER BY seq",
             )
-            .bind(
-                &[
-                    &set_rows(organization_id, table, set, after_seq)[..],
-                    &[number(PACKED_ROWS)],
-                ]
-                .concat(),
-            )?)
+            .bind(&set_rows(organization_id, table, set, after_seq))?)
     }
 
     /// Up to `limit` of one set's rows after `after_seq`, in order, with their exact vectors.
@@ -136,36 +124,6 @@ fn set_rows(organization_id: &str, table: &str, set: &VectorSet, after_seq: i64)
     ]
 }
 
-/// Rows a text of [`D1Store::since`] holds: at most about 1 MB even where every row lacks codes
-/// and carries its exact vector (3 KB at 384 dimensions, 8 KB at 1,024).
-const PACKED_ROWS: i64 = 128;
-
-/// The rows of [`D1Store::since`]'s texts, in `seq` order.
-fn packed(result: &worker::D1Result) -> Result<Vec<VectorRow>, Fault> {
-    #[derive(Deserialize)]
-    struct Packed {
-        rows: String,
-    }
-    type Row = (i64, String, Option<String>, Option<String>, String);
-    let mut rows = Vec::new();
-    for packed in result.results::<Packed>()? {
-        rows.extend(
-            serde_json::from_str::<Vec<Row>>(&packed.rows)?
-                .into_iter()
-                .map(|(seq, record_id, codes, vector_hex, metadata)| VectorRow {
-                    seq,
-                    record_id,
-                    codes,
-                    vector_hex,
-                    metadata,
-                }),
-        );
-    }
-    // An aggregate's order is SQLite's to choose; the cache applies rows in `seq` order.
-    rows.sort_unstable_by_key(|row| row.seq);
-    Ok(rows)
-}
-
 impl Store for D1Store {
     async fn ping(&self) -> Result<(), Fault> {
         d1::ping(&self.0).await
@@ -191,12 +149,11 @@ impl Store for D1Store {
         set: &VectorSet,
         after_seq: i64,
     ) -> Result<Vec<VectorRow>, Fault> {
-        packed(
-            &self
-                .since(organization_id, table, set, after_seq)?
-                .all()
-                .await?,
-        )
+        Ok(self
+            .since(organization_id, table, set, after_seq)?
+            .all()
+            .await?
+            .results::<VectorRow>()?)
     }
 
     async fn exact_since(
@@ -238,7 +195,7 @@ impl Store for D1Store {
         }
         Ok(CatchUp {
             active: results[0].results::<ActiveSet>()?.into_iter().next(),
-            rows: packed(&results[1])?,
+            rows: results[1].results::<VectorRow>()?,
             exact: match results.get(2) {
                 Some(exact) => exact.results::<ExactRow>()?,
                 None => Vec::new(),
