@@ -71,8 +71,9 @@ pub(crate) struct Snapshot {
     row_bytes: Vec<usize>,
     other_bytes: usize,
     exact: ExactVectors,
-    /// Every row at or below this `seq` has its exact vector here, while the table is small
-    /// enough to hold them all (`resident_bytes`): catch-ups read the rest in chunks.
+    /// How far catch-ups have read the exact layer, in `seq` order, while the table is small
+    /// enough to hold every exact vector (`resident_bytes`). A row the reads missed (written
+    /// between two of them) has its exact vector read with its shortlist.
     filled_to: i64,
     /// The most a table's exact vectors may take for the snapshot to hold them all
     /// ([`EXACT_RESIDENT_BYTES`] in a [`VectorCache`]).
