@@ -38,8 +38,9 @@ pub(crate) struct CatchUp {
     pub exact: Vec<ExactRow>,
 }
 
-/// Exact vectors a catch-up reads towards a snapshot's exact layer: overlapped with the query's
-/// embedding, 256 of 384 dimensions take about as long to read locally.
+/// Exact vectors a catch-up reads towards a snapshot's exact layer, in its round trip (which
+/// overlaps the query's embedding): 768 KB of hex at 384 dimensions, so a table of 10,000 holds
+/// every exact vector after 40 searches.
 pub(crate) const FILL_CHUNK: usize = 256;
 
 /// A record's exact vector as D1 holds it now: what a search scores its shortlist with.

@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
+use shared::quantized::Quantized;
+use shared::topk::normalized;
+use shared::vector::decode_hex;
 
 use super::backends::select;
 use super::{check, cosine, embed, enqueue, expect, job_id, wait_final, Ctx, Test};
@@ -194,6 +197,27 @@ fn two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch(
             && rows["column_dims"] == 768,
         || format!("every record has one compact 768-dim vector and its JSON column: {rows}"),
     )?;
+    // The D1 backend's search copy: each vector's codes, exactly as search-worker would make
+    // them from the exact vector (which it does only for rows written before codes were).
+    let stored = select(
+        ctx,
+        "SELECT v.record_id, hex(v.vector) AS hex, v.codes FROM embedding_vectors v
+         JOIN claims c ON c.id = v.record_id AND c.organization_id = v.organization_id
+         WHERE v.organization_id = 'org_a' AND v.table_name = 'claims' AND c.story_id = 'bulk'",
+    )?;
+    for row in &stored {
+        let exact = decode_hex(row["hex"].as_str().unwrap_or_default())?;
+        let expected = Quantized::of(&normalized(&exact)).to_text();
+        check(row["codes"].as_str() == Some(expected.as_str()), || {
+            format!(
+                "record {} has codes {} for its vector",
+                row["record_id"], row["codes"]
+            )
+        })?;
+    }
+    check(stored.len() == 200, || {
+        format!("{} rows with codes", stored.len())
+    })?;
 
     let after = stats(ctx)?;
     let calls = counter(&after, "calls")? - counter(&before, "calls")?;
