@@ -115,6 +115,7 @@ impl Snapshot {
     /// here, or a newer version of it is: two requests may fetch overlapping rows and apply them
     /// in either order.
     pub(crate) fn apply(&mut self, rows: Vec<VectorRow>) -> Result<(), Fault> {
+        let mut made_here = 0usize;
         for row in rows {
             if row.seq <= self.max_seq {
                 continue;
@@ -125,9 +126,12 @@ impl Snapshot {
                     Quantized::from_text(text).map_err(|e| Fault(e.to_string()))?
                 }
                 // A row written before codes were: made here, as the consumer makes them.
-                (_, Some(hex)) if !hex.is_empty() => Quantized::of(&normalized(
-                    &decode_hex(hex).map_err(|e| Fault(e.to_string()))?,
-                )),
+                (_, Some(hex)) if !hex.is_empty() => {
+                    made_here += 1;
+                    Quantized::of(&normalized(
+                        &decode_hex(hex).map_err(|e| Fault(e.to_string()))?,
+                    ))
+                }
                 _ => {
                     self.remove(&row.record_id);
                     continue;
@@ -144,6 +148,14 @@ impl Snapshot {
             let metadata: Map<String, Value> = serde_json::from_str(&row.metadata)?;
             let bytes = row.record_id.len() + row.metadata.len() + ROW_OVERHEAD;
             self.upsert(row.record_id, row.seq, &codes, metadata, bytes);
+        }
+        if made_here > 0 {
+            // Each such row costs a read of its exact vector on every isolate's first search,
+            // until the record is embedded again (an edit, or a model change).
+            tracing::info!(
+                rows = made_here,
+                "rows without codes read whole; their codes were made in the isolate"
+            );
         }
         Ok(())
     }
