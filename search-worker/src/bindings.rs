@@ -142,35 +142,6 @@ impl Store for D1Store {
             .await?)
     }
 
-    async fn vectors_since(
-        &self,
-        organization_id: &str,
-        table: &str,
-        set: &VectorSet,
-        after_seq: i64,
-    ) -> Result<Vec<VectorRow>, Fault> {
-        Ok(self
-            .since(organization_id, table, set, after_seq)?
-            .all()
-            .await?
-            .results::<VectorRow>()?)
-    }
-
-    async fn exact_since(
-        &self,
-        organization_id: &str,
-        table: &str,
-        set: &VectorSet,
-        after_seq: i64,
-        limit: usize,
-    ) -> Result<Vec<ExactRow>, Fault> {
-        Ok(self
-            .exact_chunk(organization_id, table, set, after_seq, limit)?
-            .all()
-            .await?
-            .results::<ExactRow>()?)
-    }
-
     async fn catch_up(
         &self,
         organization_id: &str,

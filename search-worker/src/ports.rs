@@ -82,27 +82,10 @@ pub(crate) trait Store {
         organization_id: &str,
         table: &str,
     ) -> Result<Option<ActiveSet>, Fault>;
-    /// The rows of one set of an organization's table written after `after_seq`, in `seq` order.
-    async fn vectors_since(
-        &self,
-        organization_id: &str,
-        table: &str,
-        set: &VectorSet,
-        after_seq: i64,
-    ) -> Result<Vec<VectorRow>, Fault>;
-    /// Up to `limit` rows of one set of an organization's table written after `after_seq`, in
-    /// `seq` order, with their exact vectors: a chunk of a snapshot's exact layer.
-    async fn exact_since(
-        &self,
-        organization_id: &str,
-        table: &str,
-        set: &VectorSet,
-        after_seq: i64,
-        limit: usize,
-    ) -> Result<Vec<ExactRow>, Fault>;
-    /// [`Store::active_set`] and, on a guess of what it is, [`Store::vectors_since`] for it (and
-    /// [`Store::exact_since`] where `fill` says from where): one round trip when the guess is
-    /// right, which it is but for the first search after a switch.
+    /// [`Store::active_set`] and, on a guess of what it is, the rows of that set written after
+    /// `after_seq` in `seq` order (and, from `fill`, up to [`FILL_CHUNK`] more rows with their
+    /// exact vectors: a chunk of a snapshot's exact layer), in one round trip. The guess is
+    /// right but for the first search after a switch.
     async fn catch_up(
         &self,
         organization_id: &str,
@@ -110,24 +93,7 @@ pub(crate) trait Store {
         guess: &VectorSet,
         after_seq: i64,
         fill: Option<i64>,
-    ) -> Result<CatchUp, Fault> {
-        let active = self.active_set(organization_id, table).await?;
-        let rows = self
-            .vectors_since(organization_id, table, guess, after_seq)
-            .await?;
-        let exact = match fill {
-            Some(after) => {
-                self.exact_since(organization_id, table, guess, after, FILL_CHUNK)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        Ok(CatchUp {
-            active,
-            rows,
-            exact,
-        })
-    }
+    ) -> Result<CatchUp, Fault>;
     /// The current rows of `record_ids` in one set of an organization's table, with their
     /// exact vectors.
     async fn exact_vectors(

@@ -20,7 +20,10 @@ use shared::quantized::Quantized;
 use shared::sets::VectorSet;
 use shared::topk::normalized;
 
-use crate::ports::{ActiveSet, App, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow};
+use crate::ports::{
+    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow,
+    FILL_CHUNK,
+};
 use crate::rpc;
 
 /// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
@@ -87,26 +90,9 @@ impl FakeStore {
     }
 }
 
-impl Store for FakeStore {
-    async fn ping(&self) -> Result<(), Fault> {
-        if self.down {
-            Err(Fault("D1 down".into()))
-        } else {
-            Ok(())
-        }
-    }
-    async fn active_set(&self, org: &str, table: &str) -> Result<Option<ActiveSet>, Fault> {
-        if self.down {
-            return Err(Fault("D1 down".into()));
-        }
-        Ok(self
-            .active
-            .borrow()
-            .get(&(org.to_owned(), table.to_owned()))
-            .cloned())
-    }
-
-    async fn vectors_since(
+impl FakeStore {
+    /// The rows of one set written after `after`, as the catch-up's statement reads them.
+    fn vectors_since(
         &self,
         org: &str,
         table: &str,
@@ -131,7 +117,8 @@ impl Store for FakeStore {
             .collect())
     }
 
-    async fn exact_since(
+    /// A chunk of exact vectors after `after`, as the catch-up's third statement reads it.
+    fn exact_since(
         &self,
         org: &str,
         table: &str,
@@ -160,6 +147,48 @@ impl Store for FakeStore {
             self.filled.set(self.filled.get() + 1);
         }
         Ok(chunk)
+    }
+}
+
+impl Store for FakeStore {
+    async fn ping(&self) -> Result<(), Fault> {
+        if self.down {
+            Err(Fault("D1 down".into()))
+        } else {
+            Ok(())
+        }
+    }
+    async fn active_set(&self, org: &str, table: &str) -> Result<Option<ActiveSet>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        Ok(self
+            .active
+            .borrow()
+            .get(&(org.to_owned(), table.to_owned()))
+            .cloned())
+    }
+
+    async fn catch_up(
+        &self,
+        org: &str,
+        table: &str,
+        guess: &VectorSet,
+        after: i64,
+        fill: Option<i64>,
+    ) -> Result<CatchUp, Fault> {
+        // Three reads where D1 makes one round trip: each as its statement would answer.
+        let active = self.active_set(org, table).await?;
+        let rows = self.vectors_since(org, table, guess, after)?;
+        let exact = match fill {
+            Some(from) => self.exact_since(org, table, guess, from, FILL_CHUNK)?,
+            None => Vec::new(),
+        };
+        Ok(CatchUp {
+            active,
+            rows,
+            exact,
+        })
     }
 
     async fn exact_vectors(
