@@ -116,6 +116,7 @@ impl Snapshot {
     /// in either order.
     pub(crate) fn apply(&mut self, rows: Vec<VectorRow>) -> Result<(), Fault> {
         let mut made_here = 0usize;
+        self.reserve(rows.len());
         for row in rows {
             if row.seq <= self.max_seq {
                 continue;
@@ -243,6 +244,18 @@ impl Snapshot {
             self.filled_to = self.filled_to.max(reached);
         }
         Ok(())
+    }
+
+    /// Room for `more` rows, so that a first catch-up of 10,000 grows each array once.
+    fn reserve(&mut self, more: usize) {
+        self.codes.reserve(more * self.dims);
+        self.scales.reserve(more);
+        self.residuals.reserve(more);
+        self.seqs.reserve(more);
+        self.ids.reserve(more);
+        self.metadata.reserve(more);
+        self.position.reserve(more);
+        self.row_bytes.reserve(more);
     }
 
     fn upsert(

@@ -16,7 +16,7 @@ use crate::cache::Caches;
 
 /// A row of the D1 vector store, as the cache catches up on it: the vector's codes
 /// (`shared::quantized`), or on a row written before codes were, the exact vector. Neither, for
-/// a deleted record's tombstone.
+/// a deleted record's tombstone. D1 hands it over as a JSON array of its fields, in this order.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct VectorRow {
     pub seq: i64,
@@ -43,7 +43,8 @@ pub(crate) struct CatchUp {
 /// every exact vector after 40 searches.
 pub(crate) const FILL_CHUNK: usize = 256;
 
-/// A record's exact vector as D1 holds it now: what a search scores its shortlist with.
+/// A record's exact vector as D1 holds it now: what a search scores its shortlist with. A
+/// catch-up's chunk of them arrives as JSON arrays of its fields, in this order.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct ExactRow {
     pub seq: i64,
