@@ -2,6 +2,7 @@
 //! dropped; [`Client`] speaks to it over HTTP as a tenant would.
 
 mod client;
+pub mod seed;
 mod stack;
 
 pub use client::{Client, Reply};

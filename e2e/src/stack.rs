@@ -459,11 +459,13 @@ impl Stack {
     }
 
     /// A seeded tenant: `ann` (owner of `org_a`), `meg` (member), `vic` (viewer) and `gus`
-    /// (guest, a role the config grants nothing) of `org_a`, `bob` (owner of `org_b`).
+    /// (guest, a role the config grants nothing) of `org_a`, `bob` (owner of `org_b`), `cat`
+    /// (owner of `org_c`).
     pub fn tenant(&self, user_id: &'static str) -> Tenant {
         let organization_id = match user_id {
             "ann" | "meg" | "vic" | "gus" => "org_a",
             "bob" => "org_b",
+            "cat" => "org_c",
             other => panic!("no seeded tenant `{other}`"),
         };
         Tenant {
@@ -471,6 +473,17 @@ impl Stack {
             organization_id,
             cookie: self.cookie(&format!("tok_{user_id}")),
         }
+    }
+
+    /// A new organization `org` with one owner, `user`, and a live session of theirs: the
+    /// session's cookie. For benchmarks that need organizations nothing has touched yet.
+    pub fn add_owner(&self, user: &str, org: &str) -> io::Result<String> {
+        self.sql(&format!(
+            "{}{}",
+            organization_sql(org),
+            member_sql(user, org, "owner")
+        ))?;
+        Ok(self.cookie(&format!("tok_{user}")))
     }
 
     /// A cookie for a seeded session token, signed with this stack's secret.
@@ -701,32 +714,48 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Two organizations, each with an owner; a member, a viewer and a guest of `org_a`; live
+/// An organization `org`, named after its id.
+fn organization_sql(org: &str) -> String {
+    format!(
+        r#"INSERT INTO "organization" VALUES ('{org}', '{org}', '{org}', NULL, {SEEDED_AT}, NULL);
+"#
+    )
+}
+
+/// A user `user` with `role` in `org`, and a live session of theirs in it (token `tok_{user}`).
+fn member_sql(user: &str, org: &str, role: &str) -> String {
+    let t = SEEDED_AT;
+    let live = "'2099-01-01T00:00:00.000Z'";
+    format!(
+        r#"INSERT INTO "user" VALUES ('{user}', '{user}', '{user}@example.com', 1, NULL, {t}, {t});
+INSERT INTO "member" VALUES ('mem_{user}', '{org}', '{user}', '{role}', {t});
+INSERT INTO "session" VALUES ('ses_{user}', {live}, 'tok_{user}', {t}, {t}, NULL, NULL, '{user}', '{org}');
+"#
+    )
+}
+
+const SEEDED_AT: &str = "'2026-01-01T00:00:00.000Z'";
+
+/// Three organizations, each with an owner (`org_c`'s, Cat, for tests of a table far larger than
+/// the others'); a member, a viewer and a guest of `org_a`; live
 /// sessions for all; an expired session; a session with no active organization; a session whose
 /// active organization the user does not belong to; one claim of `org_a`.
 fn seed_sql() -> String {
     let t = "'2026-01-01T00:00:00.000Z'";
     let live = "'2099-01-01T00:00:00.000Z'";
     let mut sql = String::new();
-    for org in ["org_a", "org_b"] {
-        let _ = writeln!(
-            sql,
-            r#"INSERT INTO "organization" VALUES ('{org}', '{org}', '{org}', NULL, {t}, NULL);"#
-        );
+    for org in ["org_a", "org_b", "org_c"] {
+        sql.push_str(&organization_sql(org));
     }
     for (user, org, role) in [
         ("ann", "org_a", "owner"),
         ("bob", "org_b", "owner"),
+        ("cat", "org_c", "owner"),
         ("meg", "org_a", "member"),
         ("vic", "org_a", "viewer"),
         ("gus", "org_a", "guest"),
     ] {
-        let _ = writeln!(
-            sql,
-            r#"INSERT INTO "user" VALUES ('{user}', '{user}', '{user}@example.com', 1, NULL, {t}, {t});
-INSERT INTO "member" VALUES ('mem_{user}', '{org}', '{user}', '{role}', {t});
-INSERT INTO "session" VALUES ('ses_{user}', {live}, 'tok_{user}', {t}, {t}, NULL, NULL, '{user}', '{org}');"#
-        );
+        sql.push_str(&member_sql(user, org, role));
     }
     let _ = writeln!(
         sql,

@@ -152,6 +152,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(app::TESTS.iter().copied())
         .chain(model_change::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())
+        .chain(search::D1_TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             Trial::test(name, move || test(&ctx))
