@@ -538,9 +538,18 @@ impl Stack {
         self.d1_execute(&["--command", sql])
     }
 
-    /// Runs a file of SQL statements against the stack's local D1.
-    pub fn sql_file(&self, file: &Path) -> io::Result<Vec<serde_json::Value>> {
-        self.d1_execute(&["--file", path(file)])
+    /// Runs `sql`, any number of statements (too long for one command line), against the stack's
+    /// local D1, through a file of its own that is removed after.
+    pub fn sql_script(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
+        let file = self.dir.join(format!(
+            "script-{}.sql",
+            SCRIPTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::write(&file, sql)?;
+        let result = self.d1_execute(&["--file", path(&file)]);
+        let _ = fs::remove_file(&file);
+        result
     }
 
     fn d1_execute(&self, what: &[&str]) -> io::Result<Vec<serde_json::Value>> {
@@ -724,8 +733,7 @@ fn organization_sql(org: &str) -> String {
 
 /// A user `user` with `role` in `org`, and a live session of theirs in it (token `tok_{user}`).
 fn member_sql(user: &str, org: &str, role: &str) -> String {
-    let t = SEEDED_AT;
-    let live = "'2099-01-01T00:00:00.000Z'";
+    let (t, live) = (SEEDED_AT, LIVE_UNTIL);
     format!(
         r#"INSERT INTO "user" VALUES ('{user}', '{user}', '{user}@example.com', 1, NULL, {t}, {t});
 INSERT INTO "member" VALUES ('mem_{user}', '{org}', '{user}', '{role}', {t});
@@ -734,15 +742,16 @@ INSERT INTO "session" VALUES ('ses_{user}', {live}, 'tok_{user}', {t}, {t}, NULL
     )
 }
 
+/// When the seeded rows were made, and until when the seeded sessions live.
 const SEEDED_AT: &str = "'2026-01-01T00:00:00.000Z'";
+const LIVE_UNTIL: &str = "'2099-01-01T00:00:00.000Z'";
 
 /// Three organizations, each with an owner (`org_c`'s, Cat, for tests of a table far larger than
 /// the others'); a member, a viewer and a guest of `org_a`; live
 /// sessions for all; an expired session; a session with no active organization; a session whose
 /// active organization the user does not belong to; one claim of `org_a`.
 fn seed_sql() -> String {
-    let t = "'2026-01-01T00:00:00.000Z'";
-    let live = "'2099-01-01T00:00:00.000Z'";
+    let (t, live) = (SEEDED_AT, LIVE_UNTIL);
     let mut sql = String::new();
     for org in ["org_a", "org_b", "org_c"] {
         sql.push_str(&organization_sql(org));

@@ -266,11 +266,7 @@ fn seed_notes(stack: &Stack, texts: &[String]) -> Result<(), Box<dyn std::error:
             text.replace('\'', "''")
         );
     }
-    let file = std::env::temp_dir().join(format!("bench-consumer-{}.sql", std::process::id()));
-    std::fs::write(&file, sql)?;
-    let result = stack.sql_file(&file);
-    let _ = std::fs::remove_file(&file);
-    result?;
+    stack.sql_script(&sql)?;
     Ok(())
 }
 

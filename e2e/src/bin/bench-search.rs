@@ -306,7 +306,6 @@ fn seed(
     vectors: &[Vec<f32>],
     from: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let file = std::env::temp_dir().join(format!("bench-search-{}.sql", std::process::id()));
     let location = backend.index.map_or_else(
         || "d1".to_owned(),
         |(_, binding)| format!("vectorize:{binding}"),
@@ -342,10 +341,7 @@ fn seed(
             })
         );
     }
-    std::fs::write(&file, sql)?;
-    let result = stack.sql_file(&file);
-    let _ = std::fs::remove_file(&file);
-    result?;
+    stack.sql_script(&sql)?;
     if let Some((index, _)) = backend.index {
         let stand_in = Client::new(&stack.local_vectorize_url);
         for chunk in ndjson.lines().collect::<Vec<_>>().chunks(1000) {

@@ -568,10 +568,7 @@ fn a_table_moved_from_d1_reaches_the_index_without_ai_calls(ctx: &Ctx) -> Result
             vector_id("org_a", "evidence", id),
         );
     }
-    let file = std::env::temp_dir().join(format!("moved-{}.sql", std::process::id()));
-    std::fs::write(&file, sql)?;
-    ctx.stack.sql_file(&file)?;
-    let _ = std::fs::remove_file(&file);
+    ctx.stack.sql_script(&sql)?;
 
     let texts_before = ctx.local_ai.get("/stats", None)?.body["texts"].as_u64();
     let reply = ctx.client.post(

@@ -277,7 +277,7 @@ fn a_large_table_is_searched_exactly_through_large_catch_ups(ctx: &Ctx) -> Resul
     for (i, vector) in vectors.iter().enumerate().take(FIRST) {
         let _ = writeln!(sql, "{}", write(&mut notes, i, Some(vector)));
     }
-    run_sql(ctx, &sql)?;
+    ctx.stack.sql_script(&sql)?;
     check_exact(ctx, &cat, &notes, &queries, "3,000 notes in one catch-up")?;
 
     sql.clear();
@@ -289,7 +289,7 @@ fn a_large_table_is_searched_exactly_through_large_catch_ups(ctx: &Ctx) -> Resul
         let deleted = write(&mut notes, k * 67 + 8, None);
         let _ = writeln!(sql, "{updated}\n{deleted}");
     }
-    run_sql(ctx, &sql)?;
+    ctx.stack.sql_script(&sql)?;
     check_exact(
         ctx,
         &cat,
@@ -297,15 +297,6 @@ fn a_large_table_is_searched_exactly_through_large_catch_ups(ctx: &Ctx) -> Resul
         &queries,
         "1,000 more, 40 updated, 40 deleted",
     )
-}
-
-fn run_sql(ctx: &Ctx, sql: &str) -> Result<(), Failed> {
-    let file = std::env::temp_dir().join(format!("e2e-notes-{}.sql", std::process::id()));
-    std::fs::write(&file, sql)?;
-    let result = ctx.stack.sql_file(&file);
-    let _ = std::fs::remove_file(&file);
-    result?;
-    Ok(())
 }
 
 /// Each of `queries`, as a vector query of `org_c`'s notes without a filter and with one, ranks
