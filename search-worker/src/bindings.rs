@@ -72,11 +72,11 @@ const ACTIVE_SET_ROW: &str = "SELECT json_array(model, location, created_at) AS 
 impl D1Store {
     /// One set's rows written after `after_seq`: the codes, and the exact vector only where a row
     /// has none (a row without either is a tombstone: a delete clears both, and codes are only
-    /// ever written with their vector). `hex()`: D1 hands a worker text far
-    /// faster than a blob (an array of numbers). Each row is one JSON text, a
-    /// [`VectorRow`](crate::ports::VectorRow) in its fields' order ([`batch_rows`]). The scan
-    /// reads only the catch-up index (migration 0014), never a row beside its vector; a row
-    /// without codes is looked up by its key.
+    /// ever written with their vector). `hex()`: D1 hands a worker text far faster than a blob
+    /// (an array of numbers). Each row is one JSON text, a [`VectorRow`](crate::ports::VectorRow)
+    /// in its fields' order ([`batch_rows`]), its metadata embedded as an object (`json()`), not
+    /// as a text the module would parse twice. The scan reads only the catch-up index (migration
+    /// 0014), never a row beside its vector; a row without codes is looked up by its key.
     fn since(
         &self,
         organization_id: &str,
@@ -94,7 +94,7 @@ impl D1Store {
                             AND v.table_name = e.table_name AND v.model = e.model
                             AND v.location = e.location AND v.record_id = e.record_id)
                      END,
-                     e.metadata) AS row
+                     json(e.metadata)) AS row
                  FROM embedding_vectors e
                  WHERE e.organization_id = ?1 AND e.table_name = ?2 AND e.model = ?3
                    AND e.location = ?4 AND e.seq > ?5 ORDER BY e.seq",

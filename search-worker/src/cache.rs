@@ -122,12 +122,10 @@ impl Snapshot {
                 continue;
             }
             self.max_seq = row.seq;
-            let codes = match (row.codes.as_deref(), row.vector_hex.as_deref()) {
-                (Some(text), _) if !text.is_empty() => {
-                    Quantized::from_text(text).map_err(|e| Fault(e.to_string()))?
-                }
+            let codes = match (row.codes, row.vector_hex.as_deref()) {
+                (Some(codes), _) => codes,
                 // A row written before codes were: made here, as the consumer makes them.
-                (_, Some(hex)) if !hex.is_empty() => {
+                (None, Some(hex)) if !hex.is_empty() => {
                     made_here += 1;
                     Quantized::of(&normalized(
                         &decode_hex(hex).map_err(|e| Fault(e.to_string()))?,
@@ -146,9 +144,8 @@ impl Snapshot {
                     self.dims
                 )));
             }
-            let metadata: Map<String, Value> = serde_json::from_str(&row.metadata)?;
-            let bytes = row.record_id.len() + row.metadata.len() + ROW_OVERHEAD;
-            self.upsert(row.record_id, row.seq, &codes, metadata, bytes);
+            let bytes = row.record_id.len() + json_bytes(&row.metadata) + ROW_OVERHEAD;
+            self.upsert(row.record_id, row.seq, &codes, row.metadata, bytes);
         }
         if made_here > 0 {
             // Each such row costs a read of its exact vector on every isolate's first search,
@@ -360,6 +357,23 @@ impl ExactVectors {
 
 fn exact_bytes(id: &str, vector: &[f32]) -> usize {
     id.len() + vector.len() * 4 + ROW_OVERHEAD
+}
+
+/// The length of `metadata` as compact JSON, near enough for a budget (a number counts 8):
+/// what a row's metadata costs beside its codes.
+fn json_bytes(metadata: &Map<String, Value>) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => 2 + items.iter().map(|v| value(v) + 1).sum::<usize>(),
+            Value::Object(fields) => json_bytes(fields),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        }
+    }
+    2 + metadata
+        .iter()
+        .map(|(key, v)| key.len() + 4 + value(v))
+        .sum::<usize>()
 }
 
 /// Every organization's tables this isolate has searched, within a byte budget.
@@ -664,9 +678,9 @@ mod tests {
         VectorRow {
             seq,
             record_id: id.into(),
-            codes: vector.map(|v| Quantized::of(&normalized(v)).to_text()),
+            codes: vector.map(|v| Quantized::of(&normalized(v))),
             vector_hex: None,
-            metadata: "{}".into(),
+            metadata: Map::new(),
         }
     }
 
@@ -759,6 +773,52 @@ mod tests {
         );
     }
 
+    /// A catch-up's rows as the statement of `bindings::D1Store::since` writes them: the codes'
+    /// text read into codes, the metadata as an object, a tombstone's nulls as nothing.
+    #[wasm_bindgen_test]
+    fn catch_up_rows_read_as_d1_writes_them() {
+        let codes = Quantized::of(&normalized(&[0.3, -1.7, 2.2, 0.01]));
+        let text = format!(
+            r#"[[7,"a\"b","{}",null,{{"topic":"t","n":[1,{{"x":null}}]}}],
+               [8,"old",null,"0000803F",{{}}],
+               [9,"gone",null,null,{{}}]]"#,
+            codes.to_text()
+        );
+        let rows: Vec<VectorRow> = serde_json::from_str(&text).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].seq, rows[0].record_id.as_str()), (7, "a\"b"));
+        assert_eq!(rows[0].codes.as_ref(), Some(&codes));
+        assert_eq!(
+            Value::Object(rows[0].metadata.clone()),
+            serde_json::json!({"topic": "t", "n": [1, {"x": null}]})
+        );
+        assert_eq!(rows[0].vector_hex, None);
+        assert_eq!(
+            (rows[1].codes.as_ref(), rows[1].vector_hex.as_deref()),
+            (None, Some("0000803F"))
+        );
+        assert_eq!(
+            (rows[2].codes.as_ref(), rows[2].vector_hex.as_ref()),
+            (None, None)
+        );
+        // The budget counts the metadata at no less than its compact text, and not far above.
+        let compact = Value::Object(rows[0].metadata.clone()).to_string().len();
+        let counted = json_bytes(&rows[0].metadata);
+        assert!(
+            compact <= counted && counted <= 2 * compact,
+            "{counted} for {compact}"
+        );
+        for bad in [
+            r#"[[1,"a","not codes!",null,{}]]"#,
+            r#"[[1,"a",7,null,{}]]"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Vec<VectorRow>>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
     #[wasm_bindgen_test]
     fn a_row_without_codes_gets_the_consumers_from_its_exact_vector() {
         let vector = [0.3, -1.7, 2.2, 0.01];
@@ -771,7 +831,7 @@ mod tests {
             record_id: "old".into(),
             codes: None,
             vector_hex: Some(shared::hex(&shared::vector::encode(&vector)).to_uppercase()),
-            metadata: "{}".into(),
+            metadata: Map::new(),
         }])
         .unwrap();
         let ours = s.codes_of(0);

@@ -3,9 +3,13 @@
 
 use std::collections::HashMap;
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
+use shared::quantized::Quantized;
 use shared::search::QueryMatch;
 use shared::sets::VectorSet;
 use shared::Config;
@@ -17,16 +21,53 @@ use crate::cache::Caches;
 /// A row of the D1 vector store, as the cache catches up on it: the vector's codes
 /// (`shared::quantized`), or on a row written before codes were, the exact vector. Neither, for
 /// a deleted record's tombstone. D1 hands it over as a JSON array of its fields, in this order.
+///
+/// A first search parses 10,000 of these, so each field is read into its final form as the
+/// row is parsed: the codes from their text (never kept as one), the metadata as the JSON
+/// object SQL embeds (never a text of one, parsed twice).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct VectorRow {
     pub seq: i64,
     pub record_id: String,
-    /// The text of `shared::quantized::Quantized`.
-    pub codes: Option<String>,
+    /// Read from the text the consumer writes (`Quantized::to_text`).
+    #[serde(deserialize_with = "codes_text")]
+    pub codes: Option<Quantized>,
     /// SQL `hex()` of the compact vector, read only where the row has no codes.
     pub vector_hex: Option<String>,
-    /// The record's metadata fields, as a JSON object.
-    pub metadata: String,
+    /// The record's metadata fields.
+    pub metadata: Metadata,
+}
+
+/// `Quantized::from_text` of a JSON string, or `None` for null, without an owned copy of the
+/// text.
+fn codes_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Quantized>, D::Error> {
+    struct Text;
+    impl Visitor<'_> for Text {
+        type Value = Quantized;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("the text of a vector's codes")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Quantized, E> {
+            Quantized::from_text(text).map_err(E::custom)
+        }
+    }
+    struct Nullable;
+    impl<'de> Visitor<'de> for Nullable {
+        type Value = Option<Quantized>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("the text of a vector's codes, or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_str(Text).map(Some)
+        }
+    }
+    deserializer.deserialize_option(Nullable)
 }
 
 /// What [`Store::catch_up`] read: the active set, the rows written since, and a chunk of exact

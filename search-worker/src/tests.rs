@@ -82,9 +82,9 @@ impl FakeStore {
                 record_id: id.into(),
                 codes: vector
                     .filter(|_| !self.without_codes.get())
-                    .map(|v| Quantized::of(&normalized(v)).to_text()),
+                    .map(|v| Quantized::of(&normalized(v))),
                 vector_hex: vector.map(|v| shared::hex(&shared::vector::encode(v)).to_uppercase()),
-                metadata: metadata.to_string(),
+                metadata: metadata.as_object().cloned().unwrap_or_default(),
             },
         ));
     }
@@ -258,12 +258,10 @@ impl Store for FakeStore {
             if !vector_ids.contains(&vector_id) {
                 continue;
             }
-            let live = row.vector_hex.as_ref().map(|_| {
-                (
-                    row.record_id.clone(),
-                    serde_json::from_str(&row.metadata).unwrap(),
-                )
-            });
+            let live = row
+                .vector_hex
+                .as_ref()
+                .map(|_| (row.record_id.clone(), row.metadata.clone()));
             current.insert(vector_id, live);
         }
         Ok(current
