@@ -81,16 +81,18 @@ def main():
             theirs = reference_rate(model, texts, batch)
             ratios[(name, batch)] = ours / theirs
             print(f"{name:<12} {tokens:>6.0f} {batch:>5} {ours:>11.1f} {theirs:>9.1f} {ours / theirs:>6.2f}")
-    # Targets: at least as fast as the reference at batch 32 for both kinds of text, and for one
-    # ~200-token text at a time (a pass alone on the machine, which must use every core).
-    targets = [(name, 32) for name, _ in sets] + [("~200 tokens", 1)]
-    met = all(ratios[t] >= 1.0 for t in targets)
-    print(f"target: local-ai >= sentence-transformers at batch 32, and at batch 1 for ~200 tokens: "
-          f"{'met' if met else 'NOT met'}")
-    for name, batch in targets:
+    # Targets (issue 14): 1.2 times the reference at batch 32 for both kinds of text, and at
+    # least as fast for one ~200-token text at a time (a pass alone on the machine, which must
+    # use every core).
+    targets = [((name, 32), 1.2) for name, _ in sets] + [(("~200 tokens", 1), 1.0)]
+    met = all(ratios[t] >= floor for t, floor in targets)
+    print(f"target: local-ai >= 1.2 x sentence-transformers at batch 32, and >= 1.0 x at batch 1 "
+          f"for ~200 tokens: {'met' if met else 'NOT met'}")
+    for (name, batch), floor in targets:
         ratio = ratios[(name, batch)]
-        print(f"summary|local-ai ÷ sentence-transformers, {name} texts, batch {batch}|{ratio:.2f}|>= 1.00|"
-              f"{'met' if ratio >= 1.0 else 'NOT met'}")
+        print(f"summary|local-ai ÷ sentence-transformers, {name} texts, batch {batch}|{ratio:.2f}|"
+              f">= {floor:.2f}|{'met' if ratio >= floor else 'NOT met'}")
+
 
 if __name__ == "__main__":
     main()

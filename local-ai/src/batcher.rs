@@ -1,8 +1,8 @@
 //! Coalescing of requests into forward passes, off the async threads.
 //!
 //! Requests that arrive within a short window are gathered (up to a bounded number of texts),
-//! sorted by length so that texts of like length share a pass and padding costs little, cut
-//! into passes of at most `max_batch` texts, and run on one dedicated inference thread. The
+//! dealt into passes of at most `max_batch` texts and about equal length (a pass packs its texts,
+//! without padding), and run on one dedicated inference thread. The
 //! async runtime only waits on a channel, so a slow pass never stalls `/health`.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -104,19 +104,33 @@ fn pass_size(texts: usize, max_batch: usize, cores: usize) -> usize {
     texts.div_ceil(passes.max(1)).max(1)
 }
 
-/// Embeds every text of `group` in passes of like-length texts, run in parallel on the rayon
+/// The texts (by index) of each pass of at most `pass`, for texts of `lengths`: dealt out
+/// longest first, one to each pass in turn, so that the passes, which run side by side, carry
+/// about the same number of tokens (a pass packs its texts, so no text waits on another's
+/// length; it is the passes that must end together).
+fn passes(lengths: &[usize], pass: usize) -> Vec<Vec<usize>> {
+    let count = lengths.len().div_ceil(pass.max(1));
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    let mut passes = vec![Vec::with_capacity(pass); count];
+    for (turn, i) in order.into_iter().enumerate() {
+        passes[turn % count].push(i);
+    }
+    passes
+}
+
+/// Embeds every text of `group` in passes of about equal tokens, run in parallel on the rayon
 /// pool (one pass per core at a time), and answers each request.
 fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &Stats) {
     let texts: Vec<&str> = group
         .iter()
         .flat_map(|w| w.texts.iter().map(String::as_str))
         .collect();
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
+    let lengths: Vec<usize> = texts.iter().map(|t| t.len()).collect();
     let pass = pass_size(texts.len(), max_batch, rayon::current_num_threads());
 
-    let passes: Vec<_> = order
-        .par_chunks(pass)
+    let passes: Vec<_> = passes(&lengths, pass)
+        .into_par_iter()
         .map(|chunk| {
             let inputs: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
             let started = Instant::now();
@@ -175,7 +189,27 @@ fn embed_group(encoder: &Encoder, group: Vec<Work>, max_batch: usize, stats: &St
 
 #[cfg(test)]
 mod tests {
-    use super::pass_size;
+    use super::{pass_size, passes};
+
+    #[test]
+    fn passes_hold_every_text_once_and_about_equal_lengths() {
+        let lengths: Vec<usize> = (0..100).map(|i| (i * 37) % 500 + 1).collect();
+        let dealt = passes(&lengths, 25);
+        assert_eq!(dealt.len(), 4);
+        assert!(dealt.iter().all(|p| p.len() == 25));
+        let mut seen: Vec<usize> = dealt.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        let sums: Vec<usize> = dealt
+            .iter()
+            .map(|p| p.iter().map(|&i| lengths[i]).sum())
+            .collect();
+        let (least, most) = (sums.iter().min().unwrap(), sums.iter().max().unwrap());
+        // Dealt longest first, no pass is ahead of another by more than the longest text.
+        assert!(most - least <= 500, "{sums:?}");
+        assert_eq!(passes(&[], 25), Vec::<Vec<usize>>::new());
+        assert_eq!(passes(&[3, 1, 2], 32), vec![vec![0, 2, 1]]);
+    }
 
     #[test]
     fn passes_are_balanced_across_cores() {

@@ -1,11 +1,12 @@
 //! A BERT encoder forward pass on candle tensors, shaped for CPU throughput: the query, key and
 //! value projections are one matrix product (with the attention scale folded into the query
-//! weights at load), and bias + GELU and the masked softmax are fused kernels
-//! ([`crate::kernels`]); every product and kernel splits its rows over the cores. Weights are
+//! weights at load), and bias + GELU and attention are fused kernels ([`crate::kernels`]);
+//! a pass's texts are packed one after another, never padded, and every product and kernel
+//! splits its rows over the cores. Weights are
 //! read from a sentence-transformers / Hugging Face BERT checkpoint (`model.safetensors`, with or
 //! without a `bert.` prefix).
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
@@ -22,8 +23,6 @@ pub struct BertConfig {
     pub max_position_embeddings: usize,
     pub type_vocab_size: usize,
     pub layer_norm_eps: f64,
-    #[serde(default)]
-    pub pad_token_id: usize,
     #[serde(default = "gelu")]
     pub hidden_act: String,
 }
@@ -207,33 +206,38 @@ impl Bert {
         })
     }
 
-    /// Token vectors `(batch, tokens, hidden)` for `input_ids` `(batch, tokens)`, where
-    /// `keep` `(batch, tokens)` is 1 for real tokens and 0 for padding.
-    pub fn forward(&self, input_ids: &Tensor, keep: &Tensor) -> Result<Tensor> {
-        let (batch, tokens) = input_ids.dims2()?;
-        let keep = keep.to_dtype(DType::F32)?;
-        let positions = self.position.narrow(0, 0, tokens)?;
+    /// Token vectors `(tokens, hidden)` of texts whose token ids `input_ids` `(tokens)` lie one
+    /// after another, `lengths` tokens each. Nothing is padded: every product runs on real
+    /// tokens only, and each text attends to its own.
+    pub fn forward(&self, input_ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        let tokens = input_ids.dims1()?;
+        if tokens != lengths.iter().sum::<usize>() {
+            candle_core::bail!("{tokens} token ids for texts of {lengths:?} tokens");
+        }
+        let positions: Vec<u32> = lengths
+            .iter()
+            .flat_map(|&n| 0..u32::try_from(n).unwrap_or(u32::MAX))
+            .collect();
+        let positions = Tensor::from_vec(positions, tokens, &self.device)?;
         let embedded = self
             .word
             .forward(input_ids)?
-            .broadcast_add(&positions)?
+            .add(&self.position.index_select(&positions, 0)?)?
             .broadcast_add(&self.token_type)?;
-        let hidden_size = embedded.dim(D::Minus1)?;
-        let mut x = self
-            .embedding_norm
-            .forward(&embedded.reshape((batch * tokens, hidden_size))?)?;
+        let attention = Attention {
+            heads: self.heads,
+            lengths: lengths.to_vec(),
+        };
+        let mut x = self.embedding_norm.forward(&embedded)?;
         for layer in &self.layers {
-            x = self.layer(layer, &x, &keep)?;
+            x = Self::layer(layer, &x, &attention)?;
         }
-        x.reshape((batch, tokens, hidden_size))
+        Ok(x)
     }
 
-    /// One encoder layer on `x` `(batch * tokens, hidden)`.
-    fn layer(&self, layer: &Layer, x: &Tensor, keep: &Tensor) -> Result<Tensor> {
-        let context = layer
-            .qkv
-            .forward(x)?
-            .apply_op2_no_bwd(keep, &Attention { heads: self.heads })?;
+    /// One encoder layer on `x` `(tokens, hidden)`.
+    fn layer(layer: &Layer, x: &Tensor, attention: &Attention) -> Result<Tensor> {
+        let context = layer.qkv.forward(x)?.apply_op1_no_bwd(attention)?;
         let attended = layer.attention_out.forward(&context, x)?;
         let intermediate = layer
             .intermediate

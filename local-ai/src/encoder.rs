@@ -1,13 +1,13 @@
-//! A BERT sentence encoder on the CPU: tokenize (truncated at 512 tokens, padded to the longest
-//! text of the batch), one forward pass, pool (mean over the attention mask, or `[CLS]`, as the
-//! model's pooling config says), L2-normalise.
+//! A BERT sentence encoder on the CPU: tokenize (truncated at 512 tokens), one forward pass of
+//! the batch's texts packed one after another (no padding), pool (mean over each text's tokens,
+//! or its `[CLS]`, as the model's pooling config says), L2-normalise.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use shared::models::Pooling;
 
@@ -52,7 +52,7 @@ struct PoolingConfig {
 #[derive(Debug)]
 pub struct Embedded {
     pub vectors: Vec<Vec<f32>>,
-    /// Tokens read, summed over the texts (padding not counted).
+    /// Tokens read, summed over the texts.
     pub tokens: usize,
     /// Positions (in the input) of the texts cut at [`MAX_TOKENS`].
     pub truncated: Vec<usize>,
@@ -128,22 +128,15 @@ impl Encoder {
         let mut tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|e| tokenizer_error(e.to_string()))?;
         // The shipped tokenizer.json truncates and pads to 128; Workers AI reads up to 512
-        // tokens, and padding to the longest text of a batch wastes no work on short batches.
+        // tokens.
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS.min(config.max_position_embeddings),
                 ..TruncationParams::default()
             }))
             .map_err(|e| tokenizer_error(e.to_string()))?;
-        let pad_token = tokenizer
-            .get_padding()
-            .map_or_else(|| "[PAD]".to_owned(), |p| p.pad_token.clone());
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
-            pad_token,
-            ..PaddingParams::default()
-        }));
+        // No padding: a pass packs its texts one after another (`Bert::forward`).
+        tokenizer.with_padding(None);
 
         let weights_path = dir.join("model.safetensors");
         let weights_error = |source| LoadError::Weights {
@@ -171,49 +164,61 @@ impl Encoder {
         })
     }
 
-    /// Embeds `texts` in one forward pass; vectors come back in order, L2-normalised.
+    /// Embeds `texts` in one forward pass; vectors come back in order, L2-normalised. The texts
+    /// are packed, not padded: a pass costs the tokens its texts have, however their lengths
+    /// differ.
     pub fn embed(&self, texts: &[&str]) -> Result<Embedded, candle_core::Error> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(candle_core::Error::msg)?;
-        let n = encodings.len();
-        let width = encodings.first().map_or(0, tokenizers::Encoding::len);
-        let mut ids = Vec::with_capacity(n * width);
-        let mut mask = Vec::with_capacity(n * width);
-        let mut tokens = 0;
+        let lengths: Vec<usize> = encodings.iter().map(tokenizers::Encoding::len).collect();
+        let tokens: usize = lengths.iter().sum();
+        let mut ids = Vec::with_capacity(tokens);
         let mut truncated = Vec::new();
         for (position, encoding) in encodings.iter().enumerate() {
             ids.extend_from_slice(encoding.get_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
-            tokens += encoding
-                .get_attention_mask()
-                .iter()
-                .filter(|&&m| m == 1)
-                .count();
             if !encoding.get_overflowing().is_empty() {
                 truncated.push(position);
             }
         }
-        let device = &self.model.device;
-        let input_ids = Tensor::from_vec(ids, (n, width), device)?;
-        let attention_mask = Tensor::from_vec(mask, (n, width), device)?;
-        let hidden = self.model.forward(&input_ids, &attention_mask)?;
-        let pooled = match self.pooling {
-            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
-            Pooling::Mean => {
-                let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-                let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-                summed.broadcast_div(&counts)?
-            }
-        };
-        let norms = pooled
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
-        let vectors = pooled.broadcast_div(&norms)?.to_vec2::<f32>()?;
+        if texts.is_empty() {
+            return Ok(Embedded {
+                vectors: Vec::new(),
+                tokens,
+                truncated,
+            });
+        }
+        let input_ids = Tensor::from_vec(ids, tokens, &self.model.device)?;
+        let hidden = self
+            .model
+            .forward(&input_ids, &lengths)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let width = self.dimensions;
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut rows = hidden.chunks_exact(width);
+        for &length in &lengths {
+            let text = rows.by_ref().take(length);
+            let pooled: Vec<f32> = match self.pooling {
+                Pooling::Cls => text.take(1).flatten().copied().collect(),
+                Pooling::Mean => {
+                    let mut sum = vec![0.0f32; width];
+                    for row in text {
+                        for (s, x) in sum.iter_mut().zip(row) {
+                            *s += x;
+                        }
+                    }
+                    #[allow(clippy::cast_precision_loss)]
+                    let count = (length as f32).max(1e-9);
+                    sum.into_iter().map(|s| s / count).collect()
+                }
+            };
+            let norm = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            let mut vector: Vec<f32> = pooled.into_iter().map(|x| x / norm).collect();
+            vector.resize(width, 0.0);
+            vectors.push(vector);
+        }
         Ok(Embedded {
             vectors,
             tokens,

@@ -17,7 +17,7 @@
 // vector instructions are enabled) for the loops to vectorise: hence `inline(always)`.
 #![allow(clippy::inline_always)]
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
 use rayon::prelude::*;
 
 /// Work a task has at least (multiply-adds, or about as much element work): handing less to
@@ -255,122 +255,96 @@ impl CustomOp2 for BiasGelu {
     }
 }
 
-/// Multi-head self-attention from the fused projection `qkv` `(batch * tokens, 3 * hidden)`
-/// (queries already scaled by `1 / sqrt(head size)`), with `keep` `(batch, tokens)` holding 1 for
-/// real tokens and 0 for padding, which gets no weight. Returns the context
-/// `(batch * tokens, hidden)`.
-#[derive(Debug, Clone, Copy)]
+/// Multi-head self-attention from the fused projection `qkv` `(tokens, 3 * hidden)` (queries
+/// already scaled by `1 / sqrt(head size)`) of texts packed one after another, `lengths`
+/// tokens each, with no padding: each text attends to its own tokens only. Returns the context
+/// `(tokens, hidden)`.
+#[derive(Debug, Clone)]
 pub struct Attention {
     pub heads: usize,
+    pub lengths: Vec<usize>,
 }
 
-impl CustomOp2 for Attention {
+impl CustomOp1 for Attention {
     fn name(&self) -> &'static str {
         "attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
         let (rows, width) = l1.shape().dims2()?;
-        let (batch, tokens) = l2.shape().dims2()?;
         let hidden = width / 3;
-        if rows != batch * tokens || width % 3 != 0 || hidden % self.heads != 0 {
+        if rows != self.lengths.iter().sum::<usize>() || width % 3 != 0 || hidden % self.heads != 0
+        {
             candle_core::bail!(
-                "attention: qkv {:?} for mask {:?} and {} heads",
+                "attention: qkv {:?} for texts of {:?} tokens and {} heads",
                 l1.dims(),
-                l2.dims(),
+                self.lengths,
                 self.heads
             );
         }
         let qkv = contiguous(s1, l1, "qkv")?;
-        let keep = contiguous(s2, l2, "attention mask")?;
-        let heads = self.heads;
+        let (heads, lengths) = (self.heads, &self.lengths);
         let head = hidden / heads;
         let qkv_rs = as_isize(width);
-        // Each (text, head) block is a task writing its own `tokens x head` slab; the slabs are
-        // put back in place below, the heads of a token side by side.
+        let starts: Vec<usize> = lengths
+            .iter()
+            .scan(0, |start, &n| {
+                let this = *start;
+                *start += n;
+                Some(this)
+            })
+            .collect();
+        // No padding: every key of a text is one of its tokens.
+        let keep = vec![1.0f32; lengths.iter().copied().max().unwrap_or(0)];
+        // Each (text, head) block is a task writing its own `length x head` slab, a text's slabs
+        // side by side where its rows are; they are put back in place below.
         let mut slabs = vec![0.0f32; rows * hidden];
-        let blocks = per_task(batch * heads, 2 * tokens * tokens * head);
-        slabs
-            .par_chunks_mut(tokens * head)
-            .enumerate()
-            .with_min_len(blocks)
-            .for_each_init(
-                || vec![0.0f32; tokens * tokens],
-                |scores, (block, out)| {
-                    let (text, h) = (block / heads, block % heads);
-                    let keep = &keep[text * tokens..][..tokens];
-                    let q = &qkv[text * tokens * width + h * head..];
-                    let k = &q[hidden..];
-                    let v = &q[2 * hidden..];
-                    // SAFETY: every access stays inside the slices above: `tokens` rows of
-                    // stride `width` from q, k and v (the last row ends within qkv), `out` is
-                    // tokens x head, and `scores` is tokens x tokens. Nothing aliases.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        // scores = q k^T: (tokens x head) by (head x tokens), k read transposed.
-                        gemm::gemm(
-                            tokens,
-                            tokens,
-                            head,
-                            scores.as_mut_ptr(),
-                            1,
-                            as_isize(tokens),
-                            false,
-                            q.as_ptr(),
-                            1,
-                            qkv_rs,
-                            k.as_ptr(),
-                            qkv_rs,
-                            1,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                    masked_softmax_rows(scores, keep, tokens, tokens);
-                    // SAFETY: as above.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        // out = weights v: (tokens x tokens) by (tokens x head).
-                        gemm::gemm(
-                            tokens,
-                            head,
-                            tokens,
-                            out.as_mut_ptr(),
-                            1,
-                            as_isize(head),
-                            false,
-                            scores.as_ptr(),
-                            1,
-                            as_isize(tokens),
-                            v.as_ptr(),
-                            1,
-                            qkv_rs,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                },
-            );
+        let mut blocks = Vec::with_capacity(lengths.len() * heads);
+        let mut rest = slabs.as_mut_slice();
+        for (text, &tokens) in lengths.iter().enumerate() {
+            for h in 0..heads {
+                let (slab, tail) = rest.split_at_mut(tokens * head);
+                blocks.push((text, h, slab));
+                rest = tail;
+            }
+        }
+        let work: usize = lengths.iter().map(|n| 2 * n * n * head).sum::<usize>() * heads;
+        let per_block = work / blocks.len().max(1);
+        blocks
+            .into_par_iter()
+            .with_min_len(per_task(lengths.len() * heads, per_block))
+            .for_each_init(Vec::new, |scores: &mut Vec<f32>, (text, h, out)| {
+                let tokens = lengths[text];
+                if tokens == 0 {
+                    return;
+                }
+                scores.clear();
+                scores.resize(tokens * tokens, 0.0);
+                let q = &qkv[starts[text] * width + h * head..];
+                let k = &q[hidden..];
+                let v = &q[2 * hidden..];
+                attend(q, k, v, out, scores, &keep[..tokens], qkv_rs, head);
+            });
         let mut context = vec![0.0f32; rows * hidden];
-        context
-            .par_chunks_mut(tokens * hidden)
-            .zip(slabs.par_chunks(tokens * hidden))
-            .with_min_len(per_task(batch, tokens * hidden))
+        let mut texts = Vec::with_capacity(lengths.len());
+        let (mut to, mut from) = (context.as_mut_slice(), slabs.as_slice());
+        for &tokens in lengths {
+            let (text, tail) = to.split_at_mut(tokens * hidden);
+            let (slab, rest) = from.split_at(tokens * hidden);
+            texts.push((text, slab));
+            (to, from) = (tail, rest);
+        }
+        texts
+            .into_par_iter()
+            .with_min_len(per_task(
+                lengths.len(),
+                rows / lengths.len().max(1) * hidden,
+            ))
             .for_each(|(text, slabs)| {
+                let tokens = slabs.len() / hidden;
+                if tokens == 0 {
+                    return;
+                }
                 for (h, slab) in slabs.chunks_exact(tokens * head).enumerate() {
                     for (row, values) in text.chunks_exact_mut(hidden).zip(slab.chunks_exact(head))
                     {
@@ -379,6 +353,86 @@ impl CustomOp2 for Attention {
                 }
             });
         Ok((CpuStorage::F32(context), Shape::from_dims(&[rows, hidden])))
+    }
+}
+
+/// One (text, head) block of [`Attention`]: `out = softmax(q kᵀ) v` for the text's `tokens`
+/// queries, keys and values, read in place (rows of stride `stride` in the fused projection),
+/// with `scores` a `tokens x tokens` scratch block and `keep` the text's `tokens` ones.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    scores: &mut [f32],
+    keep: &[f32],
+    stride: isize,
+    head: usize,
+) {
+    let tokens = keep.len();
+    let qkv_rs = stride;
+    // What the products below read and write, checked: a safe function must not trust it.
+    let rows = usize::try_from(stride).expect("a positive stride") * (tokens.max(1) - 1) + head;
+    assert!(
+        q.len() >= rows && k.len() >= rows && v.len() >= rows,
+        "attention: {tokens} rows of {head} past the projection's end"
+    );
+    assert!(out.len() == tokens * head && scores.len() == tokens * tokens);
+    // SAFETY: every access stays inside the slices, as just checked: `tokens` rows of stride
+    // `stride` from q, k and v, `out` is tokens x head, and `scores` is tokens x tokens.
+    // Nothing aliases: `out` and `scores` are exclusive borrows.
+    #[allow(unsafe_code)]
+    unsafe {
+        // scores = q k^T: (tokens x head) by (head x tokens), k read transposed.
+        gemm::gemm(
+            tokens,
+            tokens,
+            head,
+            scores.as_mut_ptr(),
+            1,
+            as_isize(tokens),
+            false,
+            q.as_ptr(),
+            1,
+            qkv_rs,
+            k.as_ptr(),
+            qkv_rs,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    masked_softmax_rows(scores, keep, tokens, tokens);
+    // SAFETY: as above.
+    #[allow(unsafe_code)]
+    unsafe {
+        // out = weights v: (tokens x tokens) by (tokens x head).
+        gemm::gemm(
+            tokens,
+            head,
+            tokens,
+            out.as_mut_ptr(),
+            1,
+            as_isize(head),
+            false,
+            scores.as_ptr(),
+            1,
+            as_isize(tokens),
+            v.as_ptr(),
+            1,
+            qkv_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 

@@ -140,7 +140,8 @@ fn matches_the_sentence_transformers_reference() {
         .map(|s| serde_json::from_value(s["embedding"].clone()).unwrap())
         .collect();
     let encoder = Encoder::load(&model_dir()).unwrap();
-    // One text at a time, and all in one padded batch: padding must not change a vector.
+    // One text at a time, and all in one packed batch: a text's vector must not depend on the
+    // texts packed beside it (each attends to its own tokens only).
     let batched = encoder.embed(&texts).unwrap();
     assert_eq!(
         batched.truncated.len(),
@@ -149,6 +150,15 @@ fn matches_the_sentence_transformers_reference() {
     );
     for (i, text) in texts.iter().enumerate() {
         let alone = encoder.embed(&[text]).unwrap().vectors.remove(0);
+        let apart = alone
+            .iter()
+            .zip(&batched.vectors[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            apart < 1e-5,
+            "alone and batched differ by {apart} for {text:?}"
+        );
         for (how, vector) in [("alone", &alone), ("batched", &batched.vectors[i])] {
             let cos = cosine(vector, &expected[i]);
             assert!(cos >= 0.9999, "{how}: cosine {cos} for {text:?}");
