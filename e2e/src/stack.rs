@@ -582,6 +582,24 @@ impl Stack {
         fs::read_to_string(self.dir.join(log)).unwrap_or_default()
     }
 
+    /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
+    /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
+    pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
+        let log = self.log("wrangler-dev.log");
+        log.get(from..)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                serde_json::from_str::<serde_json::Value>(&line[line.find('{')?..]).ok()
+            })
+            .filter(|event| {
+                event["fields"]["message"] == "batch processed"
+                    && event["fields"]["queue"] == "embeddings-queue"
+            })
+            .map(|event| event["fields"].clone())
+            .collect()
+    }
+
     /// The last lines a process of the stack printed (`wrangler-dev.log`, `local-ai.log`).
     pub fn log_tail(&self, log: &str, lines: usize) -> String {
         let text = self.log(log);

@@ -151,20 +151,6 @@ fn no_faults(ctx: &Ctx) -> Result<(), Failed> {
 }
 
 /// The consumer's "batch processed" log lines for `embeddings-queue` printed after `from` bytes.
-fn batch_logs(ctx: &Ctx, from: usize) -> Vec<Value> {
-    let log = ctx.stack.log("wrangler-dev.log");
-    log.get(from..)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(&line[line.find('{')?..]).ok())
-        .filter(|event| {
-            event["fields"]["message"] == "batch processed"
-                && event["fields"]["queue"] == "embeddings-queue"
-        })
-        .map(|event| event["fields"].clone())
-        .collect()
-}
-
 fn vector_rows(ctx: &Ctx, story: &str) -> Result<Value, Failed> {
     let rows = select(ctx, &format!(
         "SELECT count(*) AS n, count(DISTINCT v.record_id) AS records, min(length(v.vector)) AS min_bytes,
@@ -222,7 +208,7 @@ fn two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch(
     let after = stats(ctx)?;
     let calls = counter(&after, "calls")? - counter(&before, "calls")?;
     let texts = counter(&after, "texts")? - counter(&before, "texts")?;
-    let batches = batch_logs(ctx, log_start);
+    let batches = ctx.stack.consumer_batches(log_start);
     let logged_calls: u64 = batches.iter().filter_map(|b| b["ai_calls"].as_u64()).sum();
     let logged_texts: u64 = batches
         .iter()
@@ -591,7 +577,7 @@ fn a_mixed_batch_stays_within_d1s_query_budget(ctx: &Ctx) -> Result<(), Failed> 
             || format!("job {} ended {view}", job.job_id),
         )?;
     }
-    let batches = batch_logs(ctx, log_start);
+    let batches = ctx.stack.consumer_batches(log_start);
     let jobs_seen: u64 = batches.iter().filter_map(|b| b["jobs"].as_u64()).sum();
     // The duplicate is one job with its original; the tampered message is no job.
     check(jobs_seen == jobs.len() as u64, || {
