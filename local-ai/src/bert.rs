@@ -1,10 +1,9 @@
 //! A BERT encoder forward pass on candle tensors, shaped for CPU throughput: the query, key and
 //! value projections are one matrix product (with the attention scale folded into the query
-//! weights at load), and bias + GELU and attention are fused kernels ([`crate::kernels`]);
-//! a pass's texts are packed one after another, never padded, and every product and kernel
-//! splits its rows over the cores. Weights are
-//! read from a sentence-transformers / Hugging Face BERT checkpoint (`model.safetensors`, with or
-//! without a `bert.` prefix).
+//! weights at load), and bias + GELU and attention are fused kernels ([`crate::kernels`]); a
+//! pass's texts are packed one after another, never padded, and every product and kernel splits
+//! its rows over the cores. Weights are read from a sentence-transformers / Hugging Face BERT
+//! checkpoint (`model.safetensors`, with or without a `bert.` prefix).
 
 use candle_core::{Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;

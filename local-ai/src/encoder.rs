@@ -197,14 +197,15 @@ impl Encoder {
             .to_vec1::<f32>()?;
         let width = self.dimensions;
         let mut vectors = Vec::with_capacity(texts.len());
-        let mut rows = hidden.chunks_exact(width);
+        let mut start = 0;
         for &length in &lengths {
-            let text = rows.by_ref().take(length);
+            let text = &hidden[start * width..(start + length) * width];
+            start += length;
             let pooled: Vec<f32> = match self.pooling {
-                Pooling::Cls => text.take(1).flatten().copied().collect(),
+                Pooling::Cls => text[..width.min(text.len())].to_vec(),
                 Pooling::Mean => {
                     let mut sum = vec![0.0f32; width];
-                    for row in text {
+                    for row in text.chunks_exact(width) {
                         for (s, x) in sum.iter_mut().zip(row) {
                             *s += x;
                         }

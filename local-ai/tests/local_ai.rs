@@ -14,6 +14,7 @@ use local_ai::faults::{FaultPlan, Faults};
 use local_ai::server::{router, AppState, STAND_IN_HEADER};
 use local_ai::stats::Stats;
 use serde_json::{json, Value};
+use shared::models::Pooling;
 use shared::vector::cosine;
 
 fn model_dir() -> PathBuf {
@@ -163,6 +164,37 @@ fn matches_the_sentence_transformers_reference() {
             let cos = cosine(vector, &expected[i]);
             assert!(cos >= 0.9999, "{how}: cosine {cos} for {text:?}");
         }
+    }
+}
+
+/// `[CLS]` pooling (the BGE models' own) reads each packed text's first row, whatever the texts
+/// beside it: batched, every vector is the one the text gets alone.
+#[test]
+fn cls_pooling_reads_each_packed_texts_own_first_token() {
+    let mut encoder = Encoder::load(&model_dir()).unwrap();
+    let texts = [
+        "Police arrested three suspects",
+        "A much longer text about the council, which met late into the evening to vote",
+        "Rain",
+    ];
+    let mean = encoder.embed(&texts).unwrap().vectors;
+    encoder.pooling = Pooling::Cls;
+    let batched = encoder.embed(&texts).unwrap().vectors;
+    for (i, text) in texts.iter().enumerate() {
+        let alone = encoder.embed(&[text]).unwrap().vectors.remove(0);
+        let apart = alone
+            .iter()
+            .zip(&batched[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            apart < 1e-5,
+            "CLS alone and batched differ by {apart} for {text:?}"
+        );
+        assert!(
+            cosine(&batched[i], &mean[i]) < 0.9999,
+            "CLS is not the mean for {text:?}"
+        );
     }
 }
 

@@ -781,11 +781,12 @@ mod tests {
         let text = format!(
             r#"[[7,"a\"b","{}",null,{{"topic":"t","n":[1,{{"x":null}}]}}],
                [8,"old",null,"0000803F",{{}}],
-               [9,"gone",null,null,{{}}]]"#,
+               [9,"gone",null,null,{{}}],
+               [10,"blank","",null,{{}}]]"#,
             codes.to_text()
         );
         let rows: Vec<VectorRow> = serde_json::from_str(&text).unwrap();
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 4);
         assert_eq!((rows[0].seq, rows[0].record_id.as_str()), (7, "a\"b"));
         assert_eq!(rows[0].codes.as_ref(), Some(&codes));
         assert_eq!(
@@ -797,10 +798,12 @@ mod tests {
             (rows[1].codes.as_ref(), rows[1].vector_hex.as_deref()),
             (None, Some("0000803F"))
         );
-        assert_eq!(
-            (rows[2].codes.as_ref(), rows[2].vector_hex.as_ref()),
-            (None, None)
-        );
+        for tombstone in &rows[2..] {
+            assert_eq!(
+                (tombstone.codes.as_ref(), tombstone.vector_hex.as_ref()),
+                (None, None)
+            );
+        }
         // The budget counts the metadata at no less than its compact text, and not far above.
         let compact = Value::Object(rows[0].metadata.clone()).to_string().len();
         let counted = json_bytes(&rows[0].metadata);

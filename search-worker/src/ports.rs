@@ -38,17 +38,20 @@ pub(crate) struct VectorRow {
     pub metadata: Metadata,
 }
 
-/// `Quantized::from_text` of a JSON string, or `None` for null, without an owned copy of the
-/// text.
+/// `Quantized::from_text` of a JSON string, without an owned copy of the text; `None` for null
+/// or an empty text (as a row without codes).
 fn codes_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Quantized>, D::Error> {
     struct Text;
     impl Visitor<'_> for Text {
-        type Value = Quantized;
+        type Value = Option<Quantized>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("the text of a vector's codes")
         }
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Quantized, E> {
-            Quantized::from_text(text).map_err(E::custom)
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Quantized::from_text(text).map(Some).map_err(E::custom)
         }
     }
     struct Nullable;
@@ -64,7 +67,7 @@ fn codes_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Quant
             Ok(None)
         }
         fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
-            inner.deserialize_str(Text).map(Some)
+            inner.deserialize_str(Text)
         }
     }
     deserializer.deserialize_option(Nullable)
