@@ -150,7 +150,6 @@ fn no_faults(ctx: &Ctx) -> Result<(), Failed> {
     set_faults(ctx, &json!({}))
 }
 
-/// The consumer's "batch processed" log lines for `embeddings-queue` printed after `from` bytes.
 fn vector_rows(ctx: &Ctx, story: &str) -> Result<Value, Failed> {
     let rows = select(ctx, &format!(
         "SELECT count(*) AS n, count(DISTINCT v.record_id) AS records, min(length(v.vector)) AS min_bytes,
