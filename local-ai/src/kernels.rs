@@ -286,49 +286,47 @@ impl CustomOp1 for Attention {
         let (heads, lengths) = (self.heads, &self.lengths);
         let head = hidden / heads;
         let qkv_rs = as_isize(width);
-        let starts: Vec<usize> = lengths
-            .iter()
-            .scan(0, |start, &n| {
-                let this = *start;
-                *start += n;
-                Some(this)
-            })
-            .collect();
         // No padding: every key of a text is one of its tokens.
         let keep = vec![1.0f32; lengths.iter().copied().max().unwrap_or(0)];
         // Each (text, head) block is a task writing its own `length x head` slab, a text's slabs
-        // side by side where its rows are; they are put back in place below.
+        // side by side where its rows are; they are put back in place below. A block carries
+        // where its head's queries of its text start in the projection.
         let mut slabs = vec![0.0f32; rows * hidden];
         let mut blocks = Vec::with_capacity(lengths.len() * heads);
-        let mut rest = slabs.as_mut_slice();
-        for (text, &tokens) in lengths.iter().enumerate() {
+        let (mut rest, mut start) = (slabs.as_mut_slice(), 0usize);
+        for &tokens in lengths.iter().filter(|&&n| n > 0) {
             for h in 0..heads {
                 let (slab, tail) = rest.split_at_mut(tokens * head);
-                blocks.push((text, h, slab));
+                blocks.push((start * width + h * head, slab));
                 rest = tail;
             }
+            start += tokens;
         }
         let work: usize = lengths.iter().map(|n| 2 * n * n * head).sum::<usize>() * heads;
         let per_block = work / blocks.len().max(1);
         blocks
             .into_par_iter()
             .with_min_len(per_task(lengths.len() * heads, per_block))
-            .for_each_init(Vec::new, |scores: &mut Vec<f32>, (text, h, out)| {
-                let tokens = lengths[text];
-                if tokens == 0 {
-                    return;
-                }
+            .for_each_init(Vec::new, |scores: &mut Vec<f32>, (at, out)| {
+                let tokens = out.len() / head;
                 scores.clear();
                 scores.resize(tokens * tokens, 0.0);
-                let q = &qkv[starts[text] * width + h * head..];
-                let k = &q[hidden..];
-                let v = &q[2 * hidden..];
-                attend(q, k, v, out, scores, &keep[..tokens], qkv_rs, head);
+                let q = &qkv[at..];
+                attend(
+                    q,
+                    &q[hidden..],
+                    &q[2 * hidden..],
+                    out,
+                    scores,
+                    &keep[..tokens],
+                    qkv_rs,
+                    head,
+                );
             });
         let mut context = vec![0.0f32; rows * hidden];
         let mut texts = Vec::with_capacity(lengths.len());
         let (mut to, mut from) = (context.as_mut_slice(), slabs.as_slice());
-        for &tokens in lengths {
+        for &tokens in lengths.iter().filter(|&&n| n > 0) {
             let (text, tail) = to.split_at_mut(tokens * hidden);
             let (slab, rest) = from.split_at(tokens * hidden);
             texts.push((text, slab));
@@ -342,9 +340,6 @@ impl CustomOp1 for Attention {
             ))
             .for_each(|(text, slabs)| {
                 let tokens = slabs.len() / hidden;
-                if tokens == 0 {
-                    return;
-                }
                 for (h, slab) in slabs.chunks_exact(tokens * head).enumerate() {
                     for (row, values) in text.chunks_exact_mut(hidden).zip(slab.chunks_exact(head))
                     {
@@ -371,7 +366,6 @@ fn attend(
     head: usize,
 ) {
     let tokens = keep.len();
-    let qkv_rs = stride;
     // What the products below read and write, checked: a safe function must not trust it.
     let rows = usize::try_from(stride).expect("a positive stride") * (tokens.max(1) - 1) + head;
     assert!(
@@ -395,9 +389,9 @@ fn attend(
             false,
             q.as_ptr(),
             1,
-            qkv_rs,
+            stride,
             k.as_ptr(),
-            qkv_rs,
+            stride,
             1,
             0.0,
             1.0,
@@ -425,7 +419,7 @@ fn attend(
             as_isize(tokens),
             v.as_ptr(),
             1,
-            qkv_rs,
+            stride,
             0.0,
             1.0,
             false,
