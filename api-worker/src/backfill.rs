@@ -40,10 +40,14 @@ pub(crate) async fn backfill(
     })?;
     caller.require(app, Some(table), Action::Admin)?;
     let after = body.cursor.as_deref().map(record_cursor).transpose()?;
-    let candidates = app
+    // One record past the call's share says whether another call has anything to do, so a
+    // table of exactly 500 records takes one call, not a second that finds nothing.
+    let mut candidates = app
         .store
-        .backfill_candidates(table, &caller.organization_id, after, MAX_RECORDS)
+        .backfill_candidates(table, &caller.organization_id, after, MAX_RECORDS + 1)
         .await?;
+    let more = candidates.len() > MAX_RECORDS as usize;
+    candidates.truncate(MAX_RECORDS as usize);
     let model = &table.embeddings.model;
     let jobs: Vec<EmbeddingJob> = candidates
         .iter()
@@ -68,7 +72,7 @@ pub(crate) async fn backfill(
         .collect();
     let backfill_id = Uuid::new_v4();
     let sent = submit_many(app, &jobs, Some(&backfill_id.to_string())).await?;
-    let next_cursor = (candidates.len() == MAX_RECORDS as usize)
+    let next_cursor = more
         .then(|| candidates.last())
         .flatten()
         .and_then(|c| c.record.get(&table.id_column)?.as_str().map(str::to_owned));

@@ -582,12 +582,23 @@ impl Stack {
         fs::read_to_string(self.dir.join(log)).unwrap_or_default()
     }
 
+    /// What a process of the stack has printed after byte `from` of its log: cheap to call
+    /// often, as only the new part is read.
+    pub fn log_from(&self, log: &str, from: usize) -> String {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let mut bytes = Vec::new();
+        if let Ok(mut file) = fs::File::open(self.dir.join(log)) {
+            let _ = file
+                .seek(SeekFrom::Start(from as u64))
+                .and_then(|_| file.read_to_end(&mut bytes));
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
     /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
     pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
-        let log = self.log("wrangler-dev.log");
-        log.get(from..)
-            .unwrap_or_default()
+        self.log_from("wrangler-dev.log", from)
             .lines()
             .filter_map(|line| {
                 serde_json::from_str::<serde_json::Value>(&line[line.find('{')?..]).ok()

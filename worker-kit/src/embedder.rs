@@ -162,11 +162,12 @@ impl Embedder for RestEmbedder {
             .await
             .map_err(|e| EmbedError::transient(format!("{url}: {e}")))?;
         let status = response.status_code();
-        let text = response
-            .text()
+        // Bytes, not text: a batch's answer is about 400 KB of JSON, read once, not transcoded.
+        let body = response
+            .bytes()
             .await
             .map_err(|e| EmbedError::transient(format!("{url}: reading the answer: {e}")))?;
-        let envelope: Option<Envelope<EmbeddingResult>> = serde_json::from_str(&text).ok();
+        let envelope: Option<Envelope<EmbeddingResult>> = serde_json::from_slice(&body).ok();
         match envelope {
             Some(Envelope {
                 success: true,
@@ -177,7 +178,7 @@ impl Embedder for RestEmbedder {
                 let detail = envelope
                     .and_then(|e| e.errors.into_iter().next())
                     .map_or_else(
-                        || text.chars().take(200).collect(),
+                        || String::from_utf8_lossy(&body).chars().take(200).collect(),
                         |e| format!("{}: {}", e.code, e.message),
                     );
                 let kind = if status == 200 {

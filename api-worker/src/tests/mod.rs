@@ -744,6 +744,42 @@ async fn a_backfill_enqueues_what_lacks_a_current_embedding_in_batches() {
 }
 
 #[wasm_bindgen_test]
+async fn a_backfill_offers_a_cursor_only_while_records_remain() {
+    async fn backfill(app: &App<Fakes>, cursor: Option<String>) -> worker_kit::http::HttpResponse {
+        let request = as_ann(HttpRequest::new(
+            Method::Post,
+            "/api/v1/embeddings/backfill",
+        ))
+        .with_json(&json!({"table": "claims", "cursor": cursor}));
+        send(app, request).await
+    }
+    // `clm_1` is seeded: with these, the organization has exactly one call's worth, then one more.
+    for extra in [0, 1] {
+        let app = app();
+        let records = crate::backfill::MAX_RECORDS as usize - 1 + extra;
+        for i in 0..records {
+            app.store.records.borrow_mut().push(claim(
+                "org_a",
+                &format!("bulk_{i:04}"),
+                &format!("text {i}"),
+            ));
+        }
+        let first = backfill(&app, None).await;
+        assert_eq!(first.status, 202, "{}", first.body);
+        assert_eq!(first.body["count"], crate::backfill::MAX_RECORDS);
+        if extra == 0 {
+            assert!(first.body["nextCursor"].is_null(), "{}", first.body);
+            continue;
+        }
+        let cursor = first.body["nextCursor"].as_str().map(str::to_owned);
+        assert!(cursor.is_some(), "{}", first.body);
+        let rest = backfill(&app, cursor).await;
+        assert_eq!(rest.body["count"], 1, "{}", rest.body);
+        assert!(rest.body["nextCursor"].is_null(), "{}", rest.body);
+    }
+}
+
+#[wasm_bindgen_test]
 async fn api_keys_are_made_by_managers_shown_once_and_revocable() {
     let app = app();
     let response = send(

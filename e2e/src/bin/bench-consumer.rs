@@ -2,8 +2,10 @@
 //! throughput on the same texts and call size, measured side by side in one run.
 //!
 //! For each consumer batch size (1, 10, 100) it starts the real local stack with that
-//! `max_batch_size`, enqueues jobs and times them until every one is `done`; then it sends the
-//! same texts straight to local-ai in calls of the same size. Jobs are enqueued two ways: one
+//! `max_batch_size`, enqueues jobs and times them until every one is `done` (the clock stops at
+//! the consumer's log line for the batch that wrote the last of them, so the bench's own polling
+//! is neither timed nor competing for the cores); then it sends the same texts straight to
+//! local-ai in calls of the same size. Jobs are enqueued two ways: one
 //! `POST /api/v1/embeddings` per job (eight clients at once), and a backfill of records already
 //! in D1 (`sendBatch`, 100 messages a call). It prints jobs/s, AI calls per job, the ratio and
 //! the CPU time `wrangler dev` spent per job; the targets at batch 100 are a ratio of at least
@@ -217,6 +219,8 @@ fn run(
     raw_throughput(&local_ai, &texts[..batch.min(100) as usize], batch)?;
     let warm = enqueue_one(&gateway, &cookie, "warm-up text")?;
     wait_done(&gateway, &cookie, &[warm], Duration::from_secs(30))?;
+    // Its batch's log line too, so that the count of acknowledged jobs below starts after it.
+    wait_acknowledged(&stack, 0, 1, Duration::from_secs(30))?;
 
     if enqueue == Enqueue::Backfill {
         seed_notes(&stack, &texts)?;
@@ -226,23 +230,21 @@ fn run(
     let texts_before = stat(&local_ai, "texts")?;
     let cpu_before = stack.cpu_time("wrangler-dev.log")?;
     let started = Instant::now();
-    let job_ids = match enqueue {
-        Enqueue::Requests => enqueue_all(&gateway, &cookie, &texts)?,
-        Enqueue::Backfill => backfill(&gateway, &cookie)?,
+    let (mut job_ids, backfill_ids) = match enqueue {
+        Enqueue::Requests => (enqueue_all(&gateway, &cookie, &texts)?, Vec::new()),
+        Enqueue::Backfill => (Vec::new(), backfill(&gateway, &cookie)?),
     };
-    // local-ai's own count first: polling the gateway every few milliseconds meanwhile would
-    // take CPU from the model the pipeline is measured against.
+    // local-ai's own count first, then the consumer's log: polling the gateway meanwhile would
+    // take CPU from the model the pipeline is measured against, and would time the polling.
     wait_embedded(&local_ai, texts_before + n as u64, Duration::from_mins(10))?;
-    // The queue is roughly first in, first out: when the last jobs are done, all are; the SQL
-    // check below proves it.
-    let tail = &job_ids[job_ids.len().saturating_sub(20)..];
-    wait_done(&gateway, &cookie, tail, Duration::from_mins(10))?;
+    wait_acknowledged(&stack, log_start, n, Duration::from_mins(10))?;
     let mut elapsed = started.elapsed();
-    let done = count_done(&stack, &run)?;
-    if done < n {
-        // Not all yet: wait for the stragglers, and count their time.
-        let rest: Vec<String> = job_ids[..job_ids.len() - tail.len()].to_vec();
-        wait_done(&gateway, &cookie, &rest, Duration::from_mins(10))?;
+    if count_done(&stack, &run)? < n {
+        // A batch acknowledged a job it did not finish: wait for every job, and count the time.
+        if enqueue == Enqueue::Backfill {
+            job_ids = backfill_jobs(&gateway, &cookie, &backfill_ids)?;
+        }
+        wait_done(&gateway, &cookie, &job_ids, Duration::from_mins(10))?;
         elapsed = started.elapsed();
     }
     let calls = stat(&local_ai, "calls")? - calls_before;
@@ -288,7 +290,7 @@ fn seed_notes(stack: &Stack, texts: &[String]) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-/// Backfills the notes table, call after call until no cursor is left; returns the job ids.
+/// Backfills the notes table, call after call until no cursor is left; returns the backfill ids.
 fn backfill(gateway: &Client, cookie: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
@@ -301,7 +303,27 @@ fn backfill(gateway: &Client, cookie: &str) -> Result<Vec<String>, Box<dyn std::
         if reply.status != 202 {
             return Err(format!("backfill answered {} {}", reply.status, reply.body).into());
         }
-        let backfill_id = reply.body["backfillId"].as_str().ok_or("no backfillId")?;
+        ids.push(
+            reply.body["backfillId"]
+                .as_str()
+                .ok_or("no backfillId")?
+                .to_owned(),
+        );
+        match reply.body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// The job ids the backfills enqueued, page by page.
+fn backfill_jobs(
+    gateway: &Client,
+    cookie: &str,
+    backfill_ids: &[String],
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut ids = Vec::new();
+    for backfill_id in backfill_ids {
         let mut page: Option<String> = None;
         loop {
             let mut path = format!("/api/v1/embeddings/jobs?backfillId={backfill_id}&limit=100");
@@ -320,11 +342,8 @@ fn backfill(gateway: &Client, cookie: &str) -> Result<Vec<String>, Box<dyn std::
                 None => break,
             }
         }
-        match reply.body["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(ids),
-        }
     }
+    Ok(ids)
 }
 
 fn enqueue_one(
@@ -393,6 +412,37 @@ fn wait_done(
         }
     }
     Ok(())
+}
+
+/// Until the consumer's batches logged since byte `log_start` of its log have acknowledged
+/// `jobs` jobs. A batch logs once its rows are written, so this is when the last job is `done`
+/// in D1; reading the log takes no CPU from the stack, as polling the gateway would.
+fn wait_acknowledged(
+    stack: &Stack,
+    log_start: usize,
+    jobs: usize,
+    within: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    loop {
+        let acknowledged: u64 = stack
+            .consumer_batches(log_start)
+            .iter()
+            .filter_map(|b| b["outcomes"].as_str())
+            .filter_map(|outcomes| serde_json::from_str::<Value>(outcomes).ok())
+            .filter_map(|outcomes| outcomes["acked"].as_u64())
+            .sum();
+        if acknowledged >= jobs as u64 {
+            return Ok(());
+        }
+        if started.elapsed() > within {
+            return Err(format!(
+                "the consumer acknowledged {acknowledged} of {jobs} jobs within {within:?}"
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Until local-ai has embedded `texts` texts since it started.
