@@ -144,31 +144,45 @@ fn block(src: &[f32], start: usize, pad: f32) -> ([f32; LANES], usize) {
     (values, len)
 }
 
-multiversion!(masked_softmax_rows(out: &mut [f32], keep: &[f32], width: usize, rows_per_mask: usize) {
-    for (i, row) in out.chunks_exact_mut(width).enumerate() {
-        let keep = &keep[(i / rows_per_mask) * width..][..width];
+// Each row of `out` (`width` wide) becomes `exp(x - its max)`, and `inverse_sums` one over its
+// sum: softmax, once scaled by [`scale_rows`], or whatever the weights multiply is.
+multiversion!(exp_rows(out: &mut [f32], width: usize, inverse_sums: &mut [f32]) {
+    for (row, inverse_sum) in out.chunks_exact_mut(width).zip(inverse_sums.iter_mut()) {
         let mut lanes = [f32::NEG_INFINITY; LANES];
         for start in (0..width).step_by(LANES) {
             let (x, _) = block(row, start, f32::NEG_INFINITY);
-            let (k, _) = block(keep, start, 0.0);
             for j in 0..LANES {
-                lanes[j] = lanes[j].max(if k[j] > 0.0 { x[j] } else { f32::NEG_INFINITY });
+                lanes[j] = lanes[j].max(x[j]);
             }
         }
         let max = lanes.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
 
+        // Whole blocks in place; the tail through a padded block, its lanes past the row's end
+        // weighing nothing.
         let mut sums = [0.0f32; LANES];
-        let mut weights = [0.0f32; LANES];
-        for start in (0..width).step_by(LANES) {
-            let (x, len) = block(row, start, 0.0);
-            let (k, _) = block(keep, start, 0.0);
+        let mut blocks = row.chunks_exact_mut(LANES);
+        for x in blocks.by_ref() {
             for j in 0..LANES {
-                weights[j] = exp(x[j] - max) * k[j];
+                x[j] = exp(x[j] - max);
+                sums[j] += x[j];
+            }
+        }
+        let tail = blocks.into_remainder();
+        if !tail.is_empty() {
+            let (x, len) = block(tail, 0, f32::NEG_INFINITY);
+            let mut weights = [0.0f32; LANES];
+            for j in 0..LANES {
+                weights[j] = if j < len { exp(x[j] - max) } else { 0.0 };
                 sums[j] += weights[j];
             }
-            row[start..start + len].copy_from_slice(&weights[..len]);
+            tail.copy_from_slice(&weights[..len]);
         }
-        let scale = 1.0 / sums.iter().sum::<f32>();
+        *inverse_sum = 1.0 / sums.iter().sum::<f32>();
+    }
+});
+
+multiversion!(scale_rows(out: &mut [f32], width: usize, scales: &[f32]) {
+    for (row, scale) in out.chunks_exact_mut(width).zip(scales) {
         for x in row.iter_mut() {
             *x *= scale;
         }
@@ -286,8 +300,6 @@ impl CustomOp1 for Attention {
         let (heads, lengths) = (self.heads, &self.lengths);
         let head = hidden / heads;
         let qkv_rs = as_isize(width);
-        // No padding: every key of a text is one of its tokens.
-        let keep = vec![1.0f32; lengths.iter().copied().max().unwrap_or(0)];
         // Each (text, head) block is a task writing its own `length x head` slab, a text's slabs
         // side by side where its rows are; they are put back in place below. A block carries
         // where its head's queries of its text start in the projection.
@@ -307,18 +319,21 @@ impl CustomOp1 for Attention {
         blocks
             .into_par_iter()
             .with_min_len(per_task(lengths.len() * heads, per_block))
-            .for_each_init(Vec::new, |scores: &mut Vec<f32>, (at, out)| {
+            .for_each_init(Vec::new, |scratch: &mut Vec<f32>, (at, out)| {
                 let tokens = out.len() / head;
-                scores.clear();
-                scores.resize(tokens * tokens, 0.0);
+                // The products overwrite the scores, so the scratch only grows, never cleared.
+                let need = tokens * (tokens + 1);
+                if scratch.len() < need {
+                    scratch.resize(need, 0.0);
+                }
+                let (scores, inverse_sums) = scratch[..need].split_at_mut(tokens * tokens);
                 let q = &qkv[at..];
                 attend(
                     q,
                     &q[hidden..],
                     &q[2 * hidden..],
                     out,
-                    scores,
-                    &keep[..tokens],
+                    (scores, inverse_sums),
                     qkv_rs,
                     head,
                 );
@@ -353,19 +368,18 @@ impl CustomOp1 for Attention {
 
 /// One (text, head) block of [`Attention`]: `out = softmax(q kᵀ) v` for the text's `tokens`
 /// queries, keys and values, read in place (rows of stride `stride` in the fused projection),
-/// with `scores` a `tokens x tokens` scratch block and `keep` the text's `tokens` ones.
-#[allow(clippy::too_many_arguments)]
+/// with `scores` a `tokens x tokens` scratch block and `inverse_sums` one of `tokens`. Each row of weights is normalised after the product, on the `head` values it gives rather
+/// than on its `tokens` weights.
 fn attend(
     q: &[f32],
     k: &[f32],
     v: &[f32],
     out: &mut [f32],
-    scores: &mut [f32],
-    keep: &[f32],
+    (scores, inverse_sums): (&mut [f32], &mut [f32]),
     stride: isize,
     head: usize,
 ) {
-    let tokens = keep.len();
+    let tokens = inverse_sums.len();
     // What the products below read and write, checked: a safe function must not trust it.
     let rows = usize::try_from(stride).expect("a positive stride") * (tokens.max(1) - 1) + head;
     assert!(
@@ -401,7 +415,7 @@ fn attend(
             gemm::Parallelism::None,
         );
     }
-    masked_softmax_rows(scores, keep, tokens, tokens);
+    exp_rows(scores, tokens, inverse_sums);
     // SAFETY: as above.
     #[allow(unsafe_code)]
     unsafe {
@@ -428,6 +442,7 @@ fn attend(
             gemm::Parallelism::None,
         );
     }
+    scale_rows(out, head, inverse_sums);
 }
 
 /// `x w` for `x` `(rows, inner)` and `w` `(inner, columns)`, both contiguous: one product per
@@ -640,16 +655,29 @@ mod tests {
     }
 
     #[test]
-    fn masked_softmax_ignores_padding() {
-        // 1 batch, 1 head, 2 queries, 3 keys; the last key is padding.
-        let mut scores = vec![1.0, 2.0, 50.0, 0.0, 0.0, -50.0];
-        masked_softmax_rows(&mut scores, &[1.0, 1.0, 0.0], 3, 2);
-        let e = std::f32::consts::E;
-        assert!((scores[0] - 1.0 / (1.0 + e)).abs() < 1e-6);
-        assert!((scores[1] - e / (1.0 + e)).abs() < 1e-6);
-        assert_eq!(scores[2].to_bits(), 0, "padding gets exactly no weight");
-        assert!(
-            (scores[3] - 0.5).abs() < 1e-6 && (scores[4] - 0.5).abs() < 1e-6 && scores[5] == 0.0
-        );
+    fn exp_rows_then_scale_rows_is_softmax() {
+        // Two rows of 20 (a full block and a tail), one with a large spread.
+        let width = 20;
+        #[allow(clippy::cast_precision_loss)]
+        let scores: Vec<f32> = (0..40)
+            .map(|i| (i as f32 * 0.7).sin() * if i < 20 { 3.0 } else { 60.0 })
+            .collect();
+        let mut weights = scores.clone();
+        let mut inverse_sums = [0.0f32; 2];
+        exp_rows(&mut weights, width, &mut inverse_sums);
+        scale_rows(&mut weights, width, &inverse_sums);
+        for row in 0..2 {
+            let x = &scores[row * width..][..width];
+            let max = x.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+            let sum: f64 = x.iter().map(|v| f64::from(v - max).exp()).sum();
+            for c in 0..width {
+                let expected = f64::from(x[c] - max).exp() / sum;
+                let got = f64::from(weights[row * width + c]);
+                assert!(
+                    (got - expected).abs() < 1e-6,
+                    "row {row} col {c}: {got} vs {expected}"
+                );
+            }
+        }
     }
 }
