@@ -59,14 +59,17 @@ pub(crate) async fn jobs(
         .map(|c| parse_job_cursor(&c).map(|(at, id)| (at, id.to_owned())))
         .transpose()?;
     let limit = page_size(request.query("limit").as_deref())?;
+    // One job past the page says whether there is a next one: a full last page has none.
     let filter = JobFilter {
         status,
         backfill_id,
         before,
-        limit,
+        limit: limit + 1,
     };
-    let rows = app.store.jobs(&caller.organization_id, &filter).await?;
-    let next_cursor = (rows.len() == limit as usize)
+    let mut rows = app.store.jobs(&caller.organization_id, &filter).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more
         .then(|| rows.last())
         .flatten()
         .map(|last| job_cursor(last.created_at, &last.id));

@@ -100,11 +100,14 @@ pub(crate) async fn list(
         .query("cursor")
         .map(|c| record_cursor(&c).map(str::to_owned))
         .transpose()?;
-    let records = app
+    // One record past the page says whether there is a next one: a full last page has none.
+    let mut records = app
         .store
-        .records(table, &caller.organization_id, after.as_deref(), limit)
+        .records(table, &caller.organization_id, after.as_deref(), limit + 1)
         .await?;
-    let next_cursor = (records.len() == limit as usize)
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next_cursor = more
         .then(|| records.last())
         .flatten()
         .and_then(|r| r.get(&table.id_column)?.as_str().map(str::to_owned));

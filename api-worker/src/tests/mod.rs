@@ -295,6 +295,13 @@ async fn jobs_are_scoped_listed_by_status_and_paged() {
     .await;
     assert_eq!(rest.body["jobs"][0]["jobId"], ids[0].as_str());
     assert!(rest.body["nextCursor"].is_null());
+    let whole = send(&app, get("/api/v1/embeddings/jobs?limit=3")).await;
+    assert_eq!(whole.body["jobs"].as_array().unwrap().len(), 3);
+    assert!(
+        whole.body["nextCursor"].is_null(),
+        "a page that takes the last job offers no next page: {}",
+        whole.body
+    );
 
     let dead = send(&app, get("/api/v1/embeddings/jobs?status=dead")).await;
     assert_eq!(dead.body["jobs"].as_array().unwrap().len(), 1);
@@ -648,6 +655,20 @@ async fn reads_and_deletes_see_only_the_callers_organization() {
     assert!(
         !next.body.to_string().contains("clm_b1"),
         "another organization's records are never listed"
+    );
+    let last = send(
+        &app,
+        as_ann(HttpRequest::new(
+            Method::Get,
+            &format!("/api/v1/claims?limit=1&cursor={cursor}"),
+        )),
+    )
+    .await;
+    assert_eq!(last.body["records"][0]["id"], "clm_new");
+    assert!(
+        last.body["nextCursor"].is_null(),
+        "a full page that takes the last record offers no next page: {}",
+        last.body
     );
 
     // Another tenant's record is a 404 on every verb.
