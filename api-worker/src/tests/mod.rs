@@ -656,7 +656,7 @@ async fn reads_and_deletes_see_only_the_callers_organization() {
         !next.body.to_string().contains("clm_b1"),
         "another organization's records are never listed"
     );
-    let last = send(
+    let final_page = send(
         &app,
         as_ann(HttpRequest::new(
             Method::Get,
@@ -664,11 +664,11 @@ async fn reads_and_deletes_see_only_the_callers_organization() {
         )),
     )
     .await;
-    assert_eq!(last.body["records"][0]["id"], "clm_new");
+    assert_eq!(final_page.body["records"][0]["id"], "clm_new");
     assert!(
-        last.body["nextCursor"].is_null(),
+        final_page.body["nextCursor"].is_null(),
         "a full page that takes the last record offers no next page: {}",
-        last.body
+        final_page.body
     );
 
     // Another tenant's record is a 404 on every verb.
