@@ -213,14 +213,12 @@ fn run(
     let local_ai = Client::new(&stack.local_ai_url);
     let cookie = stack.tenant("ann").cookie;
     let run = format!("run-{}", uuid::Uuid::new_v4().simple());
-    let texts = texts(kind, &run, n);
-
     // Warm both paths with a full batch: the runtime compiles a worker's hot code to its optimising
     // tier as it runs, and a first batch would pay for that in the time measured (about 80 ms of
     // CPU beside a run of 1,000 sentences), where a long backfill pays it once.
-    let warm_up = &texts[..batch.min(100) as usize];
-    raw_throughput(&local_ai, warm_up, batch)?;
-    let warm_texts = self::texts(kind, &format!("warm-{run}"), warm_up.len());
+    let warm_texts = texts(kind, &format!("warm-{run}"), batch.min(100) as usize);
+    let texts = texts(kind, &run, n);
+    raw_throughput(&local_ai, &texts[..warm_texts.len()], batch)?;
     let warm = enqueue_all(&gateway, &cookie, &warm_texts)?;
     wait_done(&gateway, &cookie, &warm, Duration::from_mins(1))?;
     // Its batches' log lines too, so that the count of acknowledged jobs below starts after them.
