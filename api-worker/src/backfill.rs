@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use shared::access::Action;
 use shared::message::{content_hash, EmbeddingJob};
-use shared::record::record_cursor;
+use shared::record::{cut_page, record_cursor};
 use shared::ApiError;
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -40,14 +40,12 @@ pub(crate) async fn backfill(
     })?;
     caller.require(app, Some(table), Action::Admin)?;
     let after = body.cursor.as_deref().map(record_cursor).transpose()?;
-    // One record past the call's share says whether another call has anything to do, so a
-    // table of exactly 500 records takes one call, not a second that finds nothing.
+    // A table of exactly 500 records takes one call, not a second that finds nothing.
     let mut candidates = app
         .store
         .backfill_candidates(table, &caller.organization_id, after, MAX_RECORDS + 1)
         .await?;
-    let more = candidates.len() > MAX_RECORDS as usize;
-    candidates.truncate(MAX_RECORDS as usize);
+    let more = cut_page(&mut candidates, MAX_RECORDS);
     let model = &table.embeddings.model;
     let jobs: Vec<EmbeddingJob> = candidates
         .iter()

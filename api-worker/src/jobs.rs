@@ -5,7 +5,7 @@ use shared::access::Action;
 use shared::config::TableConfig;
 use shared::job::{JobStatus, STUCK_AFTER_MS};
 use shared::message::EmbeddingJob;
-use shared::record::{job_cursor, page_size, parse_job_cursor};
+use shared::record::{cut_page, job_cursor, page_size, parse_job_cursor};
 use shared::{ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -59,7 +59,6 @@ pub(crate) async fn jobs(
         .map(|c| parse_job_cursor(&c).map(|(at, id)| (at, id.to_owned())))
         .transpose()?;
     let limit = page_size(request.query("limit").as_deref())?;
-    // One job past the page says whether there is a next one: a full last page has none.
     let filter = JobFilter {
         status,
         backfill_id,
@@ -67,9 +66,7 @@ pub(crate) async fn jobs(
         limit: limit + 1,
     };
     let mut rows = app.store.jobs(&caller.organization_id, &filter).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = more
+    let next_cursor = cut_page(&mut rows, limit)
         .then(|| rows.last())
         .flatten()
         .map(|last| job_cursor(last.created_at, &last.id));

@@ -10,7 +10,9 @@ use shared::access::Action;
 use shared::config::TableConfig;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
-use shared::record::{changes_watched, page_size, record_cursor, Record, RecordInput, Write};
+use shared::record::{
+    changes_watched, cut_page, page_size, record_cursor, Record, RecordInput, Write,
+};
 use shared::{guard, ApiError, ErrorCode};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
@@ -100,14 +102,11 @@ pub(crate) async fn list(
         .query("cursor")
         .map(|c| record_cursor(&c).map(str::to_owned))
         .transpose()?;
-    // One record past the page says whether there is a next one: a full last page has none.
     let mut records = app
         .store
         .records(table, &caller.organization_id, after.as_deref(), limit + 1)
         .await?;
-    let more = records.len() > limit as usize;
-    records.truncate(limit as usize);
-    let next_cursor = more
+    let next_cursor = cut_page(&mut records, limit)
         .then(|| records.last())
         .flatten()
         .and_then(|r| r.get(&table.id_column)?.as_str().map(str::to_owned));

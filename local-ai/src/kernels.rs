@@ -145,7 +145,8 @@ fn block(src: &[f32], start: usize, pad: f32) -> ([f32; LANES], usize) {
 }
 
 // Each row of `out` (`width` wide) becomes `exp(x - its max)`, and `inverse_sums` one over its
-// sum: softmax, once scaled by [`scale_rows`], or whatever the weights multiply is.
+// sum: softmax, once each row is scaled by it ([`scale_rows`]), which attention does after the
+// weights' product with the values.
 multiversion!(exp_rows(out: &mut [f32], width: usize, inverse_sums: &mut [f32]) {
     for (row, inverse_sum) in out.chunks_exact_mut(width).zip(inverse_sums.iter_mut()) {
         let mut lanes = [f32::NEG_INFINITY; LANES];
@@ -368,8 +369,9 @@ impl CustomOp1 for Attention {
 
 /// One (text, head) block of [`Attention`]: `out = softmax(q kᵀ) v` for the text's `tokens`
 /// queries, keys and values, read in place (rows of stride `stride` in the fused projection),
-/// with `scores` a `tokens x tokens` scratch block and `inverse_sums` one of `tokens`. Each row of weights is normalised after the product, on the `head` values it gives rather
-/// than on its `tokens` weights.
+/// with `scores` a `tokens x tokens` scratch block and `inverse_sums` one of `tokens`. Each row
+/// of weights is normalised after the product, on the `head` values it gives rather than on its
+/// `tokens` weights.
 fn attend(
     q: &[f32],
     k: &[f32],

@@ -150,6 +150,15 @@ pub fn parse_job_cursor(cursor: &str) -> Result<(i64, &str), ApiError> {
 /// [`parse_job_cursor`]'s rule as a regular expression, for the API document.
 pub const JOB_CURSOR_PATTERN: &str = "^[0-9]{1,15}:[0-9a-f-]{1,36}$";
 
+/// Cuts `rows`, read with a limit of `limit + 1`, to `limit`, and says whether one was past
+/// them: a page reads one row more than it shows, so a full last page offers no next one.
+pub fn cut_page<T>(rows: &mut Vec<T>, limit: u32) -> bool {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more
+}
+
 /// A page size asked for in `limit`, within 1..=[`MAX_PAGE`].
 pub fn page_size(limit: Option<&str>) -> Result<u32, ApiError> {
     match limit {
@@ -167,6 +176,19 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use serde_json::json;
+
+    #[test]
+    fn a_page_is_cut_to_its_limit_and_knows_if_more_remain() {
+        let mut full = vec![1, 2, 3];
+        assert!(cut_page(&mut full, 2));
+        assert_eq!(full, [1, 2]);
+        let mut exact = vec![1, 2];
+        assert!(!cut_page(&mut exact, 2), "exactly a page: no next one");
+        assert_eq!(exact, [1, 2]);
+        let mut short = vec![1];
+        assert!(!cut_page(&mut short, 2));
+        assert_eq!(short, [1]);
+    }
 
     fn claims() -> TableConfig {
         Config::parse(include_str!("../../embeddings.toml"))

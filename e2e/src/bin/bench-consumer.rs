@@ -219,10 +219,9 @@ fn run(
     let warm_texts = texts(kind, &format!("warm-{run}"), batch.min(100) as usize);
     let texts = texts(kind, &run, n);
     raw_throughput(&local_ai, &texts[..warm_texts.len()], batch)?;
-    let warm = enqueue_all(&gateway, &cookie, &warm_texts)?;
-    wait_done(&gateway, &cookie, &warm, Duration::from_mins(1))?;
-    // Its batches' log lines too, so that the count of acknowledged jobs below starts after them.
-    wait_acknowledged(&stack, 0, warm.len(), Duration::from_mins(1))?;
+    enqueue_all(&gateway, &cookie, &warm_texts)?;
+    // Done once their batches have logged, and the count of acknowledged jobs below starts after.
+    wait_acknowledged(&stack, 0, warm_texts.len(), Duration::from_mins(1))?;
 
     if enqueue == Enqueue::Backfill {
         seed_notes(&stack, &texts)?;
