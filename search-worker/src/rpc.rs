@@ -15,7 +15,8 @@ use crate::embed::embed;
 use crate::ports::{App, JobQueue, Store, VectorIndexes};
 use crate::search::{gray_zone, query, search};
 
-/// Runs `method` with `args` and answers with its outcome; one log line per call.
+/// Runs `method` with `args` and answers with its outcome; one log line per call that fails
+/// (a success's is at `debug`, not written: see `HttpResponse::log`).
 pub(crate) async fn call<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     queue: &impl JobQueue,
@@ -24,7 +25,7 @@ pub(crate) async fn call<S: Store, E: Embedder, V: VectorIndexes>(
 ) -> Value {
     let result = dispatch(app, queue, method, args).await;
     match &result {
-        Ok(_) => tracing::info!(method, outcome = "ok", "rpc"),
+        Ok(_) => tracing::debug!(method, outcome = "ok", "rpc"),
         Err(error) if error.code == ErrorCode::Internal || error.status() >= 500 => {
             tracing::warn!(method, outcome = error.code.as_str(), error = %error.message, "rpc");
         }

@@ -7,19 +7,27 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the JSON subscriber once per isolate; later calls do nothing.
 pub fn init(worker_name: &'static str) {
-    let installed = tracing_subscriber::fmt()
+    if tracing::subscriber::set_global_default(subscriber(ConsoleWriter)).is_ok() {
+        tracing::info!(worker = worker_name, "tracing ready");
+    }
+}
+
+/// The workers' subscriber, writing to `writer`: one JSON line per event at `info` and above
+/// (`debug` events are not written).
+pub fn subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_ansi(false)
         // wasm32-unknown-unknown has no system clock; the runtime stamps each line instead.
         .without_time()
         .with_current_span(false)
         .with_target(false)
-        .with_writer(ConsoleWriter)
-        .try_init()
-        .is_ok();
-    if installed {
-        tracing::info!(worker = worker_name, "tracing ready");
-    }
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(writer)
+        .finish()
 }
 
 /// Writes each formatted event to `console.log`.
