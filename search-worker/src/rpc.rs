@@ -15,8 +15,8 @@ use crate::embed::embed;
 use crate::ports::{App, JobQueue, Store, VectorIndexes};
 use crate::search::{gray_zone, query, search};
 
-/// Runs `method` with `args` and answers with its outcome; one log line per call that fails
-/// (a success's is at `debug`, not written: see `HttpResponse::log`).
+/// Runs `method` with `args` and answers with its outcome; one log line per call that fails (a
+/// success writes none, as `HttpResponse::log` says why).
 pub(crate) async fn call<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     queue: &impl JobQueue,
@@ -24,12 +24,12 @@ pub(crate) async fn call<S: Store, E: Embedder, V: VectorIndexes>(
     args: Vec<Value>,
 ) -> Value {
     let result = dispatch(app, queue, method, args).await;
-    match &result {
-        Ok(_) => tracing::debug!(method, outcome = "ok", "rpc"),
-        Err(error) if error.code == ErrorCode::Internal || error.status() >= 500 => {
+    if let Err(error) = &result {
+        if error.code == ErrorCode::Internal || error.status() >= 500 {
             tracing::warn!(method, outcome = error.code.as_str(), error = %error.message, "rpc");
+        } else {
+            tracing::info!(method, outcome = error.code.as_str(), "rpc");
         }
-        Err(error) => tracing::info!(method, outcome = error.code.as_str(), "rpc"),
     }
     rpc::outcome(result)
 }

@@ -226,20 +226,12 @@ impl HttpResponse {
         }
     }
 
-    /// The one log line of a request: at `info` for an error answered to the caller, at `debug`
-    /// (not written: the subscriber's level is `info`) for a success. The platform logs every
-    /// invocation with its status already, and a console line is not free: each is a billed log
-    /// event in production, and under `wrangler dev` each one took about 2 ms of the request's
-    /// time (measured beside a worker that logs nothing), a third of a search's fixed cost.
+    /// The log line of a request answered with an error, if it was. A success writes none: the
+    /// platform logs every invocation with its status already, and a console line is not free:
+    /// each is a billed log event in production, and under `wrangler dev` each one took about
+    /// 2 ms of the request's time (measured beside a worker that logs nothing).
     pub fn log(&self, request: &HttpRequest) {
-        if self.status < 400 {
-            tracing::debug!(
-                method = request.method.as_str(),
-                path = %request.path,
-                status = self.status,
-                "request"
-            );
-        } else {
+        if self.status >= 400 {
             tracing::info!(
                 method = request.method.as_str(),
                 path = %request.path,

@@ -12,8 +12,7 @@ pub fn init(worker_name: &'static str) {
     }
 }
 
-/// The workers' subscriber, writing to `writer`: one JSON line per event at `info` and above
-/// (`debug` events are not written).
+/// The workers' subscriber, writing to `writer`: one JSON line per event at `info` and above.
 pub fn subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
