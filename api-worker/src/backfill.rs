@@ -80,6 +80,7 @@ pub(crate) async fn backfill(
         records = candidates.len(),
         queued = sent,
         failed = jobs.len() - sent,
+        d1_statements = app.store.statements(),
         "backfill"
     );
     if sent == 0 && !jobs.is_empty() {

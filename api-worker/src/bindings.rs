@@ -46,7 +46,7 @@ thread_local! {
 pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
     let binding = |name: &str, e: worker::Error| Fault(format!("binding `{name}` is missing: {e}"));
     Ok(App {
-        store: D1Store(env.d1(DB).map_err(|e| binding(DB, e))?),
+        store: D1Store::new(env.d1(DB).map_err(|e| binding(DB, e))?),
         queue: QueueProducer(
             env.queue(EMBEDDINGS_QUEUE)
                 .map_err(|e| binding(EMBEDDINGS_QUEUE, e))?,

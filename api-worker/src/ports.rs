@@ -196,6 +196,9 @@ pub(crate) struct LastError {
 /// D1, as the gateway uses it. Every method is one round trip; every query is scoped to an
 /// organization, and table and column names come from the validated config only.
 pub(crate) trait Store {
+    /// The D1 statements this store has prepared so far: the request's share of D1's queries
+    /// per invocation (50 on Workers Free), for the logs.
+    fn statements(&self) -> usize;
     async fn ping(&self) -> Result<(), Fault>;
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault>;
     /// The unrevoked key with this hash, marking it used, with its creator's role now.
@@ -266,7 +269,7 @@ pub(crate) trait Store {
         limit: u32,
     ) -> Result<Vec<BackfillCandidate>, Fault>;
 
-    /// Writes job rows, all in one transaction.
+    /// Writes job rows, all in one transaction, in a statement or two however many they are.
     async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault>;
     async fn mark_jobs_failed(
         &self,

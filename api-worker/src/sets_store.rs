@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use shared::config::TableConfig;
 use shared::sets::VectorSet;
-use worker_kit::d1::{self, ident, text};
+use worker_kit::d1::{ident, text};
 use worker_kit::sets::{self, CoverageRow, SetRow};
 use worker_kit::Fault;
 
@@ -44,19 +44,16 @@ impl D1Store {
         table: &TableConfig,
         organization_id: &str,
     ) -> Result<TableHealth, Fault> {
-        let db = &self.0;
         let scope = [text(organization_id), text(&table.name)];
         let configured = VectorSet::configured(table);
         let statements = vec![
-            d1::statement(
-                db,
+            self.statement(
                 "SELECT organization_id, table_name, model, location, role, migration_id
                  FROM embedding_sets WHERE organization_id = ?1 AND table_name = ?2
                    AND role IN ('active', 'building', 'retiring')",
                 &scope,
             )?,
-            d1::statement(
-                db,
+            self.statement(
                 &format!(
                     "SELECT COUNT(*) AS n FROM {} WHERE {} = ?1",
                     ident(&table.name),
@@ -64,8 +61,7 @@ impl D1Store {
                 ),
                 &[text(organization_id)],
             )?,
-            d1::statement(
-                db,
+            self.statement(
                 "SELECT COUNT(*) AS n FROM embedding_vectors v
                  WHERE v.organization_id = ?1 AND v.table_name = ?2 AND v.model = ?3
                    AND v.location = ?4 AND v.vector IS NOT NULL
@@ -79,17 +75,16 @@ impl D1Store {
                     text(&configured.location),
                 ],
             )?,
-            d1::statement(
-                db,
+            self.statement(
                 "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM embedding_jobs
                  WHERE organization_id = ?1 AND table_name = ?2
                    AND status IN ('queued', 'processing', 'failed', 'dead')
                  GROUP BY status",
                 &scope,
             )?,
-            d1::statement(db, LAST_ERRORS, &scope)?,
+            self.statement(LAST_ERRORS, &scope)?,
         ];
-        let results = db.batch(statements).await?;
+        let results = self.db.batch(statements).await?;
         let [sets, records, embedded, jobs, errors] = results.as_slice() else {
             return Err(Fault("D1 returned other than five results".into()));
         };
@@ -125,7 +120,8 @@ impl D1Store {
             .iter()
             .find(|s| s.role() == Some(shared::sets::SetRole::Building));
         if let Some(building) = building {
-            let row = sets::coverage(db, organization_id, table, &building.set())?
+            self.count(1);
+            let row = sets::coverage(&self.db, organization_id, table, &building.set())?
                 .first::<CoverageRow>(None)
                 .await?
                 .unwrap_or_default();
@@ -141,10 +137,9 @@ impl D1Store {
         now_ms: i64,
     ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault> {
         let pairs = serde_json::to_string(&[sets::pair(organization_id, table)])?;
-        let results = self
-            .0
-            .batch(sets::ensure(&self.0, &pairs, now_ms)?.to_vec())
-            .await?;
+        let ensure = sets::ensure(&self.db, &pairs, now_ms)?;
+        self.count(ensure.len());
+        let results = self.db.batch(ensure.to_vec()).await?;
         let [_, created, live] = results.as_slice() else {
             return Err(Fault("D1 returned other than three results".into()));
         };

@@ -7,9 +7,11 @@ use shared::config::TableConfig;
 use shared::job::STUCK_AFTER_MS;
 use shared::message::EmbeddingJob;
 use shared::record::{Record, CREATED_AT, UPDATED_AT};
+use std::cell::Cell;
+
 use uuid::Uuid;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 use worker_kit::d1::{self, ident, number, optional, text};
 use worker_kit::sets::SetRow;
 use worker_kit::Fault;
@@ -21,8 +23,46 @@ use crate::ports::{
     TableHealth,
 };
 
+/// D1, and the statements this request has prepared on it: every one of a `batch()` counts
+/// against the invocation's queries (50 on Workers Free, 1,000 on Paid).
 #[derive(Debug)]
-pub(crate) struct D1Store(pub D1Database);
+pub(crate) struct D1Store {
+    pub(crate) db: D1Database,
+    statements: Cell<usize>,
+}
+
+impl D1Store {
+    pub(crate) fn new(db: D1Database) -> Self {
+        D1Store {
+            db,
+            statements: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn count(&self, n: usize) {
+        self.statements.set(self.statements.get() + n);
+    }
+
+    pub(crate) fn statement(
+        &self,
+        sql: &str,
+        values: &[JsValue],
+    ) -> Result<D1PreparedStatement, Fault> {
+        self.count(1);
+        d1::statement(&self.db, sql, values)
+    }
+
+    fn over_chunks(
+        &self,
+        items: &[serde_json::Value],
+        sql: &str,
+        rest: &[JsValue],
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let statements = d1::over_chunks(&self.db, items, sql, rest)?;
+        self.count(statements.len());
+        Ok(statements)
+    }
+}
 
 /// A JSON value of a record body as a bound parameter (numbers as doubles, booleans as 0/1).
 fn bound(value: &serde_json::Value) -> JsValue {
@@ -72,7 +112,7 @@ impl D1Store {
         params: &[JsValue],
         none: RecordWrite,
     ) -> Result<RecordWrite, Fault> {
-        match d1::statement(&self.0, sql, params)?.all().await {
+        match self.statement(sql, params)?.all().await {
             Ok(result) => Ok(result
                 .results::<Record>()?
                 .into_iter()
@@ -91,24 +131,28 @@ impl D1Store {
 }
 
 impl Store for D1Store {
+    fn statements(&self) -> usize {
+        self.statements.get()
+    }
+
     async fn ping(&self) -> Result<(), Fault> {
-        d1::ping(&self.0).await
+        d1::ping(&self.db).await
     }
 
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault> {
         // The session and the user's role in its active organization, in one round trip.
-        let row = d1::statement(
-            &self.0,
-            r#"SELECT s."userId" AS user_id, s."activeOrganizationId" AS active_organization_id,
+        let row = self
+            .statement(
+                r#"SELECT s."userId" AS user_id, s."activeOrganizationId" AS active_organization_id,
                           CAST(s."expiresAt" AS TEXT) AS expires_at, m."role" AS role
                    FROM "session" s
                    LEFT JOIN "member" m
                      ON m."organizationId" = s."activeOrganizationId" AND m."userId" = s."userId"
                    WHERE s."token" = ?1"#,
-            &[text(token)],
-        )?
-        .first::<SessionRow>(None)
-        .await?;
+                &[text(token)],
+            )?
+            .first::<SessionRow>(None)
+            .await?;
         Ok(row)
     }
 
@@ -120,8 +164,7 @@ impl Store for D1Store {
         // One round trip: the key marked used (when its last written use is a minute old, as
         // `api_key::use_is_written` says: an UPDATE that matches nothing writes nothing), the
         // key, and its creator's membership now.
-        let touch = d1::statement(
-            &self.0,
+        let touch = self.statement(
             "UPDATE api_keys SET last_used_at = ?2
              WHERE key_hash = ?1 AND revoked_at IS NULL
                AND (last_used_at IS NULL OR last_used_at <= ?3)",
@@ -131,21 +174,19 @@ impl Store for D1Store {
                 number(now_ms - api_key::LAST_USED_RESOLUTION_MS),
             ],
         )?;
-        let key = d1::statement(
-            &self.0,
+        let key = self.statement(
             "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
              FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
             &[text(key_hash)],
         )?;
-        let creator = d1::statement(
-            &self.0,
+        let creator = self.statement(
             r#"SELECT m."role" AS role FROM api_keys k
                JOIN "member" m ON m."organizationId" = k.organization_id AND m."userId" = k.created_by
                WHERE k.key_hash = ?1"#,
             &[text(key_hash)],
         )?;
         let mut results = self
-            .0
+            .db
             .batch(vec![touch, key, creator])
             .await?
             .into_iter()
@@ -165,8 +206,7 @@ impl Store for D1Store {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault> {
-        d1::statement(
-            &self.0,
+        self.statement(
             "INSERT INTO api_keys (id, organization_id, name, key_hash, role, created_by, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             &[
@@ -185,8 +225,7 @@ impl Store for D1Store {
     }
 
     async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault> {
-        let rows = d1::statement(
-            &self.0,
+        let rows = self.statement(
             "SELECT id, organization_id, name, role, created_by, created_at, last_used_at, revoked_at
              FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id",
             &[text(organization_id)],
@@ -203,14 +242,14 @@ impl Store for D1Store {
         id: &str,
         now_ms: i64,
     ) -> Result<bool, Fault> {
-        let result = d1::statement(
-            &self.0,
-            "UPDATE api_keys SET revoked_at = ?3
+        let result = self
+            .statement(
+                "UPDATE api_keys SET revoked_at = ?3
                  WHERE id = ?1 AND organization_id = ?2 AND revoked_at IS NULL",
-            &[text(id), text(organization_id), number(now_ms)],
-        )?
-        .run()
-        .await?;
+                &[text(id), text(organization_id), number(now_ms)],
+            )?
+            .run()
+            .await?;
         Ok(Self::changes(&result)? > 0)
     }
 
@@ -227,7 +266,8 @@ impl Store for D1Store {
             ident(&table.id_column),
             ident(&table.organization_column)
         );
-        let row = d1::statement(&self.0, &sql, &[text(id), text(organization_id)])?
+        let row = self
+            .statement(&sql, &[text(id), text(organization_id)])?
             .first::<Record>(None)
             .await?;
         Ok(row)
@@ -247,18 +287,18 @@ impl Store for D1Store {
             ident(&table.name),
             ident(&table.organization_column),
         );
-        let rows = d1::statement(
-            &self.0,
-            &sql,
-            &[
-                text(organization_id),
-                optional(after),
-                number(i64::from(limit)),
-            ],
-        )?
-        .all()
-        .await?
-        .results::<Record>()?;
+        let rows = self
+            .statement(
+                &sql,
+                &[
+                    text(organization_id),
+                    optional(after),
+                    number(i64::from(limit)),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<Record>()?;
         Ok(rows)
     }
 
@@ -316,16 +356,14 @@ impl Store for D1Store {
             ident(&table.id_column),
             ident(&table.organization_column),
         );
-        let before = d1::statement(
-            &self.0,
+        let before = self.statement(
             &format!(
                 "SELECT {} FROM {table_name} WHERE {id_column} = ?1 AND {organization_column} = ?2",
                 columns(table)
             ),
             &[text(id), text(organization_id)],
         )?;
-        let update = d1::statement(
-            &self.0,
+        let update = self.statement(
             &format!(
                 "UPDATE {table_name} SET {} WHERE {id_column} = ?1 AND {organization_column} = ?2
                  RETURNING {}",
@@ -335,7 +373,7 @@ impl Store for D1Store {
             &params,
         )?;
         // One batch is one transaction: no other write lands between the read and the update.
-        let results = match self.0.batch(vec![before, update]).await {
+        let results = match self.db.batch(vec![before, update]).await {
             Ok(results) => results,
             Err(e) => return refused(e).map(|write| (None, write)),
         };
@@ -358,24 +396,24 @@ impl Store for D1Store {
         organization_id: &str,
         id: &str,
     ) -> Result<bool, Fault> {
-        let result = d1::statement(
-            &self.0,
-            &format!(
-                "UPDATE embedding_vectors SET
+        let result = self
+            .statement(
+                &format!(
+                    "UPDATE embedding_vectors SET
                          metadata = (SELECT {} FROM {} r WHERE r.{} = ?3 AND r.{} = ?1),
                          seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
                                 WHERE organization_id = ?1 AND table_name = ?2)
                      WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3
                        AND vector IS NOT NULL",
-                table.metadata_sql("r"),
-                ident(&table.name),
-                ident(&table.id_column),
-                ident(&table.organization_column),
-            ),
-            &[text(organization_id), text(&table.name), text(id)],
-        )?
-        .run()
-        .await?;
+                    table.metadata_sql("r"),
+                    ident(&table.name),
+                    ident(&table.id_column),
+                    ident(&table.organization_column),
+                ),
+                &[text(organization_id), text(&table.name), text(id)],
+            )?
+            .run()
+            .await?;
         Ok(Self::changes(&result)? > 0)
     }
 
@@ -385,8 +423,7 @@ impl Store for D1Store {
         organization_id: &str,
         id: &str,
     ) -> Result<bool, Fault> {
-        let record = d1::statement(
-            &self.0,
+        let record = self.statement(
             &format!(
                 "DELETE FROM {} WHERE {} = ?1 AND {} = ?2",
                 ident(&table.name),
@@ -396,15 +433,14 @@ impl Store for D1Store {
             &[text(id), text(organization_id)],
         )?;
         // A tombstone, not a DELETE: its new `seq` tells search-worker's cache the vector is gone.
-        let vector = d1::statement(
-            &self.0,
+        let vector = self.statement(
             "UPDATE embedding_vectors SET vector = NULL, codes = NULL, content_hash = '',
                  metadata = '{}', seq = (SELECT MAX(seq) + 1 FROM embedding_vectors
                         WHERE organization_id = ?1 AND table_name = ?2)
              WHERE organization_id = ?1 AND table_name = ?2 AND record_id = ?3",
             &[text(organization_id), text(&table.name), text(id)],
         )?;
-        let results = self.0.batch(vec![record, vector]).await?;
+        let results = self.db.batch(vec![record, vector]).await?;
         Ok(results
             .first()
             .map(Self::changes)
@@ -440,21 +476,21 @@ impl Store for D1Store {
             ident(&table.name),
             ident(&table.organization_column),
         );
-        let rows = d1::statement(
-            &self.0,
-            &sql,
-            &[
-                text(organization_id),
-                optional(after),
-                number(i64::from(limit)),
-                text(&table.name),
-                text(&table.embeddings.vector_index.location()),
-                text(&table.embeddings.model),
-            ],
-        )?
-        .all()
-        .await?
-        .results::<Record>()?;
+        let rows = self
+            .statement(
+                &sql,
+                &[
+                    text(organization_id),
+                    optional(after),
+                    number(i64::from(limit)),
+                    text(&table.name),
+                    text(&table.embeddings.vector_index.location()),
+                    text(&table.embeddings.model),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<Record>()?;
         Ok(rows
             .into_iter()
             .map(|mut record| {
@@ -470,29 +506,31 @@ impl Store for D1Store {
     }
 
     async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault> {
-        let mut statements = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            statements.push(d1::statement(
-                &self.0,
-                "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
-                     content_hash, status, attempts, backfill_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                &[
-                    text(&job.id),
-                    text(&job.organization_id),
-                    optional(job.table_name.as_deref()),
-                    optional(job.record_id.as_deref()),
-                    text(&job.model),
-                    text(&job.content),
-                    text(&job.content_hash),
-                    text(&job.status),
-                    number(i64::from(job.attempts)),
-                    optional(job.backfill_id.as_deref()),
-                    number(job.created_at),
-                ],
-            )?);
+        let rows: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                serde_json::json!({
+                    "id": job.id, "org": job.organization_id, "table": job.table_name,
+                    "record": job.record_id, "model": job.model, "content": job.content,
+                    "hash": job.content_hash, "status": job.status, "attempts": job.attempts,
+                    "backfill": job.backfill_id, "created": job.created_at,
+                })
+            })
+            .collect();
+        // A backfill's 500 rows in a statement or two, not 500 of D1's queries.
+        let statements = self.over_chunks(&rows,
+            "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
+                 content_hash, status, attempts, backfill_id, created_at, updated_at)
+             SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
+                 value ->> 'model', value ->> 'content', value ->> 'hash', value ->> 'status',
+                 value ->> 'attempts', value ->> 'backfill', value ->> 'created',
+                 value ->> 'created'
+             FROM json_each(?1)",
+            &[],
+        )?;
+        if !statements.is_empty() {
+            self.db.batch(statements).await?;
         }
-        self.0.batch(statements).await?;
         Ok(())
     }
 
@@ -503,35 +541,34 @@ impl Store for D1Store {
         error: &str,
         now_ms: i64,
     ) -> Result<(), Fault> {
-        let mut statements = Vec::with_capacity(job_ids.len());
-        for job_id in job_ids {
-            statements.push(d1::statement(
-                &self.0,
-                "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4, completed_at = ?4
-                 WHERE id = ?1 AND organization_id = ?2",
-                &[
-                    text(&job_id.to_string()),
-                    text(organization_id),
-                    text(error),
-                    number(now_ms),
-                ],
-            )?);
+        let ids: Vec<serde_json::Value> = job_ids
+            .iter()
+            .map(|id| serde_json::Value::String(id.to_string()))
+            .collect();
+        let statements = self.over_chunks(
+            &ids,
+            "UPDATE embedding_jobs SET status = 'failed', last_error = ?3, updated_at = ?4,
+                 completed_at = ?4
+             WHERE organization_id = ?2 AND id IN (SELECT value FROM json_each(?1))",
+            &[text(organization_id), text(error), number(now_ms)],
+        )?;
+        if !statements.is_empty() {
+            self.db.batch(statements).await?;
         }
-        self.0.batch(statements).await?;
         Ok(())
     }
 
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
-        let row = d1::statement(
-            &self.0,
-            &format!(
-                "SELECT {JOB_COLUMNS}, hex(vector) AS vector_hex
+        let row = self
+            .statement(
+                &format!(
+                    "SELECT {JOB_COLUMNS}, hex(vector) AS vector_hex
                      FROM embedding_jobs WHERE id = ?1 AND organization_id = ?2"
-            ),
-            &[text(&job_id.to_string()), text(organization_id)],
-        )?
-        .first::<JobRow>(None)
-        .await?;
+                ),
+                &[text(&job_id.to_string()), text(organization_id)],
+            )?
+            .first::<JobRow>(None)
+            .await?;
         Ok(row)
     }
 
@@ -542,50 +579,50 @@ impl Store for D1Store {
             .map_or((JsValue::NULL, JsValue::NULL), |(at, id)| {
                 (number(*at), text(id))
             });
-        let rows = d1::statement(
-            &self.0,
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM embedding_jobs
+        let rows = self
+            .statement(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM embedding_jobs
                      WHERE organization_id = ?1
                        AND (?2 IS NULL OR status = ?2)
                        AND (?3 IS NULL OR backfill_id = ?3)
                        AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
                      ORDER BY created_at DESC, id DESC LIMIT ?6"
-            ),
-            &[
-                text(organization_id),
-                optional(filter.status.map(shared::job::JobStatus::as_str)),
-                optional(filter.backfill_id.as_deref()),
-                before_at,
-                before_id,
-                number(i64::from(filter.limit)),
-            ],
-        )?
-        .all()
-        .await?
-        .results::<JobRow>()?;
+                ),
+                &[
+                    text(organization_id),
+                    optional(filter.status.map(shared::job::JobStatus::as_str)),
+                    optional(filter.backfill_id.as_deref()),
+                    before_at,
+                    before_id,
+                    number(i64::from(filter.limit)),
+                ],
+            )?
+            .all()
+            .await?
+            .results::<JobRow>()?;
         Ok(rows)
     }
 
     async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault> {
-        let result = d1::statement(
-            &self.0,
-            "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
+        let result = self
+            .statement(
+                "UPDATE embedding_jobs SET status = 'queued', content = ?3, content_hash = ?4,
                      updated_at = ?5, completed_at = NULL
                  WHERE id = ?1 AND organization_id = ?2
                    AND (status IN ('dead', 'failed')
                         OR (status IN ('queued', 'processing') AND updated_at <= ?6))",
-            &[
-                text(&job.job_id.to_string()),
-                text(&job.organization_id),
-                text(&job.content),
-                text(&job.content_hash),
-                number(now_ms),
-                number(now_ms - STUCK_AFTER_MS),
-            ],
-        )?
-        .run()
-        .await?;
+                &[
+                    text(&job.job_id.to_string()),
+                    text(&job.organization_id),
+                    text(&job.content),
+                    text(&job.content_hash),
+                    number(now_ms),
+                    number(now_ms - STUCK_AFTER_MS),
+                ],
+            )?
+            .run()
+            .await?;
         Ok(Self::changes(&result)? > 0)
     }
 

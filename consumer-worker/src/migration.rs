@@ -254,7 +254,7 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
 }
 
 /// Rows of a given-up set whose records' columns one clean-up step restores: their vectors, as
-/// JSON, fit one bound parameter of D1's (`crate::store::MAX_PARAMETER_BYTES`) at 1,024
+/// JSON, fit one bound parameter of D1's (`worker_kit::d1::MAX_PARAMETER_BYTES`) at 1,024
 /// dimensions.
 const RESTORE_CHUNK: usize = 100;
 

@@ -76,33 +76,6 @@ pub(crate) fn column_update(table: &TableConfig) -> String {
 /// Job statuses a delivery may still change.
 const OPEN: &str = "status IN ('queued', 'processing')";
 
-/// The most bytes of JSON one bound parameter carries: half of D1's 2,000,000-byte limit on a
-/// string, so that a batch's rows travel in as few statements as D1 allows, with room to spare.
-pub(crate) const MAX_PARAMETER_BYTES: usize = 1 << 20;
-
-/// `items` as JSON arrays of at most [`MAX_PARAMETER_BYTES`] each (an item larger than that
-/// alone goes alone): one bound parameter, and one statement, per array.
-pub(crate) fn json_chunks(items: &[Value]) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut chunk = String::from("[");
-    for item in items {
-        let text = item.to_string();
-        if chunk.len() > 1 && chunk.len() + text.len() + 1 > MAX_PARAMETER_BYTES {
-            chunk.push(']');
-            chunks.push(std::mem::replace(&mut chunk, String::from("[")));
-        }
-        if chunk.len() > 1 {
-            chunk.push(',');
-        }
-        chunk.push_str(&text);
-    }
-    if chunk.len() > 1 {
-        chunk.push(']');
-        chunks.push(chunk);
-    }
-    chunks
-}
-
 /// A delivered job's id and the `created_at` of its row, as the delivery statement
 /// `RETURNING`s them.
 #[derive(Deserialize)]
@@ -261,26 +234,14 @@ impl D1Store {
         Ok(())
     }
 
-    fn statement(&self, sql: &str, values: &[JsValue]) -> Result<D1PreparedStatement, Fault> {
-        d1::statement(&self.db, sql, values)
-    }
-
-    /// `sql` once per chunk of `items` ([`json_chunks`]): the chunk is `?1`, `rest` follow it.
+    /// `sql` once per chunk of `items` ([`d1::over_chunks`]).
     pub(crate) fn over_chunks(
         &self,
         items: &[Value],
         sql: &str,
         rest: &[JsValue],
     ) -> Result<Vec<D1PreparedStatement>, Fault> {
-        json_chunks(items)
-            .iter()
-            .map(|chunk| {
-                let values: Vec<JsValue> = std::iter::once(text(chunk))
-                    .chain(rest.iter().cloned())
-                    .collect();
-                self.statement(sql, &values)
-            })
-            .collect()
+        d1::over_chunks(&self.db, items, sql, rest)
     }
 
     /// Every job's row, created for a custom pipeline's job, moved to `processing`; it returns

@@ -595,19 +595,25 @@ impl Stack {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
-    /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
-    pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
+    /// The fields of each event the workers logged as `message` after byte `from` of
+    /// `wrangler-dev.log`.
+    pub fn events(&self, from: usize, message: &str) -> Vec<serde_json::Value> {
         self.log_from("wrangler-dev.log", from)
             .lines()
             .filter_map(|line| {
                 serde_json::from_str::<serde_json::Value>(&line[line.find('{')?..]).ok()
             })
-            .filter(|event| {
-                event["fields"]["message"] == "batch processed"
-                    && event["fields"]["queue"] == "embeddings-queue"
-            })
+            .filter(|event| event["fields"]["message"] == message)
             .map(|event| event["fields"].clone())
+            .collect()
+    }
+
+    /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
+    /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
+    pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
+        self.events(from, "batch processed")
+            .into_iter()
+            .filter(|fields| fields["queue"] == "embeddings-queue")
             .collect()
     }
 

@@ -62,6 +62,10 @@ impl FakeStore {
 }
 
 impl Store for FakeStore {
+    /// An in-memory store prepares no D1 statements.
+    fn statements(&self) -> usize {
+        0
+    }
     async fn ping(&self) -> Result<(), Fault> {
         if self.down {
             Err(Fault("D1 down".into()))

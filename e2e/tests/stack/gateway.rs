@@ -399,6 +399,7 @@ fn list_then_delete(ctx: &Ctx, id: &str) -> Result<(), Failed> {
 
 fn a_backfill_embeds_what_lacks_a_current_embedding(ctx: &Ctx) -> Result<(), Failed> {
     let claims = seed_claims(ctx, "backfill", 30)?;
+    let log_start = ctx.stack.log("wrangler-dev.log").len();
     let reply = ctx.client.call(
         "POST",
         "/api/v1/embeddings/backfill",
@@ -412,6 +413,16 @@ fn a_backfill_embeds_what_lacks_a_current_embedding(ctx: &Ctx) -> Result<(), Fai
         .to_owned();
     let count = reply.body["count"].as_u64().ok_or("no count")?;
     check(count >= claims.len() as u64, || format!("{}", reply.body))?;
+    // Its job rows go to D1 in one statement, not one each: D1 counts every statement of a
+    // batch against the invocation's queries, 50 on Workers Free.
+    let logged = ctx.stack.events(log_start, "backfill");
+    let statements = logged
+        .iter()
+        .find(|fields| fields["backfill_id"] == backfill_id.as_str())
+        .and_then(|fields| fields["d1_statements"].as_u64());
+    check(statements.is_some_and(|n| n <= 3), || {
+        format!("a backfill of {count} jobs prepared {statements:?} D1 statements: {logged:?}")
+    })?;
     let listed = ctx.client.get(
         &format!("/api/v1/embeddings/jobs?backfillId={backfill_id}&limit=100"),
         Some(&ctx.ann),
