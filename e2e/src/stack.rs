@@ -486,6 +486,12 @@ impl Stack {
         Ok(self.cookie(&format!("tok_{user}")))
     }
 
+    /// A user with `role` in an existing organization, with a live session in it: its cookie.
+    pub fn add_member(&self, user: &str, org: &str, role: &str) -> io::Result<String> {
+        self.sql(&member_sql(user, org, role))?;
+        Ok(self.cookie(&format!("tok_{user}")))
+    }
+
     /// A cookie for a seeded session token, signed with this stack's secret.
     pub fn cookie(&self, token: &str) -> String {
         session_cookie(token, self.secret.as_bytes())
