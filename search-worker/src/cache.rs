@@ -28,6 +28,7 @@ use shared::topk::{dot, normalized};
 use shared::vector::decode_hex;
 use worker_kit::Fault;
 
+use crate::answers::{Answers, Nearest, Question};
 use crate::ports::{ActiveSet, ExactRow, VectorRow, FILL_CHUNK};
 
 /// How long a query text's vector is reused.
@@ -78,6 +79,8 @@ pub(crate) struct Snapshot {
     /// The most a table's exact vectors may take for the snapshot to hold them all
     /// ([`EXACT_RESIDENT_BYTES`] in a [`VectorCache`]).
     resident_bytes: usize,
+    /// Its last answers, each for the `max_seq` it was computed at.
+    pub answers: Answers,
 }
 
 /// A row a search may rank: what [`Snapshot::shortlist`] found.
@@ -108,7 +111,11 @@ impl Snapshot {
 
     /// What the snapshot holds in memory, roughly: its codes, ids, metadata and exact vectors.
     pub(crate) fn bytes(&self) -> usize {
-        self.codes.len() + self.len() * CODES_HEADER + self.other_bytes + self.exact.bytes
+        self.codes.len()
+            + self.len() * CODES_HEADER
+            + self.other_bytes
+            + self.exact.bytes
+            + self.answers.bytes()
     }
 
     /// Applies rows written since `max_seq`, in order. A row at or below `max_seq` is already
@@ -361,7 +368,7 @@ fn exact_bytes(id: &str, vector: &[f32]) -> usize {
 
 /// The length of `metadata` as compact JSON, near enough for a budget (a number counts 8):
 /// what a row's metadata costs beside its codes.
-fn json_bytes(metadata: &Map<String, Value>) -> usize {
+pub(crate) fn json_bytes(metadata: &Map<String, Value>) -> usize {
     fn value(v: &Value) -> usize {
         match v {
             Value::String(s) => s.len() + 2,
@@ -384,6 +391,7 @@ pub(crate) struct VectorCache {
     tick: Cell<u64>,
     budget: Cell<usize>,
     evictions: Cell<u64>,
+    answered: Cell<u64>,
     resident_bytes: Cell<usize>,
 }
 
@@ -394,6 +402,7 @@ impl Default for VectorCache {
             tick: Cell::new(0),
             budget: Cell::new(DEFAULT_VECTOR_BUDGET),
             evictions: Cell::new(0),
+            answered: Cell::new(0),
             resident_bytes: Cell::new(EXACT_RESIDENT_BYTES),
         }
     }
@@ -407,6 +416,8 @@ pub(crate) struct VectorCacheStats {
     pub bytes: usize,
     pub budget: usize,
     pub evictions: u64,
+    /// Searches answered from a snapshot's kept answers (`crate::answers`).
+    pub answered: u64,
 }
 
 impl VectorCache {
@@ -465,6 +476,28 @@ impl VectorCache {
         result
     }
 
+    /// Keeps `answer` to `question`, computed at `at`, in the snapshot of `(organization,
+    /// table)` if it is still there and has not moved since ([`Answers::put`]).
+    pub(crate) fn keep_answer(
+        &self,
+        organization_id: &str,
+        table: &str,
+        question: Question,
+        at: i64,
+        answer: Vec<Nearest>,
+    ) {
+        let key = (organization_id.to_owned(), table.to_owned());
+        if let Some((snapshot, _)) = self.tables.borrow_mut().get_mut(&key) {
+            let now = snapshot.max_seq;
+            snapshot.answers.put(question, at, now, answer);
+        }
+    }
+
+    /// Counts a search answered from a snapshot's kept answers.
+    pub(crate) fn note_answered(&self) {
+        self.answered.set(self.answered.get() + 1);
+    }
+
     /// Drops one snapshot.
     pub(crate) fn forget(&self, organization_id: &str, table: &str) {
         self.tables
@@ -497,6 +530,7 @@ impl VectorCache {
             bytes: tables.values().map(|(s, _)| s.bytes()).sum(),
             budget: self.budget.get(),
             evictions: self.evictions.get(),
+            answered: self.answered.get(),
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   entrypoint.
 //! - [`search`]: `search`, `grayZone` and `query`; [`embed`]: `embed` and every query vector.
 //! - [`cache`]: the isolate's copy of each organization's vectors (caught up on every search)
-//!   and its cache of query vectors.
+//!   and its cache of query vectors; [`answers`]: each copy's last answers, given again while
+//!   the copy has not moved.
 //! - [`ports`]: the store, vector index and app; [`bindings`] implements them over D1,
 //!   Vectorize, the queue and the embedder `worker_kit` chooses (the `AI` binding, or the REST
 //!   API when `AI_REST_URL` is set).
@@ -24,6 +25,7 @@
 // The bindings and the exported methods over them are the Worker's alone: the tests run in
 // Node, where the runtime's `cloudflare:workers` module does not exist, and call `rpc::call`
 // with fakes.
+mod answers;
 #[cfg(not(test))]
 mod bindings;
 mod cache;

@@ -28,12 +28,17 @@ use worker_kit::embedder::Embedder;
 use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
+use crate::answers::{Nearest, Question};
 use crate::cache::{snapshot_key, Shortlisted};
 use crate::embed::vector_of;
 use crate::ports::{ActiveSet, App, ExactRow, Store, VectorIndexes, VectorRow};
 
-/// A nearest record: its id, score and metadata.
-type Nearest = (String, f32, Map<String, Value>);
+/// What a look at the snapshot found: the answer it kept for the question, or the shortlist to
+/// score, with the `max_seq` the snapshot was at.
+enum Found {
+    Answer(Vec<Nearest>),
+    Shortlist(i64, Vec<Shortlisted>),
+}
 
 pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
@@ -300,7 +305,8 @@ async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
 /// Exact search over the isolate's copy of the organization's table, brought up to date first:
 /// the codes of every row give a shortlist that holds the exact top `limit`, and the exact
 /// vectors of the shortlist (the snapshot's own, else D1's) rank it. The answer is an exact
-/// scan's of the snapshot as the catch-up left it, to the bit. `None` when the set is no longer
+/// scan's of the snapshot as the catch-up left it, to the bit; the same question again of a
+/// snapshot that has not moved since is given that answer (`crate::answers`). `None` when the set is no longer
 /// active as the search reads again (a switch, whose clean-up may take the exact vectors).
 async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
@@ -319,7 +325,12 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     let dims = dims_of(active)?;
     let key = snapshot_key(&table.name, active);
     let cache = &app.caches.vectors;
-    let query = normalized(vector);
+    let question = Question {
+        query: normalized(vector),
+        filter: filter.clone(),
+        limit: limit as usize,
+        min_score,
+    };
     // Rows written since the copy's last look, applied to it. Should the copy be evicted while
     // they were read (another request's search went over the budget), they are not all it
     // lacks; should a shortlisted row change before its exact vector is read, that version is
@@ -337,7 +348,7 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
                 None => return Ok(None),
             },
         };
-        let shortlisted = cache.with(organization_id, &key, dims, |snapshot| {
+        let found = cache.with(organization_id, &key, dims, |snapshot| {
             if snapshot.max_seq < since {
                 return Ok(None);
             }
@@ -346,17 +357,24 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
             if let Some(after) = fill {
                 snapshot.fill(after, seen, exact)?;
             }
-            Ok::<_, Fault>(Some(snapshot.shortlist(
-                &query,
-                filter,
-                limit as usize,
-                min_score,
-            )))
+            let at = snapshot.max_seq;
+            Ok::<_, Fault>(Some(match snapshot.answers.get(&question, at) {
+                Some(answer) => Found::Answer(answer),
+                None => Found::Shortlist(
+                    at,
+                    snapshot.shortlist(&question.query, filter, limit as usize, min_score),
+                ),
+            }))
         })?;
-        let Some(mut shortlisted) = shortlisted else {
-            continue;
+        let (at, mut shortlisted) = match found {
+            None => continue,
+            Some(Found::Answer(answer)) => {
+                cache.note_answered();
+                return Ok(Some(answer));
+            }
+            Some(Found::Shortlist(at, shortlisted)) => (at, shortlisted),
         };
-        if !score_exactly(app, ask, &key, &query, &mut shortlisted).await? {
+        if !score_exactly(app, ask, &key, &question.query, &mut shortlisted).await? {
             continue;
         }
         let ranked = best(
@@ -367,19 +385,19 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
             limit as usize,
             min_score,
         );
-        return Ok(Some(
-            ranked
-                .into_iter()
-                .map(|(i, score)| {
-                    let row = &mut shortlisted[i];
-                    (
-                        std::mem::take(&mut row.id),
-                        score,
-                        std::mem::take(&mut row.metadata),
-                    )
-                })
-                .collect(),
-        ));
+        let answer: Vec<Nearest> = ranked
+            .into_iter()
+            .map(|(i, score)| {
+                let row = &mut shortlisted[i];
+                (
+                    std::mem::take(&mut row.id),
+                    score,
+                    std::mem::take(&mut row.metadata),
+                )
+            })
+            .collect();
+        cache.keep_answer(organization_id, &key, question, at, answer.clone());
+        return Ok(Some(answer));
     }
     Err(Fault(format!(
         "the vector cache of `{}` kept being evicted or its shortlist rewritten while it was read",

@@ -669,6 +669,61 @@ async fn the_cache_catches_up_on_writes_and_reuses_query_vectors() {
 }
 
 #[wasm_bindgen_test]
+async fn the_same_question_of_an_unchanged_table_is_answered_again_and_a_write_answers_it_anew() {
+    let app = seeded();
+    let ask = |request: Value| post("/search/claimSimilarity", "org_a", request);
+    let answered = || async {
+        handle(&app, &health()).await.body["vectorCache"]["answered"]
+            .as_u64()
+            .unwrap()
+    };
+    let first = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
+    assert_eq!(ids(&first.body), vec!["c1", "c2", "c3"]);
+    assert_eq!(answered().await, 0);
+    let again = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
+    assert_eq!(again.body, first.body, "the same answer, to the bit");
+    assert_eq!(answered().await, 1, "given from the snapshot");
+
+    // Another limit, or a filter, is another question.
+    let two = handle(&app, &ask(json!({"text": "query", "limit": 2}))).await;
+    assert_eq!(ids(&two.body), vec!["c1", "c2"]);
+    let filtered = handle(
+        &app,
+        &ask(json!({"text": "query", "limit": 3, "filters": {"story_id": "s2"}})),
+    )
+    .await;
+    assert_eq!(ids(&filtered.body), vec!["c2", "c4"]);
+    assert_eq!(answered().await, 1);
+
+    // A metadata-only write, and a deletion, are in the next answer.
+    app.store.put(
+        "org_a",
+        "claims",
+        "c2",
+        Some(&at(0.92f32.acos())),
+        &json!({"story_id": "s9"}),
+    );
+    app.store.put("org_a", "claims", "c1", None, &json!({}));
+    let after = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
+    assert_eq!(ids(&after.body), vec!["c2", "c3", "c4"]);
+    assert_eq!(after.body[0]["metadata"]["story_id"], "s9");
+    let filtered = handle(
+        &app,
+        &ask(json!({"text": "query", "limit": 3, "filters": {"story_id": "s2"}})),
+    )
+    .await;
+    assert_eq!(ids(&filtered.body), vec!["c4"]);
+    assert_eq!(
+        answered().await,
+        1,
+        "nothing kept before the writes was given"
+    );
+    let again = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
+    assert_eq!(again.body, after.body);
+    assert_eq!(answered().await, 2);
+}
+
+#[wasm_bindgen_test]
 async fn vectorize_tables_query_by_namespace_and_say_their_limit() {
     let config: &'static Config = Box::leak(Box::new(
         Config::parse(
