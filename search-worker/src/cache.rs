@@ -109,7 +109,8 @@ impl Snapshot {
         }
     }
 
-    /// What the snapshot holds in memory, roughly: its codes, ids, metadata and exact vectors.
+    /// What the snapshot holds in memory, roughly: its codes, ids, metadata, exact vectors and
+    /// kept answers.
     pub(crate) fn bytes(&self) -> usize {
         self.codes.len()
             + self.len() * CODES_HEADER
