@@ -52,6 +52,14 @@ impl D1Store {
         d1::statement(&self.db, sql, values)
     }
 
+    /// Runs `statements` in one transaction; none, no round trip.
+    async fn run_batch(&self, statements: Vec<D1PreparedStatement>) -> Result<(), Fault> {
+        if !statements.is_empty() {
+            self.db.batch(statements).await?;
+        }
+        Ok(())
+    }
+
     fn over_chunks(
         &self,
         items: &[serde_json::Value],
@@ -518,7 +526,8 @@ impl Store for D1Store {
             })
             .collect();
         // A backfill's 500 rows in a statement or two, not 500 of D1's queries.
-        let statements = self.over_chunks(&rows,
+        let statements = self.over_chunks(
+            &rows,
             "INSERT INTO embedding_jobs (id, organization_id, table_name, record_id, model, content,
                  content_hash, status, attempts, backfill_id, created_at, updated_at)
              SELECT value ->> 'id', value ->> 'org', value ->> 'table', value ->> 'record',
@@ -528,10 +537,7 @@ impl Store for D1Store {
              FROM json_each(?1)",
             &[],
         )?;
-        if !statements.is_empty() {
-            self.db.batch(statements).await?;
-        }
-        Ok(())
+        self.run_batch(statements).await
     }
 
     async fn mark_jobs_failed(
@@ -552,10 +558,7 @@ impl Store for D1Store {
              WHERE organization_id = ?2 AND id IN (SELECT value FROM json_each(?1))",
             &[text(organization_id), text(error), number(now_ms)],
         )?;
-        if !statements.is_empty() {
-            self.db.batch(statements).await?;
-        }
-        Ok(())
+        self.run_batch(statements).await
     }
 
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {
