@@ -48,6 +48,18 @@ struct Row {
     /// CPU time of `wrangler dev` (the workers, the runtime and its proxy) per job, from the
     /// first enqueue to the last job done.
     workers_cpu_ms: f64,
+    /// Where a batch's time went, summed over the batches and divided by the jobs: the D1 read,
+    /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
+    /// rest of the run: enqueueing, deliveries, and the time between batches.
+    per_job: Split,
+}
+
+/// Milliseconds per job, by part of the pipeline.
+struct Split {
+    read: f64,
+    embed: f64,
+    write: f64,
+    rest: f64,
 }
 
 impl Row {
@@ -72,8 +84,29 @@ fn main() {
         (Enqueue::Backfill, "paragraph", 100, 1_000),
         (Enqueue::Backfill, "sentence", 100, 1_000),
     ];
+    // `bench-consumer [backfill|requests] [sentence|paragraph]`: only the lines that match.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(word) = only
+        .iter()
+        .find(|w| !["backfill", "requests", "sentence", "paragraph"].contains(&w.as_str()))
+    {
+        eprintln!(
+            "bench consumer: `{word}` names no line (backfill, requests, sentence, paragraph)"
+        );
+        std::process::exit(2);
+    }
     let mut rows = Vec::new();
     for (enqueue, texts, batch, jobs) in runs {
+        let words = [
+            match enqueue {
+                Enqueue::Requests => "requests",
+                Enqueue::Backfill => "backfill",
+            },
+            texts,
+        ];
+        if !only.iter().all(|word| words.contains(&word.as_str())) {
+            continue;
+        }
         match run(enqueue, texts, batch, jobs) {
             Ok(row) => rows.push(row),
             Err(e) => {
@@ -83,11 +116,11 @@ fn main() {
         }
     }
     println!();
-    println!("| enqueued by | texts | consumer batch | jobs | pipeline jobs/s | local-ai raw texts/s | ratio | AI calls/job | wrangler dev CPU ms/job |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| enqueued by | texts | consumer batch | jobs | pipeline jobs/s | local-ai raw texts/s | ratio | AI calls/job | wrangler dev CPU ms/job | ms/job: D1 read, AI, writes, rest |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.2} |",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.2} | {:.2}, {:.2}, {:.2}, {:.2} |",
             r.how(),
             r.texts,
             r.batch,
@@ -96,7 +129,11 @@ fn main() {
             r.raw,
             r.ratio(),
             r.calls_per_job,
-            r.workers_cpu_ms
+            r.workers_cpu_ms,
+            r.per_job.read,
+            r.per_job.embed,
+            r.per_job.write,
+            r.per_job.rest
         );
     }
     print_targets(&rows);
@@ -265,6 +302,14 @@ fn run(
         .cpu_time("wrangler-dev.log")?
         .saturating_sub(cpu_before);
     let pipeline = n as f64 / elapsed.as_secs_f64();
+    let part = |name: &str| batches.iter().filter_map(|b| b[name].as_f64()).sum::<f64>() / n as f64;
+    let (read, embed, write) = (part("read_ms"), part("embed_ms"), part("write_ms"));
+    let per_job = Split {
+        read,
+        embed,
+        write,
+        rest: elapsed.as_secs_f64() * 1000.0 / n as f64 - read - embed - write,
+    };
     let raw = raw_throughput(&local_ai, &texts, batch)?;
     eprintln!("    pipeline {pipeline:.1} jobs/s, raw {raw:.1} texts/s, {calls} AI calls");
     Ok(Row {
@@ -279,6 +324,7 @@ fn run(
         allowed_calls,
         batches: batches.len(),
         workers_cpu_ms: workers_cpu.as_secs_f64() * 1000.0 / n as f64,
+        per_job,
     })
 }
 
