@@ -31,6 +31,8 @@ use serde_json::json;
 use shared::topk::{normalized, top_k};
 
 const SEARCHES: usize = 200;
+/// Requests of the table list, and searches of one text again, timed (and their CPU counted).
+const REPEATS: usize = 100;
 /// Organizations whose first search is timed with nothing of theirs cached, each over 10,000
 /// vectors: the figure is their median, since a single first search moves most.
 const COLD_ORGANIZATIONS: usize = 5;
@@ -92,6 +94,10 @@ struct Row {
     /// An authenticated request the gateway answers without search-worker (the table list),
     /// timed beside the searches: what any request costs through the local `wrangler dev`.
     floor_p50: f64,
+    /// CPU time of `wrangler dev` (the runtime with the three workers and D1, and its proxy) per
+    /// request: for the table list, and for a search of the same text again.
+    floor_cpu_ms: f64,
+    cached_cpu_ms: f64,
     /// What search-worker's vector cache holds afterwards (its `/health`, through the gateway,
     /// for an owner): the snapshot of the organization's table on the D1 backend.
     cache_bytes: u64,
@@ -273,6 +279,12 @@ fn print_targets(rows: &[Row]) {
             "summary|search p50, the same text again, 10,000 vectors|{:.1} ms|<= 5 ms|{}",
             r.cached_p50,
             met(r.cached_p50 <= 5.0)
+        );
+        println!(
+            "summary|wrangler dev CPU per request, 10,000 vectors: the same text again ({:.2} ms) less the table list ({:.2} ms)|{:.2} ms|(no target)|-",
+            r.cached_cpu_ms,
+            r.floor_cpu_ms,
+            r.cached_cpu_ms - r.floor_cpu_ms
         );
         println!(
             "summary|first search after 9,000 new rows on 1,000 cached, 10,000 vectors (D1 backend)|{:.0} ms|(no target)|-",
@@ -467,14 +479,11 @@ fn local_ai_latencies(
     Ok(latencies)
 }
 
-/// 50 timings of an authenticated request that search-worker takes no part in (the table list),
-/// and the bytes search-worker's vector cache holds, from its `/health` as an owner sees it.
-fn floor_and_cache(
-    gateway: &Client,
-    cookie: &str,
-) -> Result<(Vec<f64>, u64), Box<dyn std::error::Error>> {
-    let mut floor = Vec::with_capacity(50);
-    for _ in 0..50 {
+/// [`REPEATS`] timings of an authenticated request that search-worker takes no part in (the
+/// table list).
+fn floor(gateway: &Client, cookie: &str) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let mut floor = Vec::with_capacity(REPEATS);
+    for _ in 0..REPEATS {
         let started = Instant::now();
         let reply = gateway.get("/api/v1/embeddings/tables", Some(cookie))?;
         floor.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -482,11 +491,64 @@ fn floor_and_cache(
             return Err(format!("the table list answered {} {}", reply.status, reply.body).into());
         }
     }
+    Ok(floor)
+}
+
+/// `requests` (which makes [`REPEATS`] requests), and the CPU time `wrangler dev` spent per
+/// request meanwhile, in milliseconds.
+fn with_cpu(
+    stack: &Stack,
+    requests: impl FnOnce() -> Result<Vec<f64>, Box<dyn std::error::Error>>,
+) -> Result<(Vec<f64>, f64), Box<dyn std::error::Error>> {
+    let before = stack.cpu_time("wrangler-dev.log")?;
+    let timings = requests()?;
+    let spent = stack.cpu_time("wrangler-dev.log")?.saturating_sub(before);
+    Ok((timings, spent.as_secs_f64() * 1000.0 / REPEATS as f64))
+}
+
+/// The bytes search-worker's vector cache holds, from its `/health` as an owner sees it.
+fn cache_bytes(gateway: &Client, cookie: &str) -> Result<u64, Box<dyn std::error::Error>> {
     let health = gateway.get("/api/v1/health", Some(cookie))?.body;
-    let cache_bytes = health["search"]["detail"]["caches"]["vectors"]["bytes"]
+    Ok(health["search"]["detail"]["caches"]["vectors"]["bytes"]
         .as_u64()
-        .ok_or_else(|| format!("search-worker's health shows no vector cache: {health}"))?;
-    Ok((floor, cache_bytes))
+        .ok_or_else(|| format!("search-worker's health shows no vector cache: {health}"))?)
+}
+
+/// The floor, and the check: the first [`CHECKED`] texts' query vectors (from the gateway)
+/// scanned natively over `vectors`, timed; and how many of those top 10s are the ones the
+/// searches found (`results`, in the order of `texts`).
+fn scanned_natively(
+    gateway: &Client,
+    cookie: &str,
+    backend: Backend,
+    vectors: &[Vec<f32>],
+    texts: &[String],
+    results: &[Vec<String>],
+) -> Result<(Vec<f64>, usize), Box<dyn std::error::Error>> {
+    let mut native = Vec::with_capacity(CHECKED);
+    let mut identical = 0;
+    for (text, ids) in texts.iter().zip(results).take(CHECKED) {
+        let reply = gateway.post(
+            "/api/v1/embeddings/embed",
+            Some(cookie),
+            &json!({"text": text, "service": backend.service}).to_string(),
+        )?;
+        let query: Vec<f32> = serde_json::from_value(reply.body["vector"].clone())?;
+        let query = normalized(&query);
+        let started = Instant::now();
+        let best = top_k(
+            &query,
+            vectors.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
+            LIMIT,
+            -1.0,
+        );
+        native.push(started.elapsed().as_secs_f64() * 1000.0);
+        let expected: Vec<String> = best.iter().map(|(i, _)| format!("rec_{i:05}")).collect();
+        if &expected == ids {
+            identical += 1;
+        }
+    }
+    Ok((native, identical))
 }
 
 fn run(
@@ -538,36 +600,16 @@ fn run(
         results.push(ids);
     }
     let mut ai_latencies = local_ai_latencies(stack, backend, &texts)?;
-    let (mut floor, cache_bytes) = floor_and_cache(&gateway, &cookie)?;
-    let mut cached = Vec::with_capacity(50);
-    for _ in 0..50 {
-        cached.push(timed_search(&gateway, backend, &cookie, &texts[0])?.0);
-    }
+    let (mut floor, floor_cpu_ms) = with_cpu(stack, || floor(&gateway, &cookie))?;
+    let cache_bytes = cache_bytes(&gateway, &cookie)?;
+    let (mut cached, cached_cpu_ms) = with_cpu(stack, || {
+        (0..REPEATS)
+            .map(|_| Ok(timed_search(&gateway, backend, &cookie, &texts[0])?.0))
+            .collect()
+    })?;
 
-    // The floor, and the check: the same query vectors scanned natively.
-    let mut native = Vec::with_capacity(CHECKED);
-    let mut identical = 0;
-    for (text, ids) in texts.iter().zip(&results).take(CHECKED) {
-        let reply = gateway.post(
-            "/api/v1/embeddings/embed",
-            Some(&cookie),
-            &json!({"text": text, "service": backend.service}).to_string(),
-        )?;
-        let query: Vec<f32> = serde_json::from_value(reply.body["vector"].clone())?;
-        let query = normalized(&query);
-        let started = Instant::now();
-        let best = top_k(
-            &query,
-            vectors.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
-            LIMIT,
-            -1.0,
-        );
-        native.push(started.elapsed().as_secs_f64() * 1000.0);
-        let expected: Vec<String> = best.iter().map(|(i, _)| format!("rec_{i:05}")).collect();
-        if &expected == ids {
-            identical += 1;
-        }
-    }
+    let (mut native, identical) =
+        scanned_natively(&gateway, &cookie, backend, vectors, &texts, &results)?;
     for list in [
         &mut latencies,
         &mut app_latencies,
@@ -593,6 +635,8 @@ fn run(
         native_p99: percentile(&native, 99),
         identical,
         floor_p50: percentile(&floor, 50),
+        floor_cpu_ms,
+        cached_cpu_ms,
         cache_bytes,
     };
     eprintln!(
