@@ -5,7 +5,8 @@
 //! `max_batch_size`, enqueues jobs and times them until every one is `done` (the clock stops at
 //! the consumer's log line for the batch that wrote the last of them, so the bench's own polling
 //! is neither timed nor competing for the cores); then it sends the same texts straight to
-//! local-ai in calls of the same size. Jobs are enqueued two ways: one
+//! local-ai in calls of the same size. Each side runs twice, alternating, and keeps its best
+//! round ([`ROUNDS`]). Jobs are enqueued two ways: one
 //! `POST /api/v1/embeddings` per job (eight clients at once), and a backfill of records already
 //! in D1 (`sendBatch`, 100 messages a call). It prints jobs/s, AI calls per job, the ratio and
 //! the CPU time `wrangler dev` spent per job; the targets at batch 100 are a ratio of at least
@@ -16,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Client, Options, Stack};
+use e2e::{Client, Options, Stack, Tenant};
 use serde_json::{json, Value};
 
 const MODEL: &str = "@cf/baai/bge-small-en-v1.5";
@@ -41,12 +42,13 @@ struct Row {
     raw: f64,
     calls_per_job: f64,
     /// AI calls, and what the consumer's batches allow: `ceil(n / 100)` for a batch of `n` jobs,
-    /// summed over the batches it logged (Queues may deliver a partial batch on its timeout).
+    /// summed over the batches it logged (Queues may deliver a partial batch on its timeout);
+    /// these three count every round.
     calls: u64,
     allowed_calls: u64,
     batches: usize,
     /// CPU time of `wrangler dev` (the workers, the runtime and its proxy) per job, from the
-    /// first enqueue to the last job done.
+    /// first enqueue to the last job done, in the best round.
     workers_cpu_ms: f64,
     /// Where a batch's time went, summed over the batches and divided by the jobs: the D1 read,
     /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
@@ -148,7 +150,8 @@ fn print_targets(rows: &[Row]) {
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     for r in rows.iter().filter(|r| r.batch == 100) {
         println!(
-            "summary|AI calls, consumer batch 100, {} jobs ({}, {}): {} calls in {} batches, {:.3} a job|{}|= ceil(n/100) per batch of n: {}|{}",
+            "summary|AI calls, consumer batch 100, {} rounds of {} jobs ({}, {}): {} calls in {} batches, {:.3} a job|{}|= ceil(n/100) per batch of n: {}|{}",
+            ROUNDS.len(),
             r.jobs,
             r.texts,
             r.how(),
@@ -235,6 +238,24 @@ fn texts(kind: &str, run: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// One timed round of a line: `n` jobs enqueued and embedded, as the clock and the logs saw it.
+struct Round {
+    /// Jobs per second, enqueue to `done`.
+    pipeline: f64,
+    calls: u64,
+    allowed_calls: u64,
+    batches: usize,
+    workers_cpu_ms: f64,
+    per_job: Split,
+}
+
+/// Each side of a line is timed [`ROUNDS`] times, alternating (pipeline, raw, pipeline, ...),
+/// and keeps its best round, as `bench/local_ai.py` does: the best round is the one least
+/// disturbed by the rest of the machine, and alternating gives both sides the same chances.
+/// Each pipeline round is another organization's, so that a backfill finds only its own
+/// records to embed.
+const ROUNDS: [&str; 2] = ["ann", "bob"];
+
 fn run(
     enqueue: Enqueue,
     kind: &'static str,
@@ -254,18 +275,70 @@ fn run(
     // tier as it runs, and a first batch would pay for that in the time measured (about 80 ms of
     // CPU beside a run of 1,000 sentences), where a long backfill pays it once.
     let warm_texts = texts(kind, &format!("warm-{run}"), batch.min(100) as usize);
-    let texts = texts(kind, &run, n);
-    raw_throughput(&local_ai, &texts[..warm_texts.len()], batch)?;
+    raw_throughput(&local_ai, &warm_texts, batch)?;
     enqueue_all(&gateway, &cookie, &warm_texts)?;
     // Done once their batches have logged, and the count of acknowledged jobs below starts after.
     wait_acknowledged(&stack, 0, warm_texts.len(), Duration::from_mins(1))?;
 
+    let (mut best, mut raw) = (None::<Round>, 0.0f64);
+    let (mut calls, mut allowed_calls, mut batches) = (0, 0, 0);
+    for (i, user) in ROUNDS.into_iter().enumerate() {
+        let texts = texts(kind, &format!("{run}-{i}"), n);
+        let round = round(
+            &stack,
+            &stack.tenant(user),
+            enqueue,
+            &texts,
+            &format!("{run}-{i}"),
+        )?;
+        let round_raw = raw_throughput(&local_ai, &texts, batch)?;
+        eprintln!(
+            "    round {i}: pipeline {:.1} jobs/s, raw {round_raw:.1} texts/s, {} AI calls",
+            round.pipeline, round.calls
+        );
+        calls += round.calls;
+        allowed_calls += round.allowed_calls;
+        batches += round.batches;
+        raw = raw.max(round_raw);
+        if best.as_ref().is_none_or(|b| round.pipeline > b.pipeline) {
+            best = Some(round);
+        }
+    }
+    let best = best.ok_or("no round ran")?;
+    Ok(Row {
+        enqueue,
+        texts: kind,
+        batch,
+        jobs: n,
+        pipeline: best.pipeline,
+        raw,
+        calls_per_job: calls as f64 / (n * ROUNDS.len()) as f64,
+        calls,
+        allowed_calls,
+        batches,
+        workers_cpu_ms: best.workers_cpu_ms,
+        per_job: best.per_job,
+    })
+}
+
+/// Enqueues `texts` as `tenant` (`enqueue`: a request each, or a backfill of notes seeded with
+/// them) and times them to `done`; `run` begins every text, so that they can be counted.
+fn round(
+    stack: &Stack,
+    tenant: &Tenant,
+    enqueue: Enqueue,
+    texts: &[String],
+    run: &str,
+) -> Result<Round, Box<dyn std::error::Error>> {
+    let n = texts.len();
+    let (gateway, cookie) = (stack.client(), &tenant.cookie);
+    let local_ai = Client::new(&stack.local_ai_url);
     if enqueue == Enqueue::Backfill {
-        seed_notes(&stack, &texts)?;
+        seed_notes(stack, tenant.organization_id, texts)?;
         // The seed wrote D1 from another process (`wrangler d1 execute`), and the local D1's
         // first read after that pays for it (16 ms for a session read, against 1 to 2 ms): paid
         // here, by a read of the table, not by the backfill's first call.
-        let reply = gateway.get("/api/v1/notes?limit=1", Some(&cookie))?;
+        let reply = gateway.get("/api/v1/notes?limit=1", Some(cookie))?;
         if reply.status != 200 {
             return Err(format!("the notes list answered {} {}", reply.status, reply.body).into());
         }
@@ -276,20 +349,20 @@ fn run(
     let cpu_before = stack.cpu_time("wrangler-dev.log")?;
     let started = Instant::now();
     let (mut job_ids, backfill_ids) = match enqueue {
-        Enqueue::Requests => (enqueue_all(&gateway, &cookie, &texts)?, Vec::new()),
-        Enqueue::Backfill => (Vec::new(), backfill(&gateway, &cookie)?),
+        Enqueue::Requests => (enqueue_all(&gateway, cookie, texts)?, Vec::new()),
+        Enqueue::Backfill => (Vec::new(), backfill(&gateway, cookie)?),
     };
     // local-ai's own count first, then the consumer's log: polling the gateway meanwhile would
     // take CPU from the model the pipeline is measured against, and would time the polling.
     wait_embedded(&local_ai, texts_before + n as u64, Duration::from_mins(10))?;
-    wait_acknowledged(&stack, log_start, n, Duration::from_mins(10))?;
+    wait_acknowledged(stack, log_start, n, Duration::from_mins(10))?;
     let mut elapsed = started.elapsed();
-    if count_done(&stack, &run)? < n {
+    if count_done(stack, run)? < n {
         // A batch acknowledged a job it did not finish: wait for every job, and count the time.
         if enqueue == Enqueue::Backfill {
-            job_ids = backfill_jobs(&gateway, &cookie, &backfill_ids)?;
+            job_ids = backfill_jobs(&gateway, cookie, &backfill_ids)?;
         }
-        wait_done(&gateway, &cookie, &job_ids, Duration::from_mins(10))?;
+        wait_done(&gateway, cookie, &job_ids, Duration::from_mins(10))?;
         elapsed = started.elapsed();
     }
     let calls = stat(&local_ai, "calls")? - calls_before;
@@ -301,42 +374,37 @@ fn run(
     let workers_cpu = stack
         .cpu_time("wrangler-dev.log")?
         .saturating_sub(cpu_before);
-    let pipeline = n as f64 / elapsed.as_secs_f64();
     let part = |name: &str| batches.iter().filter_map(|b| b[name].as_f64()).sum::<f64>() / n as f64;
     let (read, embed, write) = (part("read_ms"), part("embed_ms"), part("write_ms"));
-    let per_job = Split {
-        read,
-        embed,
-        write,
-        rest: elapsed.as_secs_f64() * 1000.0 / n as f64 - read - embed - write,
-    };
-    let raw = raw_throughput(&local_ai, &texts, batch)?;
-    eprintln!("    pipeline {pipeline:.1} jobs/s, raw {raw:.1} texts/s, {calls} AI calls");
-    Ok(Row {
-        enqueue,
-        texts: kind,
-        batch,
-        jobs: n,
-        pipeline,
-        raw,
-        calls_per_job: calls as f64 / n as f64,
+    Ok(Round {
+        pipeline: n as f64 / elapsed.as_secs_f64(),
         calls,
         allowed_calls,
         batches: batches.len(),
         workers_cpu_ms: workers_cpu.as_secs_f64() * 1000.0 / n as f64,
-        per_job,
+        per_job: Split {
+            read,
+            embed,
+            write,
+            rest: elapsed.as_secs_f64() * 1000.0 / n as f64 - read - embed - write,
+        },
     })
 }
 
-/// Writes one note per text straight into D1, as an app's own writes would.
-fn seed_notes(stack: &Stack, texts: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+/// Writes one note per text straight into D1 for `organization_id`, as an app's own writes
+/// would.
+fn seed_notes(
+    stack: &Stack,
+    organization_id: &str,
+    texts: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
     use std::fmt::Write as _;
     let mut sql = String::new();
     for (i, text) in texts.iter().enumerate() {
         let _ = writeln!(
             sql,
             "INSERT INTO notes (id, organization_id, topic, title, body, created_at, updated_at) \
-             VALUES ('bench_{i:05}', 'org_a', 'bench', '', '{}', 0, 0);",
+             VALUES ('bench_{organization_id}_{i:05}', '{organization_id}', 'bench', '', '{}', 0, 0);",
             text.replace('\'', "''")
         );
     }
