@@ -1,6 +1,7 @@
 //! The embeddings API: enqueue a job for any content, list the embedding tables; and the one way
 //! every route (enqueue, CRUD, backfill, replay) hands jobs to the queue.
 
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use shared::access::Action;
 use shared::message::{body_size, send_batches, EmbeddingJob};
@@ -148,8 +149,8 @@ pub(crate) async fn send_one(app: &App<impl Ports>, job: &EmbeddingJob, event: &
 }
 
 /// Writes many jobs' rows in one transaction, then sends them in as few `sendBatch` calls as
-/// the queue's limits allow (100 messages, 256 KB). Jobs of a call
-/// the queue refuses are marked `failed`; returns how many were sent.
+/// the queue's limits allow (100 messages, 256 KB), all at once. Jobs of a call the queue
+/// refuses are marked `failed`; returns how many were sent.
 pub(crate) async fn submit_many(
     app: &App<impl Ports>,
     jobs: &[EmbeddingJob],
@@ -163,9 +164,13 @@ pub(crate) async fn submit_many(
         .map(|job| JobRow::queued(job, backfill_id, app.now_ms))
         .collect();
     app.store.insert_jobs(&rows).await?;
+    // Each `sendBatch` is a round trip, and a backfill call makes five or more. A call that
+    // fails has its own rows marked failed; the others are sent regardless.
+    let chunks = send_batches(jobs, body_size);
+    let outcomes = join_all(chunks.iter().map(|chunk| app.queue.send_batch(chunk))).await;
     let mut sent = 0;
-    for chunk in send_batches(jobs, body_size) {
-        match app.queue.send_batch(chunk).await {
+    for (chunk, outcome) in chunks.into_iter().zip(outcomes) {
+        match outcome {
             Ok(()) => sent += chunk.len(),
             Err(fault) => {
                 tracing::error!(jobs = chunk.len(), error = %fault, "queue batch send failed; jobs marked failed");

@@ -1,7 +1,7 @@
 //! In-memory fakes of the gateway's ports, the seeded app the tests run against, and the
 //! helpers that sign its requests in.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::{json, Value};
@@ -466,6 +466,29 @@ pub(super) struct FakeQueue {
     pub(super) batches: RefCell<Vec<usize>>,
     pub(super) steps: RefCell<Vec<MigrationStep>>,
     pub(super) down: bool,
+    /// `sendBatch` calls under way now, and the most that ever were at once (each call yields
+    /// once, as a round trip to the queue would).
+    in_flight: Cell<usize>,
+    pub(super) most_in_flight: Cell<usize>,
+}
+
+/// Pending once, then ready: the point where a real call would wait on its round trip.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 impl JobQueue for FakeQueue {
@@ -482,6 +505,11 @@ impl JobQueue for FakeQueue {
         }
         self.batches.borrow_mut().push(jobs.len());
         self.sent.borrow_mut().extend(jobs.iter().cloned());
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.most_in_flight
+            .set(self.most_in_flight.get().max(self.in_flight.get()));
+        YieldOnce(false).await;
+        self.in_flight.set(self.in_flight.get() - 1);
         Ok(())
     }
     async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault> {

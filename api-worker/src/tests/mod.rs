@@ -738,6 +738,11 @@ async fn a_backfill_enqueues_what_lacks_a_current_embedding_in_batches() {
         "clm_1 and 149 bulk records; bulk_000 is current"
     );
     assert_eq!(*app.queue.batches.borrow(), vec![100, 50]);
+    assert_eq!(
+        app.queue.most_in_flight.get(),
+        2,
+        "a backfill's sendBatch calls are under way together, not one after another"
+    );
     let backfill_id = response.body["backfillId"].as_str().unwrap();
     let progress = send(
         &app,
