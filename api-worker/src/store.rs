@@ -52,14 +52,6 @@ impl D1Store {
         d1::statement(&self.db, sql, values)
     }
 
-    /// Runs `statements` in one transaction; none, no round trip.
-    async fn run_batch(&self, statements: Vec<D1PreparedStatement>) -> Result<(), Fault> {
-        if !statements.is_empty() {
-            self.db.batch(statements).await?;
-        }
-        Ok(())
-    }
-
     fn over_chunks(
         &self,
         items: &[serde_json::Value],
@@ -537,7 +529,7 @@ impl Store for D1Store {
              FROM json_each(?1)",
             &[],
         )?;
-        self.run_batch(statements).await
+        d1::run_batch(&self.db, statements).await
     }
 
     async fn mark_jobs_failed(
@@ -558,7 +550,7 @@ impl Store for D1Store {
              WHERE organization_id = ?2 AND id IN (SELECT value FROM json_each(?1))",
             &[text(organization_id), text(error), number(now_ms)],
         )?;
-        self.run_batch(statements).await
+        d1::run_batch(&self.db, statements).await
     }
 
     async fn job(&self, organization_id: &str, job_id: Uuid) -> Result<Option<JobRow>, Fault> {

@@ -226,12 +226,8 @@ impl D1Store {
         &self,
         statements: Vec<D1PreparedStatement>,
     ) -> Result<(), Fault> {
-        if statements.is_empty() {
-            return Ok(());
-        }
         self.count(statements.len());
-        self.db.batch(statements).await?;
-        Ok(())
+        d1::run_batch(&self.db, statements).await
     }
 
     /// `sql` once per chunk of `items` ([`d1::over_chunks`]).

@@ -86,6 +86,14 @@ pub fn over_chunks(
         .collect()
 }
 
+/// Runs `statements` in one transaction; for none, no round trip (D1 refuses an empty batch).
+pub async fn run_batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Result<(), Fault> {
+    if !statements.is_empty() {
+        db.batch(statements).await?;
+    }
+    Ok(())
+}
+
 /// One round trip to D1: proof that the binding answers.
 pub async fn ping(db: &D1Database) -> Result<(), Fault> {
     db.prepare("SELECT 1 AS one")

@@ -496,8 +496,8 @@ fn floor(gateway: &Client, cookie: &str) -> Result<Vec<f64>, Box<dyn std::error:
     Ok(floor)
 }
 
-/// `requests` (which makes [`REPEATS`] requests), and the CPU time `wrangler dev` spent per
-/// request meanwhile, in milliseconds.
+/// The timings of `requests` (one a request), and the CPU time `wrangler dev` spent per request
+/// meanwhile, in milliseconds.
 fn with_cpu(
     stack: &Stack,
     requests: impl FnOnce() -> Result<Vec<f64>, Box<dyn std::error::Error>>,
@@ -505,7 +505,8 @@ fn with_cpu(
     let before = stack.cpu_time("wrangler-dev.log")?;
     let timings = requests()?;
     let spent = stack.cpu_time("wrangler-dev.log")?.saturating_sub(before);
-    Ok((timings, spent.as_secs_f64() * 1000.0 / REPEATS as f64))
+    let per_request = spent.as_secs_f64() * 1000.0 / timings.len().max(1) as f64;
+    Ok((timings, per_request))
 }
 
 /// The bytes search-worker's vector cache holds, from its `/health` as an owner sees it.
