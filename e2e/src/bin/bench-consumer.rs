@@ -47,6 +47,9 @@ struct Row {
     calls: u64,
     allowed_calls: u64,
     batches: usize,
+    /// The most D1 statements one of those batches prepared (its `d1_statements`), with its
+    /// jobs: every round counts.
+    most_statements: Statements,
     /// CPU time of `wrangler dev` (the workers, the runtime and its proxy) per job, from the
     /// first enqueue to the last job done, in the best round.
     workers_cpu_ms: f64,
@@ -54,6 +57,28 @@ struct Row {
     /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
     /// rest of the run: enqueueing, deliveries, and the time between batches.
     per_job: Split,
+}
+
+/// A batch's D1 statements and its jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Statements {
+    statements: u64,
+    jobs: u64,
+}
+
+impl Statements {
+    /// The batch of the most statements (of the most jobs, between equals) among `batches`,
+    /// as the consumer logged them.
+    fn most(batches: &[Value]) -> Self {
+        batches
+            .iter()
+            .map(|b| Statements {
+                statements: b["d1_statements"].as_u64().unwrap_or(u64::MAX),
+                jobs: b["jobs"].as_u64().unwrap_or(0),
+            })
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// Milliseconds per job, by part of the pipeline.
@@ -163,6 +188,16 @@ fn print_targets(rows: &[Row]) {
             met(r.calls == r.allowed_calls && r.batches > 0)
         );
     }
+    // Every batch of every line holds jobs of one table (notes), up to 100 of them.
+    if let Some(most) = rows.iter().map(|r| r.most_statements).max() {
+        println!(
+            "summary|D1 statements per consumer batch of up to 100 jobs of one table: the most in any of the {} batches above (it held {} jobs)|{}|<= 10|{}",
+            rows.iter().map(|r| r.batches).sum::<usize>(),
+            most.jobs,
+            most.statements,
+            met(most.statements <= 10)
+        );
+    }
     let find = |enqueue: Enqueue, texts: &str| {
         rows.iter()
             .find(|r| r.batch == 100 && r.enqueue == enqueue && r.texts == texts)
@@ -245,6 +280,7 @@ struct Round {
     calls: u64,
     allowed_calls: u64,
     batches: usize,
+    most_statements: Statements,
     workers_cpu_ms: f64,
     per_job: Split,
 }
@@ -282,6 +318,7 @@ fn run(
 
     let (mut best, mut raw) = (None::<Round>, 0.0f64);
     let (mut calls, mut allowed_calls, mut batches) = (0, 0, 0);
+    let mut most_statements = Statements::default();
     for (i, user) in ROUNDS.into_iter().enumerate() {
         let texts = texts(kind, &format!("{run}-{i}"), n);
         let round = round(
@@ -299,6 +336,7 @@ fn run(
         calls += round.calls;
         allowed_calls += round.allowed_calls;
         batches += round.batches;
+        most_statements = most_statements.max(round.most_statements);
         raw = raw.max(round_raw);
         if best.as_ref().is_none_or(|b| round.pipeline > b.pipeline) {
             best = Some(round);
@@ -316,6 +354,7 @@ fn run(
         calls,
         allowed_calls,
         batches,
+        most_statements,
         workers_cpu_ms: best.workers_cpu_ms,
         per_job: best.per_job,
     })
@@ -381,6 +420,7 @@ fn round(
         calls,
         allowed_calls,
         batches: batches.len(),
+        most_statements: Statements::most(&batches),
         workers_cpu_ms: workers_cpu.as_secs_f64() * 1000.0 / n as f64,
         per_job: Split {
             read,

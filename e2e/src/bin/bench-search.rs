@@ -138,6 +138,10 @@ fn main() {
             }
         }
     }
+    let key_uses = key_uses(&stack).unwrap_or_else(|e| {
+        eprintln!("bench search (an API key's uses) failed: {e}");
+        std::process::exit(1);
+    });
     // Last: the new organizations' copies would count in the cache figures above.
     let cold = first_searches_or_exit(&stack, d1);
     println!();
@@ -171,12 +175,85 @@ fn main() {
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     print_cold(&cold);
     print_targets(&rows);
+    key_uses.print();
     let identical: usize = rows.iter().map(|r| r.identical).sum();
     let checked = rows.len() * CHECKED;
     println!(
         "summary|search top-10 identical to a native brute-force scan, both backends|{identical}/{checked}|all|{}",
         met(identical == checked)
     );
+}
+
+/// Requests made with one API key, and how many times its `last_used_at` was written meanwhile.
+struct KeyUses {
+    requests: usize,
+    elapsed: Duration,
+    writes: usize,
+}
+
+impl KeyUses {
+    /// At most one write a minute per key: one for each minute begun since the first use.
+    fn print(&self) {
+        let allowed = self.elapsed.as_secs() / 60 + 1;
+        println!(
+            "summary|an API key's last_used_at writes over {} requests with it in {:.1} s (its lastUsedAt read after each)|{}|<= 1 a minute per key: {allowed}|{}",
+            self.requests,
+            self.elapsed.as_secs_f64(),
+            self.writes,
+            if self.writes as u64 <= allowed { "met" } else { "NOT met" }
+        );
+    }
+}
+
+/// A new API key of ann's organization used for [`REPEATS`] requests (the table list), its
+/// `lastUsedAt` read through the key list after each: every distinct value is a write.
+fn key_uses(stack: &Stack) -> Result<KeyUses, Box<dyn std::error::Error>> {
+    let gateway = stack.client();
+    let cookie = stack.tenant("ann").cookie;
+    let created = gateway.post(
+        "/api/v1/api-keys",
+        Some(&cookie),
+        &json!({"name": "bench", "role": "member"}).to_string(),
+    )?;
+    if created.status != 201 {
+        return Err(format!(
+            "creating a key answered {} {}",
+            created.status, created.body
+        )
+        .into());
+    }
+    let bearer = format!("Bearer {}", created.body["key"].as_str().ok_or("no key")?);
+    let id = created.body["id"].clone();
+    let mut written: Vec<serde_json::Value> = Vec::new();
+    let started = Instant::now();
+    for _ in 0..REPEATS {
+        let reply = gateway.call(
+            "GET",
+            "/api/v1/embeddings/tables",
+            &[("authorization", &bearer)],
+            None,
+        )?;
+        if reply.status != 200 {
+            return Err(format!("a request with the key answered {}", reply.status).into());
+        }
+        let listed = gateway.get("/api/v1/api-keys", Some(&cookie))?;
+        let last_used = listed.body["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["id"] == id))
+            .map(|k| k["lastUsedAt"].clone())
+            .ok_or("the key list lacks the key")?;
+        if last_used.is_null() {
+            return Err("a used key shows no lastUsedAt".into());
+        }
+        if !written.contains(&last_used) {
+            written.push(last_used);
+        }
+    }
+    Ok(KeyUses {
+        requests: REPEATS,
+        elapsed: started.elapsed(),
+        writes: written.len(),
+    })
 }
 
 /// [`cold_first_searches`] of 10,000 vectors; on a failure, the process ends.
