@@ -588,9 +588,10 @@ impl Stack {
         fs::read_to_string(self.dir.join(log)).unwrap_or_default()
     }
 
-    /// What a process of the stack has printed after byte `from` of its log: cheap to call
-    /// often, as only the new part is read.
-    pub fn log_from(&self, log: &str, from: usize) -> String {
+    /// The whole lines a process of the stack has printed after byte `from` of its log, and the
+    /// byte after the last of them (a line still being written is left for the next call):
+    /// cheap to call often, as only the new part is read.
+    pub fn lines_from(&self, log: &str, from: usize) -> (String, usize) {
         use std::io::{Read as _, Seek as _, SeekFrom};
         let mut bytes = Vec::new();
         if let Ok(mut file) = fs::File::open(self.dir.join(log)) {
@@ -598,29 +599,45 @@ impl Stack {
                 .seek(SeekFrom::Start(from as u64))
                 .and_then(|_| file.read_to_end(&mut bytes));
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole);
+        (String::from_utf8_lossy(&bytes).into_owned(), from + whole)
     }
 
     /// The fields of each event the workers logged as `message` after byte `from` of
     /// `wrangler-dev.log`.
     pub fn events(&self, from: usize, message: &str) -> Vec<serde_json::Value> {
-        self.log_from("wrangler-dev.log", from)
+        self.events_from(from, message).0
+    }
+
+    /// [`Stack::events`], and the byte of the log to look from next time.
+    pub fn events_from(&self, from: usize, message: &str) -> (Vec<serde_json::Value>, usize) {
+        let (lines, next) = self.lines_from("wrangler-dev.log", from);
+        let events = lines
             .lines()
             .filter_map(|line| {
                 serde_json::from_str::<serde_json::Value>(&line[line.find('{')?..]).ok()
             })
             .filter(|event| event["fields"]["message"] == message)
             .map(|event| event["fields"].clone())
-            .collect()
+            .collect();
+        (events, next)
     }
 
     /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
     /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
     pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
-        self.events(from, "batch processed")
+        self.consumer_batches_from(from).0
+    }
+
+    /// [`Stack::consumer_batches`], and the byte of the log to look from next time.
+    pub fn consumer_batches_from(&self, from: usize) -> (Vec<serde_json::Value>, usize) {
+        let (events, next) = self.events_from(from, "batch processed");
+        let batches = events
             .into_iter()
             .filter(|fields| fields["queue"] == "embeddings-queue")
-            .collect()
+            .collect();
+        (batches, next)
     }
 
     /// The last lines a process of the stack printed (`wrangler-dev.log`, `local-ai.log`).
