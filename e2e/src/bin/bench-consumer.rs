@@ -577,7 +577,7 @@ fn wait_done(
 /// in D1. Each look reads only what the log gained since the last (nothing, most of the time),
 /// so the wait takes next to no CPU from the model it is timing: polling local-ai's `/stats`
 /// every 10 ms instead took about 12 ms of CPU per batch of 100 sentences, during the batch's
-/// AI call (perf, 2026-12-04), as polling the gateway would take more.
+/// AI call (perf, 2026-12-04), and polling the gateway would take more.
 fn wait_acknowledged(
     stack: &Stack,
     log_start: usize,

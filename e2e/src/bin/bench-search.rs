@@ -537,8 +537,8 @@ fn timed_post(
 
 /// The model's own share of a search: the same text, straight to local-ai as search-worker
 /// sends it. Timed beside each search rather than in a run of its own: called one after
-/// another, local-ai answered 1.5 to 2 ms faster at the median (9.0 and 8.4 ms against 10.8
-/// and 10.3 ms, alternating with table lists, 2026-12-04) than called between other requests,
+/// another, local-ai answered about 2 ms faster at the median (9.0 and 8.4 ms, against 10.8
+/// and 10.3 ms alternating with table lists, 2026-12-04) than called between other requests,
 /// as a search calls it, and that flattered the model's share.
 fn local_ai_latency(
     local_ai: &Client,
