@@ -41,15 +41,8 @@ struct Row {
     pipeline: f64,
     raw: f64,
     calls_per_job: f64,
-    /// AI calls, and what the consumer's batches allow: `ceil(n / 100)` for a batch of `n` jobs,
-    /// summed over the batches it logged (Queues may deliver a partial batch on its timeout);
-    /// these three count every round.
-    calls: u64,
-    allowed_calls: u64,
-    batches: usize,
-    /// The most D1 statements one of those batches prepared (its `d1_statements`), with its
-    /// jobs: every round counts.
-    most_statements: Statements,
+    /// What the consumer's batches did, over every round.
+    counts: Counts,
     /// CPU time of `wrangler dev` (the workers, the runtime and its proxy) per job, from the
     /// first enqueue to the last job done, in the best round.
     workers_cpu_ms: f64,
@@ -57,6 +50,30 @@ struct Row {
     /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
     /// rest of the run: enqueueing, deliveries, and the time between batches.
     per_job: Split,
+}
+
+/// What the consumer's batches of a run did, from its log lines.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// AI calls, and what the batches allow: `ceil(n / 100)` for a batch of `n` jobs, summed
+    /// over the batches logged (Queues may deliver a partial batch on its timeout).
+    calls: u64,
+    allowed_calls: u64,
+    batches: usize,
+    /// The batch that prepared the most D1 statements (its `d1_statements`).
+    most_statements: Statements,
+}
+
+impl Counts {
+    /// Both runs' counts together.
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            calls: self.calls + other.calls,
+            allowed_calls: self.allowed_calls + other.allowed_calls,
+            batches: self.batches + other.batches,
+            most_statements: self.most_statements.max(other.most_statements),
+        }
+    }
 }
 
 /// A batch's D1 statements and its jobs.
@@ -174,25 +191,26 @@ fn main() {
 fn print_targets(rows: &[Row]) {
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     for r in rows.iter().filter(|r| r.batch == 100) {
+        let c = r.counts;
         println!(
             "summary|AI calls, consumer batch 100, {} rounds of {} jobs ({}, {}): {} calls in {} batches, {:.3} a job|{}|= ceil(n/100) per batch of n: {}|{}",
             ROUNDS.len(),
             r.jobs,
             r.texts,
             r.how(),
-            r.calls,
-            r.batches,
+            c.calls,
+            c.batches,
             r.calls_per_job,
-            r.calls,
-            r.allowed_calls,
-            met(r.calls == r.allowed_calls && r.batches > 0)
+            c.calls,
+            c.allowed_calls,
+            met(c.calls == c.allowed_calls && c.batches > 0)
         );
     }
     // Every batch of every line holds jobs of one table (notes), up to 100 of them.
-    if let Some(most) = rows.iter().map(|r| r.most_statements).max() {
+    if let Some(most) = rows.iter().map(|r| r.counts.most_statements).max() {
         println!(
             "summary|D1 statements per consumer batch of up to 100 jobs of one table: the most in any of the {} batches above (it held {} jobs)|{}|<= 10|{}",
-            rows.iter().map(|r| r.batches).sum::<usize>(),
+            rows.iter().map(|r| r.counts.batches).sum::<usize>(),
             most.jobs,
             most.statements,
             met(most.statements <= 10)
@@ -277,10 +295,7 @@ fn texts(kind: &str, run: &str, n: usize) -> Vec<String> {
 struct Round {
     /// Jobs per second, enqueue to `done`.
     pipeline: f64,
-    calls: u64,
-    allowed_calls: u64,
-    batches: usize,
-    most_statements: Statements,
+    counts: Counts,
     workers_cpu_ms: f64,
     per_job: Split,
 }
@@ -317,8 +332,7 @@ fn run(
     wait_acknowledged(&stack, 0, warm_texts.len(), Duration::from_mins(1))?;
 
     let (mut best, mut raw) = (None::<Round>, 0.0f64);
-    let (mut calls, mut allowed_calls, mut batches) = (0, 0, 0);
-    let mut most_statements = Statements::default();
+    let mut counts = Counts::default();
     for (i, user) in ROUNDS.into_iter().enumerate() {
         let texts = texts(kind, &format!("{run}-{i}"), n);
         let round = round(
@@ -331,12 +345,9 @@ fn run(
         let round_raw = raw_throughput(&local_ai, &texts, batch)?;
         eprintln!(
             "    round {i}: pipeline {:.1} jobs/s, raw {round_raw:.1} texts/s, {} AI calls",
-            round.pipeline, round.calls
+            round.pipeline, round.counts.calls
         );
-        calls += round.calls;
-        allowed_calls += round.allowed_calls;
-        batches += round.batches;
-        most_statements = most_statements.max(round.most_statements);
+        counts = counts.add(round.counts);
         raw = raw.max(round_raw);
         if best.as_ref().is_none_or(|b| round.pipeline > b.pipeline) {
             best = Some(round);
@@ -350,11 +361,8 @@ fn run(
         jobs: n,
         pipeline: best.pipeline,
         raw,
-        calls_per_job: calls as f64 / (n * ROUNDS.len()) as f64,
-        calls,
-        allowed_calls,
-        batches,
-        most_statements,
+        calls_per_job: counts.calls as f64 / (n * ROUNDS.len()) as f64,
+        counts,
         workers_cpu_ms: best.workers_cpu_ms,
         per_job: best.per_job,
     })
@@ -413,10 +421,12 @@ fn round(
     let (read, embed, write) = (part("read_ms"), part("embed_ms"), part("write_ms"));
     Ok(Round {
         pipeline: n as f64 / elapsed.as_secs_f64(),
-        calls,
-        allowed_calls,
-        batches: batches.len(),
-        most_statements: Statements::most(&batches),
+        counts: Counts {
+            calls,
+            allowed_calls,
+            batches: batches.len(),
+            most_statements: Statements::most(&batches),
+        },
         workers_cpu_ms: workers_cpu.as_secs_f64() * 1000.0 / n as f64,
         per_job: Split {
             read,
