@@ -4,6 +4,7 @@
 mod client;
 pub mod seed;
 mod stack;
+pub mod verdict;
 
 pub use client::{Client, Reply};
 pub use stack::{Options, Stack, Tenant, Variant};

@@ -17,6 +17,7 @@
 
 use std::time::{Duration, Instant};
 
+use e2e::verdict::{rounded_down, Bound};
 use e2e::{Client, Options, Stack, Tenant};
 use serde_json::{json, Value};
 
@@ -164,14 +165,14 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.2} | {:.2}, {:.2}, {:.2}, {:.2} |",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.3} | {:.2} | {:.2}, {:.2}, {:.2}, {:.2} |",
             r.how(),
             r.texts,
             r.batch,
             r.jobs,
             r.pipeline,
             r.raw,
-            r.ratio(),
+            rounded_down(r.ratio(), 2),
             r.calls_per_job,
             r.workers_cpu_ms,
             r.per_job.read,
@@ -229,15 +230,25 @@ fn print_targets(rows: &[Row]) {
         let Some(r) = find(enqueue, texts) else {
             continue;
         };
-        let (target, verdict) = match bound {
-            Some(bound) => (format!(">= {bound:.2}"), met(r.ratio() >= bound)),
-            None => ("(beside the gateway's CPU per request)".to_owned(), "-"),
+        let (figure, target, verdict) = match bound {
+            Some(bound) => {
+                let floor = Bound::AtLeast(bound);
+                (
+                    floor.shown(r.ratio(), 2),
+                    format!(">= {bound:.2}"),
+                    floor.verdict(r.ratio()),
+                )
+            }
+            None => (
+                format!("{:.2}", r.ratio()),
+                "(beside the gateway's CPU per request)".to_owned(),
+                "-",
+            ),
         };
         println!(
-            "summary|pipeline ÷ local-ai raw, batch 100, enqueued by {}, {}s|{:.2}|{target}|{verdict}",
+            "summary|pipeline ÷ local-ai raw, batch 100, enqueued by {}, {}s|{figure}|{target}|{verdict}",
             r.how(),
             r.texts,
-            r.ratio()
         );
     }
     for texts in ["sentence", "paragraph"] {
