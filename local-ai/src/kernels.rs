@@ -6,9 +6,10 @@
 //! `exp` and `erf` are branch-free polynomials that the compiler vectorises, built again for
 //! AVX-512 and AVX2 and chosen at run time.
 //!
-//! Every kernel, and the matrix product ([`MatMul`]), splits its rows (attention: its
-//! (text, head) blocks) into one task per core on rayon's pool, where there is enough work for
-//! each ([`MIN_TASK_WORK`]). A pass alone on the machine then
+//! Every kernel splits its rows (attention: its (text, head) blocks) into one task per core on
+//! rayon's pool, where there is enough work for each ([`MIN_TASK_WORK`]); the matrix product
+//! ([`MatMul`]) splits its columns, so that each core reads only its share of the weights. A
+//! pass alone on the machine then
 //! uses every core; passes running side by side (one per core, as the batcher schedules them)
 //! find the other workers busy, and rayon runs each pass's tasks on its own core, one after the
 //! other, at the cost of a few microseconds each.
@@ -447,8 +448,21 @@ fn attend(
     scale_rows(out, head, inverse_sums);
 }
 
+/// Weights a product has at least for its columns to be split over the cores; below, handing
+/// half to another core costs more than the product.
+const MIN_SPLIT_WEIGHTS: usize = 1 << 16;
+
+/// The output of a product, shared by the tasks that each write their own columns of it.
+struct Columns(*mut f32);
+
+// SAFETY: the tasks of one product write disjoint columns (see `product`).
+#[allow(unsafe_code)]
+unsafe impl Sync for Columns {}
+
 /// `x w` for `x` `(rows, inner)` and `w` `(inner, columns)`, both contiguous: one product per
-/// task of rows.
+/// core, each of a share of the columns. A pass of few tokens is bound by reading the weights,
+/// not by the arithmetic, and so each core reads only its share of them; split by rows instead,
+/// every core would read all of them.
 #[derive(Debug, Clone, Copy)]
 pub struct MatMul;
 
@@ -510,26 +524,40 @@ fn product(
         Some(bias) => bias.repeat(rows),
         None => vec![0.0f32; rows * columns],
     };
-    let task = per_task(rows, inner * columns);
-    out.par_chunks_mut(task * columns)
-        .zip(x.par_chunks(task * inner))
-        .for_each(|(dst, src)| {
-            // SAFETY: `src` is `dst.len() / columns` rows of `inner`, `w` is inner x columns and
-            // `dst` those rows of `columns`, all contiguous; nothing aliases.
+    if rows == 0 || columns == 0 {
+        return Ok((CpuStorage::F32(out), Shape::from_dims(&[rows, columns])));
+    }
+    let tasks = if inner * columns >= MIN_SPLIT_WEIGHTS {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let width = columns.div_ceil(tasks).next_multiple_of(LANES);
+    let dst = Columns(out.as_mut_ptr());
+    (0..columns.div_ceil(width))
+        .into_par_iter()
+        .for_each(|task| {
+            let dst = &dst;
+            let first = task * width;
+            let n = width.min(columns - first);
+            // SAFETY: `x` is rows x inner, `w` inner x columns and `out` rows x columns, all
+            // contiguous and row-major. This task reads columns `first..first + n` of `w` and writes
+            // those of `out`, every row of them: the last element either touches is within its
+            // buffer, and no two tasks write the same element.
             #[allow(unsafe_code)]
             unsafe {
                 gemm::gemm(
-                    dst.len() / columns,
-                    columns,
+                    rows,
+                    n,
                     inner,
-                    dst.as_mut_ptr(),
+                    dst.0.add(first),
                     1,
                     as_isize(columns),
                     bias.is_some(),
-                    src.as_ptr(),
+                    x.as_ptr(),
                     1,
                     as_isize(inner),
-                    w.as_ptr(),
+                    w.as_ptr().add(first),
                     1,
                     as_isize(columns),
                     1.0,
@@ -652,6 +680,65 @@ mod tests {
                     (out[row * width + c] - expected).abs() < 1e-5,
                     "row {row} col {c}"
                 );
+            }
+        }
+    }
+
+    /// Products split over the cores by columns, checked element by element against the sums
+    /// they stand for: column counts that do not split evenly, or into whole blocks of
+    /// [`LANES`], few rows and many, with a bias and without.
+    #[test]
+    fn products_split_by_columns_match_their_definition() {
+        use candle_core::{Device, Tensor};
+        for (rows, inner, columns) in [(3, 384, 1152), (17, 256, 300), (130, 384, 200), (5, 8, 24)]
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let x: Vec<f32> = (0..rows * inner)
+                .map(|i| (i as f32 * 0.013).sin())
+                .collect();
+            #[allow(clippy::cast_precision_loss)]
+            let w: Vec<f32> = (0..inner * columns)
+                .map(|i| (i as f32 * 0.007).cos())
+                .collect();
+            #[allow(clippy::cast_precision_loss)]
+            let bias: Vec<f32> = (0..columns).map(|i| i as f32 * 0.01 - 1.0).collect();
+            let device = Device::Cpu;
+            let xs = Tensor::from_vec(x.clone(), (rows, inner), &device).unwrap();
+            let ws = Tensor::from_vec(w.clone(), (inner, columns), &device).unwrap();
+            let bs = Tensor::from_vec(bias.clone(), columns, &device).unwrap();
+            let plain: Vec<f32> = xs
+                .apply_op2_no_bwd(&ws, &MatMul)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let biased: Vec<f32> = xs
+                .apply_op3_no_bwd(&ws, &bs, &BiasMatMul)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for r in 0..rows {
+                for c in 0..columns {
+                    let sum: f64 = (0..inner)
+                        .map(|k| f64::from(x[r * inner + k]) * f64::from(w[k * columns + c]))
+                        .sum();
+                    let at = r * columns + c;
+                    let tolerance = 1e-4 * (1.0 + sum.abs());
+                    assert!(
+                        (f64::from(plain[at]) - sum).abs() < tolerance,
+                        "{rows}x{inner}x{columns}: ({r}, {c}) is {}, not {sum}",
+                        plain[at]
+                    );
+                    let with_bias = sum + f64::from(bias[c]);
+                    assert!(
+                        (f64::from(biased[at]) - with_bias).abs() < tolerance,
+                        "{rows}x{inner}x{columns} with bias: ({r}, {c}) is {}, not {with_bias}",
+                        biased[at]
+                    );
+                }
             }
         }
     }
