@@ -240,7 +240,7 @@ fn print_targets(rows: &[Row]) {
                 )
             }
             None => (
-                format!("{:.2}", r.ratio()),
+                rounded_down(r.ratio(), 2),
                 "(beside the gateway's CPU per request)".to_owned(),
                 "-",
             ),
