@@ -9,10 +9,9 @@
 //! Every kernel splits its rows (attention: its (text, head) blocks) into one task per core on
 //! rayon's pool, where there is enough work for each ([`MIN_TASK_WORK`]); the matrix product
 //! ([`MatMul`]) splits its columns, so that each core reads only its share of the weights. A
-//! pass alone on the machine then
-//! uses every core; passes running side by side (one per core, as the batcher schedules them)
-//! find the other workers busy, and rayon runs each pass's tasks on its own core, one after the
-//! other, at the cost of a few microseconds each.
+//! pass alone on the machine then uses every core; passes running side by side (one per core,
+//! as the batcher schedules them) find the other workers busy, and rayon runs each pass's tasks
+//! on its own core, one after the other, at the cost of a few microseconds each.
 
 // The element functions must be inlined into the per-CPU copies of each kernel (where the
 // vector instructions are enabled) for the loops to vectorise: hence `inline(always)`.
@@ -21,8 +20,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
 use rayon::prelude::*;
 
-/// Work a task has at least (multiply-adds, or about as much element work): handing less to
-/// another core costs more than it saves, so short texts run their pass on one core as before.
+/// Work a task of the element-wise kernels and attention has at least (multiply-adds, or about
+/// as much element work): handing less to another core costs more than it saves, so a short
+/// text's kernels run on one core (its products do not: see [`MatMul`]).
 const MIN_TASK_WORK: usize = 1 << 23;
 
 /// Items per task for `items` items of `work` each: one task per core of rayon's pool, none
@@ -448,8 +448,8 @@ fn attend(
     scale_rows(out, head, inverse_sums);
 }
 
-/// Weights a product has at least for its columns to be split over the cores; below, handing
-/// half to another core costs more than the product.
+/// Weights a product has at least for its columns to be split over the cores (every product of
+/// the model has 147K or more); a smaller one runs as one task.
 const MIN_SPLIT_WEIGHTS: usize = 1 << 16;
 
 /// The output of a product, shared by the tasks that each write their own columns of it.
