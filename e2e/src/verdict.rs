@@ -64,33 +64,21 @@ mod tests {
 
     #[test]
     fn a_figure_just_short_of_its_bound_never_shows_as_the_bound() {
-        let floor = Bound::AtLeast(0.90);
-        assert_eq!(
-            (floor.shown(0.8997, 2), floor.verdict(0.8997)),
-            ("0.89".to_owned(), "NOT met")
-        );
-        assert_eq!(
-            (floor.shown(0.9031, 2), floor.verdict(0.9031)),
-            ("0.90".to_owned(), "met")
-        );
-        let ceiling = Bound::AtMost(5.0);
-        assert_eq!(
-            (ceiling.shown(5.04, 1), ceiling.verdict(5.04)),
-            ("5.1".to_owned(), "NOT met")
-        );
-        assert_eq!(
-            (ceiling.shown(4.96, 1), ceiling.verdict(4.96)),
-            ("5.0".to_owned(), "met")
-        );
-        let exact = Bound::AtLeast(0.29);
-        assert_eq!(
-            (exact.shown(0.29, 2), exact.verdict(0.29)),
-            ("0.29".to_owned(), "met")
-        );
-        let whole = Bound::AtMost(100.0);
-        assert_eq!(
-            (whole.shown(100.4, 0), whole.verdict(100.4)),
-            ("101".to_owned(), "NOT met")
-        );
+        let cases = [
+            (Bound::AtLeast(0.90), 0.8997, 2, "0.89", "NOT met"),
+            (Bound::AtLeast(0.90), 0.9031, 2, "0.90", "met"),
+            (Bound::AtMost(5.0), 5.04, 1, "5.1", "NOT met"),
+            (Bound::AtMost(5.0), 4.96, 1, "5.0", "met"),
+            // A value that is exactly a printed figure keeps it despite binary rounding.
+            (Bound::AtLeast(0.29), 0.29, 2, "0.29", "met"),
+            (Bound::AtMost(100.0), 100.4, 0, "101", "NOT met"),
+        ];
+        for (bound, value, decimals, shown, verdict) in cases {
+            assert_eq!(
+                (bound.shown(value, decimals).as_str(), bound.verdict(value)),
+                (shown, verdict),
+                "{value} against {bound:?}"
+            );
+        }
     }
 }
