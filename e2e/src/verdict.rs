@@ -27,11 +27,16 @@ impl Bound {
 
     /// "met" or "NOT met", as the summary lines print it.
     pub fn verdict(self, value: f64) -> &'static str {
-        if self.met(value) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        said(self.met(value))
+    }
+}
+
+/// How a summary line says whether its target is met.
+pub fn said(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
     }
 }
 

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::verdict::{rounded_down, Bound};
+use e2e::verdict::{rounded_down, said, Bound};
 use e2e::{Client, Options, Stack, Tenant};
 use serde_json::{json, Value};
 
@@ -190,7 +190,6 @@ fn main() {
 /// the model, so its ratio is reported beside that work's CPU time (the `wrangler dev` CPU per
 /// job with a request per job, less the same with a backfill of the same texts).
 fn print_targets(rows: &[Row]) {
-    let met = |ok: bool| if ok { "met" } else { "NOT met" };
     for r in rows.iter().filter(|r| r.batch == 100) {
         let c = r.counts;
         println!(
@@ -204,7 +203,7 @@ fn print_targets(rows: &[Row]) {
             r.calls_per_job,
             c.calls,
             c.allowed_calls,
-            met(c.calls == c.allowed_calls && c.batches > 0)
+            said(c.calls == c.allowed_calls && c.batches > 0)
         );
     }
     // Every batch of every line holds jobs of one table (notes), up to 100 of them.
@@ -214,7 +213,7 @@ fn print_targets(rows: &[Row]) {
             rows.iter().map(|r| r.counts.batches).sum::<usize>(),
             most.jobs,
             most.statements,
-            met(most.statements <= 10)
+            said(most.statements <= 10)
         );
     }
     let find = |enqueue: Enqueue, texts: &str| {

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use e2e::seed::{random_unit_vectors, VectorRow};
-use e2e::verdict::Bound;
+use e2e::verdict::{said, Bound};
 use e2e::{Client, Options, Stack};
 use serde_json::json;
 use shared::topk::{normalized, top_k};
@@ -174,7 +174,6 @@ fn main() {
             }
         );
     }
-    let met = |ok: bool| if ok { "met" } else { "NOT met" };
     print_cold(&cold);
     print_targets(&rows);
     key_uses.print();
@@ -182,7 +181,7 @@ fn main() {
     let checked = rows.len() * CHECKED;
     println!(
         "summary|search top-10 identical to a native brute-force scan, both backends|{identical}/{checked}|all|{}",
-        met(identical == checked)
+        said(identical == checked)
     );
 }
 
@@ -202,7 +201,7 @@ impl KeyUses {
             self.requests,
             self.elapsed.as_secs_f64(),
             self.writes,
-            if self.writes as u64 <= allowed { "met" } else { "NOT met" }
+            said(self.writes as u64 <= allowed)
         );
     }
 }
@@ -319,17 +318,16 @@ fn print_cold(times: &[f64]) {
 
 /// The targets of the D1 backend at 10,000 vectors, and the Vectorize figure, as summary lines.
 fn print_targets(rows: &[Row]) {
-    let met = |ok: bool| if ok { "met" } else { "NOT met" };
     if let Some(r) = rows
         .iter()
         .find(|r| r.backend.index.is_none() && r.vectors == 10_000)
     {
+        let (p50, p99) = (Bound::AtMost(25.0), Bound::AtMost(60.0));
         println!(
             "\ntarget at 10,000 (D1 backend): p50 <= 25 ms ({}), p99 <= 60 ms ({})",
-            met(r.p50 <= 25.0),
-            met(r.p99 <= 60.0)
+            p50.verdict(r.p50),
+            p99.verdict(r.p99)
         );
-        let (p50, p99) = (Bound::AtMost(25.0), Bound::AtMost(60.0));
         println!(
             "summary|search p50 through the gateway, 10,000 vectors, 384 dims|{} ms|<= 25 ms|{}",
             p50.shown(r.p50, 1),
