@@ -137,6 +137,9 @@ pub struct Options {
     /// Run the example application Worker (`example-app/`) too, in a second `wrangler dev` on
     /// its own port, bound to search-worker and the queue through the dev registry.
     pub example_app: bool,
+    /// Run the platform's floor of a search too (`bench/floor/`: a minimal JavaScript gateway
+    /// and search worker), in a `wrangler dev` of its own on the same local D1.
+    pub floor: bool,
 }
 
 #[derive(Debug)]
@@ -149,6 +152,8 @@ pub struct Stack {
     pub local_vectorize_url: String,
     /// The example app, when it runs.
     pub example_app_url: Option<String>,
+    /// The platform's floor of a search, when it runs.
+    pub floor_url: Option<String>,
     dir: PathBuf,
     /// The rendered configs `wrangler dev` runs now (`config/`, or a variant's).
     config: Mutex<PathBuf>,
@@ -188,6 +193,7 @@ impl Stack {
             local_ai_url: String::new(),
             local_vectorize_url: String::new(),
             example_app_url: None,
+            floor_url: None,
             config: Mutex::new(dir.join("config")),
             dir,
             port: free_port()?,
@@ -219,7 +225,35 @@ impl Stack {
         if options.example_app {
             stack.start_example_app(&root)?;
         }
+        if options.floor {
+            stack.start_floor(&root)?;
+        }
         Ok(stack)
+    }
+
+    /// Starts the platform's floor of a search (`bench/floor/`) in a `wrangler dev` of its own,
+    /// on the same local D1 and its own dev registry (its workers are no one else's).
+    fn start_floor(&mut self, root: &Path) -> io::Result<()> {
+        let port = free_port()?;
+        let inspector = free_port()?;
+        let floor = root.join("bench/floor");
+        let mut dev = wrangler(root);
+        dev.env("WRANGLER_REGISTRY_PATH", self.dir.join("floor-registry"))
+            .args(["dev", "--ip", "127.0.0.1"])
+            .args(["--show-interactive-dev-session=false"])
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(self.dir.join("state"))
+            .arg("-c")
+            .arg(floor.join("floor-gateway.toml"))
+            .arg("-c")
+            .arg(floor.join("floor-search.toml"));
+        self.spawn(dev, "floor.log")?;
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_until_ready(&format!("{url}/"), "floor.log")?;
+        self.floor_url = Some(url);
+        Ok(())
     }
 
     /// Starts the example app in a second `wrangler dev` on the same local D1, finding
