@@ -234,48 +234,51 @@ impl Stack {
     /// Starts the platform's floor of a search (`bench/floor/`) in a `wrangler dev` of its own,
     /// on the same local D1 and its own dev registry (its workers are no one else's).
     fn start_floor(&mut self, root: &Path) -> io::Result<()> {
-        let port = free_port()?;
-        let inspector = free_port()?;
         let floor = root.join("bench/floor");
-        let mut dev = wrangler(root);
-        dev.env("WRANGLER_REGISTRY_PATH", self.dir.join("floor-registry"))
-            .args(["dev", "--ip", "127.0.0.1"])
-            .args(["--show-interactive-dev-session=false"])
-            .args(["--port", &port.to_string()])
-            .args(["--inspector-port", &inspector.to_string()])
-            .arg("--persist-to")
-            .arg(self.dir.join("state"))
-            .arg("-c")
-            .arg(floor.join("floor-gateway.toml"))
-            .arg("-c")
-            .arg(floor.join("floor-search.toml"));
-        self.spawn(dev, "floor.log")?;
-        let url = format!("http://127.0.0.1:{port}");
-        self.wait_until_ready(&format!("{url}/"), "floor.log")?;
-        self.floor_url = Some(url);
+        let configs = [
+            floor.join("floor-gateway.toml"),
+            floor.join("floor-search.toml"),
+        ];
+        self.floor_url = Some(self.start_beside(root, "floor-registry", &configs, "floor.log")?);
         Ok(())
     }
 
     /// Starts the example app in a second `wrangler dev` on the same local D1, finding
     /// search-worker and the queue's consumer through the stack's dev registry.
     fn start_example_app(&mut self, root: &Path) -> io::Result<()> {
+        let configs = [self.config().join("example-app.toml")];
+        self.example_app_url =
+            Some(self.start_beside(root, "registry", &configs, "example-app.log")?);
+        Ok(())
+    }
+
+    /// Starts `configs` (the first one served) in a `wrangler dev` beside the workers', on a
+    /// port of its own, the same local D1 and the dev registry `registry` of the stack's
+    /// directory, and answers with its URL once it answers 200 at `/`.
+    fn start_beside(
+        &self,
+        root: &Path,
+        registry: &str,
+        configs: &[PathBuf],
+        log: &str,
+    ) -> io::Result<String> {
         let port = free_port()?;
         let inspector = free_port()?;
-        let mut app = wrangler(root);
-        app.env("WRANGLER_REGISTRY_PATH", self.dir.join("registry"))
+        let mut dev = wrangler(root);
+        dev.env("WRANGLER_REGISTRY_PATH", self.dir.join(registry))
             .args(["dev", "--ip", "127.0.0.1"])
             .args(["--show-interactive-dev-session=false"])
             .args(["--port", &port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
-            .arg(self.dir.join("state"))
-            .arg("-c")
-            .arg(self.config().join("example-app.toml"));
-        self.spawn(app, "example-app.log")?;
+            .arg(self.dir.join("state"));
+        for config in configs {
+            dev.arg("-c").arg(config);
+        }
+        self.spawn(dev, log)?;
         let url = format!("http://127.0.0.1:{port}");
-        self.wait_until_ready(&format!("{url}/"), "example-app.log")?;
-        self.example_app_url = Some(url);
-        Ok(())
+        self.wait_until_ready(&format!("{url}/"), log)?;
+        Ok(url)
     }
 
     /// Restarts `wrangler dev` with the workers of `variant`, on the same port, local D1 state
