@@ -7,4 +7,4 @@ mod stack;
 pub mod verdict;
 
 pub use client::{Client, Reply};
-pub use stack::{Options, Stack, Tenant, Variant};
+pub use stack::{Floor, Options, Stack, Tenant, Variant, FLOOR_PIPELINE_LOG};

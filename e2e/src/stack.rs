@@ -112,6 +112,10 @@ const WORKERS: [&str; 3] = ["api-worker", "search-worker", "consumer-worker"];
 /// The log of the `wrangler dev` running the workers, which also names its process group.
 const WORKERS_LOG: &str = "wrangler-dev.log";
 
+/// The log of the `wrangler dev` running the platform's floor of the consumer's lines, which
+/// also names its process group.
+pub const FLOOR_PIPELINE_LOG: &str = "floor-pipeline.log";
+
 /// A seeded user with a live session in an organization.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -137,9 +141,20 @@ pub struct Options {
     /// Run the example application Worker (`example-app/`) too, in a second `wrangler dev` on
     /// its own port, bound to search-worker and the queue through the dev registry.
     pub example_app: bool,
-    /// Run the platform's floor of a search too (`bench/floor/`: a minimal JavaScript gateway
-    /// and search worker), in a `wrangler dev` of its own on the same local D1.
-    pub floor: bool,
+    /// Run a platform's floor too (`bench/floor/`), in a `wrangler dev` of its own on the same
+    /// local D1.
+    pub floor: Option<Floor>,
+}
+
+/// A platform's floor: the least any implementation of this design does, in JavaScript, for
+/// the benchmarks to time beside the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Floor {
+    /// Of a search: a minimal gateway and search worker (`gateway.js`, `search.js`).
+    Search,
+    /// Of the consumer's lines: a minimal producer and consumer on a queue of their own
+    /// (`pipeline.js`).
+    Pipeline,
 }
 
 #[derive(Debug)]
@@ -154,6 +169,8 @@ pub struct Stack {
     pub example_app_url: Option<String>,
     /// The platform's floor of a search, when it runs.
     pub floor_url: Option<String>,
+    /// The platform's floor of the consumer's lines, when it runs.
+    pub floor_pipeline_url: Option<String>,
     dir: PathBuf,
     /// The rendered configs `wrangler dev` runs now (`config/`, or a variant's).
     config: Mutex<PathBuf>,
@@ -194,6 +211,7 @@ impl Stack {
             local_vectorize_url: String::new(),
             example_app_url: None,
             floor_url: None,
+            floor_pipeline_url: None,
             config: Mutex::new(dir.join("config")),
             dir,
             port: free_port()?,
@@ -225,21 +243,35 @@ impl Stack {
         if options.example_app {
             stack.start_example_app(&root)?;
         }
-        if options.floor {
-            stack.start_floor(&root)?;
+        if let Some(floor) = options.floor {
+            stack.start_floor(&root, floor)?;
         }
         Ok(stack)
     }
 
-    /// Starts the platform's floor of a search (`bench/floor/`) in a `wrangler dev` of its own,
-    /// on the same local D1 and its own dev registry (its workers are no one else's).
-    fn start_floor(&mut self, root: &Path) -> io::Result<()> {
-        let floor = root.join("bench/floor");
-        let configs = [
-            floor.join("floor-gateway.toml"),
-            floor.join("floor-search.toml"),
-        ];
-        self.floor_url = Some(self.start_beside(root, "floor-registry", &configs, "floor.log")?);
+    /// Starts a platform's floor (`bench/floor/`) in a `wrangler dev` of its own, on the same
+    /// local D1 and its own dev registry (its workers are no one else's).
+    fn start_floor(&mut self, root: &Path, floor: Floor) -> io::Result<()> {
+        let dir = root.join("bench/floor");
+        match floor {
+            Floor::Search => {
+                let configs = [
+                    dir.join("floor-gateway.toml"),
+                    dir.join("floor-search.toml"),
+                ];
+                self.floor_url =
+                    Some(self.start_beside(root, "floor-registry", &configs, "floor.log")?);
+            }
+            Floor::Pipeline => {
+                let configs = [dir.join("floor-pipeline.toml")];
+                self.floor_pipeline_url = Some(self.start_beside(
+                    root,
+                    "floor-registry",
+                    &configs,
+                    FLOOR_PIPELINE_LOG,
+                )?);
+            }
+        }
         Ok(())
     }
 
@@ -649,7 +681,17 @@ impl Stack {
 
     /// [`Stack::events`], and the byte of the log to look from next time.
     pub fn events_from(&self, from: usize, message: &str) -> (Vec<serde_json::Value>, usize) {
-        let (lines, next) = self.lines_from("wrangler-dev.log", from);
+        self.events_in(WORKERS_LOG, from, message)
+    }
+
+    /// [`Stack::events_from`] in the output of any process of the stack, by its `log`.
+    pub fn events_in(
+        &self,
+        log: &str,
+        from: usize,
+        message: &str,
+    ) -> (Vec<serde_json::Value>, usize) {
+        let (lines, next) = self.lines_from(log, from);
         let events = lines
             .lines()
             .filter_map(|line| {
@@ -669,10 +711,21 @@ impl Stack {
 
     /// [`Stack::consumer_batches`], and the byte of the log to look from next time.
     pub fn consumer_batches_from(&self, from: usize) -> (Vec<serde_json::Value>, usize) {
-        let (events, next) = self.events_from(from, "batch processed");
+        self.batches_in(WORKERS_LOG, "embeddings-queue", from)
+    }
+
+    /// The batches the platform's floor of the consumer's lines logged after byte `from` of its
+    /// log, as
+    /// [`Stack::consumer_batches_from`] reads the consumer's.
+    pub fn floor_batches_from(&self, from: usize) -> (Vec<serde_json::Value>, usize) {
+        self.batches_in(FLOOR_PIPELINE_LOG, "floor-queue", from)
+    }
+
+    fn batches_in(&self, log: &str, queue: &str, from: usize) -> (Vec<serde_json::Value>, usize) {
+        let (events, next) = self.events_in(log, from, "batch processed");
         let batches = events
             .into_iter()
-            .filter(|fields| fields["queue"] == "embeddings-queue")
+            .filter(|fields| fields["queue"] == queue)
             .collect();
         (batches, next)
     }

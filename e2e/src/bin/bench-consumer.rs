@@ -11,6 +11,12 @@
 //! in D1 (`sendBatch`, 100 messages a call). It prints jobs/s, AI calls per job, the ratio and
 //! the CPU time `wrangler dev` spent per job; the targets at batch 100 are a ratio of at least
 //! 0.90 for backfills and 0.80 for a request per job with paragraphs.
+//!
+//! Each line at batch 100 also times, in every round, the platform's floor of it
+//! (`bench/floor/pipeline.js`, in a `wrangler dev` of its own on the same local D1 and local-ai):
+//! a minimal JavaScript producer and consumer doing what any pipeline of this design must, with
+//! the same texts enqueued the same way. Its ratio to local-ai raw is what the local platform
+//! leaves of the model's time before any of the consumer's own work.
 
 // Counts of a few thousand are exact in f64.
 #![allow(clippy::cast_precision_loss)]
@@ -18,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::verdict::{rounded_down, said, Bound};
-use e2e::{Client, Options, Stack, Tenant};
+use e2e::{Client, Floor, Options, Stack, Tenant, FLOOR_PIPELINE_LOG};
 use serde_json::{json, Value};
 
 const MODEL: &str = "@cf/baai/bge-small-en-v1.5";
@@ -51,6 +57,9 @@ struct Row {
     /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
     /// rest of the run: enqueueing, deliveries, and the time between batches.
     per_job: Split,
+    /// The platform's floor of a backfill line (`bench/floor/pipeline.js`), jobs/s in its best
+    /// round: what a minimal pipeline gets through the same local Queues, D1 and local-ai.
+    floor: Option<f64>,
 }
 
 /// What the consumer's batches of a run did, from its log lines.
@@ -117,6 +126,10 @@ impl Row {
 
     fn ratio(&self) -> f64 {
         self.pipeline / self.raw
+    }
+
+    fn floor_ratio(&self) -> Option<f64> {
+        self.floor.map(|floor| floor / self.raw)
     }
 }
 
@@ -249,6 +262,13 @@ fn print_targets(rows: &[Row]) {
             r.how(),
             r.texts,
         );
+        if let Some(floor) = r.floor_ratio() {
+            println!(
+                "summary|the platform's floor of that line: a minimal JavaScript pipeline (bench/floor/pipeline.js) through the same local Queues, D1 and local-ai, ÷ local-ai raw ({:.1} jobs/s)|{}|(no target)|-",
+                r.floor.unwrap_or_default(),
+                rounded_down(floor, 2),
+            );
+        }
     }
     for texts in ["sentence", "paragraph"] {
         if let (Some(requests), Some(backfill)) = (
@@ -324,8 +344,11 @@ fn run(
     n: usize,
 ) -> Result<Row, Box<dyn std::error::Error>> {
     eprintln!("==> {kind} texts, consumer batch {batch}, {n} jobs, {enqueue:?}");
+    // The lines at batch 100 are timed beside the platform's floor of them.
+    let floored = batch == 100;
     let stack = Stack::start(Options {
         consumer_batch_size: Some(batch),
+        floor: floored.then_some(Floor::Pipeline),
         ..Options::default()
     })?;
     let gateway = stack.client();
@@ -337,11 +360,21 @@ fn run(
     // CPU beside a run of 1,000 sentences), where a long backfill pays it once.
     let warm_texts = texts(kind, &format!("warm-{run}"), batch.min(100) as usize);
     raw_throughput(&local_ai, &warm_texts, batch)?;
-    enqueue_all(&gateway, &cookie, &warm_texts)?;
+    enqueue_all(&warm_texts, |text| enqueue_one(&gateway, &cookie, text))?;
     // Done once their batches have logged, and the count of acknowledged jobs below starts after.
-    wait_acknowledged(&stack, 0, warm_texts.len(), Duration::from_mins(1))?;
+    wait_acknowledged(
+        |from| stack.consumer_batches_from(from),
+        0,
+        warm_texts.len(),
+        Duration::from_mins(1),
+    )?;
+    if floored {
+        let org = format!("org_floor_warm_{}", &run[4..12]);
+        let warm = floor_round(&stack, enqueue, &warm_texts, &org)?;
+        eprintln!("    the platform's floor, warming: {warm:.1} jobs/s");
+    }
 
-    let (mut best, mut raw) = (None::<Round>, 0.0f64);
+    let (mut best, mut raw, mut floor) = (None::<Round>, 0.0f64, None::<f64>);
     let mut counts = Counts::default();
     for (i, user) in ROUNDS.into_iter().enumerate() {
         let texts = texts(kind, &format!("{run}-{i}"), n);
@@ -357,6 +390,12 @@ fn run(
             "    round {i}: pipeline {:.1} jobs/s, raw {round_raw:.1} texts/s, {} AI calls",
             round.pipeline, round.counts.calls
         );
+        if floored {
+            let org = format!("org_floor_{}_{i}", &run[4..12]);
+            let on_floor = floor_round(&stack, enqueue, &texts, &org)?;
+            eprintln!("    round {i}: the platform's floor {on_floor:.1} jobs/s");
+            floor = Some(floor.map_or(on_floor, |best: f64| best.max(on_floor)));
+        }
         counts = counts.add(round.counts);
         raw = raw.max(round_raw);
         if best.as_ref().is_none_or(|b| round.pipeline > b.pipeline) {
@@ -375,6 +414,7 @@ fn run(
         counts,
         workers_cpu_ms: best.workers_cpu_ms,
         per_job: best.per_job,
+        floor,
     })
 }
 
@@ -405,10 +445,18 @@ fn round(
     let cpu_before = stack.cpu_time("wrangler-dev.log")?;
     let started = Instant::now();
     let (mut job_ids, backfill_ids) = match enqueue {
-        Enqueue::Requests => (enqueue_all(&gateway, cookie, texts)?, Vec::new()),
+        Enqueue::Requests => (
+            enqueue_all(texts, |text| enqueue_one(&gateway, cookie, text))?,
+            Vec::new(),
+        ),
         Enqueue::Backfill => (Vec::new(), backfill(&gateway, cookie)?),
     };
-    wait_acknowledged(stack, log_start, n, Duration::from_mins(10))?;
+    wait_acknowledged(
+        |from| stack.consumer_batches_from(from),
+        log_start,
+        n,
+        Duration::from_mins(10),
+    )?;
     let mut elapsed = started.elapsed();
     if count_done(stack, run)? < n {
         // A batch acknowledged a job it did not finish: wait for every job, and count the time.
@@ -540,12 +588,13 @@ fn enqueue_one(
     Ok(reply.body["jobId"].as_str().ok_or("no jobId")?.to_owned())
 }
 
+/// Enqueues every one of `texts` with `one`, from [`CLIENTS`] threads at once; the job ids.
 fn enqueue_all(
-    gateway: &Client,
-    cookie: &str,
     texts: &[String],
+    one: impl Fn(&str) -> Result<String, Box<dyn std::error::Error>> + Sync,
 ) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let per_client = texts.len().div_ceil(CLIENTS);
+    let one = &one;
     std::thread::scope(|scope| {
         let handles: Vec<_> = texts
             .chunks(per_client)
@@ -553,7 +602,7 @@ fn enqueue_all(
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|t| enqueue_one(gateway, cookie, t).map_err(|e| e.to_string()))
+                        .map(|t| one(t).map_err(|e| e.to_string()))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
@@ -592,14 +641,14 @@ fn wait_done(
     Ok(())
 }
 
-/// Until the consumer's batches logged since byte `log_start` of its log have acknowledged
-/// `jobs` jobs. A batch logs once its rows are written, so this is when the last job is `done`
+/// Until the batches logged since byte `log_start` of a log (`batches_from` reads those after a
+/// byte, and where to read from next) have acknowledged `jobs` jobs. A batch logs once its rows are written, so this is when the last job is `done`
 /// in D1. Each look reads only what the log gained since the last (nothing, most of the time),
 /// so the wait takes next to no CPU from the model it is timing: polling local-ai's `/stats`
 /// every 10 ms instead took about 12 ms of CPU per batch of 100 sentences, during the batch's
 /// AI call (perf, 2026-12-04), and polling the gateway would take more.
 fn wait_acknowledged(
-    stack: &Stack,
+    batches_from: impl Fn(usize) -> (Vec<Value>, usize),
     log_start: usize,
     jobs: usize,
     within: Duration,
@@ -607,7 +656,7 @@ fn wait_acknowledged(
     let started = Instant::now();
     let (mut acknowledged, mut from) = (0, log_start);
     loop {
-        let (batches, next) = stack.consumer_batches_from(from);
+        let (batches, next) = batches_from(from);
         from = next;
         acknowledged += batches
             .iter()
@@ -626,6 +675,95 @@ fn wait_acknowledged(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// One round of the platform's floor of a line (`bench/floor/pipeline.js`): `texts` enqueued
+/// for `organization_id` through the floor's own queue as `enqueue` says (a request each, or a
+/// backfill of notes seeded with them), and timed from the first request to the batch that
+/// acknowledged the last job, as [`round`] times the pipeline. Jobs per second; an error unless
+/// every job is `done` with its vector (and a note's vector row, with its codes).
+fn floor_round(
+    stack: &Stack,
+    enqueue: Enqueue,
+    texts: &[String],
+    organization_id: &str,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let n = texts.len();
+    let floor = Client::new(
+        stack
+            .floor_pipeline_url
+            .as_deref()
+            .ok_or("the platform's floor of the pipeline is not running")?,
+    );
+    let post = |path: &str, mut body: Value| {
+        body["organizationId"] = json!(organization_id);
+        body["model"] = json!(MODEL);
+        body["aiUrl"] = json!(stack.local_ai_url);
+        let reply = floor.post(path, None, &body.to_string())?;
+        if !(200..300).contains(&reply.status) {
+            return Err(format!(
+                "the floor's {path} answered {} {}",
+                reply.status, reply.body
+            )
+            .into());
+        }
+        Ok::<Value, Box<dyn std::error::Error>>(reply.body)
+    };
+    if enqueue == Enqueue::Backfill {
+        seed_notes(stack, organization_id, texts)?;
+        // The local D1's first read after the seed pays for it, as in `round`: a page past
+        // every note, which enqueues nothing.
+        post("/backfill", json!({"cursor": "~"}))?;
+    }
+    let log_start = stack.log(FLOOR_PIPELINE_LOG).len();
+    let started = Instant::now();
+    match enqueue {
+        Enqueue::Requests => {
+            enqueue_all(texts, |text| {
+                let reply = post("/job", json!({"content": text}))?;
+                Ok(reply["jobId"].as_str().ok_or("no jobId")?.to_owned())
+            })?;
+        }
+        Enqueue::Backfill => {
+            let mut cursor: Option<String> = None;
+            loop {
+                let reply = post("/backfill", json!({"cursor": cursor}))?;
+                match reply["nextCursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+        }
+    }
+    wait_acknowledged(
+        |from| stack.floor_batches_from(from),
+        log_start,
+        n,
+        Duration::from_mins(10),
+    )?;
+    let elapsed = started.elapsed();
+    let rows = stack.sql(&format!(
+        "SELECT (SELECT count(*) FROM embedding_jobs WHERE organization_id = '{organization_id}'
+                   AND status = 'done'
+                   AND (record_id IS NOT NULL OR length(vector) = 4 * 384)) AS done,
+                (SELECT count(*) FROM embedding_vectors WHERE organization_id = '{organization_id}'
+                   AND length(vector) = 4 * 384 AND codes IS NOT NULL) AS records"
+    ))?;
+    let count = |name: &str| rows.first().and_then(|r| r[name].as_u64()).unwrap_or(0);
+    let records = if enqueue == Enqueue::Backfill {
+        n as u64
+    } else {
+        0
+    };
+    if count("done") != n as u64 || count("records") != records {
+        return Err(format!(
+            "the platform's floor finished {} of {n} jobs and wrote {} of {records} vector rows",
+            count("done"),
+            count("records")
+        )
+        .into());
+    }
+    Ok(n as f64 / elapsed.as_secs_f64())
 }
 
 fn count_done(stack: &Stack, run: &str) -> Result<usize, Box<dyn std::error::Error>> {

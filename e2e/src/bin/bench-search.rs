@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use e2e::seed::{random_unit_vectors, VectorRow};
 use e2e::verdict::{said, Bound};
-use e2e::{Client, Options, Stack};
+use e2e::{Client, Floor, Options, Stack};
 use serde_json::json;
 use shared::topk::{normalized, top_k};
 
@@ -125,7 +125,7 @@ struct Row {
 fn main() {
     let options = Options {
         example_app: true,
-        floor: true,
+        floor: Some(Floor::Search),
         ..Options::default()
     };
     let stack = match Stack::start(options) {
