@@ -57,9 +57,18 @@ struct Row {
     /// the AI calls, the writes (the consumer's own `read_ms`, `embed_ms`, `write_ms`), and the
     /// rest of the run: enqueueing, deliveries, and the time between batches.
     per_job: Split,
-    /// The platform's floor of a backfill line (`bench/floor/pipeline.js`), jobs/s in its best
-    /// round: what a minimal pipeline gets through the same local Queues, D1 and local-ai.
-    floor: Option<f64>,
+    /// The platform's floor of the line (`bench/floor/pipeline.js`), its best round: what a
+    /// minimal pipeline gets through the same local Queues, D1 and local-ai.
+    floor: Option<OnFloor>,
+}
+
+/// A round of the platform's floor of a line.
+#[derive(Debug, Clone, Copy)]
+struct OnFloor {
+    /// Jobs per second, enqueue to `done`.
+    pipeline: f64,
+    /// CPU time of its `wrangler dev` per job.
+    cpu_ms: f64,
 }
 
 /// What the consumer's batches of a run did, from its log lines.
@@ -129,7 +138,7 @@ impl Row {
     }
 
     fn floor_ratio(&self) -> Option<f64> {
-        self.floor.map(|floor| floor / self.raw)
+        self.floor.map(|floor| floor.pipeline / self.raw)
     }
 }
 
@@ -262,11 +271,13 @@ fn print_targets(rows: &[Row]) {
             r.how(),
             r.texts,
         );
-        if let Some(floor) = r.floor_ratio() {
+        if let (Some(floor), Some(ratio)) = (r.floor, r.floor_ratio()) {
             println!(
-                "summary|the platform's floor of that line: a minimal JavaScript pipeline (bench/floor/pipeline.js) through the same local Queues, D1 and local-ai, ÷ local-ai raw ({:.1} jobs/s)|{}|(no target)|-",
-                r.floor.unwrap_or_default(),
-                rounded_down(floor, 2),
+                "summary|the platform's floor of that line: a minimal JavaScript pipeline (bench/floor/pipeline.js) through the same local Queues, D1 and local-ai, ÷ local-ai raw ({:.1} jobs/s; its wrangler dev CPU {:.2} ms a job, the pipeline's {:.2})|{}|(no target)|-",
+                floor.pipeline,
+                floor.cpu_ms,
+                r.workers_cpu_ms,
+                rounded_down(ratio, 2),
             );
         }
     }
@@ -371,10 +382,13 @@ fn run(
     if floored {
         let org = format!("org_floor_warm_{}", &run[4..12]);
         let warm = floor_round(&stack, enqueue, &warm_texts, &org)?;
-        eprintln!("    the platform's floor, warming: {warm:.1} jobs/s");
+        eprintln!(
+            "    the platform's floor, warming: {:.1} jobs/s",
+            warm.pipeline
+        );
     }
 
-    let (mut best, mut raw, mut floor) = (None::<Round>, 0.0f64, None::<f64>);
+    let (mut best, mut raw, mut floor) = (None::<Round>, 0.0f64, None::<OnFloor>);
     let mut counts = Counts::default();
     for (i, user) in ROUNDS.into_iter().enumerate() {
         let texts = texts(kind, &format!("{run}-{i}"), n);
@@ -393,8 +407,13 @@ fn run(
         if floored {
             let org = format!("org_floor_{}_{i}", &run[4..12]);
             let on_floor = floor_round(&stack, enqueue, &texts, &org)?;
-            eprintln!("    round {i}: the platform's floor {on_floor:.1} jobs/s");
-            floor = Some(floor.map_or(on_floor, |best: f64| best.max(on_floor)));
+            eprintln!(
+                "    round {i}: the platform's floor {:.1} jobs/s",
+                on_floor.pipeline
+            );
+            if floor.is_none_or(|best| on_floor.pipeline > best.pipeline) {
+                floor = Some(on_floor);
+            }
         }
         counts = counts.add(round.counts);
         raw = raw.max(round_raw);
@@ -680,14 +699,15 @@ fn wait_acknowledged(
 /// One round of the platform's floor of a line (`bench/floor/pipeline.js`): `texts` enqueued
 /// for `organization_id` through the floor's own queue as `enqueue` says (a request each, or a
 /// backfill of notes seeded with them), and timed from the first request to the batch that
-/// acknowledged the last job, as [`round`] times the pipeline. Jobs per second; an error unless
-/// every job is `done` with its vector (and a note's vector row, with its codes).
+/// acknowledged the last job, as [`round`] times the pipeline, and the CPU its `wrangler dev`
+/// spent meanwhile; an error unless every job is `done` with its vector (and a note's vector
+/// row, with its codes).
 fn floor_round(
     stack: &Stack,
     enqueue: Enqueue,
     texts: &[String],
     organization_id: &str,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<OnFloor, Box<dyn std::error::Error>> {
     let n = texts.len();
     let floor = Client::new(
         stack
@@ -716,6 +736,7 @@ fn floor_round(
         post("/backfill", json!({"cursor": "~"}))?;
     }
     let log_start = stack.log(FLOOR_PIPELINE_LOG).len();
+    let cpu_before = stack.cpu_time(FLOOR_PIPELINE_LOG)?;
     let started = Instant::now();
     match enqueue {
         Enqueue::Requests => {
@@ -742,6 +763,9 @@ fn floor_round(
         Duration::from_mins(10),
     )?;
     let elapsed = started.elapsed();
+    let cpu = stack
+        .cpu_time(FLOOR_PIPELINE_LOG)?
+        .saturating_sub(cpu_before);
     let rows = stack.sql(&format!(
         "SELECT (SELECT count(*) FROM embedding_jobs WHERE organization_id = '{organization_id}'
                    AND status = 'done'
@@ -763,7 +787,10 @@ fn floor_round(
         )
         .into());
     }
-    Ok(n as f64 / elapsed.as_secs_f64())
+    Ok(OnFloor {
+        pipeline: n as f64 / elapsed.as_secs_f64(),
+        cpu_ms: cpu.as_secs_f64() * 1000.0 / n as f64,
+    })
 }
 
 fn count_done(stack: &Stack, run: &str) -> Result<usize, Box<dyn std::error::Error>> {
