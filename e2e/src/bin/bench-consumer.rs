@@ -379,13 +379,18 @@ fn run(
         warm_texts.len(),
         Duration::from_mins(1),
     )?;
-    if floored {
-        let org = format!("org_floor_warm_{}", &run[4..12]);
-        let warm = floor_round(&stack, enqueue, &warm_texts, &org)?;
+    // The floor's rounds, each of an organization of its own: `round` names it.
+    let on_floor = |round: &str, texts: &[String]| {
+        let org = format!("org_floor_{}_{round}", &run[4..12]);
+        let on_floor = floor_round(&stack, enqueue, texts, &org)?;
         eprintln!(
-            "    the platform's floor, warming: {:.1} jobs/s",
-            warm.pipeline
+            "    {round}: the platform's floor {:.1} jobs/s",
+            on_floor.pipeline
         );
+        Ok::<OnFloor, Box<dyn std::error::Error>>(on_floor)
+    };
+    if floored {
+        on_floor("warming", &warm_texts)?;
     }
 
     let (mut best, mut raw, mut floor) = (None::<Round>, 0.0f64, None::<OnFloor>);
@@ -405,14 +410,9 @@ fn run(
             round.pipeline, round.counts.calls
         );
         if floored {
-            let org = format!("org_floor_{}_{i}", &run[4..12]);
-            let on_floor = floor_round(&stack, enqueue, &texts, &org)?;
-            eprintln!(
-                "    round {i}: the platform's floor {:.1} jobs/s",
-                on_floor.pipeline
-            );
-            if floor.is_none_or(|best| on_floor.pipeline > best.pipeline) {
-                floor = Some(on_floor);
+            let round = on_floor(&format!("round{i}"), &texts)?;
+            if floor.is_none_or(|best| round.pipeline > best.pipeline) {
+                floor = Some(round);
             }
         }
         counts = counts.add(round.counts);
