@@ -15,7 +15,8 @@
 // column, their vector rows (vector, codes, metadata and `seq`, on the same indexes) and their
 // jobs `done`, and a content job's vector on its row. It then logs a line as the consumer's
 // ("batch processed", with `acked`). It has no sets, no freshness or order guard, no retries: a
-// batch that fails throws.
+// batch that fails throws, its messages are dropped (floor-pipeline.toml: `max_retries = 0`),
+// and the benchmark's round fails when it has waited two minutes for them.
 const PAGE = 500;
 const SEND = 100;
 

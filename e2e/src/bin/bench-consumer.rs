@@ -661,11 +661,12 @@ fn wait_done(
 }
 
 /// Until the batches logged since byte `log_start` of a log (`batches_from` reads those after a
-/// byte, and where to read from next) have acknowledged `jobs` jobs. A batch logs once its rows are written, so this is when the last job is `done`
-/// in D1. Each look reads only what the log gained since the last (nothing, most of the time),
-/// so the wait takes next to no CPU from the model it is timing: polling local-ai's `/stats`
-/// every 10 ms instead took about 12 ms of CPU per batch of 100 sentences, during the batch's
-/// AI call (perf, 2026-12-04), and polling the gateway would take more.
+/// byte, and where to read from next) have acknowledged `jobs` jobs. A batch logs once its rows
+/// are written, so this is when the last job is `done` in D1. Each look reads only what the log
+/// gained since the last (nothing, most of the time), so the wait takes next to no CPU from the
+/// model it is timing: polling local-ai's `/stats` every 10 ms instead took about 12 ms of CPU
+/// per batch of 100 sentences, during the batch's AI call (perf, 2026-12-04), and polling the
+/// gateway would take more.
 fn wait_acknowledged(
     batches_from: impl Fn(usize) -> (Vec<Value>, usize),
     log_start: usize,
@@ -756,11 +757,13 @@ fn floor_round(
             }
         }
     }
+    // The floor retries nothing: a batch that failed is never acknowledged (a round takes
+    // seconds).
     wait_acknowledged(
         |from| stack.floor_batches_from(from),
         log_start,
         n,
-        Duration::from_mins(10),
+        Duration::from_mins(2),
     )?;
     let elapsed = started.elapsed();
     let cpu = stack
