@@ -228,9 +228,12 @@ function hex(vector) {
   return bytesHex(new Uint8Array(Float32Array.from(vector).buffer));
 }
 
+/** Each byte's two hex digits: a vector's 1,536 bytes are one lookup each. */
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
 function bytesHex(bytes) {
   let text = "";
-  for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
+  for (const byte of bytes) text += HEX[byte];
   return text;
 }
 

@@ -167,10 +167,8 @@ pub struct Stack {
     pub local_vectorize_url: String,
     /// The example app, when it runs.
     pub example_app_url: Option<String>,
-    /// The platform's floor of a search, when it runs.
+    /// The platform's floor (`Options::floor`), when it runs.
     pub floor_url: Option<String>,
-    /// The platform's floor of the consumer's lines, when it runs.
-    pub floor_pipeline_url: Option<String>,
     dir: PathBuf,
     /// The rendered configs `wrangler dev` runs now (`config/`, or a variant's).
     config: Mutex<PathBuf>,
@@ -211,7 +209,6 @@ impl Stack {
             local_vectorize_url: String::new(),
             example_app_url: None,
             floor_url: None,
-            floor_pipeline_url: None,
             config: Mutex::new(dir.join("config")),
             dir,
             port: free_port()?,
@@ -253,25 +250,17 @@ impl Stack {
     /// local D1 and its own dev registry (its workers are no one else's).
     fn start_floor(&mut self, root: &Path, floor: Floor) -> io::Result<()> {
         let dir = root.join("bench/floor");
-        match floor {
-            Floor::Search => {
-                let configs = [
+        let (configs, log) = match floor {
+            Floor::Search => (
+                vec![
                     dir.join("floor-gateway.toml"),
                     dir.join("floor-search.toml"),
-                ];
-                self.floor_url =
-                    Some(self.start_beside(root, "floor-registry", &configs, "floor.log")?);
-            }
-            Floor::Pipeline => {
-                let configs = [dir.join("floor-pipeline.toml")];
-                self.floor_pipeline_url = Some(self.start_beside(
-                    root,
-                    "floor-registry",
-                    &configs,
-                    FLOOR_PIPELINE_LOG,
-                )?);
-            }
-        }
+                ],
+                "floor.log",
+            ),
+            Floor::Pipeline => (vec![dir.join("floor-pipeline.toml")], FLOOR_PIPELINE_LOG),
+        };
+        self.floor_url = Some(self.start_beside(root, "floor-registry", &configs, log)?);
         Ok(())
     }
 
@@ -715,8 +704,7 @@ impl Stack {
     }
 
     /// The batches the platform's floor of the consumer's lines logged after byte `from` of its
-    /// log, as
-    /// [`Stack::consumer_batches_from`] reads the consumer's.
+    /// log, as [`Stack::consumer_batches_from`] reads the consumer's.
     pub fn floor_batches_from(&self, from: usize) -> (Vec<serde_json::Value>, usize) {
         self.batches_in(FLOOR_PIPELINE_LOG, "floor-queue", from)
     }

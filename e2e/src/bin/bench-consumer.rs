@@ -136,10 +136,6 @@ impl Row {
     fn ratio(&self) -> f64 {
         self.pipeline / self.raw
     }
-
-    fn floor_ratio(&self) -> Option<f64> {
-        self.floor.map(|floor| floor.pipeline / self.raw)
-    }
 }
 
 fn main() {
@@ -271,13 +267,13 @@ fn print_targets(rows: &[Row]) {
             r.how(),
             r.texts,
         );
-        if let (Some(floor), Some(ratio)) = (r.floor, r.floor_ratio()) {
+        if let Some(floor) = r.floor {
             println!(
                 "summary|the platform's floor of that line: a minimal JavaScript pipeline (bench/floor/pipeline.js) through the same local Queues, D1 and local-ai, ÷ local-ai raw ({:.1} jobs/s; its wrangler dev CPU {:.2} ms a job, the pipeline's {:.2})|{}|(no target)|-",
                 floor.pipeline,
                 floor.cpu_ms,
                 r.workers_cpu_ms,
-                rounded_down(ratio, 2),
+                rounded_down(floor.pipeline / r.raw, 2),
             );
         }
     }
@@ -712,7 +708,7 @@ fn floor_round(
     let n = texts.len();
     let floor = Client::new(
         stack
-            .floor_pipeline_url
+            .floor_url
             .as_deref()
             .ok_or("the platform's floor of the pipeline is not running")?,
     );
