@@ -71,6 +71,12 @@ fn main() {
         ] {
             eprintln!("--- last lines of {log} ---\n{}", stack.log_tail(log, 60));
         }
+        // Again, last: a CI log is often read from its end, where the logs above would bury
+        // what failed.
+        for (name, message) in FAILURES.lock().map(|f| f.clone()).unwrap_or_default() {
+            let head: Vec<&str> = message.lines().take(40).collect();
+            eprintln!("--- {name} failed ---\n{}", head.join("\n"));
+        }
     }
     // The trials, and their handles on the stack, are gone: this stops it.
     drop(stack);
@@ -78,6 +84,25 @@ fn main() {
 }
 
 type Test = fn(&Ctx) -> Result<(), Failed>;
+
+/// Each failed test's name and message, for the end of the run.
+static FAILURES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// A trial that records its failure in [`FAILURES`].
+fn trial(
+    name: impl Into<String>,
+    test: impl FnOnce() -> Result<(), Failed> + Send + 'static,
+) -> Trial {
+    let name = name.into();
+    Trial::test(name.clone(), move || {
+        test().inspect_err(|failed| {
+            let message = failed.message().unwrap_or("failed").to_owned();
+            if let Ok(mut failures) = FAILURES.lock() {
+                failures.push((name, message));
+            }
+        })
+    })
+}
 
 /// What each test gets: clients, the stack, and the cookies of the seeded sessions.
 #[derive(Debug, Clone)]
@@ -155,7 +180,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(search::D1_TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
-            Trial::test(name, move || test(&ctx))
+            trial(name, move || test(&ctx))
         })
         .collect();
     let checker: &[(&str, backends::BackendTest)] = &[(
@@ -171,16 +196,15 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
     {
         for backend in backends::BACKENDS {
             let ctx = ctx.clone();
-            trials.push(Trial::test(
-                format!("{name}::{}", backend.name),
-                move || test(&ctx, backend),
-            ));
+            trials.push(trial(format!("{name}::{}", backend.name), move || {
+                test(&ctx, backend)
+            }));
         }
     }
     // Last: it writes whatever the schema allows.
     let fuzz = ctx.clone();
     trials.push(
-        Trial::test(
+        trial(
             "schemathesis_holds_the_gateway_to_its_document_with_every_check",
             move || fuzz::schemathesis(&fuzz),
         )

@@ -9,7 +9,8 @@
 //! one made from a text it does not have, in a random order), and backfill (with and without
 //! `all`); local-ai fails a share of its calls meanwhile. Every answer is checked as it comes
 //! (the status the oracle predicts; another tenant's id answers exactly as an id nobody used).
-//! Once every job the history started is final and the index has settled:
+//! Once every job the history started is final, its dead jobs are replayed as their owners
+//! would (`History::replay_dead`). Once those end too and the index has settled:
 //!
 //! - every job is final;
 //! - every live record has its vector, equal (cosine >= 0.9999) to local-ai's embedding of its
@@ -72,6 +73,8 @@ pub(crate) struct Tally {
     pub deploys: usize,
     /// Model changes the history started (or resumed) with the one command.
     pub commands: usize,
+    /// Jobs that died out of retries, replayed as their owners would.
+    pub replayed: usize,
 }
 
 impl Tally {
@@ -80,6 +83,7 @@ impl Tally {
         self.checks += other.checks;
         self.deploys += other.deploys;
         self.commands += other.commands;
+        self.replayed += other.replayed;
     }
 }
 
@@ -278,10 +282,11 @@ fn report(what: &str, plan: &Plan, tally: Tally) {
         String::new()
     };
     eprintln!(
-        "checker | {what} | seeds from {} | {} histories | {} operations{deploys} | {} invariant checks | 0 violations | {:.0} s",
+        "checker | {what} | seeds from {} | {} histories | {} operations{deploys} | {} dead jobs replayed | {} invariant checks | 0 violations | {:.0} s",
         plan.first_seed,
         tally.histories,
         tally.operations,
+        tally.replayed,
         tally.checks,
         plan.started.elapsed().as_secs_f64()
     );
@@ -322,9 +327,16 @@ fn run(
     Ok(tally)
 }
 
-/// local-ai's faults while a history runs: a fifth of its calls fail.
-static FAULTS: std::sync::LazyLock<Value> =
-    std::sync::LazyLock::new(|| json!({"failRate": 0.2, "failStatuses": [500, 429]}));
+/// local-ai's faults while a history runs: a fifth of its calls fail, or the share
+/// `CHECKER_FAIL_RATE` names (a high one makes jobs die out of retries often).
+static FAULTS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    let rate = std::env::var("CHECKER_FAIL_RATE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|rate| (0.0..=1.0).contains(rate))
+        .unwrap_or(0.2);
+    json!({"failRate": rate, "failStatuses": [500, 429]})
+});
 
 fn set_faults(ctx: &Ctx, plan: &Value) -> Result<(), Failed> {
     let reply = ctx.local_ai.put("/faults", &plan.to_string())?;
@@ -420,9 +432,11 @@ impl<'a> History<'a> {
             self.tally.operations += 1;
             lap("operation");
         }
-        self.drain()?;
+        let dead = self.drain()?;
         lap("drain");
         set_faults(self.ctx, &json!({}))?;
+        self.replay_dead(&dead)?;
+        lap("dead jobs replayed");
         for tenant in 0..2 {
             self.complete_change(tenant)?;
         }
@@ -728,11 +742,17 @@ impl<'a> History<'a> {
         Ok(())
     }
 
-    /// Waits for every job the history started to be final; a pipeline job has no row until
-    /// the consumer first sees it.
-    fn drain(&mut self) -> Result<(), Failed> {
+    /// Waits for every job the history started to be final, and answers those that ended dead.
+    fn drain(&mut self) -> Result<Vec<(usize, String)>, Failed> {
+        self.drain_jobs(&self.jobs.clone())
+    }
+
+    /// Waits for `jobs` to be final (a pipeline job has no row until the consumer first sees
+    /// it), and answers those that ended dead.
+    fn drain_jobs(&mut self, jobs: &[(usize, String)]) -> Result<Vec<(usize, String)>, Failed> {
         let deadline = Instant::now() + Duration::from_mins(2);
-        for (tenant, job) in self.jobs.clone() {
+        let mut dead = Vec::new();
+        for (tenant, job) in jobs.iter().cloned() {
             let cookie = self.tenants[tenant].cookie.clone();
             let path = format!("/api/v1/embeddings/jobs/{job}");
             while self.ctx.client.get(&path, Some(&cookie))?.status == 404 {
@@ -752,7 +772,29 @@ impl<'a> History<'a> {
                 matches!(status, "done" | "skipped" | "stale" | "dead"),
                 || format!("job {job} ended {status}: {ended}"),
             )?;
+            if status == "dead" {
+                dead.push((tenant, job));
+            }
         }
+        Ok(dead)
+    }
+
+    /// Replays `dead` jobs of the history as their owners, and waits for the replays to end. A job
+    /// dies when local-ai fails all six of its deliveries, which a model change makes likelier:
+    /// its jobs need both models, so one of two calls failing fails them. The product keeps such
+    /// a record as it was, and shows the job dead and replayable; it does not redo the job.
+    /// The checker does what the job's owner would do, with local-ai's faults off. A replay
+    /// may die again only for a reason that stays, such as a deleted record.
+    fn replay_dead(&mut self, dead: &[(usize, String)]) -> Result<(), Failed> {
+        for (tenant, job) in dead {
+            let path = format!("/api/v1/embeddings/jobs/{job}/retry");
+            let reply = self.call(*tenant, "POST", &path, None)?;
+            self.check(reply.status == 202, || {
+                format!("replay of dead job {job}: {} {}", reply.status, reply.body)
+            })?;
+        }
+        self.drain_jobs(dead)?;
+        self.tally.replayed += dead.len();
         Ok(())
     }
 
