@@ -73,7 +73,8 @@ pub(crate) struct Tally {
     pub deploys: usize,
     /// Model changes the history started (or resumed) with the one command.
     pub commands: usize,
-    /// Jobs that died out of retries, replayed as their owners would.
+    /// Dead jobs replayed as their owners would: out of retries, or of a record since deleted
+    /// (which die again).
     pub replayed: usize,
 }
 
@@ -779,12 +780,12 @@ impl<'a> History<'a> {
         Ok(dead)
     }
 
-    /// Replays `dead` jobs of the history as their owners, and waits for the replays to end. A job
-    /// dies when local-ai fails all six of its deliveries, which a model change makes likelier:
-    /// its jobs need both models, so one of two calls failing fails them. The product keeps such
-    /// a record as it was, and shows the job dead and replayable; it does not redo the job.
-    /// The checker does what the job's owner would do, with local-ai's faults off. A replay
-    /// may die again only for a reason that stays, such as a deleted record.
+    /// Replays `dead` jobs of the history as their owners, and waits for the replays to end. A
+    /// job dies when local-ai fails all six of its deliveries, which a model change makes
+    /// likelier: its jobs need both models, so one of two calls failing fails them. The product
+    /// keeps such a record as it was, and shows the job dead and replayable; it does not redo
+    /// the job. The checker does what the job's owner would do, with local-ai's faults off. A
+    /// job also dies for a reason that stays, such as its record deleted: its replay dies again.
     fn replay_dead(&mut self, dead: &[(usize, String)]) -> Result<(), Failed> {
         for (tenant, job) in dead {
             let path = format!("/api/v1/embeddings/jobs/{job}/retry");
