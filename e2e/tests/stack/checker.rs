@@ -787,12 +787,8 @@ impl<'a> History<'a> {
     /// the job. The checker does what the job's owner would do, with local-ai's faults off. A
     /// job also dies for a reason that stays, such as its record deleted: its replay dies again.
     fn replay_dead(&mut self, dead: &[(usize, String)]) -> Result<(), Failed> {
-        for (tenant, job) in dead {
-            let path = format!("/api/v1/embeddings/jobs/{job}/retry");
-            let reply = self.call(*tenant, "POST", &path, None)?;
-            self.check(reply.status == 202, || {
-                format!("replay of dead job {job}: {} {}", reply.status, reply.body)
-            })?;
+        for job in dead {
+            self.replay(true, job.clone())?;
         }
         self.drain_jobs(dead)?;
         self.tally.replayed += dead.len();
