@@ -1,13 +1,16 @@
 //! `client-types [--check]`: renders what the TypeScript client (`clients/typescript`) knows of
 //! the project's `embeddings.toml` into `clients/typescript/src/embeddings.generated.ts`: the
 //! search services with their tables, metadata fields, shorthand options, models and
-//! dimensions; a filter type per table; the model catalogue; and the constants an embedding job
-//! is held to. With `--check` it writes nothing and fails when the file is not what the config
-//! renders, so a config change cannot leave the client typed by the old one.
+//! dimensions; a filter type per table; the model catalogue; the access table (who may do what,
+//! per table and project-wide); and the constants an embedding job is held to. With `--check`
+//! it writes nothing and fails when the file is not what the config renders, so a config change
+//! cannot leave the client typed by the old one.
 //!
+//! - [`access`]: the roles each action allows, resolved by `shared`'s rule.
 //! - [`names`]: a metadata field's camelCase shorthand, and names as TypeScript keys.
 //! - [`render`]: the file itself, a pure function of the config.
 
+mod access;
 mod names;
 mod render;
 

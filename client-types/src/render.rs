@@ -1,5 +1,6 @@
-//! The generated file: the config as `as const` objects that the client reads at run time, the
-//! constants its embedding jobs are held to, and the types derived from both.
+//! The generated file: the config as `as const` objects that the client reads at run time (the
+//! access table among them, written by [`crate::access`]), the constants its embedding jobs are
+//! held to, and the types derived from both.
 
 use std::fmt::{self, Write as _};
 
@@ -7,6 +8,7 @@ use shared::classify::{GrayZone, Thresholds};
 use shared::config::{SearchService, TableConfig};
 use shared::{guard, message, models, Config};
 
+use crate::access;
 use crate::names::{key, shorthands, string, OPTION_NAMES};
 
 /// The generated file's first lines.
@@ -29,6 +31,7 @@ fn write(out: &mut String, config: &Config) -> fmt::Result {
     write_models(out)?;
     write_tables(out, config)?;
     write_services(out, config)?;
+    access::write(out, config)?;
     write_job_rules(out)?;
     write_types(out, config)
 }
@@ -173,6 +176,13 @@ fn write_types(out: &mut String, config: &Config) -> fmt::Result {
     writeln!(out, "export type TableName = keyof typeof tables;")?;
     writeln!(out, "/** A search service's name. */")?;
     writeln!(out, "export type ServiceName = keyof typeof services;")?;
+    writeln!(out, "/** Something a role may be allowed to do. */")?;
+    writeln!(out, "export type Action = (typeof actions)[number];")?;
+    writeln!(
+        out,
+        "/** An organization role embeddings.toml names, or one of better-auth's own. */"
+    )?;
+    writeln!(out, "export type RoleName = (typeof roles)[number];")?;
     for table in &config.tables {
         let fields = &table.embeddings.metadata;
         if fields.is_empty() {

@@ -1,6 +1,8 @@
 // An application Worker as a customer of D1 embeddings would write it: better-auth for
 // accounts and organizations on the same D1 database as the gateway, and d1-embeddings-client
 // for searches (over the SEARCH service binding) and custom-pipeline jobs (onto the queue).
+// Every /app route is allowed to the member's role by embeddings.toml's access rules, as the
+// gateway's route for the same call is (src/access.ts); better-auth knows every role they name.
 //   /api/auth/*                   better-auth (sign-up, sign-in, organizations, sessions)
 //   POST /app/search/:service     {text, limit?, threshold?, filters?, storyId? (a shorthand)}
 //   POST /app/gray-zone/:service  {text, min?, max?, limit?, filters?, storyId?}
@@ -12,7 +14,7 @@ import type { Env } from "./env";
 import { errorResponse, HttpError } from "./http";
 import { welcome } from "./welcome";
 import { pipelineRoute, serviceActions, serviceRoute, type ServiceAction } from "./routes";
-import { activeOrganization } from "./tenant";
+import { activeMember } from "./tenant";
 
 export default {
   async fetch(request, env): Promise<Response> {
@@ -37,7 +39,7 @@ async function route(request: Request, env: Env): Promise<Response> {
   if (!isPipeline && !isService) throw new HttpError(404, "not_found", `no route ${url.pathname}`);
   if (request.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
 
-  const organizationId = await activeOrganization(auth, env, request);
-  if (isPipeline) return pipelineRoute(env, organizationId, request);
-  return serviceRoute(env, organizationId, action as ServiceAction, service!, request);
+  const member = await activeMember(auth, env, request);
+  if (isPipeline) return pipelineRoute(env, member, request);
+  return serviceRoute(env, member, action as ServiceAction, service!, request);
 }

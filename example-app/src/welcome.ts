@@ -1,4 +1,6 @@
 // GET /: what this app is, and how to start with curl.
+import { roles } from "d1-embeddings-client";
+
 export function welcome(origin: string): Response {
   const page = `example-app: an application Worker built on D1 embeddings.
 
@@ -29,6 +31,17 @@ POST /app/gray-zone/:service {text, min?, max?, limit?, filters?, storyId?},
 POST /app/embed/:service {text}, POST /app/pipeline {content, model?, table?, id?} (202 with
 the job id), and better-auth under /api/auth (sign-in/email, get-session, sign-out,
 organization/...). storyId stands for the filter {"story_id": ...}.
+
+Each route is allowed to your role in the organization as the gateway allows the same call
+(embeddings.toml's [access] rules); a refusal is a 403. An owner or admin invites others with
+a role (${roles.join(", ")}):
+
+  curl -s -b cookies.txt ${origin}/api/auth/organization/invite-member \\
+    -H 'content-type: application/json' -H 'origin: ${origin}' \\
+    -d '{"email": "vic@example.com", "role": "${roles[roles.length - 1]}"}'
+
+and the invitee, signed in, accepts with POST /api/auth/organization/accept-invitation
+{"invitationId": ...}.
 `;
   return new Response(page, { headers: { "content-type": "text/plain; charset=utf-8" } });
 }

@@ -62,6 +62,60 @@ export const services = {
   },
 } as const;
 
+/** What a role may be allowed to do (`shared::access::Action`). */
+export const actions = ["read", "create", "update", "delete", "search", "embed", "admin"] as const;
+
+/** better-auth's organization roles (owner, admin, member), then every other role embeddings.toml names. */
+export const roles = ["owner", "admin", "member", "viewer"] as const;
+
+/**
+ * Who may do what, as the gateway decides it (`shared::access` over `[access]`, each table's
+ * `[table.access]` and the defaults): per action, the roles allowed. `project` is the rule for
+ * what is tied to no table (a job for free content, a raw embed, API keys); `tables`, for a
+ * table's records, its search services and the jobs bound to its records. A role not listed
+ * may not.
+ */
+export const access = {
+  project: {
+    read: ["owner", "admin", "member", "viewer"],
+    create: ["owner", "admin", "member"],
+    update: ["owner", "admin", "member"],
+    delete: ["owner", "admin"],
+    search: ["owner", "admin", "member", "viewer"],
+    embed: ["owner", "admin", "member"],
+    admin: ["owner", "admin"],
+  },
+  tables: {
+    claims: {
+      read: ["owner", "admin", "member", "viewer"],
+      create: ["owner", "admin", "member"],
+      update: ["owner", "admin", "member"],
+      delete: ["owner", "admin"],
+      search: ["owner", "admin", "member", "viewer"],
+      embed: ["owner", "admin", "member"],
+      admin: ["owner", "admin"],
+    },
+    notes: {
+      read: ["owner", "admin", "member", "viewer"],
+      create: ["owner", "admin", "member"],
+      update: ["owner", "admin", "member"],
+      delete: ["owner", "admin"],
+      search: ["owner", "admin", "member", "viewer"],
+      embed: ["owner", "admin", "member"],
+      admin: ["owner", "admin"],
+    },
+    evidence: {
+      read: ["owner", "admin", "member", "viewer"],
+      create: ["owner", "admin", "member"],
+      update: ["owner", "admin", "member"],
+      delete: ["owner", "admin"],
+      search: ["owner", "admin", "member", "viewer"],
+      embed: ["owner", "admin", "member"],
+      admin: ["owner", "admin"],
+    },
+  },
+} as const;
+
 /** The queue message version consumer-worker reads (`shared::message::MESSAGE_VERSION`). */
 export const messageVersion = 1;
 
@@ -77,6 +131,10 @@ export type ModelName = keyof typeof models;
 export type TableName = keyof typeof tables;
 /** A search service's name. */
 export type ServiceName = keyof typeof services;
+/** Something a role may be allowed to do. */
+export type Action = (typeof actions)[number];
+/** An organization role embeddings.toml names, or one of better-auth's own. */
+export type RoleName = (typeof roles)[number];
 
 /** A filter on `claims`: on `story_id` (api-worker's `Filter_claims`). */
 export type Filter_claims = FieldFilter<"story_id">;

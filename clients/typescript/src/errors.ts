@@ -15,6 +15,7 @@ export const errorStatuses = {
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  rate_limited: 429,
   internal: 500,
   model_failed: 502,
   unavailable: 503,

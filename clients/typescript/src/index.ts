@@ -17,12 +17,16 @@
  *   no service (`embed` by model, `query` by vector, `enqueue`).
  * - {@link EmbeddingsError}: what every call throws, with its `code` and `status`.
  * - {@link embeddingJob} and {@link sendJob}: a queue message checked as consumer-worker checks it.
- * - `embeddings.generated.ts`: the services, tables, fields and models, generated from
- *   embeddings.toml by `cargo run -p client-types`.
+ * - {@link allowed}: whether a member's role may do an action, by the gateway's rule (search-worker
+ *   and the queue check no role: an app that calls them for its users checks first).
+ * - `embeddings.generated.ts`: the services, tables, fields, models and access rules,
+ *   generated from embeddings.toml by `cargo run -p client-types`.
  *
  * @module
  */
 
+export { allowed, allowedIn, memberRoles } from "./access.ts";
+export type { AccessRule, AccessTable } from "./access.ts";
 export { createEmbeddings } from "./client.ts";
 export type {
   Calls,
@@ -45,5 +49,5 @@ export { checkJob, contentHash, embeddingJob, sendJob, truncate } from "./job.ts
 export type { EmbeddingJob, EmbeddingJobInput } from "./job.ts";
 export type { DimensionsOf, FieldOf, GrayZoneOptions, SearchOptions, Shorthands, TableOf } from "./options.ts";
 export type { Classification, Outcome, SearchRpc } from "./rpc.ts";
-// The config's services, tables, models, `Filter_{table}` types and job constants.
+// The config's services, tables, models, access table, `Filter_{table}` types and job constants.
 export * from "./embeddings.generated.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createEmbeddings, embeddingJob, sendJob } from "./index.ts";
+import { allowed, createEmbeddings, embeddingJob, sendJob } from "./index.ts";
 import type { Embeddings, EmbeddingJob, FieldFilter, Filter_claims, Filter_notes, Match, Vector } from "./index.ts";
 import type { Filter_evidence } from "./embeddings.generated.ts";
 
@@ -113,4 +113,15 @@ export function invalidFiltersAreErrors(): void {
   // @ts-expect-error: a table without metadata fields filters on none
   const anyField: FieldFilter<never> = { story_id: "s" };
   void [notArray, twoLower, twoUpper, eqAndRange, inAndNin, boolRange, regex, empty, nested, otherField, none, anyField];
+}
+
+export function accessChecksAreTyped(role: string): boolean[] {
+  return [
+    allowed(role, "search", "claims"),
+    allowed(role, "embed"),
+    // @ts-expect-error: no such action
+    allowed(role, "write"),
+    // @ts-expect-error: no such table
+    allowed(role, "read", "claim"),
+  ];
 }
