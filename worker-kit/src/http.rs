@@ -4,6 +4,7 @@
 //! converts from and to `worker` types at the edge. That keeps every route testable with fake
 //! bindings, and puts body limits and error rendering in one place.
 
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shared::{ApiError, ErrorCode};
@@ -156,14 +157,8 @@ impl HttpRequest {
         }
         let body = match method {
             Method::Get | Method::Delete => Vec::new(),
-            _ => req
-                .bytes()
-                .await
-                .map_err(|_| ApiError::invalid("request body could not be read"))?,
+            _ => read_capped(&mut req).await?,
         };
-        if body.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
         Ok(HttpRequest {
             method,
             path: url.path().to_owned(),
@@ -172,6 +167,53 @@ impl HttpRequest {
             body,
         })
     }
+}
+
+/// The request's body, read chunk by chunk and given up the moment it passes
+/// [`MAX_BODY_BYTES`].
+///
+/// Why not `Request::bytes`: it has the runtime buffer the whole body and copy it into wasm
+/// before anything here can count it, and a chunked upload declares no length to refuse it by.
+/// All the requests of an isolate share its 128 MB, so a few such uploads at once would reset
+/// every request in it.
+///
+/// What this holds at most: the bytes accepted so far, never more than the cap (see
+/// [`append_capped`]), and the one chunk just copied out of the runtime. The runtime sets a
+/// chunk's size, not the sender: under `wrangler dev` none was over 4 KiB, even from a sender
+/// framing 16 MB chunks. It counts the bytes that arrive, not what `Content-Length` claims, so a
+/// declared length that lies lets nothing more through. Returning early drops the stream, which
+/// cancels it: the rest of the body is never read. (The local runtime may then reset the
+/// connection before the 413 is out, workers-sdk#15709; leaving the stream locked instead
+/// answered 500.)
+async fn read_capped(req: &mut worker::Request) -> Result<Vec<u8>, ApiError> {
+    let unreadable = |_| ApiError::invalid("request body could not be read");
+    // `stream` fails on a request with no body at all, which a POST may be (a job's retry).
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stream = req.stream().map_err(unreadable)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        append_capped(&mut body, &chunk.map_err(unreadable)?)?;
+    }
+    Ok(body)
+}
+
+/// Appends `chunk` to `body`, or refuses with 413 if that would make it longer than
+/// [`MAX_BODY_BYTES`]. The buffer grows to the next power of two but never past the cap:
+/// `Vec`'s own growth doubles whatever capacity it has, so chunks of odd sizes could give a body
+/// just under the cap a buffer of nearly twice the cap. While it grows, the old buffer, at most
+/// half the new one, is alive beside it for the copy.
+fn append_capped(body: &mut Vec<u8>, chunk: &[u8]) -> Result<(), ApiError> {
+    let len = body.len() + chunk.len();
+    if len > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if len > body.capacity() {
+        body.reserve_exact(len.next_power_of_two().min(MAX_BODY_BYTES) - body.len());
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
 }
 
 fn too_large() -> ApiError {
@@ -314,8 +356,35 @@ mod log_tests {
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
-    use super::Method;
+    use super::{append_capped, Method, MAX_BODY_BYTES};
+    use shared::ErrorCode;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn a_body_of_the_cap_is_kept_whole_and_one_byte_more_is_refused() {
+        // Chunks of an odd size, so the last one straddles the cap.
+        let chunk = vec![b' '; 65_537];
+        let mut body = Vec::new();
+        while body.len() + chunk.len() <= MAX_BODY_BYTES {
+            append_capped(&mut body, &chunk).expect("under the cap");
+            assert!(body.capacity() <= MAX_BODY_BYTES, "{}", body.capacity());
+        }
+        let rest = MAX_BODY_BYTES - body.len();
+        append_capped(&mut body, &chunk[..rest]).expect("exactly the cap");
+        assert_eq!(body.len(), MAX_BODY_BYTES);
+        assert_eq!(body.capacity(), MAX_BODY_BYTES);
+        let refused = append_capped(&mut body, b" ").expect_err("one byte over the cap");
+        assert_eq!(refused.code, ErrorCode::PayloadTooLarge);
+        assert_eq!(body.len(), MAX_BODY_BYTES, "a refused chunk is not kept");
+    }
+
+    #[wasm_bindgen_test]
+    fn one_chunk_larger_than_the_cap_is_refused_before_it_is_kept() {
+        let mut body = Vec::new();
+        let refused = append_capped(&mut body, &vec![0; MAX_BODY_BYTES + 1]);
+        assert!(refused.is_err());
+        assert_eq!(body.capacity(), 0);
+    }
 
     #[wasm_bindgen_test]
     fn a_method_the_routes_do_not_know_is_never_read_as_get() {
