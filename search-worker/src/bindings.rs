@@ -16,9 +16,10 @@ use worker_kit::embedder::AnyEmbedder;
 use worker_kit::vectorize::{QueryOptions, Vectorize};
 use worker_kit::Fault;
 
-use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET};
+use crate::cache::{Caches, DEFAULT_QUERY_BUDGET, DEFAULT_TABLE_BOUND, DEFAULT_VECTOR_BUDGET};
 use crate::ports::{
-    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Store, VectorIndexes, FILL_CHUNK,
+    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Pending, Room, Store, VectorIndexes,
+    FILL_CHUNK,
 };
 
 thread_local! {
@@ -30,6 +31,9 @@ thread_local! {
 pub(crate) const SEARCH_VECTOR_CACHE_MB: &str = "SEARCH_VECTOR_CACHE_MB";
 /// The query cache's budget in MB (`cache::DEFAULT_QUERY_BUDGET` when unset).
 pub(crate) const SEARCH_QUERY_CACHE_MB: &str = "SEARCH_QUERY_CACHE_MB";
+/// The most one organization's table may take in the isolate, in MB
+/// (`cache::DEFAULT_TABLE_BOUND` when unset).
+pub(crate) const SEARCH_TABLE_MB: &str = "SEARCH_TABLE_MB";
 
 pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvIndexes>, Fault> {
     let caches = CACHES.with(|caches| *caches);
@@ -45,6 +49,9 @@ pub(crate) fn app(env: &Env) -> Result<App<'static, D1Store, AnyEmbedder, EnvInd
     caches
         .queries
         .set_budget(megabytes(SEARCH_QUERY_CACHE_MB).unwrap_or(DEFAULT_QUERY_BUDGET));
+    caches
+        .vectors
+        .set_table_bound(megabytes(SEARCH_TABLE_MB).unwrap_or(DEFAULT_TABLE_BOUND));
     Ok(App {
         store: D1Store(
             env.d1(DB)
@@ -69,37 +76,166 @@ const ACTIVE_SET: &str = "SELECT model, location, created_at FROM embedding_sets
 const ACTIVE_SET_ROW: &str = "SELECT json_array(model, location, created_at) AS row
      FROM embedding_sets WHERE organization_id = ?1 AND table_name = ?2 AND role = 'active'";
 
+/// What the row `$e` of `embedding_vectors` takes in the isolate, as `ports::Room` counts it:
+/// `?6` (its codes and overhead; cast, as a binding passes every number as a float, which would
+/// make the sums floats) beside the bytes of its id and of its metadata's text; a
+/// tombstone (a delete clears the codes and the metadata) nothing. A row written before codes
+/// were, with no metadata, counts as one too: the isolate counts every row exactly as it
+/// applies it, and refuses there what this missed.
+macro_rules! row_bytes {
+    ($e:literal) => {
+        concat!(
+            "(CASE WHEN ",
+            $e,
+            ".codes IS NULL AND ",
+            $e,
+            ".metadata = '{}' THEN 0
+                  ELSE CAST(?6 AS INTEGER) + length(CAST(",
+            $e,
+            ".record_id AS BLOB))
+                          + length(CAST(",
+            $e,
+            ".metadata AS BLOB)) END)"
+        )
+    };
+}
+
+/// The rows of one set after `?5`, `$e` being one of them.
+macro_rules! set_rows_after {
+    ($e:literal) => {
+        concat!(
+            $e,
+            ".organization_id = ?1 AND ",
+            $e,
+            ".table_name = ?2 AND ",
+            $e,
+            ".model = ?3
+             AND ",
+            $e,
+            ".location = ?4 AND ",
+            $e,
+            ".seq > ?5"
+        )
+    };
+}
+
+/// The catch-up's row `$e` as one JSON text: a [`VectorRow`](crate::ports::VectorRow) in its
+/// fields' order.
+macro_rules! vector_row {
+    ($e:literal) => {
+        concat!(
+            "json_array(",
+            $e,
+            ".seq, ",
+            $e,
+            ".record_id, ",
+            $e,
+            ".codes,
+                 CASE WHEN ",
+            $e,
+            ".codes IS NULL THEN
+                     (SELECT hex(v.vector) FROM embedding_vectors v
+                      WHERE v.organization_id = ?1 AND v.table_name = ?2 AND v.model = ?3
+                        AND v.location = ?4 AND v.record_id = ",
+            $e,
+            ".record_id)
+                 END,
+                 json(",
+            $e,
+            ".metadata)) AS row"
+        )
+    };
+}
+
+/// What one set holds after `?5`: its rows, and their bytes ([`row_bytes`]); a
+/// [`Pending`] as one JSON text.
+const PENDING: &str = concat!(
+    "SELECT json_array(count(*), coalesce(sum(",
+    row_bytes!("e"),
+    "), 0)) AS row FROM embedding_vectors e WHERE ",
+    set_rows_after!("e")
+);
+
+/// Whether [`PENDING`]'s rows take at most `?7`: each read's guard, so that no row of a table
+/// past it ever crosses into the isolate. An aggregate over the catch-up index, which D1 keeps
+/// to itself.
+macro_rules! fits {
+    () => {
+        concat!(
+            "(SELECT coalesce(sum(",
+            row_bytes!("x"),
+            "), 0) FROM embedding_vectors x WHERE ",
+            set_rows_after!("x"),
+            ") <= ?7"
+        )
+    };
+}
+
+/// Every row after `?5`, in order, if they take at most `?7` (the room, or a page if less);
+/// else none.
+const ROWS_WHOLE: &str = concat!(
+    "SELECT ",
+    vector_row!("e"),
+    " FROM embedding_vectors e WHERE ",
+    set_rows_after!("e"),
+    " AND ",
+    fits!(),
+    " ORDER BY e.seq"
+);
+
+/// The first rows after `?5` up to `?8` bytes (the row that reaches it included), in order, if
+/// all of them take at most `?7` (the room); else none. The running sum is `SQLite`'s window
+/// over the catch-up index in `seq` order; only a table larger than a page is read this way.
+const ROWS_PAGE: &str = concat!(
+    "SELECT ",
+    vector_row!("p"),
+    " FROM (SELECT e.seq, e.record_id, e.codes, e.metadata,
+                   sum(",
+    row_bytes!("e"),
+    ") OVER (ORDER BY e.seq ROWS UNBOUNDED PRECEDING) - ",
+    row_bytes!("e"),
+    " AS before
+            FROM embedding_vectors e WHERE ",
+    set_rows_after!("e"),
+    " AND ",
+    fits!(),
+    ") p WHERE p.before < ?8 ORDER BY p.seq"
+);
+
 impl D1Store {
-    /// One set's rows written after `after_seq`: the codes, and the exact vector only where a row
+    /// What one set holds after `after_seq` ([`PENDING`]), and as many of its rows as `room`
+    /// lets in ([`ROWS_WHOLE`], [`ROWS_PAGE`]): the codes, and the exact vector only where a row
     /// has none (a row without either is a tombstone: a delete clears both, and codes are only
     /// ever written with their vector). `hex()`: D1 hands a worker text far faster than a blob
-    /// (an array of numbers). Each row is one JSON text, a [`VectorRow`](crate::ports::VectorRow)
-    /// in its fields' order ([`batch_rows`]), its metadata embedded as an object (`json()`), not
-    /// as a text the module would parse twice. The scan reads only the catch-up index (migration
-    /// 0014), never a row beside its vector; a row without codes is looked up by its key.
+    /// (an array of numbers). Each row is one JSON text ([`batch_rows`]), its metadata embedded
+    /// as an object (`json()`), not as a text the module would parse twice. The scans read only
+    /// the catch-up index (migration 0014), never a row beside its vector; a row without codes
+    /// is looked up by its key.
     fn since(
         &self,
         organization_id: &str,
         table: &str,
         set: &VectorSet,
         after_seq: i64,
-    ) -> Result<worker::D1PreparedStatement, Fault> {
-        Ok(self
-            .0
-            .prepare(
-                "SELECT json_array(e.seq, e.record_id, e.codes,
-                     CASE WHEN e.codes IS NULL THEN
-                         (SELECT hex(v.vector) FROM embedding_vectors v
-                          WHERE v.organization_id = e.organization_id
-                            AND v.table_name = e.table_name AND v.model = e.model
-                            AND v.location = e.location AND v.record_id = e.record_id)
-                     END,
-                     json(e.metadata)) AS row
-                 FROM embedding_vectors e
-                 WHERE e.organization_id = ?1 AND e.table_name = ?2 AND e.model = ?3
-                   AND e.location = ?4 AND e.seq > ?5 ORDER BY e.seq",
-            )
-            .bind(&set_rows(organization_id, table, set, after_seq))?)
+        room: Room,
+    ) -> Result<[worker::D1PreparedStatement; 2], Fault> {
+        let count = |bytes: usize| number(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let head = [
+            &set_rows(organization_id, table, set, after_seq)[..],
+            &[count(room.row_cost)],
+        ]
+        .concat();
+        let pending = self.0.prepare(PENDING).bind(&head)?;
+        let rows = if room.paged {
+            self.0
+                .prepare(ROWS_PAGE)
+                .bind(&[&head[..], &[count(room.bytes), count(room.page)]].concat())?
+        } else {
+            self.0
+                .prepare(ROWS_WHOLE)
+                .bind(&[&head[..], &[count(room.bytes.min(room.page))]].concat())?
+        };
+        Ok([pending, rows])
     }
 
     /// Up to `limit` of one set's rows after `after_seq`, in order, with their exact vectors:
@@ -222,19 +358,23 @@ impl Store for D1Store {
         table: &str,
         guess: &VectorSet,
         after_seq: i64,
+        room: Room,
         fill: Option<i64>,
     ) -> Result<CatchUp, Fault> {
+        let [pending, rows] = self.since(organization_id, table, guess, after_seq, room)?;
         let mut statements = vec![
             self.0
                 .prepare(ACTIVE_SET_ROW)
                 .bind(&[text(organization_id), text(table)])?,
-            self.since(organization_id, table, guess, after_seq)?,
+            pending,
+            rows,
         ];
         if let Some(after) = fill {
             statements.push(self.exact_chunk(organization_id, table, guess, after, FILL_CHUNK)?);
         }
         let texts = batch_rows(&self.0, statements).await?;
         let active: Vec<(String, String, i64)> = serde_json::from_slice(&texts[0])?;
+        let pending: Vec<Pending> = serde_json::from_slice(&texts[1])?;
         Ok(CatchUp {
             active: active
                 .into_iter()
@@ -243,8 +383,9 @@ impl Store for D1Store {
                     set: VectorSet { model, location },
                     generation,
                 }),
-            rows: serde_json::from_slice(&texts[1])?,
-            exact: match texts.get(2) {
+            pending: pending.into_iter().next().unwrap_or_default(),
+            rows: serde_json::from_slice(&texts[2])?,
+            exact: match texts.get(3) {
                 Some(exact) => serde_json::from_slice(exact)?,
                 None => Vec::new(),
             },

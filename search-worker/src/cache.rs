@@ -14,8 +14,16 @@
 //! Both have a byte budget (`SEARCH_VECTOR_CACHE_MB`, `SEARCH_QUERY_CACHE_MB`; 64 and 8 by
 //! default, within an isolate's 128 MB): past it the least recently searched organization's
 //! table goes (it is read again from D1 when next searched), and the oldest query vectors go.
-//! The table being searched is never evicted for its own sake, so one table larger than the
-//! budget still answers; the budget bounds what the other tenants of the isolate keep.
+//! The table being searched is never evicted for its own sake; the budget bounds what the
+//! other tenants of the isolate keep.
+//!
+//! One table has a bound of its own ([`DEFAULT_TABLE_BOUND`], `SEARCH_TABLE_MB`), counted as
+//! [`Snapshot::table_bytes`] counts it: its codes, ids and metadata, never read past. D1 counts
+//! the same (`ports::Room`) before it sends a row, so a table past it is refused before any of
+//! it crosses; should the isolate's own count still pass it (D1 counts metadata by its text,
+//! the isolate by [`json_bytes`]), the snapshot is dropped at once, without evicting anyone.
+//! Either way the search fails with [`TableTooLarge`], never an isolate out of memory, and the
+//! other tenants' tables stay.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -29,7 +37,7 @@ use shared::vector::decode_hex;
 use worker_kit::Fault;
 
 use crate::answers::{Answers, Nearest, Question};
-use crate::ports::{ActiveSet, ExactRow, VectorRow, FILL_CHUNK};
+use crate::ports::{ActiveSet, ExactRow, Room, VectorRow, FILL_CHUNK, PAGE_BYTES};
 
 /// How long a query text's vector is reused.
 pub(crate) const QUERY_TTL_MS: i64 = 5 * 60 * 1000;
@@ -39,6 +47,19 @@ pub(crate) const QUERY_CAPACITY: usize = 1_024;
 pub(crate) const DEFAULT_VECTOR_BUDGET: usize = 64 << 20;
 /// The query cache's budget when `SEARCH_QUERY_CACHE_MB` does not say.
 pub(crate) const DEFAULT_QUERY_BUDGET: usize = 8 << 20;
+/// The most one organization's table may take in the isolate when `SEARCH_TABLE_MB` does not
+/// say, counted by [`Snapshot::table_bytes`] (a row takes its dimensions in bytes, 112 more,
+/// its id and its metadata): about 58,000 rows of 384 dimensions, 35,000 of 768 or 27,000 of
+/// 1,024, with 32-character ids and 50 bytes of metadata. Half the vector cache's default
+/// budget, so that one tenant's table leaves the other half to the rest (its exact vectors, at
+/// most [`EXACT_CAPACITY`] of them, and its answers count in the budget, not the bound). The
+/// isolate then holds at most the 64 MB of the vector cache (others' tables go page by page as
+/// a table within its bound is read) and the 8 MB of the query cache, and while a table is
+/// read, one page of it in transit ([`crate::ports::PAGE_BYTES`], 6 MB): D1's answer and its
+/// text in JavaScript, the text's copy in the module and the parsed rows, at most about five
+/// times the page. About 100 MB in the worst case, against the isolate's 128; without the
+/// bound and the pages, a first read had all of a table in transit at once, however large.
+pub(crate) const DEFAULT_TABLE_BOUND: usize = 32 << 20;
 /// What a row costs beside its codes, its id and its metadata's text: the map entries and the
 /// vectors' headers, roughly.
 const ROW_OVERHEAD: usize = 96;
@@ -53,9 +74,38 @@ pub(crate) const EXACT_CAPACITY: usize = 4_096;
 /// nothing more than the catch-up. A larger one reads its shortlist's from D1.
 pub(crate) const EXACT_RESIDENT_BYTES: usize = 24 << 20;
 
+/// What a row of `dims` dimensions takes in a snapshot beside its id and its metadata's text:
+/// its codes and the overhead. D1 counts a row by it ([`crate::ports::Room`]).
+pub(crate) fn row_cost(dims: usize) -> usize {
+    dims + CODES_HEADER + ROW_OVERHEAD
+}
+
+/// A table past its bound: it is not read, and a search of it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableTooLarge {
+    /// What the table would take (at least), as [`Snapshot::table_bytes`] counts it.
+    pub bytes: usize,
+    pub bound: usize,
+}
+
+/// Why a snapshot took no more rows.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// A row D1 should never hold: codes that do not read, a vector of another dimension.
+    Fault(Fault),
+    /// The rows would take the table past its bound.
+    TooLarge(TableTooLarge),
+}
+
+impl From<Fault> for Refused {
+    fn from(fault: Fault) -> Self {
+        Refused::Fault(fault)
+    }
+}
+
 /// One organization's table: each row's codes (`shared::quantized`) in one flat array, and the
 /// exact vectors of the rows searches shortlisted lately ([`ExactVectors`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Snapshot {
     pub dims: usize,
     pub max_seq: i64,
@@ -79,8 +129,33 @@ pub(crate) struct Snapshot {
     /// The most a table's exact vectors may take for the snapshot to hold them all
     /// ([`EXACT_RESIDENT_BYTES`] in a [`VectorCache`]).
     resident_bytes: usize,
+    /// The most [`Snapshot::table_bytes`] may reach ([`DEFAULT_TABLE_BOUND`] unless set).
+    bound: usize,
     /// Its last answers, each for the `max_seq` it was computed at.
     pub answers: Answers,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            dims: 0,
+            max_seq: 0,
+            codes: Vec::new(),
+            scales: Vec::new(),
+            residuals: Vec::new(),
+            seqs: Vec::new(),
+            ids: Vec::new(),
+            metadata: Vec::new(),
+            position: HashMap::new(),
+            row_bytes: Vec::new(),
+            other_bytes: 0,
+            exact: ExactVectors::default(),
+            filled_to: 0,
+            resident_bytes: 0,
+            bound: DEFAULT_TABLE_BOUND,
+            answers: Answers::default(),
+        }
+    }
 }
 
 /// A row a search may rank: what [`Snapshot::shortlist`] found.
@@ -112,17 +187,25 @@ impl Snapshot {
     /// What the snapshot holds in memory, roughly: its codes, ids, metadata, exact vectors and
     /// kept answers.
     pub(crate) fn bytes(&self) -> usize {
-        self.codes.len()
-            + self.len() * CODES_HEADER
-            + self.other_bytes
-            + self.exact.bytes
-            + self.answers.bytes()
+        self.table_bytes() + self.exact.bytes + self.answers.bytes()
+    }
+
+    /// What the table's rows take, which its bound bounds: their codes, ids and metadata, each
+    /// with its overhead ([`row_cost`]). Its exact vectors and answers are bounded apart
+    /// ([`EXACT_CAPACITY`], [`EXACT_RESIDENT_BYTES`], `answers::ANSWERS_KEPT`).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.codes.len() + self.len() * CODES_HEADER + self.other_bytes
+    }
+
+    /// Whether the table has passed its bound: such a snapshot is dropped, never kept.
+    fn past_bound(&self) -> bool {
+        self.table_bytes() > self.bound
     }
 
     /// Applies rows written since `max_seq`, in order. A row at or below `max_seq` is already
     /// here, or a newer version of it is: two requests may fetch overlapping rows and apply them
-    /// in either order.
-    pub(crate) fn apply(&mut self, rows: Vec<VectorRow>) -> Result<(), Fault> {
+    /// in either order. It stops at the first row that takes the table past its bound.
+    pub(crate) fn apply(&mut self, rows: Vec<VectorRow>) -> Result<(), Refused> {
         let mut made_here = 0usize;
         self.reserve(rows.len());
         for row in rows {
@@ -145,15 +228,21 @@ impl Snapshot {
                 }
             };
             if codes.codes.len() != self.dims {
-                return Err(Fault(format!(
+                return Err(Refused::Fault(Fault(format!(
                     "record {} has a {}-dimension vector in a {}-dimension table",
                     row.record_id,
                     codes.codes.len(),
                     self.dims
-                )));
+                ))));
             }
             let bytes = row.record_id.len() + json_bytes(&row.metadata) + ROW_OVERHEAD;
             self.upsert(row.record_id, row.seq, &codes, row.metadata, bytes);
+            if self.past_bound() {
+                return Err(Refused::TooLarge(TableTooLarge {
+                    bytes: self.table_bytes(),
+                    bound: self.bound,
+                }));
+            }
         }
         if made_here > 0 {
             // Each such row costs a read of its exact vector on every isolate's first search,
@@ -394,6 +483,8 @@ pub(crate) struct VectorCache {
     evictions: Cell<u64>,
     answered: Cell<u64>,
     resident_bytes: Cell<usize>,
+    table_bound: Cell<usize>,
+    page_bytes: Cell<usize>,
 }
 
 impl Default for VectorCache {
@@ -405,12 +496,16 @@ impl Default for VectorCache {
             evictions: Cell::new(0),
             answered: Cell::new(0),
             resident_bytes: Cell::new(EXACT_RESIDENT_BYTES),
+            table_bound: Cell::new(DEFAULT_TABLE_BOUND),
+            page_bytes: Cell::new(PAGE_BYTES),
         }
     }
 }
 
-/// What the vector cache holds, for `/health`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// What the vector cache holds across the isolate, every organization's tables together: for
+/// the tests, never for a caller (it would show one tenant the others' searches).
+#[cfg(test)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct VectorCacheStats {
     pub tables: usize,
     pub vectors: usize,
@@ -421,9 +516,60 @@ pub(crate) struct VectorCacheStats {
     pub answered: u64,
 }
 
+/// What one organization's tables take in the vector cache, against the isolate's budget: its
+/// `/health`. Nothing in it moves with another organization's searches but for evictions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VectorCacheUsage {
+    pub tables: usize,
+    pub vectors: usize,
+    pub bytes: usize,
+    pub budget_bytes: usize,
+}
+
 impl VectorCache {
     pub(crate) fn set_budget(&self, bytes: usize) {
         self.budget.set(bytes);
+    }
+
+    /// The most one table may take ([`DEFAULT_TABLE_BOUND`] unless set).
+    pub(crate) fn set_table_bound(&self, bytes: usize) {
+        self.table_bound.set(bytes);
+    }
+
+    pub(crate) fn table_bound(&self) -> usize {
+        self.table_bound.get()
+    }
+
+    /// The rows one read brings in at most, once a table's rows take more
+    /// ([`crate::ports::PAGE_BYTES`] unless set).
+    #[cfg(test)]
+    pub(crate) fn set_page_bytes(&self, bytes: usize) {
+        self.page_bytes.set(bytes);
+    }
+
+    /// What a read of the snapshot's new rows may bring in: the room left below the table's
+    /// bound (all of it for a snapshot not made yet), counted at `dims` dimensions, in pages
+    /// when `paged`.
+    pub(crate) fn room(
+        &self,
+        organization_id: &str,
+        table: &str,
+        dims: usize,
+        paged: bool,
+    ) -> Room {
+        let bound = self.table_bound.get();
+        let held = self
+            .tables
+            .borrow()
+            .get(&(organization_id.to_owned(), table.to_owned()))
+            .map_or(0, |(snapshot, _)| snapshot.table_bytes());
+        Room {
+            bytes: bound.saturating_sub(held),
+            page: self.page_bytes.get(),
+            row_cost: row_cost(dims),
+            paged,
+        }
     }
 
     /// How large a table's exact vectors may be for its snapshot to hold them all, for
@@ -434,7 +580,8 @@ impl VectorCache {
     }
 
     /// The snapshot of `(organization, table)`, creating an empty one of `dims`; `f` runs with it
-    /// borrowed. Past the budget, the least recently searched other snapshots go afterwards.
+    /// borrowed. Past the budget, the least recently searched other snapshots go afterwards;
+    /// a snapshot `f` took past its table's bound goes instead, and no other with it.
     pub(crate) fn with<R>(
         &self,
         organization_id: &str,
@@ -457,7 +604,22 @@ impl VectorCache {
             )
         });
         *last_used = tick;
+        snapshot.bound = self.table_bound.get();
         let result = f(snapshot);
+        if snapshot.past_bound() {
+            // Refused (`Snapshot::apply` stopped at the row that passed the bound): the tenant
+            // whose table it is pays for it, not the others whose tables the budget would evict.
+            let (bytes, bound) = (snapshot.table_bytes(), snapshot.bound);
+            tables.remove(&key);
+            tracing::warn!(
+                organization_id,
+                table,
+                bytes,
+                bound,
+                "table past its bound: its snapshot dropped, no other evicted"
+            );
+            return result;
+        }
         let mut total: usize = tables.values().map(|(s, _)| s.bytes()).sum();
         while total > self.budget.get() {
             let Some(oldest) = least_recent(&tables, &key) else {
@@ -523,6 +685,24 @@ impl VectorCache {
             .map_or(0, |(snapshot, _)| snapshot.max_seq)
     }
 
+    /// What `organization_id`'s tables take, and the budget: nothing of another's.
+    pub(crate) fn usage(&self, organization_id: &str) -> VectorCacheUsage {
+        let tables = self.tables.borrow();
+        let own = || {
+            tables
+                .iter()
+                .filter(|((org, _), _)| org == organization_id)
+                .map(|(_, (snapshot, _))| snapshot)
+        };
+        VectorCacheUsage {
+            tables: own().count(),
+            vectors: own().map(Snapshot::len).sum(),
+            bytes: own().map(Snapshot::bytes).sum(),
+            budget_bytes: self.budget.get(),
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> VectorCacheStats {
         let tables = self.tables.borrow();
         VectorCacheStats {
@@ -536,14 +716,24 @@ impl VectorCache {
     }
 }
 
-/// Hits and misses of the query cache, for `/health`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// Hits and misses of the query cache across the isolate: for the tests, never for a caller.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueryCacheStats {
     pub hits: u64,
     pub misses: u64,
     pub size: usize,
     pub bytes: usize,
     pub budget: usize,
+}
+
+/// What one organization's live query vectors take, against the isolate's budget: its
+/// `/health`. Expired entries are left out: when they go depends on others' searches.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QueryCacheUsage {
+    pub entries: usize,
+    pub bytes: usize,
+    pub budget_bytes: usize,
 }
 
 /// A query text's vector, and when it was made: by `(organization, model, text)`. One
@@ -637,6 +827,23 @@ impl QueryCache {
         stats.size = entries.len();
     }
 
+    /// What `organization_id`'s unexpired entries take at `now_ms`, and the budget.
+    pub(crate) fn usage(&self, organization_id: &str, now_ms: i64) -> QueryCacheUsage {
+        let entries = self.entries.borrow();
+        let (count, bytes) = entries
+            .iter()
+            .filter(|(key, (_, at))| key.0 == organization_id && now_ms - at < QUERY_TTL_MS)
+            .fold((0, 0), |(count, bytes), (key, (vector, _))| {
+                (count + 1, bytes + entry_bytes(key, vector))
+            });
+        QueryCacheUsage {
+            entries: count,
+            bytes,
+            budget_bytes: self.stats.borrow().budget,
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> QueryCacheStats {
         *self.stats.borrow()
     }

@@ -7,9 +7,11 @@
 //! - [`rpc`]: the methods, each answering with an outcome; `methods` exports them to the
 //!   entrypoint.
 //! - [`search`]: `search`, `grayZone` and `query`; [`embed`]: `embed` and every query vector.
-//! - [`cache`]: the isolate's copy of each organization's vectors (caught up on every search)
-//!   and its cache of query vectors; [`answers`]: each copy's last answers, given again while
-//!   the copy has not moved.
+//! - [`cache`]: the isolate's copy of each organization's vectors (caught up on every search,
+//!   within a bound per table) and its cache of query vectors; [`answers`]: each copy's last
+//!   answers, given again while the copy has not moved.
+//! - [`health`]: D1's answer, and what one organization's own tables and query vectors take
+//!   in the caches.
 //! - [`ports`]: the store, vector index and app; [`bindings`] implements them over D1,
 //!   Vectorize, the queue and the embedder `worker_kit` chooses (the `AI` binding, or the REST
 //!   API when `AI_REST_URL` is set).
@@ -30,6 +32,7 @@ mod answers;
 mod bindings;
 mod cache;
 mod embed;
+mod health;
 #[cfg(not(test))]
 mod methods;
 mod ports;

@@ -46,9 +46,11 @@ pub async fn enqueue(organization_id: JsValue, request: JsValue) -> JsValue {
     serve(method::ENQUEUE, &[organization_id, request]).await
 }
 
+/// `health(organizationId?)`: a caller that gives no organization (or an older one, which
+/// gives no argument) gets D1's answer alone.
 #[wasm_bindgen]
-pub async fn health() -> JsValue {
-    serve(method::HEALTH, &[]).await
+pub async fn health(organization_id: JsValue) -> JsValue {
+    serve(method::HEALTH, &[organization_id]).await
 }
 
 /// Reads the arguments as JSON values, runs the method over the Worker's bindings, and hands

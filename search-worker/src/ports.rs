@@ -73,13 +73,44 @@ fn codes_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Quant
     deserializer.deserialize_option(Nullable)
 }
 
-/// What [`Store::catch_up`] read: the active set, the rows written since, and a chunk of exact
-/// vectors.
+/// What [`Store::catch_up`] read: the active set, what the set holds since the given `seq`,
+/// the rows of it that came (all, a page or none: [`Room`]), and a chunk of exact vectors.
 #[derive(Debug, Default)]
 pub(crate) struct CatchUp {
     pub active: Option<ActiveSet>,
+    pub pending: Pending,
     pub rows: Vec<VectorRow>,
     pub exact: Vec<ExactRow>,
+}
+
+/// The rows of a set written after a `seq`, and the bytes they would take in the isolate as
+/// [`Room`] counts them. D1 hands it over as a JSON array of its fields, in this order.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct Pending {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// The bytes of rows one catch-up brings in at most, once the rows it finds take more: a table
+/// larger than this is read a page at a time, each page applied (and other tenants' tables
+/// evicted past the budget) before the next is read, so the isolate never holds more than one
+/// page in transit (`cache::DEFAULT_TABLE_BOUND` says what that costs). 6 MB: about 11,000
+/// rows of 384 dimensions, so that a first search of 10,000 still reads them in one round trip.
+pub(crate) const PAGE_BYTES: usize = 6 << 20;
+
+/// What a catch-up may bring into the isolate, counted as `cache::Snapshot::table_bytes`
+/// counts a table: a row's codes and overhead (`row_cost`, by the set's dimensions) beside its
+/// id and its metadata's text; a tombstone (neither codes nor metadata) nothing. D1 sends no
+/// row at all when those since the `seq` take more than `bytes`; else all of them when they fit
+/// in a `page`, or, `paged`, the first of them up to a page (the row that reaches it included).
+/// A catch-up that found more than a page without `paged` brings none, and says how much there
+/// is: the next reads it a page at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub bytes: usize,
+    pub page: usize,
+    pub row_cost: usize,
+    pub paged: bool,
 }
 
 /// Exact vectors a catch-up reads towards a snapshot's exact layer, in its round trip (which
@@ -127,16 +158,18 @@ pub(crate) trait Store {
         organization_id: &str,
         table: &str,
     ) -> Result<Option<ActiveSet>, Fault>;
-    /// [`Store::active_set`] and, on a guess of what it is, the rows of that set written after
-    /// `after_seq` in `seq` order (and, from `fill`, up to [`FILL_CHUNK`] more rows with their
-    /// exact vectors: a chunk of a snapshot's exact layer), in one round trip. The guess is
-    /// right but for the first search after a switch.
+    /// [`Store::active_set`] and, on a guess of what it is, what that set holds after
+    /// `after_seq` and as much of its rows, in `seq` order, as `room` lets in (and, from
+    /// `fill`, up to [`FILL_CHUNK`] more rows with their exact vectors: a chunk of a snapshot's
+    /// exact layer), in one round trip. The guess is right but for the first search after a
+    /// switch.
     async fn catch_up(
         &self,
         organization_id: &str,
         table: &str,
         guess: &VectorSet,
         after_seq: i64,
+        room: Room,
         fill: Option<i64>,
     ) -> Result<CatchUp, Fault>;
     /// The current rows of `record_ids` in one set of an organization's table, with their

@@ -3,7 +3,7 @@
 //! [`ApiError`], turned into data in this one place.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::message::EmbeddingJob;
 use shared::rpc::{self, argument, method, EnqueueRequest, Enqueued};
 use shared::search::{EmbedRequest, GrayZoneRequest, QueryRequest, SearchRequest};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use worker_kit::embedder::Embedder;
 
 use crate::embed::embed;
+use crate::health::health;
 use crate::ports::{App, JobQueue, Store, VectorIndexes};
 use crate::search::{gray_zone, query, search};
 
@@ -79,7 +80,14 @@ async fn dispatch<S: Store, E: Embedder, V: VectorIndexes>(
                 model: job.model,
             })
         }
-        method::HEALTH => health(app).await,
+        method::HEALTH => {
+            // Optional: without one, D1's answer alone.
+            let organization_id = match next() {
+                Value::Null => None,
+                given => Some(organization(given)?),
+            };
+            health(app, organization_id.as_deref()).await
+        }
         other => Err(ApiError::not_found(format!(
             "search-worker has no method `{other}`"
         ))),
@@ -148,19 +156,4 @@ pub(crate) fn job(
         request.text.as_str(),
         target,
     ))
-}
-
-/// D1 answers, and the memory the isolate's caches take. The gateway shows the caches to an
-/// organization's administrators only.
-async fn health<S: Store, E, V>(app: &App<'_, S, E, V>) -> Result<Value, ApiError> {
-    app.store.ping().await.map_err(|fault| {
-        tracing::warn!(error = %fault, "D1 unreachable");
-        ApiError::unavailable("D1 is unreachable")
-    })?;
-    Ok(json!({
-        "worker": "search-worker",
-        "d1": true,
-        "vectorCache": app.caches.vectors.stats(),
-        "queryCache": app.caches.queries.stats(),
-    }))
 }

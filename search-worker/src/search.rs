@@ -23,22 +23,31 @@ use shared::search::{
 use shared::sets::D1_LOCATION;
 use shared::topk::{best, dot, normalized};
 use shared::vector::decode_hex;
-use shared::{models, ApiError};
+use shared::{models, ApiError, ErrorCode};
 use worker_kit::embedder::Embedder;
 use worker_kit::vectorize::{QueryOptions, MAX_TOP_K};
 use worker_kit::Fault;
 
 use crate::answers::{Nearest, Question};
-use crate::cache::{snapshot_key, Shortlisted};
+use crate::cache::{snapshot_key, Refused, Shortlisted, Snapshot, TableTooLarge};
 use crate::embed::vector_of;
-use crate::ports::{ActiveSet, App, ExactRow, Store, VectorIndexes, VectorRow};
+use crate::ports::{ActiveSet, App, ExactRow, Pending, Room, Store, VectorIndexes, VectorRow};
 
 /// What a look at the snapshot found: the answer it kept for the question, or the shortlist to
-/// score, with the `max_seq` the snapshot was at.
+/// score, with the `max_seq` the snapshot was at; or that D1 holds more of the table than it
+/// sent (a page of it), to read first.
 enum Found {
     Answer(Vec<Nearest>),
     Shortlist(i64, Vec<Shortlisted>),
+    More,
 }
+
+/// Reads of a table one search makes at most: its pages (a table within its bound is about six
+/// of them), and reads again after an eviction or a write in between.
+const MAX_READS: usize = 64;
+/// Reads one search makes again at most after its copy was evicted, or a shortlisted row
+/// rewritten, while it read.
+const MAX_REREADS: usize = 4;
 
 pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
@@ -135,6 +144,36 @@ fn store_down(fault: &Fault, table: &TableConfig) -> ApiError {
     ApiError::unavailable("the vector store is unavailable; retry later")
 }
 
+/// A table of the D1 backend past the bound one isolate keeps of a table: no retry will do,
+/// the table has to move (`conflict`: the request is fine, the table's state does not fit).
+fn too_large(
+    organization_id: &str,
+    table: &TableConfig,
+    active: &ActiveSet,
+    refused: TableTooLarge,
+) -> ApiError {
+    tracing::warn!(
+        organization_id,
+        table = %table.name,
+        model = %active.set.model,
+        bytes = refused.bytes,
+        bound = refused.bound,
+        "table too large for the D1 backend: search refused"
+    );
+    let dimensions = models::model(&active.set.model).map_or(0, |m| m.dimensions);
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!(
+            "table `{}` is too large for the D1 backend in one isolate: its vectors and metadata \
+             take more than the {} MB one table may take there; move it to Vectorize \
+             (`vector_index = {{ backend = \"vectorize\", binding = \"…\" }}` in its config, \
+             the binding an index of {dimensions} dimensions)",
+            table.name,
+            refused.bound.div_ceil(1 << 20)
+        ),
+    )
+}
+
 /// The table's active set (the configured one while it has none), remembered as the next
 /// search's guess; on the D1 backend, with the rows written since the cache's last look when
 /// the guess was right.
@@ -145,7 +184,7 @@ async fn read_active<S: Store, E: Embedder, V: VectorIndexes>(
     guess: &ActiveSet,
 ) -> Result<(ActiveSet, Option<CaughtUp>), Fault> {
     let (active, caught_up) = if guess.set.location == D1_LOCATION {
-        let (read, caught_up) = read_since(app, organization_id, table, guess).await?;
+        let (read, caught_up) = read_since(app, organization_id, table, guess, false).await?;
         let active = read.unwrap_or_else(|| ActiveSet::configured(table));
         let caught_up = (active == *guess).then_some(caught_up);
         (active, caught_up)
@@ -219,33 +258,44 @@ struct Ask<'a> {
 }
 
 /// The rows of an organization's table written after the cache's last look (`since`), read
-/// before the query vector is at hand, and the chunk of exact vectors read from `fill`.
+/// before the query vector is at hand: what D1 holds since, the room the read had, the rows
+/// that came (all, a page or none), and the chunk of exact vectors read from `fill`.
 struct CaughtUp {
     since: i64,
+    pending: Pending,
+    room: Room,
     rows: Vec<VectorRow>,
     fill: Option<i64>,
     exact: Vec<ExactRow>,
 }
 
-/// The active set, and what `set`'s snapshot lacks: the rows written since its last look, and
-/// a chunk of its exact layer while that is short.
+/// The active set, and what `set`'s snapshot lacks: the rows written since its last look (as
+/// many as its room lets in; a page of them when `paged`), and a chunk of its exact layer while
+/// that is short.
 async fn read_since<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     organization_id: &str,
     table: &TableConfig,
     set: &ActiveSet,
+    paged: bool,
 ) -> Result<(Option<ActiveSet>, CaughtUp), Fault> {
     let key = snapshot_key(&table.name, set);
-    let since = app.caches.vectors.max_seq(organization_id, &key);
-    let fill = app.caches.vectors.fill_from(organization_id, &key);
+    let cache = &app.caches.vectors;
+    let since = cache.max_seq(organization_id, &key);
+    // Not beside a page: a chunk would reach rows of the pages still to come, and count them
+    // as filled before the snapshot has them.
+    let fill = cache.fill_from(organization_id, &key).filter(|_| !paged);
+    let room = cache.room(organization_id, &key, dims_of(set)?, paged);
     let read = app
         .store
-        .catch_up(organization_id, &table.name, &set.set, since, fill)
+        .catch_up(organization_id, &table.name, &set.set, since, room, fill)
         .await?;
     Ok((
         read.active,
         CaughtUp {
             since,
+            pending: read.pending,
+            room,
             rows: read.rows,
             fill,
             exact: read.exact,
@@ -274,15 +324,16 @@ async fn switched<S: Store, E: Embedder, V: VectorIndexes>(
         .map_err(|fault| store_down(&fault, table))
 }
 
-/// The rows of the active set written since the cache's last look; `None` when the set is no
-/// longer the active one.
+/// The rows of the active set written since the cache's last look (a page of them when
+/// `paged`); `None` when the set is no longer the active one.
 async fn catch_up<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     organization_id: &str,
     table: &TableConfig,
     active: &ActiveSet,
+    paged: bool,
 ) -> Result<Option<CaughtUp>, Fault> {
-    let (now, caught_up) = read_since(app, organization_id, table, active).await?;
+    let (now, caught_up) = read_since(app, organization_id, table, active, paged).await?;
     let still = now.unwrap_or_else(|| ActiveSet::configured(table)) == *active;
     Ok(still.then_some(caught_up))
 }
@@ -295,9 +346,7 @@ async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
     caught_up: Option<CaughtUp>,
 ) -> Result<Option<Vec<Nearest>>, ApiError> {
     match ask.active.set.binding() {
-        None => d1_nearest(app, ask, caught_up)
-            .await
-            .map_err(|fault| store_down(&fault, ask.table)),
+        None => d1_nearest(app, ask, caught_up).await,
         Some(binding) => vectorize_nearest(app, binding, ask).await.map(Some),
     }
 }
@@ -306,13 +355,15 @@ async fn nearest<S: Store, E: Embedder, V: VectorIndexes>(
 /// the codes of every row give a shortlist that holds the exact top `limit`, and the exact
 /// vectors of the shortlist (the snapshot's own, else D1's) rank it. The answer is an exact
 /// scan's of the snapshot as the catch-up left it, to the bit; the same question again of a
-/// snapshot that has not moved since is given that answer (`crate::answers`). `None` when the set is no longer
-/// active as the search reads again (a switch, whose clean-up may take the exact vectors).
+/// snapshot that has not moved since is given that answer (`crate::answers`). `None` when the
+/// set is no longer active as the search reads again (a switch, whose clean-up may take the
+/// exact vectors). A table past its bound (`cache::DEFAULT_TABLE_BOUND`) is refused, as soon
+/// as D1 or the isolate finds it so.
 async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     ask: &Ask<'_>,
     mut caught_up: Option<CaughtUp>,
-) -> Result<Option<Vec<Nearest>>, Fault> {
+) -> Result<Option<Vec<Nearest>>, ApiError> {
     let Ask {
         organization_id,
         table,
@@ -322,7 +373,8 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
         min_score,
         filter,
     } = *ask;
-    let dims = dims_of(active)?;
+    let down = |fault: Fault| store_down(&fault, table);
+    let dims = dims_of(active).map_err(down)?;
     let key = snapshot_key(&table.name, active);
     let cache = &app.caches.vectors;
     let question = Question {
@@ -331,78 +383,137 @@ async fn d1_nearest<S: Store, E: Embedder, V: VectorIndexes>(
         limit: limit as usize,
         min_score,
     };
-    // Rows written since the copy's last look, applied to it. Should the copy be evicted while
-    // they were read (another request's search went over the budget), they are not all it
-    // lacks; should a shortlisted row change before its exact vector is read, that version is
-    // gone: either way, read again, from what the copy has.
-    for _ in 0..4 {
-        let CaughtUp {
-            since,
-            rows,
-            fill,
-            exact,
-        } = match caught_up.take() {
+    // Rows written since the copy's last look, applied to it, a page at a time while D1 holds
+    // more than a page of them. Should the copy be evicted while they were read (another
+    // request's search went over the budget), they are not all it lacks; should a shortlisted
+    // row change before its exact vector is read, that version is gone: either way, read
+    // again, from what the copy has.
+    let (mut paged, mut rereads) = (false, 0);
+    for _ in 0..MAX_READS {
+        if rereads >= MAX_REREADS {
+            break;
+        }
+        let read = match caught_up.take() {
             Some(read) => read,
-            None => match catch_up(app, organization_id, table, active).await? {
+            None => match catch_up(app, organization_id, table, active, paged)
+                .await
+                .map_err(down)?
+            {
                 Some(read) => read,
                 None => return Ok(None),
             },
         };
+        if read.pending.bytes > read.room.bytes {
+            if read.since == 0 {
+                let refused = TableTooLarge {
+                    bytes: read.pending.bytes,
+                    bound: cache.table_bound(),
+                };
+                return Err(too_large(organization_id, table, active, refused));
+            }
+            // D1 counts a row a catch-up rewrites as a new one: near its bound, a table that did
+            // not grow may seem to. Its copy goes, and is read anew, each row counted once.
+            cache.forget(organization_id, &key);
+            rereads += 1;
+            continue;
+        }
+        let more = read.rows.len() < read.pending.rows;
         let found = cache.with(organization_id, &key, dims, |snapshot| {
-            if snapshot.max_seq < since {
-                return Ok(None);
-            }
-            let seen = rows.last().map_or(since, |row| row.seq);
-            snapshot.apply(rows)?;
-            if let Some(after) = fill {
-                snapshot.fill(after, seen, exact)?;
-            }
-            let at = snapshot.max_seq;
-            Ok::<_, Fault>(Some(match snapshot.answers.get(&question, at) {
-                Some(answer) => Found::Answer(answer),
-                None => Found::Shortlist(
-                    at,
-                    snapshot.shortlist(&question.query, filter, limit as usize, min_score),
-                ),
-            }))
-        })?;
+            look(snapshot, read, more, &question)
+        });
         let (at, mut shortlisted) = match found {
-            None => continue,
-            Some(Found::Answer(answer)) => {
+            Err(Refused::TooLarge(refused)) => {
+                return Err(too_large(organization_id, table, active, refused))
+            }
+            Err(Refused::Fault(fault)) => return Err(down(fault)),
+            Ok(None) => {
+                rereads += 1;
+                continue;
+            }
+            Ok(Some(Found::More)) => {
+                paged = true;
+                continue;
+            }
+            Ok(Some(Found::Answer(answer))) => {
                 cache.note_answered();
                 return Ok(Some(answer));
             }
-            Some(Found::Shortlist(at, shortlisted)) => (at, shortlisted),
+            Ok(Some(Found::Shortlist(at, shortlisted))) => (at, shortlisted),
         };
-        if !score_exactly(app, ask, &key, &question.query, &mut shortlisted).await? {
+        if !score_exactly(app, ask, &key, &question.query, &mut shortlisted)
+            .await
+            .map_err(down)?
+        {
+            rereads += 1;
             continue;
         }
-        let ranked = best(
-            shortlisted
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i, s.score?))),
-            limit as usize,
-            min_score,
-        );
-        let answer: Vec<Nearest> = ranked
-            .into_iter()
-            .map(|(i, score)| {
-                let row = &mut shortlisted[i];
-                (
-                    std::mem::take(&mut row.id),
-                    score,
-                    std::mem::take(&mut row.metadata),
-                )
-            })
-            .collect();
+        let answer = ranked(shortlisted, limit as usize, min_score);
         cache.keep_answer(organization_id, &key, question, at, answer.clone());
         return Ok(Some(answer));
     }
-    Err(Fault(format!(
-        "the vector cache of `{}` kept being evicted or its shortlist rewritten while it was read",
+    Err(down(Fault(format!(
+        "the vector cache of `{}` kept being evicted, its shortlist rewritten or its table \
+         written while it was read",
         table.name
-    )))
+    ))))
+}
+
+/// Applies what a catch-up `read` to the snapshot, then looks for `question`'s answer in it:
+/// the one kept, else the shortlist to score; `None` when the snapshot lacks rows older than
+/// the read (it was evicted meanwhile), and [`Found::More`] while D1 holds `more` of the table.
+fn look(
+    snapshot: &mut Snapshot,
+    read: CaughtUp,
+    more: bool,
+    question: &Question,
+) -> Result<Option<Found>, Refused> {
+    if snapshot.max_seq < read.since {
+        return Ok(None);
+    }
+    let seen = read.rows.last().map_or(read.since, |row| row.seq);
+    snapshot.apply(read.rows)?;
+    if let Some(after) = read.fill {
+        snapshot.fill(after, seen, read.exact)?;
+    }
+    if more {
+        return Ok(Some(Found::More));
+    }
+    let at = snapshot.max_seq;
+    Ok(Some(match snapshot.answers.get(question, at) {
+        Some(answer) => Found::Answer(answer),
+        None => Found::Shortlist(
+            at,
+            snapshot.shortlist(
+                &question.query,
+                &question.filter,
+                question.limit,
+                question.min_score,
+            ),
+        ),
+    }))
+}
+
+/// The best `limit` of the shortlisted rows, by their exact scores, none below `min_score`.
+fn ranked(mut shortlisted: Vec<Shortlisted>, limit: usize, min_score: f32) -> Vec<Nearest> {
+    let ranked = best(
+        shortlisted
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.score?))),
+        limit,
+        min_score,
+    );
+    ranked
+        .into_iter()
+        .map(|(i, score)| {
+            let row = &mut shortlisted[i];
+            (
+                std::mem::take(&mut row.id),
+                score,
+                std::mem::take(&mut row.metadata),
+            )
+        })
+        .collect()
 }
 
 /// Scores the shortlisted rows the snapshot holds no exact vector of with D1's, and keeps those

@@ -21,10 +21,13 @@ use shared::sets::VectorSet;
 use shared::topk::normalized;
 
 use crate::ports::{
-    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Store, VectorIndexes, VectorRow,
-    FILL_CHUNK,
+    ActiveSet, App, CatchUp, ExactRow, JobQueue, Metadata, Pending, Room, Store, VectorIndexes,
+    VectorRow, FILL_CHUNK,
 };
 use crate::rpc;
+
+mod bound;
+mod health;
 
 /// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
 /// asked for) and the row.
@@ -55,6 +58,9 @@ struct FakeStore {
     /// Made active just before the next exact read answers, the rows of the set active until
     /// then deleted: a switch and its clean-up, while a search runs.
     switch_before_exact: RefCell<Option<(String, String, ActiveSet)>>,
+    /// The rows each catch-up handed over, by organization, and the bytes they take as D1
+    /// counts them: one entry a catch-up.
+    handed: RefCell<Vec<(String, usize, usize)>>,
 }
 
 impl FakeStore {
@@ -90,8 +96,18 @@ impl FakeStore {
     }
 }
 
+/// What a catch-up's row takes as D1 counts it (`bindings::row_bytes!`): its codes and
+/// overhead, its id and its metadata's text; a tombstone nothing.
+fn d1_bytes(row: &VectorRow, room: Room) -> usize {
+    if row.codes.is_none() && row.metadata.is_empty() {
+        return 0;
+    }
+    room.row_cost + row.record_id.len() + Value::Object(row.metadata.clone()).to_string().len()
+}
+
 impl FakeStore {
-    /// The rows of one set written after `after`, as the catch-up's statement reads them.
+    /// The rows of one set written after `after`, as the catch-up's statement reads them: each
+    /// record's current row only, as D1 holds one row a record.
     fn vectors_since(
         &self,
         org: &str,
@@ -103,21 +119,27 @@ impl FakeStore {
             return Err(Fault("D1 down".into()));
         }
         self.reads.set(self.reads.get() + 1);
-        Ok(self
-            .rows
-            .borrow()
+        let rows = self.rows.borrow();
+        let of_set: Vec<&VectorRow> = rows
             .iter()
-            .filter(|(o, t, s, r)| {
-                o == org && t == table && s.as_ref().is_none_or(|s| s == set) && r.seq > after
-            })
-            .map(|(_, _, _, r)| VectorRow {
+            .filter(|(o, t, s, _)| o == org && t == table && s.as_ref().is_none_or(|s| s == set))
+            .map(|(_, _, _, r)| r)
+            .collect();
+        let current: HashMap<&str, i64> = of_set
+            .iter()
+            .map(|r| (r.record_id.as_str(), r.seq))
+            .collect();
+        Ok(of_set
+            .into_iter()
+            .filter(|r| r.seq > after && current[r.record_id.as_str()] == r.seq)
+            .map(|r| VectorRow {
                 vector_hex: r.vector_hex.clone().filter(|_| r.codes.is_none()),
                 ..r.clone()
             })
             .collect())
     }
 
-    /// A chunk of exact vectors after `after`, as the catch-up's third statement reads it.
+    /// A chunk of exact vectors after `after`, as the catch-up's fourth statement reads it.
     fn exact_since(
         &self,
         org: &str,
@@ -175,17 +197,44 @@ impl Store for FakeStore {
         table: &str,
         guess: &VectorSet,
         after: i64,
+        room: Room,
         fill: Option<i64>,
     ) -> Result<CatchUp, Fault> {
-        // Three reads where D1 makes one round trip: each as its statement would answer.
+        // Four reads where D1 makes one round trip: each as its statement would answer.
         let active = self.active_set(org, table).await?;
-        let rows = self.vectors_since(org, table, guess, after)?;
+        let since = self.vectors_since(org, table, guess, after)?;
+        let sizes: Vec<usize> = since.iter().map(|row| d1_bytes(row, room)).collect();
+        let pending = Pending {
+            rows: since.len(),
+            bytes: sizes.iter().sum(),
+        };
+        let limit = if room.paged {
+            room.bytes
+        } else {
+            room.bytes.min(room.page)
+        };
+        let mut rows = Vec::new();
+        if pending.bytes <= limit {
+            let mut before = 0;
+            for (row, bytes) in since.into_iter().zip(sizes) {
+                if room.paged && before >= room.page {
+                    break;
+                }
+                before += bytes;
+                rows.push(row);
+            }
+        }
+        let handed: usize = rows.iter().map(|row| d1_bytes(row, room)).sum();
+        self.handed
+            .borrow_mut()
+            .push((org.to_owned(), rows.len(), handed));
         let exact = match fill {
             Some(from) => self.exact_since(org, table, guess, from, FILL_CHUNK)?,
             None => Vec::new(),
         };
         Ok(CatchUp {
             active,
+            pending,
             rows,
             exact,
         })
@@ -456,7 +505,12 @@ fn post(path: &str, org: &str, request: Value) -> Call {
 }
 
 fn health() -> Call {
-    ("health", Vec::new())
+    ("health", vec![Value::Null])
+}
+
+/// `health` for an organization: what its administrators see.
+fn health_of(org: &str) -> Call {
+    ("health", vec![json!(org)])
 }
 
 fn ids(matches: &Value) -> Vec<&str> {
@@ -664,25 +718,20 @@ async fn the_cache_catches_up_on_writes_and_reuses_query_vectors() {
         1,
         "one AI call for one text searched three times"
     );
-    let health = handle(&app, &health()).await;
-    assert_eq!(health.body["queryCache"]["hits"], 2);
+    assert_eq!(app.caches.queries.stats().hits, 2);
 }
 
 #[wasm_bindgen_test]
 async fn the_same_question_of_an_unchanged_table_is_answered_again_and_a_write_answers_it_anew() {
     let app = seeded();
     let ask = |request: Value| post("/search/claimSimilarity", "org_a", request);
-    let answered = || async {
-        handle(&app, &health()).await.body["vectorCache"]["answered"]
-            .as_u64()
-            .unwrap()
-    };
+    let answered = || app.caches.vectors.stats().answered;
     let first = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
     assert_eq!(ids(&first.body), vec!["c1", "c2", "c3"]);
-    assert_eq!(answered().await, 0);
+    assert_eq!(answered(), 0);
     let again = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
     assert_eq!(again.body, first.body, "the same answer, to the bit");
-    assert_eq!(answered().await, 1, "given from the snapshot");
+    assert_eq!(answered(), 1, "given from the snapshot");
 
     // Another limit, or a filter, is another question.
     let two = handle(&app, &ask(json!({"text": "query", "limit": 2}))).await;
@@ -693,7 +742,7 @@ async fn the_same_question_of_an_unchanged_table_is_answered_again_and_a_write_a
     )
     .await;
     assert_eq!(ids(&filtered.body), vec!["c2", "c4"]);
-    assert_eq!(answered().await, 1);
+    assert_eq!(answered(), 1);
 
     // A metadata-only write, and a deletion, are in the next answer.
     app.store.put(
@@ -713,14 +762,10 @@ async fn the_same_question_of_an_unchanged_table_is_answered_again_and_a_write_a
     )
     .await;
     assert_eq!(ids(&filtered.body), vec!["c4"]);
-    assert_eq!(
-        answered().await,
-        1,
-        "nothing kept before the writes was given"
-    );
+    assert_eq!(answered(), 1, "nothing kept before the writes was given");
     let again = handle(&app, &ask(json!({"text": "query", "limit": 3}))).await;
     assert_eq!(again.body, after.body);
-    assert_eq!(answered().await, 2);
+    assert_eq!(answered(), 2);
 }
 
 #[wasm_bindgen_test]

@@ -147,9 +147,12 @@ impl<T: Transport> SearchClient<T> {
         self.call(method::ENQUEUE, args).await
     }
 
-    /// search-worker's own health: D1 reachable, and its caches' memory.
-    pub async fn health(&self) -> Result<Value, ApiError> {
-        self.call(method::HEALTH, Vec::new()).await
+    /// search-worker's own health: D1 reachable and, for an organization, what its own tables
+    /// and query vectors take in the isolate's caches (nothing of another's). Give one only for
+    /// a caller who may administer it.
+    pub async fn health(&self, organization_id: Option<&str>) -> Result<Value, ApiError> {
+        let args = vec![organization_id.map_or(Value::Null, text)];
+        self.call(method::HEALTH, args).await
     }
 
     async fn call<R: DeserializeOwned>(
@@ -250,7 +253,7 @@ mod tests {
         );
 
         let down = client(Err(Fault("the binding threw".into())));
-        let error = down.health().await.unwrap_err();
+        let error = down.health(None).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::Unavailable);
         assert!(
             !error.message.contains("threw"),
@@ -258,7 +261,10 @@ mod tests {
         );
 
         let odd = client(Ok(json!({"value": 1})));
-        assert_eq!(odd.health().await.unwrap_err().code, ErrorCode::Internal);
+        assert_eq!(
+            odd.health(Some("org_a")).await.unwrap_err().code,
+            ErrorCode::Internal
+        );
     }
 
     #[wasm_bindgen_test]

@@ -1,7 +1,7 @@
 //! Another tenant's data is indistinguishable from absent data, and a stranger learns nothing of
-//! anyone's activity: ids, the query cache, the public health route.
+//! anyone's activity: ids, the query cache, the public health route, an owner's health route.
 
-use super::backends::{Backend, BackendTest};
+use super::backends::{create_records, Backend, BackendTest, BACKENDS};
 use super::{check, expect, Ctx, Test};
 use super::{json, Value};
 use libtest_mimic::Failed;
@@ -14,6 +14,10 @@ pub(crate) const TESTS: &[(&str, Test)] = &[
     (
         "an_api_key_never_outlives_its_creators_rights",
         an_api_key_never_outlives_its_creators_rights,
+    ),
+    (
+        "an_owner_sees_the_caches_of_their_own_organization_only",
+        an_owner_sees_the_caches_of_their_own_organization_only,
     ),
 ];
 
@@ -73,6 +77,75 @@ fn one_tenants_searches_are_invisible_to_another_and_to_strangers(ctx: &Ctx) -> 
     check(after_bob - after_ann == 1, || {
         "Bob's search of the text Ann just searched came from her cache: he can tell she asked it"
             .into()
+    })
+}
+
+/// What an owner's health route shows of search-worker's caches: its tables, vectors and query
+/// entries, with their bytes (the budgets, the same for everyone, left out).
+fn own_caches(ctx: &Ctx, cookie: &str) -> Result<Value, Failed> {
+    let reply = ctx.client.get("/api/v1/health", Some(cookie))?;
+    expect(&reply, 200, "health")?;
+    let caches = &reply.body["search"]["detail"]["caches"];
+    check(
+        caches["vectors"]["budgetBytes"].is_u64() && caches["queries"]["budgetBytes"].is_u64(),
+        || {
+            format!(
+                "an owner's health shows the caches' budgets: {}",
+                reply.body
+            )
+        },
+    )?;
+    let (vectors, queries) = (&caches["vectors"], &caches["queries"]);
+    Ok(json!({
+        "tables": vectors["tables"], "vectors": vectors["vectors"], "vectorBytes": vectors["bytes"],
+        "entries": queries["entries"], "entryBytes": queries["bytes"],
+    }))
+}
+
+/// An owner of an organization made a moment ago, with no record and no search, reads the
+/// health route: it shows nothing in the caches, however much Ann's organization holds and
+/// searches meanwhile (it used to show the isolate's query vectors and tables, and so each new
+/// search another tenant made). Its own search then shows as its own, and only that.
+fn an_owner_sees_the_caches_of_their_own_organization_only(ctx: &Ctx) -> Result<(), Failed> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let content = format!("Only Ann's organization holds this record, {run}");
+    create_records(ctx, BACKENDS[0], &ctx.ann, &[(content.as_str(), "story_1")])?;
+    let ask = |cookie: &str, i: usize| search(ctx, cookie, &format!("Question {i} of {run}"));
+    for i in 0..3 {
+        ask(&ctx.ann, i)?;
+    }
+    let anns = own_caches(ctx, &ctx.ann)?;
+    check(
+        anns["vectors"].as_u64() >= Some(1) && anns["entries"].as_u64() >= Some(3),
+        || format!("Ann's own figures hold her table and her searches: {anns}"),
+    )?;
+
+    let fresh = ctx
+        .stack
+        .add_owner(&format!("owner{run}"), &format!("org_{run}"))?;
+    let nothing =
+        json!({"tables": 0, "vectors": 0, "vectorBytes": 0, "entries": 0, "entryBytes": 0});
+    let before = own_caches(ctx, &fresh)?;
+    check(before == nothing, || {
+        format!("a new organization's owner sees other tenants' caches: {before}")
+    })?;
+    for i in 3..6 {
+        ask(&ctx.ann, i)?;
+    }
+    let after = own_caches(ctx, &fresh)?;
+    check(after == nothing, || {
+        format!("Ann's searches moved what another organization's owner sees: {after}")
+    })?;
+
+    ask(&fresh, 0)?;
+    let own = own_caches(ctx, &fresh)?;
+    check(
+        own["tables"] == 1 && own["vectors"] == 0 && own["entries"] == 1,
+        || format!("the new organization's own search (no record: an empty table): {own}"),
+    )?;
+    let anns_now = own_caches(ctx, &ctx.ann)?;
+    check(anns_now["entries"].as_u64() >= Some(6), || {
+        format!("Ann's figures hold her six searches: {anns_now}")
     })
 }
 
