@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::config::TableConfig;
 use shared::sets::VectorSet;
 use worker_kit::d1::{ident, text};
-use worker_kit::sets::{self, CoverageRow, SetRow};
+use worker_kit::sets::{self, CoverageRow, SetRow, SET_ROW};
 use worker_kit::Fault;
 
 use crate::ports::{LastError, TableHealth};
@@ -48,9 +48,11 @@ impl D1Store {
         let configured = VectorSet::configured(table);
         let statements = vec![
             self.statement(
-                "SELECT organization_id, table_name, model, location, role, migration_id
-                 FROM embedding_sets WHERE organization_id = ?1 AND table_name = ?2
-                   AND role IN ('active', 'building', 'retiring')",
+                &format!(
+                    "SELECT {SET_ROW} FROM embedding_sets
+                     WHERE organization_id = ?1 AND table_name = ?2
+                       AND role IN ('active', 'building', 'retiring')"
+                ),
                 &scope,
             )?,
             self.statement(

@@ -198,10 +198,14 @@ pub(crate) async fn one(
 /// `POST /api/v1/embeddings/tables/{table}/migration`: 202 with the table's status while a
 /// model change runs, 200 when the table is on its configured set and nothing is left to
 /// remove, 409 when the change cannot be made. It starts the change, or resumes it where steps
-/// may have been lost (a step out of retries): from the first backfill page (pages only
-/// enqueue what the new set lacks), and the clean-up of sets an earlier change left. A change
-/// that waits for such a clean-up (no set is built where an old one is still being removed)
-/// starts when it ends.
+/// may have been lost: from the first backfill page (pages only enqueue what the new set lacks
+/// and no job of the change is open for), and the clean-up of sets an earlier change left. A
+/// change that waits for such a clean-up (no set is built where an old one is still being
+/// removed) starts when it ends.
+///
+/// Sent however often, it starts no second chain of steps: each step it sends is issued for
+/// its set's current `step_seq`, so that it and the live chain's next step (if any) claim the
+/// same value, and only one of them runs (`shared::sets`, "One chain per set").
 pub(crate) async fn migrate(
     app: &App<impl Ports>,
     caller: &Caller,
@@ -227,7 +231,7 @@ pub(crate) async fn migrate(
         .table_health(table, organization_id, app.now_ms)
         .await?;
     for set in &health.sets {
-        let Some(step) = set.first_step().or_else(|| set.cleanup_step()) else {
+        let Some(step) = set.resume_step() else {
             continue;
         };
         app.queue.send_step(&step).await.map_err(|fault| {
@@ -236,7 +240,7 @@ pub(crate) async fn migrate(
         })?;
         let m = &step.migration;
         let started = created.iter().any(|s| s.set() == step.set());
-        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, role = %set.role, started, "model change step sent by the command");
+        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, role = %set.role, seq = m.seq, started, "model change step sent by the command");
     }
     let status = table_status(table, &health, app.now_ms);
     let settled = status.migration.is_none()

@@ -8,10 +8,10 @@ use shared::message::EmbeddingJob;
 use shared::sets::{Migration, VectorSet};
 use worker::wasm_bindgen::JsValue;
 use worker_kit::d1::{self, ident, number, optional, text};
-use worker_kit::sets::{active_rows, CoverageRow, SetRow, EARLIER_BATCHES, UNCOVERED};
+use worker_kit::sets::{active_rows, CoverageRow, SetRow, EARLIER_BATCHES, SET_ROW, UNCOVERED};
 use worker_kit::Fault;
 
-use crate::migration::{Coverage, Page, PageRecord, RetiringRow};
+use crate::migration::{Coverage, Page, PageRecord, RetiringRow, Switched};
 use crate::ports::MigrationStore;
 use crate::store::D1Store;
 
@@ -44,31 +44,47 @@ impl D1Store {
 }
 
 impl MigrationStore for D1Store {
-    async fn building(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
-        // Marks the step's progress too: the sweep resumes a change whose steps stopped.
-        let found = self
+    async fn claim(&self, m: &Migration, now_ms: i64) -> Result<Option<u32>, Fault> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            step_seq: u32,
+        }
+        // The guard of `shared::sets::Claim`: of the steps issued for one value, one moves it.
+        // Marks the set as moved too: the sweep resumes a chain whose steps stopped.
+        let claimed = self
             .statement_with(
-                "UPDATE embedding_sets SET updated_at = ?6
+                "UPDATE embedding_sets SET step_seq = step_seq + 1, updated_at = ?8
                  WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
-                   AND role = 'building' AND migration_id = ?5
-                 RETURNING model",
+                   AND role = ?5 AND step_seq = ?6
+                   AND (role != 'building' OR migration_id = ?7)
+                 RETURNING step_seq",
                 m,
-                &[text(&m.migration_id.to_string()), number(now_ms)],
+                &[
+                    text(m.step.works_on().as_str()),
+                    number(i64::from(m.seq)),
+                    text(&m.migration_id.to_string()),
+                    number(now_ms),
+                ],
             )?
             .all()
             .await?
-            .results::<Value>()?;
-        Ok(!found.is_empty())
+            .results::<Claimed>()?;
+        Ok(claimed.first().map(|c| c.step_seq))
     }
 
     async fn stalled(&self, unmoved_since: i64, limit: u32) -> Result<Vec<SetRow>, Fault> {
         self.count(1);
+        // `shared::sets::fair_order`: each organization's oldest first, then its second...
         Ok(d1::statement(
             &self.db,
-            "SELECT organization_id, table_name, model, location, role, migration_id
-             FROM embedding_sets
-             WHERE role IN ('building', 'retiring') AND updated_at <= ?1
-             ORDER BY updated_at LIMIT ?2",
+            &format!(
+                "SELECT {SET_ROW} FROM (
+                     SELECT *, ROW_NUMBER() OVER (PARTITION BY organization_id
+                         ORDER BY updated_at) AS turn
+                     FROM embedding_sets
+                     WHERE role IN ('building', 'retiring') AND updated_at <= ?1)
+                 ORDER BY turn, updated_at LIMIT ?2"
+            ),
             &[number(unmoved_since), number(i64::from(limit))],
         )?
         .all()
@@ -91,17 +107,22 @@ impl MigrationStore for D1Store {
             .map(|(table, set)| json!([table.name, set.model, set.location]))
             .collect();
         self.count(1);
+        // In turns across organizations, as `stalled`.
         let pairs = d1::statement(
             &self.db,
-            "SELECT a.organization_id, a.table_name FROM embedding_sets a
-             JOIN json_each(?1) c ON c.value ->> 0 = a.table_name
-             WHERE a.role = 'active'
-               AND (a.model != c.value ->> 1 OR a.location != c.value ->> 2)
-               AND NOT (a.location = c.value ->> 2 AND a.location LIKE 'vectorize:%')
-               AND NOT EXISTS (SELECT 1 FROM embedding_sets b
-                   WHERE b.organization_id = a.organization_id AND b.table_name = a.table_name
-                     AND b.role = 'building')
-             LIMIT ?2",
+            "SELECT organization_id, table_name FROM (
+                 SELECT a.organization_id, a.table_name, a.updated_at,
+                     ROW_NUMBER() OVER (PARTITION BY a.organization_id
+                         ORDER BY a.updated_at) AS turn
+                 FROM embedding_sets a
+                 JOIN json_each(?1) c ON c.value ->> 0 = a.table_name
+                 WHERE a.role = 'active'
+                   AND (a.model != c.value ->> 1 OR a.location != c.value ->> 2)
+                   AND NOT (a.location = c.value ->> 2 AND a.location LIKE 'vectorize:%')
+                   AND NOT EXISTS (SELECT 1 FROM embedding_sets b
+                       WHERE b.organization_id = a.organization_id
+                         AND b.table_name = a.table_name AND b.role = 'building'))
+             ORDER BY turn, updated_at LIMIT ?2",
             &[
                 text(&serde_json::to_string(&items)?),
                 number(i64::from(limit)),
@@ -130,6 +151,25 @@ impl MigrationStore for D1Store {
         })
     }
 
+    async fn changing_sets(&self, tables: &[(String, String)]) -> Result<Vec<SetRow>, Fault> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count(1);
+        Ok(d1::statement(
+            &self.db,
+            &format!(
+                "SELECT {SET_ROW} FROM embedding_sets
+                 WHERE role IN ('building', 'retiring') AND (organization_id, table_name) IN
+                     (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
+            ),
+            &[text(&serde_json::to_string(tables)?)],
+        )?
+        .all()
+        .await?
+        .results::<SetRow>()?)
+    }
+
     async fn uncovered(
         &self,
         table: &TableConfig,
@@ -145,6 +185,10 @@ impl MigrationStore for D1Store {
         let sql = format!(
             "SELECT va.record_id AS \"__id\", vb.content_hash AS \"__stored\",
                  CASE WHEN {UNCOVERED} THEN 0 ELSE 1 END AS \"__covered\",
+                 EXISTS (SELECT 1 FROM embedding_jobs j
+                     WHERE j.organization_id = ?1 AND j.table_name = ?2
+                       AND j.record_id = va.record_id AND j.status IN ('queued', 'processing')
+                       AND j.backfill_id = ?7) AS \"__queued\",
                  b.created_at AS \"__set_created\", {columns}
              FROM embedding_sets a
              JOIN embedding_vectors va ON va.organization_id = a.organization_id
@@ -164,7 +208,15 @@ impl MigrationStore for D1Store {
             org = ident(&table.organization_column),
         );
         let rows = self
-            .statement_with(&sql, m, &[optional(after), number(i64::from(limit))])?
+            .statement_with(
+                &sql,
+                m,
+                &[
+                    optional(after),
+                    number(i64::from(limit)),
+                    text(&m.migration_id.to_string()),
+                ],
+            )?
             .all()
             .await?
             .results::<serde_json::Map<String, Value>>()?;
@@ -175,6 +227,7 @@ impl MigrationStore for D1Store {
             let stored_hash =
                 field(&mut row, "__stored").and_then(|v| v.as_str().map(str::to_owned));
             let covered = field(&mut row, "__covered").and_then(|v| v.as_i64()) == Some(1);
+            let queued = field(&mut row, "__queued").and_then(|v| v.as_i64()) == Some(1);
             if let Some(created) = field(&mut row, "__set_created").and_then(|v| v.as_i64()) {
                 page.set_created_at = created;
             }
@@ -184,6 +237,7 @@ impl MigrationStore for D1Store {
                 text: table.embedding_text(&row),
                 covered,
                 stored_hash,
+                queued,
             });
         }
         Ok(page)
@@ -230,7 +284,12 @@ impl MigrationStore for D1Store {
         Ok(Coverage { covered, of })
     }
 
-    async fn switch(&self, table: &TableConfig, m: &Migration, now_ms: i64) -> Result<bool, Fault> {
+    async fn switch(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        now_ms: i64,
+    ) -> Result<Switched, Fault> {
         let migration_id = text(&m.migration_id.to_string());
         // Two statements in one transaction: the unique index on one active set per table is
         // checked row by row, so the old set steps down before the new one steps up.
@@ -242,7 +301,8 @@ impl MigrationStore for D1Store {
                        WHERE b.organization_id = ?1 AND b.table_name = ?2 AND b.model = ?3
                          AND b.location = ?4 AND b.role = 'building' AND b.migration_id = ?6)
                    AND NOT EXISTS (SELECT 1 FROM {active} AND {UNCOVERED})
-                   AND NOT {EARLIER_BATCHES}",
+                   AND NOT {EARLIER_BATCHES}
+                 RETURNING {SET_ROW}",
                 active = active_rows(table)
             ),
             m,
@@ -263,18 +323,26 @@ impl MigrationStore for D1Store {
             Some(result) => !result.results::<Value>()?.is_empty(),
             None => false,
         };
-        Ok(promoted)
+        if !promoted {
+            return Ok(Switched::NotYet);
+        }
+        let retired = match results.first() {
+            Some(result) => result.results::<SetRow>()?.into_iter().next(),
+            None => None,
+        };
+        Ok(Switched::Done { retired })
     }
 
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault> {
         Ok(self
-            .table_statement(
+            .statement_with(
                 "SELECT v.model, v.location, v.record_id, v.vector_id, s.switched_at
                  FROM embedding_sets s JOIN embedding_vectors v
                      ON v.organization_id = s.organization_id AND v.table_name = s.table_name
                     AND v.model = s.model AND v.location = s.location
-                 WHERE s.organization_id = ?1 AND s.table_name = ?2 AND s.role = 'retiring'
-                 LIMIT ?3",
+                 WHERE s.organization_id = ?1 AND s.table_name = ?2 AND s.model = ?3
+                   AND s.location = ?4 AND s.role = 'retiring'
+                 LIMIT ?5",
                 m,
                 &[number(i64::from(limit))],
             )?
@@ -342,13 +410,13 @@ impl MigrationStore for D1Store {
         &self,
         m: &Migration,
         rows: &[RetiringRow],
-        now_ms: i64,
+        _now_ms: i64,
     ) -> Result<(), Fault> {
         let items: Vec<Value> = rows
             .iter()
             .map(|r| json!([r.model, r.location, r.record_id]))
             .collect();
-        let mut statements = self.over_chunks(
+        let statements = self.over_chunks(
             &items,
             "DELETE FROM embedding_vectors
              WHERE organization_id = ?2 AND table_name = ?3
@@ -363,21 +431,16 @@ impl MigrationStore for D1Store {
         if statements.is_empty() {
             return Ok(());
         }
-        // The clean-up moves: the sweep resumes only one that stopped.
-        statements.push(d1::statement(
-            &self.db,
-            "UPDATE embedding_sets SET updated_at = ?3
-             WHERE organization_id = ?1 AND table_name = ?2 AND role = 'retiring'",
-            &[text(&m.organization_id), text(&m.table), number(now_ms)],
-        )?);
+        // The step's claim marked the clean-up as moving: the sweep leaves it be.
         self.run_batch(statements).await
     }
 
     async fn drop_retired(&self, m: &Migration, _now_ms: i64) -> Result<usize, Fault> {
         let removed = self
-            .table_statement(
+            .statement_with(
                 "DELETE FROM embedding_sets
-                 WHERE organization_id = ?1 AND table_name = ?2 AND role = 'retiring'
+                 WHERE organization_id = ?1 AND table_name = ?2 AND model = ?3 AND location = ?4
+                   AND role = 'retiring'
                    AND NOT EXISTS (SELECT 1 FROM embedding_vectors v
                        WHERE v.organization_id = embedding_sets.organization_id
                          AND v.table_name = embedding_sets.table_name

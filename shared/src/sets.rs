@@ -1,14 +1,14 @@
 //! Vector sets: a table's vectors of one model, kept in one place, and the model change that
 //! moves a table from one set to another without a moment in which its search is incomplete.
 //!
-//! Each organization's table has one **active** set, which its searches read whole. When the
-//! config names another model or index for the table (a deploy), a **building** set is started:
-//! from then on every write of a record goes to both sets, and a tracked backfill (a chain of
-//! [`MigrationStep`] messages on `embeddings-queue`) enqueues a job for every record the
-//! building set lacks. The switch makes the building set active, in one D1 transaction, once
-//! it **covers** the active one: every live record of the active set has a live vector in the
-//! building set, written by a job at least as new. The old set is then **retiring**: nothing
-//! writes to it, and its rows (and Vectorize vectors) are removed in chunks.
+//! Each organization's table has one **active** set, which its searches read whole. When the config
+//! names another model or index for the table (a deploy), a **building** set is started: from then
+//! on every write of a record goes to both sets, and a tracked backfill (a chain of
+//! [`MigrationStep`] messages on the bulk lane's queue, `crate::lane`) enqueues a job for every
+//! record the building set lacks. The switch makes the building set active, in one D1 transaction,
+//! once it **covers** the active one: every live record of the active set has a live vector in the
+//! building set, written by a job at least as new. The old set is then **retiring**: nothing writes
+//! to it, and its rows (and Vectorize vectors) are removed in chunks.
 //!
 //! The invariants, and what keeps each:
 //! - a search reads exactly one set, the active one (its model embeds the query);
@@ -16,12 +16,41 @@
 //!   only the active set, but the backfill's job for its record was made after the building
 //!   set was, so it is newer and carries the record's text at least as recent;
 //! - a write never lands in a retiring set: the store's insert joins the set's role.
+//!
+//! ## One chain per set
+//!
+//! A set's steps (its backfill pages and switch while it is building, its clean-up while it is
+//! retiring) form one chain, however often a change is started or resumed and however often a
+//! step is delivered. The set's row keeps a fencing counter, `step_seq`; every step carries the
+//! `seq` it was issued for ([`Migration::seq`]). A step runs only once it has **claimed** its
+//! set: one D1 statement moves `step_seq` from `seq` to `seq + 1` where the set still has the
+//! role the step works on ([`Step::works_on`]); a step whose claim finds another value, or
+//! another role, is dropped ([`Claim`]). Only a step that ran sends the next one, and that
+//! carries the value it claimed.
+//!
+//! The invariant: **each value of a set's `step_seq` is claimed at most once**, by the SQL
+//! guard; so of all the messages ever issued for one value, at most one runs, and only it can
+//! issue a message for the next value. A set therefore has one line of steps that run,
+//! whatever else is on the queue. What starts or resumes a chain (the migration command, the
+//! sweep, a batch that starts a change, the end of a clean-up, a step that reached the
+//! dead-letter queue) issues its first step for the row's *current* `step_seq`: if a chain is
+//! live, its next message carries that value too (or an older one, about to be dropped), and
+//! exactly one of the two runs. Two steps may overlap briefly (a starter's step can claim the
+//! value a running step has just claimed, before that one ends): each step is idempotent (at
+//! worst one page is enqueued twice), and the overlapped one's successor is dropped.
+//!
+//! A step that fails after its claim sends itself again for the new value, after a delay
+//! ([`FAILED_STEP_DELAY_SECONDS`]), rather than leaving the message to the runtime, whose
+//! redelivery would carry a value already claimed. A backfill page enqueues no job for a
+//! record whose job of the same change is still open ([`needs_job`]), so a chain restarted
+//! from its first page (by a starter that won, or by the switch) does not enqueue again what
+//! is on its way.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::TableConfig;
-use crate::message::MESSAGE_VERSION;
+use crate::message::{content_hash, MESSAGE_VERSION};
 
 /// Where a set's vectors are kept, for D1 (`shared::config::VectorIndex::location`).
 pub const D1_LOCATION: &str = "d1";
@@ -99,12 +128,12 @@ pub fn blocked(active: &VectorSet, configured: &VectorSet) -> Option<String> {
     })
 }
 
-/// A step of a model change, on `embeddings-queue`:
+/// A step of a model change, on the bulk queue (`crate::lane`):
 ///
 /// ```json
 /// { "version": 1, "migration": { "organizationId": "org_1", "table": "notes",
 ///   "model": "@cf/baai/bge-base-en-v1.5", "location": "d1", "migrationId": "…uuid…",
-///   "step": { "kind": "backfill", "after": "note_0420" } } }
+///   "seq": 3, "step": { "kind": "backfill", "after": "note_0420" } } }
 /// ```
 ///
 /// Nothing in it is flattened: the queue binding takes a message as serde-wasm-bindgen makes
@@ -125,6 +154,11 @@ pub struct Migration {
     pub model: String,
     pub location: String,
     pub migration_id: Uuid,
+    /// The set's `step_seq` this step was issued for: it runs only if it claims the set at this
+    /// value (the module's "One chain per set"). A step sent before the counter existed has
+    /// none, and reads as 0, which is where every set's counter started.
+    #[serde(default)]
+    pub seq: u32,
     pub step: Step,
 }
 
@@ -147,8 +181,114 @@ pub enum Step {
         #[serde(default, rename = "coveredAt", skip_serializing_if = "Option::is_none")]
         covered_at: Option<i64>,
     },
-    /// Remove a chunk of the retiring sets' vectors; then the next chunk.
+    /// Remove a chunk of the retiring set's vectors; then the next chunk.
     Cleanup,
+}
+
+impl Step {
+    /// The role the step's set must have for the step to run: a backfill page or a switch
+    /// works on the set being built, a clean-up on a set being removed.
+    pub fn works_on(&self) -> SetRole {
+        match self {
+            Step::Backfill { .. } | Step::Switch { .. } => SetRole::Building,
+            Step::Cleanup => SetRole::Retiring,
+        }
+    }
+
+    /// The step that starts or resumes the chain of a set in `role`: a building set's from its
+    /// first backfill page (pages enqueue only what the set lacks), a retiring set's clean-up;
+    /// none for the active set, which has no chain.
+    pub fn resuming(role: SetRole) -> Option<Step> {
+        match role {
+            SetRole::Building => Some(Step::Backfill { after: None }),
+            SetRole::Retiring => Some(Step::Cleanup),
+            SetRole::Active => None,
+        }
+    }
+
+    /// What follows a backfill page that listed `listed` records, the last of them `last`:
+    /// the next page after it if the page was full, else the switch.
+    pub fn after_page(listed: usize, last: Option<&str>) -> Step {
+        match last {
+            Some(last) if listed >= BACKFILL_PAGE as usize => Step::Backfill {
+                after: Some(last.to_owned()),
+            },
+            _ => Step::Switch {
+                attempt: 0,
+                covered_at: None,
+            },
+        }
+    }
+}
+
+/// What a step's claim of its set came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The step claimed its set at its `seq`: it runs, and the step it sends carries `seq`.
+    Run { seq: u32 },
+    /// Another step claimed the set at that value first (a duplicate delivery, or a starter
+    /// that merged with a live chain), or the set no longer has the step's role: dropped.
+    Drop,
+}
+
+impl Claim {
+    /// The claim of a step issued for `asked`, from the set's `step_seq` the claim's update
+    /// returned (`None` when its guard matched no row). Only the value the guard moves to
+    /// counts as won: the decision is here, the statement only guards it against a racing
+    /// claim.
+    pub fn of(asked: u32, claimed: Option<u32>) -> Claim {
+        match (asked.checked_add(1), claimed) {
+            (Some(next), Some(seq)) if seq == next => Claim::Run { seq },
+            _ => Claim::Drop,
+        }
+    }
+}
+
+/// Whether a backfill page enqueues a job for a record it listed: not for one without text
+/// (there is nothing to embed), nor one the building set covers with the record's current
+/// content (`stored_hash`, the set's vector's content hash), nor one a job of the same change
+/// is still open for (`queued`): that job will write the set, and if it ends without doing so,
+/// the switch lists the record again once it is no longer open.
+pub fn needs_job(
+    model: &str,
+    text: &str,
+    covered: bool,
+    stored_hash: Option<&str>,
+    queued: bool,
+) -> bool {
+    !text.trim().is_empty()
+        && !queued
+        && (!covered || stored_hash != Some(content_hash(model, text).as_str()))
+}
+
+/// Orders what the sweep resumes fairly across organizations: each organization's oldest
+/// (by `key`'s time) comes before any organization's second, and so on, the oldest first
+/// within each turn. D1 orders the same way (`ROW_NUMBER() OVER (PARTITION BY organization_id
+/// ORDER BY updated_at)`, then that turn and the time), so that a limit leaves no organization
+/// waiting behind another's many.
+pub fn fair_order<T, F>(mut items: Vec<T>, key: F) -> Vec<T>
+where
+    F: Fn(&T) -> (&str, i64),
+{
+    items.sort_by(|a, b| {
+        let ((org_a, at_a), (org_b, at_b)) = (key(a), key(b));
+        org_a.cmp(org_b).then(at_a.cmp(&at_b))
+    });
+    let mut turns: Vec<(usize, T)> = Vec::with_capacity(items.len());
+    let mut previous: Option<String> = None;
+    let mut turn = 0;
+    for item in items {
+        let org = key(&item).0.to_owned();
+        turn = if previous.as_deref() == Some(org.as_str()) {
+            turn + 1
+        } else {
+            0
+        };
+        previous = Some(org);
+        turns.push((turn, item));
+    }
+    turns.sort_by(|(turn_a, a), (turn_b, b)| turn_a.cmp(turn_b).then(key(a).1.cmp(&key(b).1)));
+    turns.into_iter().map(|(_, item)| item).collect()
 }
 
 impl MigrationStep {
@@ -175,10 +315,11 @@ impl MigrationStep {
         Ok(step)
     }
 
-    /// The same migration at another step.
+    /// The same migration at another step, issued for `seq`: the value this step claimed.
     #[must_use]
-    pub fn then(&self, step: Step) -> Self {
+    pub fn then(&self, seq: u32, step: Step) -> Self {
         MigrationStep::new(Migration {
+            seq,
             step,
             ..self.migration.clone()
         })
@@ -202,6 +343,14 @@ impl Migration {
 
 /// Records one backfill step looks at: a page of jobs sent in a few `sendBatch` calls.
 pub const BACKFILL_PAGE: u32 = 500;
+/// Seconds until a step that failed after its claim runs again (it sends itself again).
+pub const FAILED_STEP_DELAY_SECONDS: u32 = 10;
+/// Seconds until a step a batch had no room for runs (it is sent again, not retried: a retry
+/// spends the queue's `max_retries`, and its last goes to the dead-letter queue).
+pub const DEFERRED_STEP_DELAY_SECONDS: u32 = 1;
+/// Seconds until the chain of a step that reached the dead-letter queue is resumed: long
+/// enough that whatever made it fail (D1, the queue) may have passed.
+pub const DEAD_LETTER_RESUME_DELAY_SECONDS: u32 = 60;
 /// Vector rows one clean-up step removes.
 pub const CLEANUP_CHUNK: u32 = 500;
 /// How long a Vectorize set waits, once it covers the active set, before it is switched to:
@@ -226,6 +375,7 @@ mod tests {
             model: "@cf/baai/bge-base-en-v1.5".into(),
             location: "d1".into(),
             migration_id: Uuid::nil(),
+            seq: 0,
             step,
         })
     }
@@ -261,6 +411,119 @@ mod tests {
         assert!(MigrationStep::decode(json)
             .unwrap_err()
             .contains("version 2"));
+    }
+
+    #[test]
+    fn a_step_carries_its_seq_and_one_sent_before_the_fence_reads_as_zero() {
+        let page = step(Step::Backfill { after: None }).then(7, Step::Cleanup);
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["migration"]["seq"], 7);
+        assert_eq!(MigrationStep::decode(json.clone()).unwrap(), page);
+        // Already on the queue when this consumer was deployed: no `seq`, and
+        // `deny_unknown_fields` still lets it through.
+        let mut old = json;
+        old["migration"].as_object_mut().unwrap().remove("seq");
+        assert_eq!(MigrationStep::decode(old).unwrap().migration.seq, 0);
+    }
+
+    #[test]
+    fn only_the_claim_that_moved_the_counter_from_the_steps_seq_runs() {
+        assert_eq!(Claim::of(4, Some(5)), Claim::Run { seq: 5 });
+        // The guard matched no row: another step claimed 4 first, or the role changed.
+        assert_eq!(Claim::of(4, None), Claim::Drop);
+        // A value the guard cannot have moved to from 4 is no claim of this step's.
+        assert_eq!(Claim::of(4, Some(4)), Claim::Drop);
+        assert_eq!(Claim::of(4, Some(9)), Claim::Drop);
+        assert_eq!(Claim::of(u32::MAX, Some(0)), Claim::Drop);
+    }
+
+    #[test]
+    fn backfill_and_switch_work_on_the_building_set_and_clean_up_on_a_retiring_one() {
+        assert_eq!(Step::Backfill { after: None }.works_on(), SetRole::Building);
+        let switch = Step::Switch {
+            attempt: 2,
+            covered_at: None,
+        };
+        assert_eq!(switch.works_on(), SetRole::Building);
+        assert_eq!(Step::Cleanup.works_on(), SetRole::Retiring);
+    }
+
+    #[test]
+    fn a_chain_resumes_from_its_first_page_or_its_clean_up_and_the_active_set_has_none() {
+        assert_eq!(
+            Step::resuming(SetRole::Building),
+            Some(Step::Backfill { after: None })
+        );
+        assert_eq!(Step::resuming(SetRole::Retiring), Some(Step::Cleanup));
+        assert_eq!(Step::resuming(SetRole::Active), None);
+        // What resumes a chain works on the set it resumes.
+        for role in [SetRole::Building, SetRole::Retiring] {
+            assert_eq!(Step::resuming(role).unwrap().works_on(), role);
+        }
+    }
+
+    #[test]
+    fn a_full_page_is_followed_by_the_next_and_a_short_one_by_the_switch() {
+        let full = BACKFILL_PAGE as usize;
+        assert_eq!(
+            Step::after_page(full, Some("note_0500")),
+            Step::Backfill {
+                after: Some("note_0500".into())
+            }
+        );
+        let switch = Step::Switch {
+            attempt: 0,
+            covered_at: None,
+        };
+        assert_eq!(Step::after_page(full - 1, Some("note_0499")), switch);
+        assert_eq!(Step::after_page(0, None), switch);
+    }
+
+    #[test]
+    fn a_page_enqueues_only_records_the_set_lacks_that_no_open_job_of_the_change_brings() {
+        let model = "@cf/baai/bge-base-en-v1.5";
+        let current = content_hash(model, "the text");
+        // Not covered, nothing on its way: a job.
+        assert!(needs_job(model, "the text", false, None, false));
+        // Covered with the current content: none.
+        assert!(!needs_job(
+            model,
+            "the text",
+            true,
+            Some(current.as_str()),
+            false
+        ));
+        // Covered, but with content the record no longer has: a job.
+        assert!(needs_job(model, "the text", true, Some("old"), false));
+        // A job of the change is open for it (a restarted pass): none.
+        assert!(!needs_job(model, "the text", false, None, true));
+        assert!(!needs_job(model, "the text", true, Some("old"), true));
+        // Nothing to embed.
+        assert!(!needs_job(model, "  ", false, None, false));
+    }
+
+    #[test]
+    fn the_sweep_takes_each_organizations_oldest_before_any_organizations_second() {
+        // org_a has many stalled sets, all older than org_b's and org_c's one each.
+        let mut stalled: Vec<(&str, i64)> = (0..5).map(|i| ("org_a", i)).collect();
+        stalled.extend([("org_c", 60), ("org_b", 50), ("org_b", 70)]);
+        let order = fair_order(stalled, |&(org, at)| (org, at));
+        assert_eq!(
+            order,
+            [
+                ("org_a", 0),
+                ("org_b", 50),
+                ("org_c", 60),
+                ("org_a", 1),
+                ("org_b", 70),
+                ("org_a", 2),
+                ("org_a", 3),
+                ("org_a", 4),
+            ]
+        );
+        // With room for three, every organization gets one.
+        let orgs: Vec<&str> = order.iter().take(3).map(|&(org, _)| org).collect();
+        assert_eq!(orgs, ["org_a", "org_b", "org_c"]);
     }
 
     #[test]

@@ -20,7 +20,14 @@ pub struct SetRow {
     pub location: String,
     pub role: String,
     pub migration_id: Option<String>,
+    /// Its fencing counter: the step that starts or resumes its chain is issued for this value
+    /// (`shared::sets`, "One chain per set").
+    pub step_seq: u32,
 }
+
+/// The columns every statement that reads a [`SetRow`] selects or returns.
+pub const SET_ROW: &str =
+    "organization_id, table_name, model, location, role, migration_id, step_seq";
 
 impl SetRow {
     pub fn set(&self) -> VectorSet {
@@ -34,33 +41,42 @@ impl SetRow {
         SetRole::parse(&self.role)
     }
 
-    /// The clean-up step of this row's table, for a retiring set.
-    pub fn cleanup_step(&self) -> Option<MigrationStep> {
-        (self.role() == Some(SetRole::Retiring)).then(|| {
-            MigrationStep::new(Migration {
-                migration_id: uuid::Uuid::nil(),
-                organization_id: self.organization_id.clone(),
-                table: self.table_name.clone(),
-                model: self.model.clone(),
-                location: self.location.clone(),
-                step: Step::Cleanup,
-            })
-        })
-    }
-
-    /// The first backfill step of the model change this row is the building set of.
-    pub fn first_step(&self) -> Option<MigrationStep> {
-        if self.role() != Some(SetRole::Building) {
-            return None;
-        }
+    /// The step that starts or resumes this set's chain (`shared::sets::Step::resuming`),
+    /// issued for its current `step_seq`, so that it merges with a chain still live: a building
+    /// set's first backfill page, a retiring set's clean-up; none for the active set, or a
+    /// building set without a valid migration id.
+    pub fn resume_step(&self) -> Option<MigrationStep> {
+        let role = self.role()?;
+        let step = Step::resuming(role)?;
+        let migration_id = match role {
+            SetRole::Building => uuid::Uuid::parse_str(self.migration_id.as_deref()?).ok()?,
+            // A clean-up is no change's backfill: its claim reads no migration id.
+            SetRole::Retiring | SetRole::Active => uuid::Uuid::nil(),
+        };
         Some(MigrationStep::new(Migration {
-            migration_id: uuid::Uuid::parse_str(self.migration_id.as_deref()?).ok()?,
+            migration_id,
             organization_id: self.organization_id.clone(),
             table: self.table_name.clone(),
             model: self.model.clone(),
             location: self.location.clone(),
-            step: Step::Backfill { after: None },
+            seq: self.step_seq,
+            step,
         }))
+    }
+
+    /// The clean-up step of this set, if it is retiring ([`SetRow::resume_step`]).
+    pub fn cleanup_step(&self) -> Option<MigrationStep> {
+        (self.role() == Some(SetRole::Retiring))
+            .then(|| self.resume_step())
+            .flatten()
+    }
+
+    /// The first backfill step of the model change this row is the building set of
+    /// ([`SetRow::resume_step`]).
+    pub fn first_step(&self) -> Option<MigrationStep> {
+        (self.role() == Some(SetRole::Building))
+            .then(|| self.resume_step())
+            .flatten()
     }
 }
 
@@ -96,46 +112,51 @@ pub fn ensure(
 ) -> Result<[D1PreparedStatement; 3], Fault> {
     let retire = statement(
         db,
-        "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
-         WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
-             WHERE j.value ->> 0 = embedding_sets.organization_id
-               AND j.value ->> 1 = embedding_sets.table_name
-               AND (j.value ->> 2 != embedding_sets.model
-                    OR j.value ->> 3 != embedding_sets.location))
-         RETURNING organization_id, table_name, model, location, role, migration_id",
+        &format!(
+            "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
+             WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
+                 WHERE j.value ->> 0 = embedding_sets.organization_id
+                   AND j.value ->> 1 = embedding_sets.table_name
+                   AND (j.value ->> 2 != embedding_sets.model
+                        OR j.value ->> 3 != embedding_sets.location))
+             RETURNING {SET_ROW}"
+        ),
         &[text(pairs), number(now_ms)],
     )?;
     let create = statement(
         db,
-        "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
-             created_at, updated_at, switched_at, migration_id)
-         SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
-             CASE WHEN a.model IS NULL THEN 'active' ELSE 'building' END, ?2, ?2,
-             CASE WHEN a.model IS NULL THEN ?2 END,
-             CASE WHEN a.model IS NOT NULL THEN j.value ->> 4 END
-         FROM json_each(?1) j
-         LEFT JOIN embedding_sets a ON a.organization_id = j.value ->> 0
-             AND a.table_name = j.value ->> 1 AND a.role = 'active'
-         WHERE NOT EXISTS (SELECT 1 FROM embedding_sets s
-                 WHERE s.organization_id = j.value ->> 0 AND s.table_name = j.value ->> 1
-                   AND s.model = j.value ->> 2 AND s.location = j.value ->> 3
-                   AND s.role IN ('active', 'building'))
-           AND NOT (a.location IS NOT NULL AND a.location = j.value ->> 3
-                    AND a.location LIKE 'vectorize:%')
-           AND NOT EXISTS (SELECT 1 FROM embedding_sets r
-                 WHERE r.organization_id = j.value ->> 0 AND r.table_name = j.value ->> 1
-                   AND r.role = 'retiring' AND r.location = j.value ->> 3
-                   AND (r.model = j.value ->> 2 OR r.location LIKE 'vectorize:%'))
-         ON CONFLICT DO NOTHING
-         RETURNING organization_id, table_name, model, location, role, migration_id",
+        &format!(
+            "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
+                 created_at, updated_at, switched_at, migration_id)
+             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
+                 CASE WHEN a.model IS NULL THEN 'active' ELSE 'building' END, ?2, ?2,
+                 CASE WHEN a.model IS NULL THEN ?2 END,
+                 CASE WHEN a.model IS NOT NULL THEN j.value ->> 4 END
+             FROM json_each(?1) j
+             LEFT JOIN embedding_sets a ON a.organization_id = j.value ->> 0
+                 AND a.table_name = j.value ->> 1 AND a.role = 'active'
+             WHERE NOT EXISTS (SELECT 1 FROM embedding_sets s
+                     WHERE s.organization_id = j.value ->> 0 AND s.table_name = j.value ->> 1
+                       AND s.model = j.value ->> 2 AND s.location = j.value ->> 3
+                       AND s.role IN ('active', 'building'))
+               AND NOT (a.location IS NOT NULL AND a.location = j.value ->> 3
+                        AND a.location LIKE 'vectorize:%')
+               AND NOT EXISTS (SELECT 1 FROM embedding_sets r
+                     WHERE r.organization_id = j.value ->> 0 AND r.table_name = j.value ->> 1
+                       AND r.role = 'retiring' AND r.location = j.value ->> 3
+                       AND (r.model = j.value ->> 2 OR r.location LIKE 'vectorize:%'))
+             ON CONFLICT DO NOTHING
+             RETURNING {SET_ROW}"
+        ),
         &[text(pairs), number(now_ms)],
     )?;
     let read = statement(
         db,
-        "SELECT organization_id, table_name, model, location, role, migration_id
-         FROM embedding_sets
-         WHERE role IN ('active', 'building') AND (organization_id, table_name) IN
-             (SELECT value ->> 0, value ->> 1 FROM json_each(?1))",
+        &format!(
+            "SELECT {SET_ROW} FROM embedding_sets
+             WHERE role IN ('active', 'building') AND (organization_id, table_name) IN
+                 (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
+        ),
         &[text(pairs)],
     )?;
     Ok([retire, create, read])

@@ -16,6 +16,7 @@ fn set(model: &str, location: &str, role: &str, migration: Option<&str>) -> SetR
         location: location.into(),
         role: role.into(),
         migration_id: migration.map(Into::into),
+        step_seq: 0,
     }
 }
 
@@ -156,7 +157,15 @@ async fn the_migration_command_starts_a_change_once_and_is_for_admins() {
         steps[0].migration.step,
         shared::sets::Step::Backfill { after: None }
     );
-    // Again: the same change resumes from its first page; no second building set.
+    assert_eq!(steps[0].migration.seq, 0, "the new set's first value");
+    // The chain's steps have claimed the set four times since.
+    for s in app.store.sets.borrow_mut().iter_mut() {
+        if s.role == "building" {
+            s.step_seq = 4;
+        }
+    }
+    // Again: the same change, from its first page, issued for the set's seq now, so that it
+    // merges with the chain's next step (one of the two runs); no second building set.
     assert_eq!(send(&app, post("ann")).await.status, 202);
     let steps = app.queue.steps.borrow();
     assert_eq!(steps.len(), 2);
@@ -164,6 +173,7 @@ async fn the_migration_command_starts_a_change_once_and_is_for_admins() {
         steps[1].migration.migration_id,
         steps[0].migration.migration_id
     );
+    assert_eq!(steps[1].migration.seq, 4);
     let building = app
         .store
         .sets
@@ -198,7 +208,10 @@ async fn the_command_resumes_a_clean_up_and_the_change_that_waits_for_it() {
     // of an earlier change is still being removed (its clean-up's steps lost, say).
     app.store.sets.borrow_mut().extend([
         set(BASE, "d1", "active", None),
-        set(SMALL, "d1", "retiring", Some("m1")),
+        SetRow {
+            step_seq: 9,
+            ..set(SMALL, "d1", "retiring", Some("m1"))
+        },
     ]);
     let reply = send(
         &app,
@@ -221,6 +234,7 @@ async fn the_command_resumes_a_clean_up_and_the_change_that_waits_for_it() {
     assert_eq!(steps.len(), 1, "{steps:?}");
     assert_eq!(steps[0].migration.model, SMALL);
     assert_eq!(steps[0].migration.step, shared::sets::Step::Cleanup);
+    assert_eq!(steps[0].migration.seq, 9, "for the set's seq now");
     let building = app.store.sets.borrow().iter().any(|s| s.role == "building");
     assert!(!building);
 }

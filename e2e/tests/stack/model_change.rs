@@ -12,8 +12,12 @@
 //! - after the switch and its clean-up, every live record's vector (the set's row and the
 //!   record's embedding column) is the new model's, made from its current text; the old set is
 //!   gone from D1; and a search for each record's text finds it first: no write was lost.
+//!
+//! And on another stack of its own: the migration command sent ten times in a row starts one
+//! chain of steps, whose backfill enqueues each record once (`shared::sets`, "One chain per
+//! set").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use e2e::{Client, Options, Stack, Variant};
@@ -23,10 +27,16 @@ use shared::message::content_hash;
 
 use super::{check, expect, wait_final_on, Ctx, Test};
 
-pub(crate) const TESTS: &[(&str, Test)] = &[(
-    "model_change_keeps_every_search_whole_and_loses_no_write_on_both_backends",
-    a_model_change_keeps_every_search_whole_and_loses_no_write,
-)];
+pub(crate) const TESTS: &[(&str, Test)] = &[
+    (
+        "model_change_keeps_every_search_whole_and_loses_no_write_on_both_backends",
+        a_model_change_keeps_every_search_whole_and_loses_no_write,
+    ),
+    (
+        "model_change_command_sent_ten_times_enqueues_each_record_once",
+        the_command_sent_ten_times_enqueues_each_record_once,
+    ),
+];
 
 const BGE_SMALL: &str = "@cf/baai/bge-small-en-v1.5";
 const BGE_BASE: &str = "@cf/baai/bge-base-en-v1.5";
@@ -221,6 +231,114 @@ fn change_models(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
          failed, p99 {p99} ms",
         switched_at[0], switched_at[1], searched.all, searched.during_change
     );
+    Ok(())
+}
+
+/// Records notes holds when the command is sent ten times.
+const COMMANDED: usize = 120;
+
+fn the_command_sent_ten_times_enqueues_each_record_once(_: &Ctx) -> Result<(), Failed> {
+    let variant = Variant::model_change()?;
+    let stack = Stack::start(Options {
+        retry_base_delay_seconds: Some(1),
+        vectorize_delay_ms: Some(400),
+        ..Options::default()
+    })?;
+    ten_commands(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
+}
+
+fn ten_commands(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
+    let ann = stack.tenant("ann").cookie;
+    let client = stack.client();
+    let mut seeded = BTreeSet::new();
+    let mut jobs = Vec::new();
+    for n in 0..COMMANDED {
+        let (id, _, job) = create(&client, &ann, &NOTES, n)?;
+        seeded.insert(id);
+        jobs.push(job);
+    }
+    for job in &jobs {
+        let ended = wait_final_on(&client, &ann, job, Duration::from_mins(2))?;
+        check(ended["status"] == "done", || {
+            format!("a seeded job: {ended}")
+        })?;
+    }
+
+    stack.restart_workers(variant)?;
+    let client = stack.client();
+    // No write touches notes: its change starts with the first command, and the nine others
+    // come while its steps run.
+    let mut changes = BTreeSet::new();
+    for _ in 0..10 {
+        let reply = client.post(
+            "/api/v1/embeddings/tables/notes/migration",
+            Some(&ann),
+            "{}",
+        )?;
+        expect(
+            &reply,
+            202,
+            "the migration command, while notes' change runs",
+        )?;
+        let id = reply.body["migration"]["migrationId"]
+            .as_str()
+            .ok_or_else(|| format!("no change under way: {}", reply.body))?;
+        changes.insert(id.to_owned());
+    }
+    check(changes.len() == 1, || format!("one change: {changes:?}"))?;
+    let migration_id = changes.pop_first().unwrap_or_default();
+
+    let started = Instant::now();
+    loop {
+        let status = client.get("/api/v1/embeddings/status/notes", Some(&ann))?;
+        expect(&status, 200, "notes' status")?;
+        let body = &status.body;
+        if body["active"]["model"] == BGE_BASE
+            && body["migration"].is_null()
+            && body["removing"].as_array().is_some_and(Vec::is_empty)
+        {
+            break;
+        }
+        check(started.elapsed() < Duration::from_mins(3), || {
+            format!("notes' change did not end: {body}")
+        })?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The change's backfill, page by page.
+    let mut enqueued: BTreeMap<String, usize> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!(
+                "/api/v1/embeddings/jobs?backfillId={migration_id}&limit=100&cursor={cursor}"
+            ),
+            None => format!("/api/v1/embeddings/jobs?backfillId={migration_id}&limit=100"),
+        };
+        let page = client.get(&path, Some(&ann))?;
+        expect(&page, 200, "the change's backfill jobs")?;
+        for job in page.body["jobs"].as_array().ok_or("a list of jobs")? {
+            let record = job["id"].as_str().unwrap_or_default().to_owned();
+            *enqueued.entry(record).or_default() += 1;
+        }
+        match page.body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let twice: Vec<(&String, &usize)> = enqueued.iter().filter(|(_, n)| **n > 1).collect();
+    let jobs: usize = enqueued.values().sum();
+    check(jobs == COMMANDED && twice.is_empty(), || {
+        format!(
+            "{jobs} backfill jobs for {COMMANDED} records; {} enqueued more than once, as {:?}",
+            twice.len(),
+            twice.iter().take(3).collect::<Vec<_>>()
+        )
+    })?;
+    check(
+        enqueued.keys().cloned().collect::<BTreeSet<_>>() == seeded,
+        || "the backfill's records are not notes' records".to_owned(),
+    )?;
     Ok(())
 }
 
