@@ -13,7 +13,7 @@ use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::Caller;
-use crate::embeddings::submit_many;
+use crate::embeddings::submit_backfill;
 use crate::error::Result;
 use crate::ports::{App, Ports, Store};
 
@@ -69,7 +69,7 @@ pub(crate) async fn backfill(
         })
         .collect();
     let backfill_id = Uuid::new_v4();
-    let sent = submit_many(app, &jobs, Some(&backfill_id.to_string())).await?;
+    let sent = submit_backfill(app, &jobs, &backfill_id.to_string()).await?;
     let next_cursor = more
         .then(|| candidates.last())
         .flatten()

@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use shared::expiring::Expiring;
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
+use shared::rate::RouteClass;
 use shared::sets::MigrationStep;
 use worker::{D1Database, Env, Queue};
 use worker_kit::d1::DB;
@@ -15,11 +17,9 @@ use worker_kit::Fault;
 
 use crate::auth::{SESSION_CACHE_ENTRIES, SESSION_TRUST_MS};
 use crate::error::Error;
-use crate::ports::{App, JobQueue, Ports, SessionRow, VectorIndexes};
+use crate::ports::{App, JobQueue, Ports, RateLimits, SessionRow, VectorIndexes};
 use crate::store::D1Store;
 
-/// Producer binding of `embeddings-queue`.
-pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
 /// Service binding to search-worker, called over RPC.
 pub(crate) const SEARCH: &str = "SEARCH";
 /// The better-auth signing secret (a secret, never in config files).
@@ -32,6 +32,7 @@ pub(crate) struct Bindings;
 impl Ports for Bindings {
     type Store = D1Store;
     type Queue = QueueProducer;
+    type Limits = EnvLimits;
     type Search = ServiceBinding;
     type Indexes = EnvIndexes;
 }
@@ -47,10 +48,15 @@ pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
     let binding = |name: &str, e: worker::Error| Fault(format!("binding `{name}` is missing: {e}"));
     Ok(App {
         store: D1Store::new(env.d1(DB).map_err(|e| binding(DB, e))?),
-        queue: QueueProducer(
-            env.queue(EMBEDDINGS_QUEUE)
-                .map_err(|e| binding(EMBEDDINGS_QUEUE, e))?,
-        ),
+        queue: QueueProducer {
+            live: env
+                .queue(Lane::Live.binding())
+                .map_err(|e| binding(Lane::Live.binding(), e))?,
+            bulk: env
+                .queue(Lane::Bulk.binding())
+                .map_err(|e| binding(Lane::Bulk.binding(), e))?,
+        },
+        limits: EnvLimits(env.clone()),
         search: SearchClient::new(ServiceBinding::from_env(env, SEARCH)?),
         indexes: EnvIndexes {
             env: env.clone(),
@@ -63,23 +69,42 @@ pub(crate) fn app(env: &Env) -> Result<App<Bindings>, Error> {
     })
 }
 
+/// The producers of both lanes' queues (`shared::lane`).
 #[derive(Debug)]
-pub(crate) struct QueueProducer(Queue);
+pub(crate) struct QueueProducer {
+    live: Queue,
+    bulk: Queue,
+}
 
 impl JobQueue for QueueProducer {
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
-        self.0.send(job).await?;
+        self.live.send(job).await?;
         Ok(())
     }
 
-    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
-        self.0.send_batch(jobs.to_vec()).await?;
+    async fn send_bulk(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+        self.bulk.send_batch(jobs.to_vec()).await?;
         Ok(())
     }
 
     async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault> {
-        self.0.send(step).await?;
+        self.bulk.send(step).await?;
         Ok(())
+    }
+}
+
+/// The Rate Limiting bindings of `wrangler/api-worker.toml`, one per route class, looked up
+/// when a request of the class comes.
+#[derive(Debug)]
+pub(crate) struct EnvLimits(Env);
+
+impl RateLimits for EnvLimits {
+    async fn allow(&self, class: RouteClass, key: &str) -> Result<bool, Fault> {
+        let limiter = self
+            .0
+            .rate_limiter(class.binding())
+            .map_err(|e| Fault(format!("binding `{}` is missing: {e}", class.binding())))?;
+        Ok(limiter.limit(key.to_owned()).await?.success)
     }
 }
 

@@ -148,26 +148,27 @@ pub(crate) async fn send_one(app: &App<impl Ports>, job: &EmbeddingJob, event: &
     Ok(())
 }
 
-/// Writes many jobs' rows in one transaction, then sends them in as few `sendBatch` calls as
-/// the queue's limits allow (100 messages, 256 KB), all at once. Jobs of a call the queue
-/// refuses are marked `failed`; returns how many were sent.
-pub(crate) async fn submit_many(
+/// Writes a backfill's jobs' rows in one transaction, then sends them on the bulk lane
+/// (`shared::lane`) in as few `sendBatch` calls as the queue's limits allow (100 messages,
+/// 256 KB), all at once. Jobs of a call the queue refuses are marked `failed`; returns how many
+/// were sent.
+pub(crate) async fn submit_backfill(
     app: &App<impl Ports>,
     jobs: &[EmbeddingJob],
-    backfill_id: Option<&str>,
+    backfill_id: &str,
 ) -> Result<usize> {
     if jobs.is_empty() {
         return Ok(0);
     }
     let rows: Vec<JobRow> = jobs
         .iter()
-        .map(|job| JobRow::queued(job, backfill_id, app.now_ms))
+        .map(|job| JobRow::queued(job, Some(backfill_id), app.now_ms))
         .collect();
     app.store.insert_jobs(&rows).await?;
     // Each `sendBatch` is a round trip, and a backfill call makes five or more. A call that
     // fails has its own rows marked failed; the others are sent regardless.
     let chunks = send_batches(jobs, body_size);
-    let outcomes = join_all(chunks.iter().map(|chunk| app.queue.send_batch(chunk))).await;
+    let outcomes = join_all(chunks.iter().map(|chunk| app.queue.send_bulk(chunk))).await;
     let mut sent = 0;
     for (chunk, outcome) in chunks.into_iter().zip(outcomes) {
         match outcome {

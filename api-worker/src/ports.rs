@@ -9,6 +9,7 @@ use shared::config::TableConfig;
 use shared::expiring::Expiring;
 use shared::job::{JobStatus, JobView};
 use shared::message::EmbeddingJob;
+use shared::rate::RouteClass;
 use shared::record::Record;
 use shared::sets::MigrationStep;
 use shared::time::rfc3339_millis;
@@ -302,12 +303,13 @@ pub(crate) trait Store {
     ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault>;
 }
 
-/// The producer side of `embeddings-queue`.
+/// The producer side of both lanes' queues (`shared::lane`).
 pub(crate) trait JobQueue {
+    /// Sends a live job: a write, an enqueue, a replay.
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault>;
-    /// Sends up to 100 jobs in one call.
-    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
-    /// Sends a step of a model change (`shared::sets`).
+    /// Sends up to 100 jobs of a backfill in one call, on the bulk lane.
+    async fn send_bulk(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
+    /// Sends a step of a model change (`shared::sets`), on the bulk lane.
     async fn send_step(&self, step: &MigrationStep) -> Result<(), Fault>;
 }
 
@@ -318,10 +320,17 @@ pub(crate) trait VectorIndexes {
     async fn sync(&self, records: &[RecordKey]) -> Result<Synced, Fault>;
 }
 
+/// The organizations' rate limits (`shared::rate`): one count per organization and class.
+pub(crate) trait RateLimits {
+    /// Counts one request of `class` under `key`; `false` once the key is past its limit.
+    async fn allow(&self, class: RouteClass, key: &str) -> Result<bool, Fault>;
+}
+
 /// The implementations an [`App`] runs on: the bindings in production, fakes in tests.
 pub(crate) trait Ports {
     type Store: Store;
     type Queue: JobQueue;
+    type Limits: RateLimits;
     /// How search-worker is reached: its service binding, over RPC.
     type Search: Transport;
     type Indexes: VectorIndexes;
@@ -331,6 +340,7 @@ pub(crate) trait Ports {
 pub(crate) struct App<P: Ports> {
     pub store: P::Store,
     pub queue: P::Queue,
+    pub limits: P::Limits,
     pub search: SearchClient<P::Search>,
     pub indexes: P::Indexes,
     /// `BETTER_AUTH_SECRET`; without it every session is refused (fail closed).

@@ -1,13 +1,15 @@
 //! The route table. A path is matched to a route (404 for none, 405 for a method the route does
 //! not take) before anything else; every route but health and the `OpenAPI` document then passes
-//! authentication.
+//! authentication, and counts against its organization's rate limit for its kind of route
+//! (`shared::rate`).
 
+use shared::rate::RouteClass;
 use shared::{ApiError, ErrorCode};
 use worker_kit::http::{HttpRequest, HttpResponse, Method};
 
-use crate::auth::authenticate;
+use crate::auth::{authenticate, Caller};
 use crate::error::Result;
-use crate::ports::{App, Ports};
+use crate::ports::{App, Ports, RateLimits};
 use crate::{backfill, embeddings, health, jobs, keys, openapi, records, search, status};
 
 pub(crate) async fn handle(app: &App<impl Ports>, request: &HttpRequest) -> HttpResponse {
@@ -90,6 +92,45 @@ impl<'a> Route<'a> {
             Route::Record(..) => &[Method::Get, Method::Patch, Method::Delete],
         }
     }
+
+    /// Which of the organization's rate limits a request of this route counts against.
+    fn class(&self, method: Method) -> RouteClass {
+        match self {
+            Route::Backfill | Route::Migration(_) => RouteClass::Bulk,
+            Route::Embed | Route::Query | Route::Service { .. } => RouteClass::Search,
+            Route::Enqueue | Route::RetryJob(_) | Route::ApiKey(_) => RouteClass::Write,
+            Route::ApiKeys | Route::Records(_) | Route::Record(..) if method != Method::Get => {
+                RouteClass::Write
+            }
+            _ => RouteClass::Read,
+        }
+    }
+}
+
+/// Counts the request against its organization's limit for `class` (`shared::rate`): 429 with
+/// `Retry-After` past it. A limiter that cannot answer lets the request through: a fault of
+/// the counting must not take the API down with it (it is logged).
+async fn within_rate(
+    app: &App<impl Ports>,
+    caller: &Caller,
+    class: RouteClass,
+) -> std::result::Result<(), HttpResponse> {
+    match app
+        .limits
+        .allow(class, &RouteClass::key(&caller.organization_id))
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!(organization_id = %caller.organization_id, class = class.as_str(), "rate limited");
+            let (error, retry_after) = class.refusal();
+            Err(HttpResponse::error(&error).with_header("retry-after", &retry_after.to_string()))
+        }
+        Err(fault) => {
+            tracing::error!(class = class.as_str(), error = %fault, "rate limiter failed; request let through");
+            Ok(())
+        }
+    }
 }
 
 async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpResponse> {
@@ -118,6 +159,9 @@ async fn route(app: &App<impl Ports>, request: &HttpRequest) -> Result<HttpRespo
     }
     let caller = authenticate(app, request).await?;
     let method = request.method;
+    if let Err(limited) = within_rate(app, &caller, route.class(method)).await {
+        return Ok(limited);
+    }
     match (route, table) {
         (Route::Enqueue, _) => embeddings::enqueue(app, &caller, request).await,
         (Route::Tables, _) => embeddings::tables(app, &caller),

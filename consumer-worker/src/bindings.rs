@@ -2,6 +2,7 @@
 //! and the glue between the runtime's message batch and the handlers. Binding names live here.
 
 use shared::disposition::RetryPolicy;
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
 use shared::sets::MigrationStep;
 use worker::{
@@ -17,8 +18,6 @@ use crate::deliveries::Settle;
 use crate::ports::{Delivery, Requeue, VectorIndexes};
 use crate::store::D1Store;
 
-/// Producer binding of `embeddings-queue`, for retries.
-pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
 /// Producer binding of `embeddings-dlq`.
 pub(crate) const EMBEDDINGS_DLQ: &str = "EMBEDDINGS_DLQ";
 /// Optional variable: the first retry delay in seconds (default 2); each later one doubles.
@@ -32,9 +31,12 @@ pub(crate) fn store(env: &Env) -> worker::Result<D1Store> {
     })
 }
 
+/// The producers of both lanes' queues (`shared::lane`: `EMBEDDINGS_QUEUE`,
+/// `EMBEDDINGS_BULK_QUEUE`) and of the dead-letter queue.
 pub(crate) fn requeue(env: &Env) -> worker::Result<QueueRequeue> {
     Ok(QueueRequeue {
-        queue: env.queue(EMBEDDINGS_QUEUE)?,
+        live: env.queue(Lane::Live.binding())?,
+        bulk: env.queue(Lane::Bulk.binding())?,
         dead_letters: env.queue(EMBEDDINGS_DLQ)?,
     })
 }
@@ -79,12 +81,22 @@ pub(crate) fn apply<T>(batch: &MessageBatch<T>, settles: &[Settle]) {
 
 #[derive(Debug)]
 pub(crate) struct QueueRequeue {
-    queue: Queue,
+    live: Queue,
+    bulk: Queue,
     dead_letters: Queue,
 }
 
+impl QueueRequeue {
+    fn queue(&self, lane: Lane) -> &Queue {
+        match lane {
+            Lane::Live => &self.live,
+            Lane::Bulk => &self.bulk,
+        }
+    }
+}
+
 impl Requeue for QueueRequeue {
-    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
+    async fn retry(&self, lane: Lane, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
         let messages: Vec<SendMessage<EmbeddingJob>> = jobs
             .iter()
             .map(|(job, delay)| {
@@ -93,7 +105,7 @@ impl Requeue for QueueRequeue {
                     .build()
             })
             .collect();
-        self.queue.send_batch(messages).await?;
+        self.queue(lane).send_batch(messages).await?;
         Ok(())
     }
 
@@ -111,7 +123,8 @@ impl Requeue for QueueRequeue {
                     .build()
             })
             .collect();
-        self.queue.send_batch(messages).await?;
+        // A model change is bulk work: its steps never wait in front of live jobs.
+        self.bulk.send_batch(messages).await?;
         Ok(())
     }
 }

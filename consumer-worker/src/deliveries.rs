@@ -24,6 +24,7 @@ use shared::config::{Config, TableConfig};
 use shared::disposition::{Disposition, Outcome, RetryPolicy};
 use shared::freshness::{assess, unwritten, ForSet, Verdict};
 use shared::job::JobStatus;
+use shared::lane::Lane;
 use shared::message::{body_size, content_hash, send_batches, EmbeddingJob, MessageError};
 use shared::models::{self, MAX_TEXTS_PER_CALL};
 use shared::sets::{MigrationStep, Step};
@@ -31,7 +32,7 @@ use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::index_sync::RecordKey;
 
 use crate::ports::{
-    Delivery, Destination, Embedded, JobIdentity, JobStore, Loaded, Requeue, SetVector,
+    DeadJob, Delivery, Destination, Embedded, JobIdentity, JobStore, Loaded, Requeue, SetVector,
     VectorIndexes, Write,
 };
 
@@ -53,6 +54,8 @@ pub(crate) struct Consumer<'a, S, E, R, V> {
     pub indexes: &'a V,
     pub config: &'a Config,
     pub policy: RetryPolicy,
+    /// The queue the batch came from: its retries go back to it (`shared::lane`).
+    pub lane: Lane,
 }
 
 /// One distinct job of the batch and what became of it.
@@ -171,7 +174,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         let embedded = worker_kit::now_ms();
         let committed = self.commit(&mut entries, &mut slots, now_ms).await;
         if committed {
-            self.sync(&mut entries, &mut tally).await;
+            self.sync(&mut entries, &mut tally, now_ms).await;
         }
         self.start_migrations(&started).await;
         let written = worker_kit::now_ms();
@@ -222,7 +225,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         models.sort_unstable();
         models.dedup();
         tracing::info!(
-            queue = crate::EMBEDDINGS_QUEUE,
+            queue = self.lane.queue(),
             size = messages.len(),
             jobs = entries.len(),
             models = ?models,
@@ -422,7 +425,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
     /// the records of jobs that wrote a vector to a Vectorize set, and of redeliveries of jobs
     /// already final (a job whose sync failed is sent again, and its redelivery only syncs). A
     /// skipped or stale job wrote nothing; the job that wrote its record's vector syncs it.
-    async fn sync(&self, entries: &mut [Entry<'_>], tally: &mut Tally) {
+    async fn sync(&self, entries: &mut [Entry<'_>], tally: &mut Tally, now_ms: i64) {
         let indices: Vec<usize> = entries
             .iter()
             .enumerate()
@@ -458,12 +461,53 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
                 tally.indexed += synced.upserted;
                 tally.unindexed += synced.deleted;
                 tally.sync_statements += synced.statements;
+                self.fail_refused(entries, &indices, &synced.refused, now_ms)
+                    .await;
             }
             Err(fault) => {
                 tracing::error!(records = records.len(), error = %fault, "bringing Vectorize in line with D1 failed; the jobs are tried again");
                 for &i in &indices {
                     entries[i].outcome =
                         Outcome::Transient(format!("writing to Vectorize failed: {fault}"));
+                }
+            }
+        }
+    }
+
+    /// The jobs of the records whose vector the index refused on its own (one vector among
+    /// others it took: `worker_kit::index_sync::upsert_isolating`) are dead with the index's
+    /// reason; every other job of the batch stands. Should that write fail, they are tried
+    /// again, and their redelivery only syncs.
+    async fn fail_refused(
+        &self,
+        entries: &mut [Entry<'_>],
+        synced: &[usize],
+        refused: &[(RecordKey, String)],
+        now_ms: i64,
+    ) {
+        let mut dead = Vec::new();
+        for &i in synced {
+            let job = entries[i].job;
+            let refusal = refused.iter().find(|(key, _)| {
+                key.organization_id == job.organization_id
+                    && Some(&key.table) == job.table.as_ref()
+                    && Some(&key.record_id) == job.id.as_ref()
+            });
+            if let Some((_, error)) = refusal {
+                let reason = format!("the vector index refused the record's vector: {error}");
+                tracing::warn!(job_id = %job.job_id, organization_id = %job.organization_id, reason, "record refused by the vector index");
+                dead.push(dead_job(job, &reason));
+                entries[i].outcome = Outcome::Permanent(reason);
+            }
+        }
+        if dead.is_empty() {
+            return;
+        }
+        if let Err(fault) = self.store.mark_unindexed(&dead, now_ms).await {
+            for &i in synced {
+                if matches!(entries[i].outcome, Outcome::Permanent(_)) {
+                    entries[i].outcome =
+                        Outcome::Transient(format!("recording a refused vector failed: {fault}"));
                 }
             }
         }
@@ -504,7 +548,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
     ) {
         for batch in send_batches(retries, |(_, (job, _))| body_size(job)) {
             let jobs: Vec<(EmbeddingJob, u32)> = batch.iter().map(|(_, r)| r.clone()).collect();
-            let sent = self.requeue.retry(&jobs).await;
+            let sent = self.requeue.retry(self.lane, &jobs).await;
             if let Err(fault) = &sent {
                 tracing::error!(jobs = jobs.len(), error = %fault, "sending retries failed; the runtime retries them");
             }
@@ -639,6 +683,14 @@ fn write_for<'a>(config: &'a Config, entry: &'a Entry<'a>) -> Vec<Write<'a>> {
         },
     };
     result.into_iter().chain(touch).collect()
+}
+
+fn dead_job(job: &EmbeddingJob, reason: &str) -> DeadJob {
+    DeadJob {
+        job_id: job.job_id.to_string(),
+        organization_id: job.organization_id.clone(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn label(disposition: &Disposition) -> &'static str {

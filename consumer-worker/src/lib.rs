@@ -1,12 +1,15 @@
-//! consumer-worker: the consumer of `embeddings-queue` and of its dead-letter queue
-//! `embeddings-dlq`. It trusts the messages it gets: only the gateway (after authentication,
-//! firewall and guards) and the project's own pipelines can send them.
+//! consumer-worker: the consumer of both lanes' queues (`shared::lane`: live work on
+//! `embeddings-queue`, bulk work on `embeddings-bulk`, handled alike, each batch's retries back
+//! to its own queue) and of their dead-letter queue `embeddings-dlq`. It trusts the messages it
+//! gets: only the gateway (after authentication, firewall and guards) and the project's own
+//! pipelines can send them.
 //!
-//! - [`deliveries`]: a batch of `embeddings-queue`: decide, embed in as few AI calls as the
+//! - [`deliveries`]: a batch of jobs: decide, embed in as few AI calls as the
 //!   100-text limit allows, write every result in one D1 transaction, settle each message.
-//! - [`migration`]: the steps of a model change that share the queue with the jobs: backfill
+//! - [`migration`]: the steps of a model change, on the bulk queue with its jobs: backfill
 //!   pages, the switch, the clean-up of the old set.
-//! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error.
+//! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error,
+//!   and resume the model changes of the steps that reached it.
 //! - [`sweep`]: on a cron trigger, send again the jobs left open too long.
 //! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`] and
 //!   [`sets_store`] implement the stores over D1, [`bindings`] the rest over Queues and
@@ -23,6 +26,7 @@ mod sweep;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
 
+use shared::lane::Lane;
 use shared::sets::MigrationStep;
 use worker::{event, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 use worker_kit::embedder::AnyEmbedder;
@@ -30,9 +34,7 @@ use worker_kit::embedder::AnyEmbedder;
 use crate::deliveries::Settle;
 use crate::ports::Delivery;
 
-/// The queue of embedding jobs.
-pub(crate) const EMBEDDINGS_QUEUE: &str = "embeddings-queue";
-/// Where a job goes once its retries are spent.
+/// Where a job goes once its retries are spent, from either lane's queue (`shared::lane`).
 pub(crate) const EMBEDDINGS_DLQ: &str = "embeddings-dlq";
 
 #[event(start)]
@@ -44,8 +46,9 @@ fn start() {
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     let store = bindings::store(&env)?;
     let messages = bindings::deliveries(&batch);
-    let settles = match batch.queue().as_str() {
-        EMBEDDINGS_QUEUE => {
+    let queue = batch.queue();
+    let settles = match Lane::of_queue(&queue) {
+        Some(lane) => {
             let embedder =
                 AnyEmbedder::from_env(&env).map_err(|f| worker::Error::RustError(f.0))?;
             let requeue = bindings::requeue(&env)?;
@@ -61,6 +64,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                 indexes: &indexes,
                 config,
                 policy: bindings::retry_policy(&env),
+                lane,
             };
             let steps = migration::Steps {
                 store: &store,
@@ -79,23 +83,21 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
             }
             // A few steps an invocation, each a handful of D1 statements, so that a batch stays
             // within D1's 50 queries an invocation (Workers Free) beside its jobs' ten; the
-            // rest come back in a second.
-            let (now_steps, later) =
-                step_messages.split_at(step_messages.len().min(migration::STEPS_PER_BATCH));
-            for (i, _) in later {
-                settles[*i] = Settle::Retry { delay_seconds: 1 };
-            }
+            // rest are sent again to run in a second (`migration::Steps::handle`).
             let (places, decoded): (Vec<usize>, Vec<MigrationStep>) =
-                now_steps.iter().cloned().unzip();
+                step_messages.into_iter().unzip();
             for (i, settle) in places.into_iter().zip(steps.handle(&decoded, now).await) {
                 settles[i] = settle;
             }
             settles
         }
-        EMBEDDINGS_DLQ => dead_letter::handle(&store, &messages, worker_kit::now_ms()).await,
-        other => {
+        None if queue == EMBEDDINGS_DLQ => {
+            let requeue = bindings::requeue(&env)?;
+            dead_letter::handle(&store, &store, &requeue, &messages, worker_kit::now_ms()).await
+        }
+        None => {
             tracing::error!(
-                queue = other,
+                queue,
                 "batch from a queue this worker does not consume; retrying"
             );
             batch.retry_all();

@@ -5,13 +5,14 @@
 
 use shared::config::TableConfig;
 use shared::freshness::{RecordState, StoredVersion};
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
 use shared::sets::{Migration, MigrationStep, SetRole, VectorSet};
 use worker_kit::index_sync::{RecordKey, Synced};
 
 use worker_kit::sets::SetRow;
 
-use crate::migration::{Coverage, Page, RetiringRow};
+use crate::migration::{Coverage, Page, RetiringRow, Switched};
 use worker_kit::Fault;
 
 /// One message as delivered: the queue's message id and its JSON body.
@@ -144,9 +145,16 @@ pub(crate) trait JobStore {
     async fn commit(&self, writes: &[Write<'_>], now_ms: i64) -> Result<(), Fault>;
     /// Marks jobs `dead`, keeping the last error of their failed attempts after the reason.
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault>;
+    /// Marks jobs `dead` that this batch committed `done` but whose vector the Vectorize index
+    /// refused on its own (`worker_kit::index_sync::upsert_isolating`), with the reason.
+    async fn mark_unindexed(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault>;
     /// Up to `limit` open jobs (`queued`, `processing`) that have not moved since
     /// `unmoved_since`, oldest first, as messages to send again.
-    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault>;
+    async fn stuck_jobs(
+        &self,
+        unmoved_since: i64,
+        limit: u32,
+    ) -> Result<Vec<(EmbeddingJob, Lane)>, Fault>;
     /// Marks jobs as just handled (their `updated_at`), so that the next sweep leaves them be.
     async fn touch(&self, jobs: &[EmbeddingJob], now_ms: i64) -> Result<(), Fault>;
     /// The D1 statements run so far (D1 counts each statement of a `batch()` as a query).
@@ -155,13 +163,18 @@ pub(crate) trait JobStore {
 
 /// The vector sets of a model change (`crate::migration`), in D1.
 pub(crate) trait MigrationStore {
-    /// Whether the migration's set is still its table's building set, under this migration;
-    /// if it is, marks it as moved now.
-    async fn building(&self, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
-    /// Up to `limit` building and retiring sets whose steps stopped before `unmoved_since`.
+    /// Claims the step's set (`shared::sets`, "One chain per set"): moves its `step_seq` on
+    /// from `m.seq` by one, and marks it as moved now, where the set still has the role the
+    /// step works on (and a building set is still this migration's). The value it moved to,
+    /// if it did.
+    async fn claim(&self, m: &Migration, now_ms: i64) -> Result<Option<u32>, Fault>;
+    /// Up to `limit` building and retiring sets whose steps stopped before `unmoved_since`,
+    /// each organization's oldest before any organization's second
+    /// (`shared::sets::fair_order`).
     async fn stalled(&self, unmoved_since: i64, limit: u32) -> Result<Vec<SetRow>, Fault>;
     /// Up to `limit` organizations' tables whose active set is not the configured one and
     /// that have no building set: a deploy changed their model, and nothing wrote to them since.
+    /// Each organization's first before any organization's second, as for `stalled`.
     async fn unconfigured(
         &self,
         configured: &[(&TableConfig, VectorSet)],
@@ -169,6 +182,8 @@ pub(crate) trait MigrationStore {
     ) -> Result<Vec<(String, String)>, Fault>;
     /// [`worker_kit::sets::ensure`] for `pairs`: the sets it made.
     async fn ensure(&self, pairs: &[serde_json::Value], now_ms: i64) -> Result<Vec<SetRow>, Fault>;
+    /// The building and retiring sets of these organizations' tables (organization, table).
+    async fn changing_sets(&self, tables: &[(String, String)]) -> Result<Vec<SetRow>, Fault>;
     /// Up to `limit` live records of the active set after `after`, in id order, that the
     /// building set does not cover or holds other content for, with their current text.
     async fn uncovered(
@@ -188,9 +203,14 @@ pub(crate) trait MigrationStore {
     /// How many live records of the active set the building set covers, of how many.
     async fn coverage(&self, table: &TableConfig, m: &Migration) -> Result<Coverage, Fault>;
     /// Makes the building set active and the active one retiring, in one transaction, if the
-    /// building set covers the active one then; whether it did.
-    async fn switch(&self, table: &TableConfig, m: &Migration, now_ms: i64) -> Result<bool, Fault>;
-    /// Up to `limit` rows of the table's retiring sets.
+    /// building set covers the active one then; whether it did, and the set it retired.
+    async fn switch(
+        &self,
+        table: &TableConfig,
+        m: &Migration,
+        now_ms: i64,
+    ) -> Result<Switched, Fault>;
+    /// Up to `limit` rows of the migration's set, while it is retiring.
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault>;
     /// Writes `records`' embedding column from their vectors in the active set, when that is
     /// the configured set, unless a newer job wrote the column since; how many it read.
@@ -200,14 +220,14 @@ pub(crate) trait MigrationStore {
         m: &Migration,
         records: &[&str],
     ) -> Result<usize, Fault>;
-    /// Deletes those rows (of sets still retiring), marking the clean-up as moved now.
+    /// Deletes those rows (of sets still retiring).
     async fn remove_rows(
         &self,
         m: &Migration,
         rows: &[RetiringRow],
         now_ms: i64,
     ) -> Result<(), Fault>;
-    /// Removes the table's retiring sets that have no rows left; how many.
+    /// Removes the migration's set if it is retiring and has no rows left; how many it removed.
     async fn drop_retired(&self, m: &Migration, now_ms: i64) -> Result<usize, Fault>;
 }
 
@@ -216,7 +236,7 @@ pub(crate) trait MigrationStore {
 pub(crate) trait Requeue {
     /// Sends jobs (already at their next attempt) back to `embeddings-queue`, each after its
     /// delay in seconds.
-    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault>;
+    async fn retry(&self, lane: Lane, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault>;
     /// Sends jobs to `embeddings-dlq`.
     async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
     /// Sends model-change steps to `embeddings-queue`, each after its delay in seconds.

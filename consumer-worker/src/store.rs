@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::config::{Config, TableConfig};
 use shared::freshness::{RecordState, StoredVersion};
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
 use shared::quantized::Quantized;
 use shared::sets::{SetRole, VectorSet, D1_LOCATION};
@@ -130,8 +131,14 @@ fn loaded(
 ) -> Option<Loaded> {
     let record = match table {
         Some(table) => match record {
-            Some(row) => RecordState::Present {
-                text: table.embedding_text(&row),
+            Some(row) => match shared::metadata::check(table, &row) {
+                Ok(()) => RecordState::Present {
+                    text: table.embedding_text(&row),
+                },
+                Err(too_large) => RecordState::Unfit(format!(
+                    "record `{}` cannot be indexed: {too_large}",
+                    job.id.as_deref().unwrap_or_default()
+                )),
             },
             None => RecordState::Missing,
         },
@@ -756,11 +763,33 @@ impl JobStore for D1Store {
         self.run_batch(statements).await
     }
 
+    async fn mark_unindexed(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|job| json!({ "job": job.job_id, "org": job.organization_id, "reason": job.reason }))
+            .collect();
+        let statements = self.over_chunks(
+            &items,
+            "UPDATE embedding_jobs SET status = 'dead', last_error = w.reason,
+                 updated_at = ?2, completed_at = ?2
+             FROM (SELECT value ->> 'job' AS job, value ->> 'org' AS org,
+                     value ->> 'reason' AS reason FROM json_each(?1)) AS w
+             WHERE embedding_jobs.id = w.job AND embedding_jobs.organization_id = w.org
+               AND embedding_jobs.status = 'done'",
+            &[number(now_ms)],
+        )?;
+        self.run_batch(statements).await
+    }
+
     fn statements(&self) -> usize {
         self.statements.get()
     }
 
-    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault> {
+    async fn stuck_jobs(
+        &self,
+        unmoved_since: i64,
+        limit: u32,
+    ) -> Result<Vec<(EmbeddingJob, Lane)>, Fault> {
         #[derive(Deserialize)]
         struct StuckRow {
             id: String,
@@ -769,12 +798,13 @@ impl JobStore for D1Store {
             record_id: Option<String>,
             model: String,
             content: String,
+            backfill_id: Option<String>,
         }
         self.count(1);
         let rows = d1::statement(
             &self.db,
             &format!(
-                "SELECT id, organization_id, table_name, record_id, model, content
+                "SELECT id, organization_id, table_name, record_id, model, content, backfill_id
                      FROM embedding_jobs WHERE {OPEN} AND updated_at <= ?1
                      ORDER BY updated_at LIMIT ?2"
             ),
@@ -787,13 +817,15 @@ impl JobStore for D1Store {
             .into_iter()
             .filter_map(|row| {
                 let job_id = uuid::Uuid::parse_str(&row.id).ok()?;
-                Some(EmbeddingJob::new(
+                let lane = Lane::of_job(row.backfill_id.as_deref());
+                let job = EmbeddingJob::new(
                     job_id,
                     row.organization_id,
                     row.model,
                     row.content,
                     row.table_name.zip(row.record_id),
-                ))
+                );
+                Some((job, lane))
             })
             .collect())
     }

@@ -8,23 +8,24 @@ use shared::config::Config;
 use shared::disposition::{RetryPolicy, MAX_RETRIES};
 use shared::freshness::{RecordState, StoredVersion};
 use shared::job::JobStatus;
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
 use shared::models::{self, ModelSpec};
-use shared::sets::{Migration, MigrationStep, SetRole, Step, VectorSet};
+use shared::sets::{MigrationStep, SetRole, VectorSet};
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::embedder::{EmbedError, Embedder};
 use worker_kit::index_sync::{RecordKey, Synced};
-use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
 use crate::deliveries::{Consumer, Settle};
-use crate::migration::{Coverage, Page, RetiringRow, Steps};
 use crate::ports::{
     DeadJob, Delivery, Destination, Embedded, JobStore, KeptCopy, LiveSet, Loaded, LoadedBatch,
-    MigrationStore, Requeue, VectorIndexes, Write,
+    Requeue, VectorIndexes, Write,
 };
-use crate::{dead_letter, EMBEDDINGS_QUEUE};
+use crate::{dead_letter, EMBEDDINGS_DLQ};
+
+mod model_change;
 
 const CONFIG: &str = r#"
 [[table]]
@@ -84,6 +85,9 @@ struct FakeStore {
     loads: Cell<usize>,
     commits: RefCell<Vec<Vec<Written>>>,
     dead: RefCell<Vec<DeadJob>>,
+    unindexed: RefCell<Vec<DeadJob>>,
+    /// Open jobs of a backfill: the bulk lane's.
+    bulk_jobs: RefCell<Vec<Uuid>>,
     load_down: bool,
     commit_down: bool,
     /// Open jobs with the time each last moved, for the sweep.
@@ -188,14 +192,34 @@ impl JobStore for FakeStore {
         Ok(())
     }
 
-    async fn stuck_jobs(&self, unmoved_since: i64, limit: u32) -> Result<Vec<EmbeddingJob>, Fault> {
+    async fn mark_unindexed(&self, jobs: &[DeadJob], _now: i64) -> Result<(), Fault> {
+        if self.commit_down {
+            return Err(Fault("D1 busy".into()));
+        }
+        self.unindexed.borrow_mut().extend(jobs.iter().cloned());
+        Ok(())
+    }
+
+    async fn stuck_jobs(
+        &self,
+        unmoved_since: i64,
+        limit: u32,
+    ) -> Result<Vec<(EmbeddingJob, Lane)>, Fault> {
         let mut open = self.open.borrow().clone();
         open.sort_by_key(|(_, moved)| *moved);
+        let bulk = self.bulk_jobs.borrow();
         Ok(open
             .into_iter()
             .filter(|(_, moved)| *moved <= unmoved_since)
             .take(limit as usize)
-            .map(|(job, _)| job)
+            .map(|(job, _)| {
+                let lane = if bulk.contains(&job.job_id) {
+                    Lane::Bulk
+                } else {
+                    Lane::Live
+                };
+                (job, lane)
+            })
             .collect())
     }
 
@@ -289,18 +313,21 @@ struct FakeQueues {
     /// `sendBatch` calls made.
     sends: Cell<usize>,
     retried: RefCell<Vec<(EmbeddingJob, u32)>>,
+    /// The lane each retried job was sent on, in the same order.
+    lanes: RefCell<Vec<Lane>>,
     dead_lettered: RefCell<Vec<EmbeddingJob>>,
     steps: RefCell<Vec<(MigrationStep, u32)>>,
     down: bool,
 }
 
 impl Requeue for FakeQueues {
-    async fn retry(&self, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
+    async fn retry(&self, lane: Lane, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault> {
         if self.down {
             return Err(Fault("queue unavailable".into()));
         }
         self.sends.set(self.sends.get() + 1);
         self.retried.borrow_mut().extend(jobs.iter().cloned());
+        self.lanes.borrow_mut().extend(jobs.iter().map(|_| lane));
         Ok(())
     }
 
@@ -327,6 +354,8 @@ impl Requeue for FakeQueues {
 struct FakeIndexes {
     synced: RefCell<Vec<Vec<RecordKey>>>,
     down: bool,
+    /// Records whose vector the index refuses on its own.
+    refuses: Vec<String>,
 }
 
 impl VectorIndexes for FakeIndexes {
@@ -335,10 +364,16 @@ impl VectorIndexes for FakeIndexes {
             return Err(Fault("Vectorize unavailable".into()));
         }
         self.synced.borrow_mut().push(records.to_vec());
+        let refused: Vec<(RecordKey, String)> = records
+            .iter()
+            .filter(|r| self.refuses.contains(&r.record_id))
+            .map(|r| (r.clone(), "metadata too large".to_owned()))
+            .collect();
         Ok(Synced {
-            upserted: records.len(),
+            upserted: records.len() - refused.len(),
             deleted: 0,
             statements: 2,
+            refused,
         })
     }
 
@@ -353,6 +388,8 @@ struct World {
     embedder: FakeEmbedder,
     queues: FakeQueues,
     indexes: FakeIndexes,
+    /// The queue the batches come from.
+    lane: Lane,
 }
 
 impl World {
@@ -365,6 +402,7 @@ impl World {
             indexes: &self.indexes,
             config: &config,
             policy: RetryPolicy::default(),
+            lane: self.lane,
         }
         .handle(messages, 1)
         .await
@@ -729,6 +767,36 @@ async fn a_failed_sync_is_retried_and_its_redelivery_only_syncs() {
 }
 
 #[wasm_bindgen_test]
+async fn a_vector_the_index_refuses_fails_its_own_job_and_no_other() {
+    let world = World {
+        indexes: FakeIndexes {
+            refuses: vec!["note_2".into()],
+            ..FakeIndexes::default()
+        },
+        ..World::default()
+    };
+    let notes = [
+        bound("notes", "note_1", "a note"),
+        bound("notes", "note_2", "a poisoned note"),
+        bound("notes", "note_3", "another note"),
+    ];
+    let deliveries: Vec<Delivery> = notes.iter().map(delivery).collect();
+    let settles = world.run(&deliveries).await;
+    assert_eq!(settles, vec![Settle::Ack; 3]);
+    assert!(
+        world.queues.retried.borrow().is_empty(),
+        "nothing is tried again: the refusal was one record's"
+    );
+    let unindexed = world.store.unindexed.borrow().clone();
+    assert_eq!(unindexed.len(), 1, "{unindexed:?}");
+    assert_eq!(unindexed[0].job_id, notes[1].job_id.to_string());
+    assert!(
+        unindexed[0].reason.contains("metadata too large"),
+        "{unindexed:?}"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_table_moved_to_vectorize_copies_d1_vectors_without_ai_calls() {
     let world = World::default();
     let note = bound("notes", "note_1", "a note");
@@ -811,7 +879,8 @@ async fn long_content_is_truncated_and_the_job_says_so() {
 async fn dead_lettered_jobs_are_marked_dead_or_come_back() {
     let store = FakeStore::default();
     let job = unbound("exhausted");
-    let settles = dead_letter::handle(&store, &[delivery(&job)], 1).await;
+    let (sets, queues) = (model_change::FakeSets::default(), FakeQueues::default());
+    let settles = dead_letter::handle(&store, &sets, &queues, &[delivery(&job)], 1).await;
     assert_eq!(settles, vec![Settle::Ack]);
     assert_eq!(store.dead.borrow()[0].job_id, job.job_id.to_string());
     assert_eq!(
@@ -823,7 +892,7 @@ async fn dead_lettered_jobs_are_marked_dead_or_come_back() {
         commit_down: true,
         ..FakeStore::default()
     };
-    let settles = dead_letter::handle(&down, &[delivery(&job)], 1).await;
+    let settles = dead_letter::handle(&down, &sets, &queues, &[delivery(&job)], 1).await;
     assert!(
         matches!(settles[0], Settle::Retry { .. }),
         "never dropped unrecorded"
@@ -833,7 +902,17 @@ async fn dead_lettered_jobs_are_marked_dead_or_come_back() {
 #[wasm_bindgen_test]
 fn queue_names_match_the_wrangler_config() {
     let toml = include_str!("../../wrangler/consumer-worker.toml");
-    assert!(toml.contains(&format!("queue = \"{EMBEDDINGS_QUEUE}\"")));
+    for lane in [Lane::Live, Lane::Bulk] {
+        let consumer = format!("[[queues.consumers]]\nqueue = \"{}\"", lane.queue());
+        assert!(toml.contains(&consumer), "{consumer}");
+        let producer = format!(
+            "binding = \"{}\"\nqueue = \"{}\"",
+            lane.binding(),
+            lane.queue()
+        );
+        assert!(toml.contains(&producer), "{producer}");
+    }
+    assert!(toml.contains(&format!("queue = \"{EMBEDDINGS_DLQ}\"")));
     assert!(toml.contains(&format!("max_retries = {MAX_RETRIES} ")));
 }
 
@@ -882,6 +961,44 @@ async fn the_sweep_sends_again_the_jobs_left_open_too_long() {
 }
 
 #[wasm_bindgen_test]
+async fn the_sweep_and_a_batchs_retries_keep_each_job_on_its_lane() {
+    use shared::job::STUCK_AFTER_MS;
+
+    let world = World::default();
+    let (live, bulk) = (unbound("a live write"), unbound("a backfill's job"));
+    world.store.bulk_jobs.borrow_mut().push(bulk.job_id);
+    world
+        .store
+        .open
+        .borrow_mut()
+        .extend([(live.clone(), 0), (bulk.clone(), 0)]);
+    let swept = crate::sweep::sweep(&world.store, &world.queues, 2 * STUCK_AFTER_MS).await;
+    assert_eq!(swept.sent, 2);
+    let sent: Vec<(Uuid, Lane)> = world
+        .queues
+        .retried
+        .borrow()
+        .iter()
+        .map(|(job, _)| job.job_id)
+        .zip(world.queues.lanes.borrow().iter().copied())
+        .collect();
+    assert!(sent.contains(&(live.job_id, Lane::Live)), "{sent:?}");
+    assert!(sent.contains(&(bulk.job_id, Lane::Bulk)), "{sent:?}");
+
+    // A failed attempt from the bulk queue is tried again on the bulk queue.
+    let from_bulk = World {
+        embedder: FakeEmbedder {
+            down: Some(FailureKind::Transient),
+            ..FakeEmbedder::default()
+        },
+        lane: Lane::Bulk,
+        ..World::default()
+    };
+    from_bulk.run(&[delivery(&unbound("page job"))]).await;
+    assert_eq!(*from_bulk.queues.lanes.borrow(), vec![Lane::Bulk]);
+}
+
+#[wasm_bindgen_test]
 fn a_model_change_step_goes_to_the_queue_as_plain_objects() {
     use worker::js_sys::{Map, Reflect};
     use worker::wasm_bindgen::JsCast;
@@ -891,6 +1008,7 @@ fn a_model_change_step_goes_to_the_queue_as_plain_objects() {
         model: models::DEFAULT_MODEL.into(),
         location: "d1".into(),
         migration_id: Uuid::new_v4(),
+        seq: 3,
         step: shared::sets::Step::Switch {
             attempt: 2,
             covered_at: Some(5),
@@ -979,200 +1097,5 @@ async fn while_a_model_changes_a_write_is_embedded_with_both_models_into_both_se
                 sets: 2,
             },
         ]
-    );
-}
-
-/// The sets of a model change's clean-up: the retiring rows, and what its steps did with them.
-#[derive(Default)]
-struct FakeSets {
-    retiring: RefCell<Vec<RetiringRow>>,
-    /// The records of each `restore_columns` call.
-    restored: RefCell<Vec<Vec<String>>>,
-    dropped: Cell<usize>,
-    /// What `ensure` makes once the clean-up ends: the change that waited for it.
-    waiting: RefCell<Vec<SetRow>>,
-}
-
-fn not_a_cleanup<T>() -> Result<T, Fault> {
-    Err(Fault("not a step of a clean-up".into()))
-}
-
-impl MigrationStore for FakeSets {
-    async fn building(&self, _m: &Migration, _now_ms: i64) -> Result<bool, Fault> {
-        not_a_cleanup()
-    }
-    async fn stalled(&self, _unmoved_since: i64, _limit: u32) -> Result<Vec<SetRow>, Fault> {
-        not_a_cleanup()
-    }
-    async fn unconfigured(
-        &self,
-        _configured: &[(&shared::config::TableConfig, VectorSet)],
-        _limit: u32,
-    ) -> Result<Vec<(String, String)>, Fault> {
-        not_a_cleanup()
-    }
-    async fn ensure(&self, pairs: &[Value], _now_ms: i64) -> Result<Vec<SetRow>, Fault> {
-        assert_eq!(pairs.len(), 1, "the cleaned table alone: {pairs:?}");
-        Ok(self.waiting.take())
-    }
-    async fn uncovered(
-        &self,
-        _table: &shared::config::TableConfig,
-        _m: &Migration,
-        _after: Option<&str>,
-        _limit: u32,
-    ) -> Result<Page, Fault> {
-        not_a_cleanup()
-    }
-    async fn queue_jobs(
-        &self,
-        _jobs: &[EmbeddingJob],
-        _backfill_id: &str,
-        _created_at: i64,
-    ) -> Result<(), Fault> {
-        not_a_cleanup()
-    }
-    async fn coverage(
-        &self,
-        _table: &shared::config::TableConfig,
-        _m: &Migration,
-    ) -> Result<Coverage, Fault> {
-        not_a_cleanup()
-    }
-    async fn switch(
-        &self,
-        _table: &shared::config::TableConfig,
-        _m: &Migration,
-        _now_ms: i64,
-    ) -> Result<bool, Fault> {
-        not_a_cleanup()
-    }
-    async fn retiring_rows(&self, _m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault> {
-        let rows = self.retiring.borrow();
-        Ok(rows.iter().take(limit as usize).cloned().collect())
-    }
-    async fn restore_columns(
-        &self,
-        _table: &shared::config::TableConfig,
-        _m: &Migration,
-        records: &[&str],
-    ) -> Result<usize, Fault> {
-        let records: Vec<String> = records.iter().map(|r| (*r).to_owned()).collect();
-        let n = records.len();
-        self.restored.borrow_mut().push(records);
-        Ok(n)
-    }
-    async fn remove_rows(
-        &self,
-        _m: &Migration,
-        rows: &[RetiringRow],
-        _now_ms: i64,
-    ) -> Result<(), Fault> {
-        self.retiring.borrow_mut().retain(|r| !rows.contains(r));
-        Ok(())
-    }
-    async fn drop_retired(&self, _m: &Migration, _now_ms: i64) -> Result<usize, Fault> {
-        let gone = usize::from(self.retiring.borrow().is_empty());
-        self.dropped.set(self.dropped.get() + gone);
-        Ok(gone)
-    }
-}
-
-fn retiring(n: usize, switched_at: Option<i64>) -> Vec<RetiringRow> {
-    (0..n)
-        .map(|i| RetiringRow {
-            model: "@cf/baai/bge-small-en-v1.5".into(),
-            location: "d1".into(),
-            record_id: format!("clm_{i:03}"),
-            vector_id: format!("v{i}"),
-            switched_at,
-        })
-        .collect()
-}
-
-fn cleanup_of_claims() -> MigrationStep {
-    MigrationStep::new(Migration {
-        organization_id: "org_a".into(),
-        table: "claims".into(),
-        model: "@cf/baai/bge-small-en-v1.5".into(),
-        location: "d1".into(),
-        migration_id: Uuid::nil(),
-        step: Step::Cleanup,
-    })
-}
-
-/// Runs the clean-up step and every clean-up step it sends, until none is left; how many ran.
-/// What they sent stays in `queues`.
-async fn run_steps(sets: &FakeSets, queues: &FakeQueues, first: MigrationStep) -> usize {
-    let (config, indexes) = (config(), FakeIndexes::default());
-    let steps = Steps {
-        store: sets,
-        requeue: queues,
-        indexes: &indexes,
-        config: &config,
-    };
-    let (mut next, mut sent) = (vec![first], Vec::new());
-    let mut ran = 0;
-    while let Some(step) = next.pop() {
-        assert!(ran < 10, "the clean-up never ends");
-        assert_eq!(steps.handle(&[step], 1_000).await, vec![Settle::Ack]);
-        ran += 1;
-        for (step, delay) in queues.steps.take() {
-            if step.migration.step == Step::Cleanup {
-                next.push(step);
-            } else {
-                sent.push((step, delay));
-            }
-        }
-    }
-    *queues.steps.borrow_mut() = sent;
-    ran
-}
-
-#[wasm_bindgen_test]
-async fn a_given_up_sets_clean_up_gives_every_record_its_active_vector_back_first() {
-    // 250 rows of a set given up before its switch (a deploy went back mid-change): their
-    // records' columns hold its model's vectors.
-    let sets = FakeSets::default();
-    *sets.retiring.borrow_mut() = retiring(250, None);
-    let queues = FakeQueues::default();
-    let ran = run_steps(&sets, &queues, cleanup_of_claims()).await;
-    let restored = sets.restored.borrow();
-    let sizes: Vec<usize> = restored.iter().map(Vec::len).collect();
-    assert_eq!(sizes, [100, 100, 50], "100 records a step");
-    let mut all: Vec<&String> = restored.iter().flatten().collect();
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 250, "each record once");
-    assert_eq!(ran, 3);
-    assert!(sets.retiring.borrow().is_empty());
-    assert_eq!(sets.dropped.get(), 1);
-}
-
-#[wasm_bindgen_test]
-async fn a_switched_sets_clean_up_leaves_the_columns_and_starts_the_change_that_waited() {
-    // The old set of a change that switched: the columns already hold the new set's vectors.
-    let sets = FakeSets::default();
-    *sets.retiring.borrow_mut() = retiring(3, Some(500));
-    // Meanwhile a deploy asked for the model being removed: no set could be built there yet.
-    let waiting = SetRow {
-        organization_id: "org_a".into(),
-        table_name: "claims".into(),
-        model: "@cf/baai/bge-small-en-v1.5".into(),
-        location: "d1".into(),
-        role: "building".into(),
-        migration_id: Some(Uuid::new_v4().to_string()),
-    };
-    sets.waiting.borrow_mut().push(waiting.clone());
-    let queues = FakeQueues::default();
-    assert_eq!(run_steps(&sets, &queues, cleanup_of_claims()).await, 1);
-    assert!(sets.restored.borrow().is_empty(), "no column to restore");
-    assert_eq!(sets.dropped.get(), 1);
-    let sent = queues.steps.borrow();
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(
-        sent[0].0,
-        waiting.first_step().unwrap(),
-        "its first backfill page"
     );
 }

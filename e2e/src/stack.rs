@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use shared::lane::Lane;
 use shared::session::session_cookie;
 
 use crate::client::Client;
@@ -133,7 +134,8 @@ pub struct Options {
     pub pipeline: bool,
     /// The consumer's first retry delay, in seconds (its default is 2).
     pub retry_base_delay_seconds: Option<u32>,
-    /// The consumer's `max_batch_size` on `embeddings-queue`, instead of the config's 100.
+    /// The consumer's `max_batch_size` on both lanes' queues (`embeddings-queue`,
+    /// `embeddings-bulk`), instead of the config's 100.
     pub consumer_batch_size: Option<u32>,
     /// How long a Vectorize write takes to become visible, in milliseconds (production takes
     /// seconds; the stand-in's default is 0).
@@ -361,11 +363,11 @@ impl Stack {
         run_ok(&mut local_config, "scripts/local-config")?;
         if let Some(size) = self.options.consumer_batch_size {
             let consumer = out.join("consumer-worker.toml");
-            let rendered = fs::read_to_string(&consumer)?.replacen(
-                "max_batch_size = 100",
-                &format!("max_batch_size = {size}"),
-                1,
-            );
+            // Both lanes' consumers: the first two blocks (the live queue's, then the bulk
+            // queue's); the dead-letter queue's keeps its own.
+            let batch = format!("max_batch_size = {size}");
+            let rendered =
+                fs::read_to_string(&consumer)?.replacen("max_batch_size = 100", &batch, 2);
             fs::write(consumer, rendered)?;
         }
         if self.options.pipeline {
@@ -692,7 +694,7 @@ impl Stack {
         (events, next)
     }
 
-    /// The fields of each batch the consumer logged on `embeddings-queue` ("batch processed":
+    /// The fields of each batch the consumer logged on either lane's queue ("batch processed":
     /// its jobs, AI calls, D1 statements…) after byte `from` of `wrangler-dev.log`.
     pub fn consumer_batches(&self, from: usize) -> Vec<serde_json::Value> {
         self.consumer_batches_from(from).0
@@ -700,7 +702,10 @@ impl Stack {
 
     /// [`Stack::consumer_batches`], and the byte of the log to look from next time.
     pub fn consumer_batches_from(&self, from: usize) -> (Vec<serde_json::Value>, usize) {
-        self.batches_in(WORKERS_LOG, "embeddings-queue", from)
+        let (live, _) = self.batches_in(WORKERS_LOG, Lane::Live.queue(), from);
+        let (mut batches, next) = self.batches_in(WORKERS_LOG, Lane::Bulk.queue(), from);
+        batches.extend(live);
+        (batches, next)
     }
 
     /// The batches the platform's floor of the consumer's lines logged after byte `from` of its

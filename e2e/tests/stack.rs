@@ -9,6 +9,8 @@
 //! - [`backends`]: the two search backends (D1 and the Vectorize stand-in), and what only a
 //!   running Vectorize shows;
 //! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
+//! - [`limits`]: metadata bounds, rate limits and the bulk queue (README, "Limits and
+//!   fairness");
 //! - [`checker`]: seeded random histories on both backends, checked against an oracle;
 //! - [`app`]: the example application Worker: better-auth sign-ups, and search over RPC;
 //! - [`model_change`]: tables change model under live data (a stack of its own, restarted with
@@ -27,6 +29,8 @@ mod consumer;
 mod fuzz;
 #[path = "stack/gateway.rs"]
 mod gateway;
+#[path = "stack/limits.rs"]
+mod limits;
 #[path = "stack/model_change.rs"]
 mod model_change;
 #[path = "stack/search.rs"]
@@ -174,6 +178,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(consumer::TESTS.iter().copied())
         .chain(backends::VECTORIZE_TESTS.iter().copied())
         .chain(tenancy::TESTS.iter().copied())
+        .chain(limits::TESTS.iter().copied())
         .chain(app::TESTS.iter().copied())
         .chain(model_change::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     Conflict,
     /// The body exceeds the size limit.
     PayloadTooLarge,
+    /// The organization made more requests of this kind than its rate allows; retry after the
+    /// `Retry-After` header's seconds.
+    RateLimited,
     /// A dependency (queue, database, search, the model) cannot take the request now.
     Unavailable,
     /// The embedding model refused a request that passed our checks.
@@ -43,6 +46,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
             ErrorCode::ModelFailed => 502,
             ErrorCode::Unavailable => 503,
@@ -60,6 +64,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ModelFailed => "model_failed",
             ErrorCode::Internal => "internal",
@@ -136,6 +141,7 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::RateLimited,
             ErrorCode::Unavailable,
             ErrorCode::ModelFailed,
             ErrorCode::Internal,

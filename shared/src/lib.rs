@@ -8,14 +8,17 @@
 //! - [`config`]: the declarative config file (embedding tables and search services), parsed and
 //!   validated with errors that name the offending field.
 //! - [`record`]: records as the CRUD routes take them, the change that re-embeds, cursors.
+//! - [`metadata`]: the bound on each metadata value, and the check every writer applies.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
 //! - [`sets`]: vector sets (one model, one place) and the model change between two of them.
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
 //! - [`vector`]: vectors as stored (compact bytes) and indexed (Vectorize ids), and cosine.
+//! - [`lane`]: live and bulk work on two queues, and which lane a job travels on.
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
 //! - [`search`]: requests and responses of the search routes, checked into plans.
+//! - [`rate`]: per-organization rate limits on the public API, by kind of route.
 //! - [`rpc`]: search-worker's RPC methods and the outcome each answers with.
 //! - [`filter`]: metadata filters in Vectorize's operators, checked and evaluated.
 //! - [`topk`]: exact cosine top-k, the D1 backend's search.
@@ -37,9 +40,12 @@ pub mod filter;
 pub mod freshness;
 pub mod guard;
 pub mod job;
+pub mod lane;
 pub mod message;
+pub mod metadata;
 pub mod models;
 pub mod quantized;
+pub mod rate;
 pub mod record;
 pub mod rpc;
 pub mod search;

@@ -76,6 +76,7 @@ impl RecordInput {
             }
             input.values.insert(name.clone(), value.clone());
         }
+        crate::metadata::check(table, &input.values)?;
         if write == Write::Create {
             if let Some(missing) = table
                 .required

@@ -68,12 +68,15 @@ struct Version {
 }
 
 /// What one [`sync`] wrote to the indexes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Synced {
     pub upserted: usize,
     pub deleted: usize,
     /// D1 statements run: each round reads the rows, then (if it wrote any) their versions.
     pub statements: usize,
+    /// Records whose vector the index refused on its own while it took others (see
+    /// [`upsert_isolating`]), with the index's error: their writer fails them, and only them.
+    pub refused: Vec<(RecordKey, String)>,
 }
 
 /// Where a record's vector belongs, given D1's row.
@@ -109,10 +112,12 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
             .map(|row| ((row_key(row), row.location.clone()), row.seq))
             .collect();
         let mut by_binding: BTreeMap<String, (Vec<IndexedVector>, Vec<String>)> = BTreeMap::new();
+        let mut keys_of: HashMap<String, RecordKey> = HashMap::new();
         for row in rows {
             let Some(binding) = binding_of(&row.location).map(str::to_owned) else {
                 continue;
             };
+            keys_of.insert(row.vector_id.clone(), row_key(&row));
             let (upserts, deletes) = by_binding.entry(binding).or_default();
             match change(row)? {
                 Change::Upsert(vector) => upserts.push(vector),
@@ -121,13 +126,16 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
         }
         for (binding, (upserts, deletes)) in by_binding {
             let index = Vectorize::from_env(env, &binding)?;
-            for chunk in upserts.chunks(MAX_UPSERT) {
-                index.upsert(chunk).await?;
+            let refused = upsert_isolating(&upserts, |chunk| index.upsert(chunk)).await?;
+            synced.upserted += upserts.len() - refused.len();
+            for (vector_id, error) in refused {
+                if let Some(key) = keys_of.get(&vector_id) {
+                    synced.refused.push((key.clone(), error));
+                }
             }
             for chunk in deletes.chunks(MAX_DELETE) {
                 index.delete(chunk).await?;
             }
-            synced.upserted += upserts.len();
             synced.deleted += deletes.len();
         }
         // Whatever moved since the read is written again.
@@ -143,6 +151,37 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
         pending = moved;
     }
     Ok(synced)
+}
+
+/// Upserts `vectors` in chunks Vectorize takes, so that one vector it refuses fails only its
+/// own record: a refused chunk is split in halves and each tried again, down to single
+/// vectors, which are answered refused with the index's error (about `2r log n` calls for `r`
+/// refused of `n`). When the index took nothing at all, the fault is the index's (unreachable,
+/// overloaded), not a record's, and every vector fails together: `Err`, to be retried.
+pub async fn upsert_isolating<'v, F, Fut>(
+    vectors: &'v [IndexedVector],
+    mut upsert: F,
+) -> Result<Vec<(String, String)>, Fault>
+where
+    F: FnMut(&'v [IndexedVector]) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Fault>>,
+{
+    let mut pending: Vec<&'v [IndexedVector]> = vectors.chunks(MAX_UPSERT).rev().collect();
+    let (mut accepted, mut refused) = (0, Vec::new());
+    while let Some(chunk) = pending.pop() {
+        match upsert(chunk).await {
+            Ok(()) => accepted += chunk.len(),
+            Err(fault) if chunk.len() == 1 => refused.push((chunk[0].id.clone(), fault.0)),
+            Err(_) => {
+                let (first, second) = chunk.split_at(chunk.len() / 2);
+                pending.extend([second, first]);
+            }
+        }
+    }
+    match refused.first() {
+        Some((_, error)) if accepted == 0 => Err(Fault(error.clone())),
+        _ => Ok(refused),
+    }
 }
 
 fn row_key(row: &Row) -> RecordKey {
@@ -313,5 +352,98 @@ mod tests {
         let param = keys_param(&keys).unwrap();
         let back: Vec<[String; 3]> = serde_json::from_str(&param).unwrap();
         assert_eq!(back[0][2], "it's \"quoted\"");
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod isolating_tests {
+    use std::cell::RefCell;
+    use std::future::{ready, Future};
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::{upsert_isolating, IndexedVector, MAX_UPSERT};
+    use crate::Fault;
+
+    /// Runs a future whose every await is ready at once, as the fakes' are.
+    fn now<T>(future: impl Future<Output = T>) -> T {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("the fake index never waits"),
+        }
+    }
+
+    fn vectors(n: usize) -> Vec<IndexedVector> {
+        (0..n)
+            .map(|i| IndexedVector {
+                id: format!("v{i}"),
+                values: vec![1.0],
+                namespace: format!("org_{}", i % 3),
+                metadata: serde_json::Map::new(),
+            })
+            .collect()
+    }
+
+    /// An index that refuses any upsert carrying one of `poisoned`, as Vectorize refuses a
+    /// whole call for one vector's metadata; it keeps what it took, and counts its calls.
+    fn index<'a>(
+        poisoned: &'a [&'a str],
+        taken: &'a RefCell<Vec<String>>,
+        calls: &'a RefCell<usize>,
+    ) -> impl FnMut(&[IndexedVector]) -> std::future::Ready<Result<(), Fault>> + 'a {
+        move |chunk| {
+            *calls.borrow_mut() += 1;
+            assert!(chunk.len() <= MAX_UPSERT);
+            if let Some(v) = chunk.iter().find(|v| poisoned.contains(&v.id.as_str())) {
+                return ready(Err(Fault(format!("metadata too large: {}", v.id))));
+            }
+            taken
+                .borrow_mut()
+                .extend(chunk.iter().map(|v| v.id.clone()));
+            ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn one_refused_vector_fails_alone_and_every_other_is_taken() {
+        let all = vectors(2_500);
+        let (taken, calls) = (RefCell::new(Vec::new()), RefCell::new(0));
+        let poisoned = ["v7", "v1999"];
+        let refused = now(upsert_isolating(&all, index(&poisoned, &taken, &calls))).unwrap();
+        let refused_ids: Vec<&str> = refused.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(refused_ids, poisoned);
+        assert!(
+            refused[0].1.contains("metadata too large: v7"),
+            "{refused:?}"
+        );
+        let mut taken = taken.into_inner();
+        taken.sort();
+        let mut expected: Vec<String> = all
+            .iter()
+            .map(|v| v.id.clone())
+            .filter(|id| !poisoned.contains(&id.as_str()))
+            .collect();
+        expected.sort();
+        assert_eq!(taken, expected);
+        // Three chunks, and two halvings down to one vector for each refusal in a chunk of
+        // a thousand: far from one call per vector.
+        assert!(calls.into_inner() <= 3 + 2 * 2 * 10, "too many calls");
+    }
+
+    #[test]
+    fn an_index_that_takes_nothing_fails_every_vector_together() {
+        let all = vectors(4);
+        let (taken, calls) = (RefCell::new(Vec::new()), RefCell::new(0));
+        let poisoned = ["v0", "v1", "v2", "v3"];
+        let fault = now(upsert_isolating(&all, index(&poisoned, &taken, &calls))).unwrap_err();
+        assert!(fault.0.contains("metadata too large"), "{fault:?}");
+        assert!(taken.into_inner().is_empty());
+        // Nothing refused: one call.
+        let (taken, calls) = (RefCell::new(Vec::new()), RefCell::new(0));
+        assert_eq!(
+            now(upsert_isolating(&all, index(&[], &taken, &calls))).unwrap(),
+            vec![]
+        );
+        assert_eq!(calls.into_inner(), 1);
     }
 }

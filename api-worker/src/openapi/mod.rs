@@ -51,7 +51,8 @@ pub(super) fn responses(own: &[(&str, Value)]) -> Value {
     all.insert(
         "default".into(),
         answer(
-            "an error: 400, 401, 403, 404, 405, 409, 413 (a body over 4 MiB), 5xx",
+            "an error: 400, 401, 403, 404, 405, 409, 413 (a body over 4 MiB), 429 (the organization's rate for the route's kind; \
+             `Retry-After` says when to try again), 5xx",
             reference("Error"),
         ),
     );

@@ -10,6 +10,7 @@ use shared::config::TableConfig;
 use shared::expiring::Expiring;
 use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
+use shared::rate::RouteClass;
 use shared::record::Record;
 use shared::rpc;
 use shared::session::session_cookie;
@@ -24,7 +25,7 @@ use worker_kit::Fault;
 
 use crate::ports::{
     ApiKeyRow, App, BackfillCandidate, JobFilter, JobQueue, JobRow, KeyUse, LastError, Ports,
-    RecordWrite, SessionRow, Store, TableHealth, VectorIndexes,
+    RateLimits, RecordWrite, SessionRow, Store, TableHealth, VectorIndexes,
 };
 use crate::routes::handle;
 
@@ -423,6 +424,8 @@ impl Store for FakeStore {
             location: configured.location.clone(),
             role: role.as_str().into(),
             migration_id: (role == SetRole::Building).then(|| Uuid::new_v4().to_string()),
+            // As `embedding_sets.step_seq` starts: the first step is issued for 0.
+            step_seq: 0,
         };
         let mine = |s: &SetRow| s.organization_id == organization_id && s.table_name == table.name;
         let active = sets
@@ -465,6 +468,8 @@ pub(super) struct FakeQueue {
     pub(super) sent: RefCell<Vec<EmbeddingJob>>,
     pub(super) batches: RefCell<Vec<usize>>,
     pub(super) steps: RefCell<Vec<MigrationStep>>,
+    /// The jobs sent on the bulk lane.
+    pub(super) bulk: RefCell<Vec<Uuid>>,
     pub(super) down: bool,
     /// `sendBatch` calls under way now, and the most that ever were at once (each call yields
     /// once, as a round trip to the queue would).
@@ -499,11 +504,14 @@ impl JobQueue for FakeQueue {
         self.sent.borrow_mut().push(job.clone());
         Ok(())
     }
-    async fn send_batch(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
+    async fn send_bulk(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault> {
         if self.down {
             return Err(Fault("queue down".into()));
         }
         self.batches.borrow_mut().push(jobs.len());
+        self.bulk
+            .borrow_mut()
+            .extend(jobs.iter().map(|job| job.job_id));
         self.sent.borrow_mut().extend(jobs.iter().cloned());
         self.in_flight.set(self.in_flight.get() + 1);
         self.most_in_flight
@@ -580,9 +588,37 @@ impl VectorIndexes for FakeIndexes {
 
 pub(super) struct Fakes;
 
+/// Rate limits that count like the binding, at a limit a test sets per class (the class's own
+/// limit otherwise), in a window that never ends.
+#[derive(Default)]
+pub(super) struct FakeLimits {
+    pub(super) limits: RefCell<Vec<(RouteClass, u32)>>,
+    counts: RefCell<std::collections::HashMap<(RouteClass, String), u32>>,
+    pub(super) down: bool,
+}
+
+impl RateLimits for FakeLimits {
+    async fn allow(&self, class: RouteClass, key: &str) -> Result<bool, Fault> {
+        if self.down {
+            return Err(Fault("rate limiter unavailable".into()));
+        }
+        let limit = self
+            .limits
+            .borrow()
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map_or(class.limit(), |(_, n)| *n);
+        let mut counts = self.counts.borrow_mut();
+        let count = counts.entry((class, key.to_owned())).or_default();
+        *count += 1;
+        Ok(*count <= limit)
+    }
+}
+
 impl Ports for Fakes {
     type Store = FakeStore;
     type Queue = FakeQueue;
+    type Limits = FakeLimits;
     type Search = FakeSearch;
     type Indexes = FakeIndexes;
 }
@@ -649,6 +685,7 @@ pub(super) fn app() -> App<Fakes> {
             ..FakeStore::default()
         },
         queue: FakeQueue::default(),
+        limits: FakeLimits::default(),
         search: FakeSearch::answering(&[(
             "health",
             json!({"worker": "search-worker", "d1": true}),

@@ -1,6 +1,7 @@
 //! The gateway's request handling, run in wasm against in-memory fakes of its ports.
 
 mod fakes;
+mod health;
 mod status;
 
 use serde_json::{json, Value};
@@ -12,62 +13,6 @@ use worker_kit::http::{HttpRequest, Method};
 use crate::ports::App;
 use fakes::{app, as_ann, as_user, claim, cookie, send, FakeIndexes, FakeSearch, Fakes, NOW};
 use worker_kit::index_sync::RecordKey;
-
-#[wasm_bindgen_test]
-async fn health_reports_d1_and_search_worker() {
-    let app = app();
-    let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/health")).await;
-    assert_eq!(response.status, 200, "{}", response.body);
-    assert_eq!(response.body["status"], "ok");
-    assert_eq!(response.body["search"]["detail"]["worker"], "search-worker");
-    assert!(response.body["search"]["detail"].get("caches").is_none());
-
-    // An owner sees the memory the caches take, and nothing that counts searches.
-    let mut app = app;
-    app.search = FakeSearch::answering(&[(
-        "health",
-        json!({"worker": "search-worker", "d1": true,
-               "vectorCache": {"tables": 2, "vectors": 10, "bytes": 4096, "budget": 67_108_864, "evictions": 1},
-               "queryCache": {"hits": 5, "misses": 3, "size": 3, "bytes": 900, "budget": 8_388_608}}),
-    )]);
-    let owner = send(
-        &app,
-        as_ann(HttpRequest::new(Method::Get, "/api/v1/health")),
-    )
-    .await;
-    assert_eq!(
-        owner.body["search"]["detail"]["caches"],
-        json!({"vectors": {"tables": 2, "vectors": 10, "bytes": 4096, "budgetBytes": 67_108_864},
-               "queries": {"entries": 3, "bytes": 900, "budgetBytes": 8_388_608}}),
-        "{}",
-        owner.body
-    );
-    for request in [
-        as_user("meg", HttpRequest::new(Method::Get, "/api/v1/health")),
-        HttpRequest::new(Method::Get, "/api/v1/health"),
-        HttpRequest::new(Method::Get, "/api/v1/health")
-            .with_header("cookie", "better-auth.session_token=forged.x"),
-    ] {
-        let reply = send(&app, request).await;
-        assert_eq!(
-            reply.status, 200,
-            "bad credentials do not fail a health check"
-        );
-        assert!(
-            reply.body["search"]["detail"].get("caches").is_none(),
-            "{}",
-            reply.body
-        );
-        assert!(!reply.body.to_string().contains("hits"));
-    }
-
-    app.search = FakeSearch::down();
-    let response = send(&app, HttpRequest::new(Method::Get, "/api/v1/health")).await;
-    assert_eq!(response.status, 503);
-    assert_eq!(response.body["status"], "degraded");
-    assert_eq!(response.body["search"]["ok"], false);
-    assert_eq!(response.body["d1"]["ok"], true);
-}
 
 #[wasm_bindgen_test]
 async fn enqueue_writes_the_job_then_sends_the_message() {
@@ -577,6 +522,17 @@ async fn writes_take_writable_fields_and_embed_on_insert_and_watched_changes() {
     assert_eq!(response.body["record"]["organization_id"], "org_a");
     assert_eq!(response.body["job"]["status"], "queued");
     assert_eq!(app.queue.sent.borrow().len(), 1, "embedded on insert");
+    assert!(app.queue.bulk.borrow().is_empty(), "a write is live work");
+    let huge_story = json!({"content": "x", "story_id": "s".repeat(5_000)});
+    let response = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/claims")).with_json(&huge_story),
+    )
+    .await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    let message = response.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("metadata field `story_id`"), "{message}");
+    assert_eq!(app.queue.sent.borrow().len(), 1, "nothing enqueued for it");
 
     for (body, needle) in [
         (
@@ -738,6 +694,12 @@ async fn a_backfill_enqueues_what_lacks_a_current_embedding_in_batches() {
         "clm_1 and 149 bulk records; bulk_000 is current"
     );
     assert_eq!(*app.queue.batches.borrow(), vec![100, 50]);
+    let sent: Vec<Uuid> = app.queue.sent.borrow().iter().map(|j| j.job_id).collect();
+    assert_eq!(
+        *app.queue.bulk.borrow(),
+        sent,
+        "a backfill's jobs travel on the bulk lane, every one of them"
+    );
     assert_eq!(
         app.queue.most_in_flight.get(),
         2,
@@ -1455,5 +1417,67 @@ async fn a_percent_encoded_id_is_the_id_and_any_cursor_is_a_place_to_start() {
         )
         .await;
         assert_eq!(jobs.status, status, "{cursor}: {}", jobs.body);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn each_organization_has_its_own_rate_per_kind_of_route_and_past_it_gets_429() {
+    use shared::rate::RouteClass;
+
+    let mut app = app();
+    app.limits.limits.borrow_mut().push((RouteClass::Write, 3));
+    let create = |user: &str, i: usize| {
+        as_user(user, HttpRequest::new(Method::Post, "/api/v1/claims"))
+            .with_json(&json!({"id": format!("rate_{user}_{i}"), "content": "text"}))
+    };
+    for i in 0..3 {
+        assert_eq!(send(&app, create("ann", i)).await.status, 201);
+    }
+    // A malformed write counts like any other: it is refused by its rate, not read.
+    let refused = send(&app, create("ann", 3)).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "rate_limited");
+    assert!(refused
+        .headers
+        .contains(&("retry-after".into(), "10".into())));
+    assert_eq!(
+        app.queue.sent.borrow().len(),
+        3,
+        "nothing enqueued past the rate"
+    );
+    // Another kind of route, and another organization, keep their own counts.
+    let read = send(
+        &app,
+        as_ann(HttpRequest::new(Method::Get, "/api/v1/claims")),
+    )
+    .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(send(&app, create("zoe", 0)).await.status, 201);
+
+    // A limiter that cannot answer lets requests through.
+    app.limits.down = true;
+    assert_eq!(send(&app, create("ann", 4)).await.status, 201);
+}
+
+#[wasm_bindgen_test]
+fn the_rate_limits_are_the_wrangler_configs() {
+    use shared::rate::RouteClass;
+
+    let toml = include_str!("../../../wrangler/api-worker.toml");
+    for class in RouteClass::ALL {
+        let binding = format!("name = \"{}\"\nnamespace_id = \"", class.binding());
+        let at = toml.find(&binding).unwrap_or_else(|| panic!("{binding}"));
+        let simple = format!(
+            "simple = {{ limit = {}, period = {} }}",
+            class.limit(),
+            class.period_seconds()
+        );
+        let rest = &toml[at..];
+        let end = rest.find("\n\n").unwrap_or(rest.len());
+        assert!(
+            rest[..end].contains(&simple),
+            "{}: {simple}",
+            class.binding()
+        );
     }
 }

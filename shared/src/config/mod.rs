@@ -8,6 +8,8 @@
 
 mod validate;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::access::{self, AccessSpec, Action};
@@ -96,6 +98,10 @@ pub struct EmbeddingSpec {
     /// Columns copied into the vector's metadata, filterable in searches.
     #[serde(default)]
     pub metadata: Vec<String>,
+    /// The most bytes a metadata field's value may take as JSON, per field; a field not named
+    /// here is held to `metadata::DEFAULT_VALUE_BYTES` (`shared::metadata`).
+    #[serde(default)]
+    pub metadata_max_bytes: BTreeMap<String, usize>,
     /// Where the vectors are kept for search.
     #[serde(default)]
     pub vector_index: VectorIndex,
@@ -286,14 +292,34 @@ impl TableConfig {
     /// Writers of a vector's metadata take it from the record as it is when they commit, so a
     /// metadata edit racing an embedding job cannot be overwritten by the job's older read.
     /// Names come from the validated config, which holds them to plain identifiers.
+    ///
+    /// A value over its bound (`shared::metadata`) is left out: the consumer refuses such a
+    /// record before it embeds it, and this guards a record changed between that check and the
+    /// commit, so that no vector row ever carries one.
     pub fn metadata_sql(&self, alias: &str) -> String {
         let pairs: Vec<String> = self
             .embeddings
             .metadata
             .iter()
-            .map(|field| format!("'{field}', {alias}.\"{field}\""))
+            .map(|field| {
+                let column = format!("{alias}.\"{field}\"");
+                format!(
+                    "'{field}', CASE WHEN length(CAST(json_quote({column}) AS BLOB)) <= {max} \
+                     THEN {column} END",
+                    max = self.metadata_max_bytes(field)
+                )
+            })
             .collect();
         format!("json_patch('{{}}', json_object({}))", pairs.join(", "))
+    }
+
+    /// The most bytes `field`'s value may take in a vector's metadata, as JSON.
+    pub fn metadata_max_bytes(&self, field: &str) -> usize {
+        self.embeddings
+            .metadata_max_bytes
+            .get(field)
+            .copied()
+            .unwrap_or(crate::metadata::DEFAULT_VALUE_BYTES)
     }
 
     /// The configured metadata fields of a record, as a vector's metadata carries them.

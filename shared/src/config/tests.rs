@@ -153,6 +153,33 @@ fn metadata_field_must_be_a_column() {
 }
 
 #[test]
+fn a_metadata_bound_names_a_metadata_field_and_the_bounds_fit_vectorize() {
+    let with = |extra: &str| {
+        MINIMAL.replace(
+            "fields = [\"title\", \"body\"]\n",
+            &format!("fields = [\"body\"]\nmetadata = [\"title\"]\n{extra}"),
+        )
+    };
+    assert!(Config::parse(&with("metadata_max_bytes = { title = 4096 }\n")).is_ok());
+    assert_refused(
+        &with("metadata_max_bytes = { body = 64 }\n"),
+        "table.notes.embeddings.metadata_max_bytes.body",
+        "`body` is not a metadata field",
+    );
+    assert_refused(
+        &with("metadata_max_bytes = { title = 4 }\n"),
+        "table.notes.embeddings.metadata_max_bytes.title",
+        "a bound under 8 bytes leaves no room for a value",
+    );
+    assert_refused(
+        &with("metadata_max_bytes = { title = 9300 }\n"),
+        "table.notes.embeddings.metadata_max_bytes",
+        "the metadata fields' bounds add up to 10333 bytes with what every vector carries, \
+         over Vectorize's 10240 per vector: lower them",
+    );
+}
+
+#[test]
 fn duplicate_service_name_is_refused() {
     let text = format!("{MINIMAL}\n[[search]]\nname = \"noteSearch\"\ntable = \"notes\"\n");
     assert_refused(&text, "search.noteSearch", "duplicate search service name");
@@ -239,7 +266,7 @@ fn metadata_sql_names_each_field_of_the_row() {
     let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
     assert_eq!(
         config.table("claims").unwrap().metadata_sql("r"),
-        r#"json_patch('{}', json_object('story_id', r."story_id"))"#
+        r#"json_patch('{}', json_object('story_id', CASE WHEN length(CAST(json_quote(r."story_id") AS BLOB)) <= 1024 THEN r."story_id" END))"#
     );
     let mut bare = config.table("claims").unwrap().clone();
     bare.embeddings.metadata.clear();

@@ -259,6 +259,30 @@ fn check_embeddings(table: &TableConfig, columns: &HashSet<&str>, at: &str, erro
             );
         }
     }
+    for (field, max) in &spec.metadata_max_bytes {
+        if !spec.metadata.contains(field) {
+            errors.push(
+                &format!("{at}.metadata_max_bytes.{field}"),
+                format!("`{field}` is not a metadata field"),
+            );
+        } else if *max < 8 {
+            errors.push(
+                &format!("{at}.metadata_max_bytes.{field}"),
+                "a bound under 8 bytes leaves no room for a value",
+            );
+        }
+    }
+    let worst = crate::metadata::worst_case_bytes(table);
+    if worst > crate::metadata::VECTORIZE_METADATA_BYTES {
+        errors.push(
+            &format!("{at}.metadata_max_bytes"),
+            format!(
+                "the metadata fields' bounds add up to {worst} bytes with what every vector \
+                 carries, over Vectorize's {} per vector: lower them",
+                crate::metadata::VECTORIZE_METADATA_BYTES
+            ),
+        );
+    }
     if let VectorIndex::Vectorize { binding } = &spec.vector_index {
         if !is_identifier(binding) {
             errors.push(

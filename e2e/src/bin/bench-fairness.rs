@@ -1,0 +1,184 @@
+//! `scripts/bench fairness`: does one organization's bulk work slow another's live writes?
+//!
+//! Organization B creates one note a second and times each from its 201 to the moment a search
+//! of B's finds it. That is measured twice on one stack, one after the other: with A idle (the
+//! reference), then while A backfills 5,000 notes written to D1 behind the API's back, as an
+//! app's own writes would be. The target (issue "Hostile neighbours"): B's p95 with A busy at
+//! most 1.5 times B's p95 with A idle. The run reports A's open jobs as B begins and when B's
+//! last note is found: a backlog that drained before then measured B partly against nothing,
+//! and the line is not met whatever its ratio.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use e2e::verdict::Bound;
+use e2e::{Client, Options, Stack};
+use serde_json::json;
+
+/// A's backfill.
+const BACKLOG: usize = 5_000;
+/// B's notes in each phase, one a second.
+const NOTES: usize = 30;
+/// The goal: B's p95 with A busy over B's p95 with A idle.
+const TARGET: Bound = Bound::AtMost(1.5);
+/// How long one note may take to become searchable before the run gives up.
+const PATIENCE: Duration = Duration::from_mins(2);
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("bench fairness failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn run() -> Result<(), Error> {
+    let stack = Stack::start(Options::default())?;
+    let gateway = stack.client();
+    let (a, b) = (stack.tenant("ann"), stack.tenant("bob"));
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    // One note first, so that neither phase pays for the workers' first compilation.
+    live_notes(&gateway, &b.cookie, &format!("warm-{run}"), 1)?;
+
+    eprintln!("==> B creates {NOTES} notes, one a second, with A idle");
+    let idle = live_notes(&gateway, &b.cookie, &format!("idle-{run}"), NOTES)?;
+
+    eprintln!("==> A backfills {BACKLOG} notes; B creates {NOTES} more meanwhile");
+    seed_notes(&stack, a.organization_id, &run)?;
+    let backfilled = Instant::now();
+    backfill(&gateway, &a.cookie)?;
+    let backlog = open_jobs(&stack, a.organization_id)?;
+    let busy = live_notes(&gateway, &b.cookie, &format!("busy-{run}"), NOTES)?;
+    let left = open_jobs(&stack, a.organization_id)?;
+    let elapsed = backfilled.elapsed().as_secs_f64();
+
+    let (idle_p50, idle_p95) = (percentile(&idle, 50), percentile(&idle, 95));
+    let (busy_p50, busy_p95) = (percentile(&busy, 50), percentile(&busy, 95));
+    let ratio = busy_p95 / idle_p95;
+    println!();
+    println!("| organization A | B's notes | B: 201 to searchable, p50 ms | p95 ms |");
+    println!("|---|---|---|---|");
+    println!("| idle | {NOTES} | {idle_p50:.0} | {idle_p95:.0} |");
+    println!(
+        "| backfilling {BACKLOG} notes ({backlog} of its jobs open as B began, {left} when B's \
+         last note was found, {elapsed:.0} s later) | {NOTES} | {busy_p50:.0} | {busy_p95:.0} |"
+    );
+    println!();
+    // A backlog that drained before B's last note measured B partly against nothing: not met,
+    // whatever the ratio says.
+    let verdict = if left == 0 {
+        "NOT met (A's backlog drained before B's last note)"
+    } else {
+        TARGET.verdict(ratio)
+    };
+    println!(
+        "summary|fairness: B's p95 from 201 to searchable, A backfilling {BACKLOG} / A idle ({busy_p95:.0} / {idle_p95:.0} ms)|{}|<= 1.5|{verdict}",
+        TARGET.shown(ratio, 2),
+    );
+    Ok(())
+}
+
+/// Creates `n` notes, one a second, each timed from its 201 until a search finds it first.
+fn live_notes(gateway: &Client, cookie: &str, run: &str, n: usize) -> Result<Vec<f64>, Error> {
+    let mut timings = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        let id = format!("fair_{run}_{i:03}");
+        let body = format!(
+            "Fairness probe {run} number {i}: the ferry timetable changes on {} {}.",
+            ["Monday", "Tuesday", "Friday"][i % 3],
+            i * 7919 % 1000
+        );
+        let created = gateway.post(
+            "/api/v1/notes",
+            Some(cookie),
+            &json!({"id": id, "title": "probe", "body": body}).to_string(),
+        )?;
+        if created.status != 201 {
+            return Err(format!(
+                "creating a note answered {} {}",
+                created.status, created.body
+            )
+            .into());
+        }
+        let accepted = Instant::now();
+        loop {
+            let found = gateway.post(
+                "/api/v1/embeddings/search/noteSearch",
+                Some(cookie),
+                &json!({"text": format!("probe\n{body}"), "limit": 1}).to_string(),
+            )?;
+            if found.body[0]["id"] == id.as_str() {
+                break;
+            }
+            if accepted.elapsed() > PATIENCE {
+                return Err(format!("note {id} was not searchable after {PATIENCE:?}").into());
+            }
+            sleep(Duration::from_millis(20));
+        }
+        timings.push(accepted.elapsed().as_secs_f64() * 1000.0);
+        if let Some(rest) = Duration::from_secs(1).checked_sub(started.elapsed()) {
+            sleep(rest);
+        }
+    }
+    Ok(timings)
+}
+
+/// Writes [`BACKLOG`] notes for `organization_id` straight into D1.
+fn seed_notes(stack: &Stack, organization_id: &str, run: &str) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    for chunk in 0..BACKLOG.div_ceil(1_000) {
+        let mut sql = String::new();
+        for i in chunk * 1_000..((chunk + 1) * 1_000).min(BACKLOG) {
+            let _ = writeln!(
+                sql,
+                "INSERT INTO notes (id, organization_id, topic, title, body, created_at, updated_at) \
+                 VALUES ('bulk_{run}_{i:05}', '{organization_id}', 'bulk', 'Backlog', \
+                 'Record {i} of the archive: the harbour board met on day {} and approved item {}.', 0, 0);",
+                i % 365,
+                i * 31 % 997
+            );
+        }
+        stack.sql_script(&sql)?;
+    }
+    Ok(())
+}
+
+/// Backfills the notes table, call after call until no cursor is left.
+fn backfill(gateway: &Client, cookie: &str) -> Result<(), Error> {
+    let mut cursor: Option<String> = None;
+    loop {
+        let reply = gateway.post(
+            "/api/v1/embeddings/backfill",
+            Some(cookie),
+            &json!({"table": "notes", "cursor": cursor}).to_string(),
+        )?;
+        if reply.status != 202 {
+            return Err(format!("backfill answered {} {}", reply.status, reply.body).into());
+        }
+        match reply.body["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// `organization_id`'s jobs not yet final.
+fn open_jobs(stack: &Stack, organization_id: &str) -> Result<u64, Error> {
+    let rows = stack.sql(&format!(
+        "SELECT COUNT(*) AS n FROM embedding_jobs WHERE organization_id = '{organization_id}' \
+         AND status IN ('queued', 'processing')"
+    ))?;
+    Ok(rows
+        .first()
+        .and_then(|row| row["n"].as_u64())
+        .unwrap_or_default())
+}
+
+fn percentile(timings: &[f64], percent: usize) -> f64 {
+    let mut sorted = timings.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((sorted.len() - 1) * percent + 50) / 100;
+    sorted[rank.min(sorted.len() - 1)]
+}
