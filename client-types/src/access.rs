@@ -15,10 +15,6 @@ use shared::Config;
 
 use crate::names::{key, string};
 
-/// The organization roles better-auth knows without being told (its organization plugin's
-/// defaults); the access defaults are written in them.
-pub const BETTER_AUTH_ROLES: [&str; 3] = ["owner", "admin", "member"];
-
 /// Every action, in `shared`'s order. The struct literal names every rule of [`AccessSpec`]
 /// with no `..`, so it stops compiling when `shared` gains an action, and `given` answers in
 /// `shared`'s own order.
@@ -38,23 +34,7 @@ pub fn actions() -> Vec<Action> {
     .collect()
 }
 
-/// better-auth's roles, then every other role the config names, each once, in order of first
-/// mention.
-pub fn roles(config: &Config) -> Vec<String> {
-    let mut roles: Vec<String> = BETTER_AUTH_ROLES.map(String::from).to_vec();
-    let specs = std::iter::once(&config.access)
-        .chain(config.tables.iter().filter_map(|t| t.access.as_ref()));
-    for (_, given) in specs.flat_map(AccessSpec::given) {
-        for role in given {
-            if !roles.contains(role) {
-                roles.push(role.clone());
-            }
-        }
-    }
-    roles
-}
-
-/// The roles that may do `action` on `table` (project-wide without one), in [`roles`]' order.
+/// The roles that may do `action` on `table` (project-wide without one), in `Config::roles`' order.
 fn allowed<'a>(
     config: &Config,
     roles: &'a [String],
@@ -70,7 +50,7 @@ fn allowed<'a>(
 
 pub fn write(out: &mut String, config: &Config) -> fmt::Result {
     let actions = actions();
-    let roles = roles(config);
+    let roles = config.roles();
     let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
     writeln!(
         out,
@@ -181,10 +161,13 @@ fields = ["body"]
     fn the_roles_are_better_auths_then_the_configs_each_once() {
         let config = Config::parse(CONFIG).unwrap();
         assert_eq!(
-            roles(&config),
+            config.roles(),
             ["owner", "admin", "member", "viewer", "auditor", "editor"]
         );
-        assert_eq!(roles(&Config::parse("").unwrap()), BETTER_AUTH_ROLES);
+        assert_eq!(
+            Config::parse("").unwrap().roles(),
+            shared::access::BETTER_AUTH_ROLES
+        );
     }
 
     /// The table says, for every role and action, what `shared` answers: nothing is resolved
@@ -193,7 +176,7 @@ fields = ["body"]
     fn each_rule_lists_exactly_the_roles_shared_allows() {
         let config = Config::parse(CONFIG).unwrap();
         let out = rendered(CONFIG);
-        let roles = roles(&config);
+        let roles = config.roles();
         let scopes = std::iter::once(("project", None))
             .chain(config.tables.iter().map(|t| (t.name.as_str(), Some(t))));
         for (name, table) in scopes {

@@ -37,6 +37,28 @@ impl Client {
         }
     }
 
+    /// Backfills `table` as the caller of `cookie`, call after call until no cursor is left;
+    /// returns each call's backfill id.
+    pub fn backfill_all(&self, cookie: &str, table: &str) -> Result<Vec<String>, String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let body = serde_json::json!({"table": table, "cursor": cursor}).to_string();
+            let reply = self
+                .post("/api/v1/embeddings/backfill", Some(cookie), &body)
+                .map_err(|e| e.to_string())?;
+            if reply.status != 202 {
+                return Err(format!("backfill answered {} {}", reply.status, reply.body));
+            }
+            let id = reply.body["backfillId"].as_str().ok_or("no backfillId")?;
+            ids.push(id.to_owned());
+            match reply.body["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(ids),
+            }
+        }
+    }
+
     pub fn get(&self, path: &str, cookie: Option<&str>) -> Result<Reply, ureq::Error> {
         let mut request = self.agent.get(format!("{}{path}", self.base_url));
         if let Some(cookie) = cookie {

@@ -59,7 +59,10 @@ pub struct AccessSpec {
     pub admin: Option<Vec<String>>,
 }
 
-const EVERY_MEMBER: &[&str] = &["owner", "admin", "member"];
+/// The organization roles better-auth's organization plugin makes itself.
+pub const BETTER_AUTH_ROLES: [&str; 3] = ["owner", "admin", "member"];
+
+const EVERY_MEMBER: &[&str] = &BETTER_AUTH_ROLES;
 const MANAGERS: &[&str] = &["owner", "admin"];
 
 impl AccessSpec {

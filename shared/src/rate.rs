@@ -22,7 +22,7 @@ pub enum RouteClass {
     Write,
     /// Searches, the gray zone, embeds and vector queries: each a model call or a scan.
     Search,
-    /// Backfills and model changes: each call queues up to a thousand jobs.
+    /// Backfills and model changes: each call queues up to 500 jobs, or a whole table.
     Bulk,
 }
 
@@ -49,7 +49,7 @@ impl RouteClass {
         match self {
             RouteClass::Read => 2_000,
             RouteClass::Write | RouteClass::Search => 1_000,
-            RouteClass::Bulk => 30,
+            RouteClass::Bulk => 120,
         }
     }
 

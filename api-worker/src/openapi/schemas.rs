@@ -53,23 +53,6 @@ fn score() -> Value {
     json!({ "type": "number", "minimum": -1, "maximum": 1 })
 }
 
-/// Every role the config names, and better-auth's three.
-fn roles(config: &Config) -> Vec<String> {
-    let mut roles: Vec<String> = ["owner", "admin", "member"].map(String::from).to_vec();
-    let specs = std::iter::once(&config.access)
-        .chain(config.tables.iter().filter_map(|t| t.access.as_ref()));
-    for spec in specs {
-        for (_, given) in spec.given() {
-            for role in given {
-                if !roles.contains(role) {
-                    roles.push(role.clone());
-                }
-            }
-        }
-    }
-    roles
-}
-
 fn enums(config: &Config) -> Vec<(String, Value)> {
     let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
     let tables: Vec<&str> = config.tables.iter().map(|t| t.name.as_str()).collect();
@@ -96,7 +79,7 @@ fn enums(config: &Config) -> Vec<(String, Value)> {
         ),
         (
             "Role".into(),
-            json!({ "type": "string", "enum": roles(config) }),
+            json!({ "type": "string", "enum": config.roles() }),
         ),
     ]
 }

@@ -464,7 +464,7 @@ fn round(
             enqueue_all(texts, |text| enqueue_one(&gateway, cookie, text))?,
             Vec::new(),
         ),
-        Enqueue::Backfill => (Vec::new(), backfill(&gateway, cookie)?),
+        Enqueue::Backfill => (Vec::new(), gateway.backfill_all(cookie, "notes")?),
     };
     wait_acknowledged(
         |from| stack.consumer_batches_from(from),
@@ -529,32 +529,6 @@ fn seed_notes(
     }
     stack.sql_script(&sql)?;
     Ok(())
-}
-
-/// Backfills the notes table, call after call until no cursor is left; returns the backfill ids.
-fn backfill(gateway: &Client, cookie: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let reply = gateway.post(
-            "/api/v1/embeddings/backfill",
-            Some(cookie),
-            &json!({"table": "notes", "cursor": cursor}).to_string(),
-        )?;
-        if reply.status != 202 {
-            return Err(format!("backfill answered {} {}", reply.status, reply.body).into());
-        }
-        ids.push(
-            reply.body["backfillId"]
-                .as_str()
-                .ok_or("no backfillId")?
-                .to_owned(),
-        );
-        match reply.body["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok(ids),
-        }
-    }
 }
 
 /// The job ids the backfills enqueued, page by page.

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use e2e::{Client, Reply};
-use shared::access::{AccessSpec, Action};
+use shared::access::Action;
 use shared::config::TableConfig;
 use shared::Config;
 
@@ -539,21 +539,6 @@ fn brief(body: &Value) -> String {
     }
 }
 
-/// better-auth's organization roles, then every other role the config's access rules name.
-fn config_roles(config: &Config) -> Vec<String> {
-    let mut roles: Vec<String> = ["owner", "admin", "member"].map(String::from).to_vec();
-    let specs = std::iter::once(&config.access)
-        .chain(config.tables.iter().filter_map(|t| t.access.as_ref()));
-    for (_, given) in specs.flat_map(AccessSpec::given) {
-        for role in given {
-            if !roles.contains(role) {
-                roles.push(role.clone());
-            }
-        }
-    }
-    roles
-}
-
 /// One app route, the gateway's route for the same call, and what each answers when allowed.
 struct RouteCase {
     what: &'static str,
@@ -579,7 +564,7 @@ fn each_role_gets_from_the_example_app_what_the_access_rules_give_it(
     let (app, _) = app(ctx)?;
     let owner = sign_up(ctx, "owner")?;
     let record = embedded_record(ctx, &owner, table)?;
-    let roles = config_roles(&config);
+    let roles = config.roles();
     let callers = members(ctx, &owner, &roles)?;
     let cases = route_cases(table, &record);
 

@@ -213,6 +213,22 @@ impl Config {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// better-auth's organization roles, then every other role the access rules name, each
+    /// once, in order of first mention: the roles an organization's members may hold.
+    pub fn roles(&self) -> Vec<String> {
+        let mut roles: Vec<String> = access::BETTER_AUTH_ROLES.map(String::from).to_vec();
+        let specs = std::iter::once(&self.access)
+            .chain(self.tables.iter().filter_map(|t| t.access.as_ref()));
+        for (_, given) in specs.flat_map(AccessSpec::given) {
+            for role in given {
+                if !roles.contains(role) {
+                    roles.push(role.clone());
+                }
+            }
+        }
+        roles
+    }
+
     /// Whether `role` may do `action`, on `table` or project-wide.
     pub fn allows(&self, table: Option<&TableConfig>, role: &str, action: Action) -> bool {
         access::allows(
