@@ -28,7 +28,8 @@ use serde_json::{Map, Value};
 use crate::config::TableConfig;
 use crate::error::ApiError;
 
-/// What one metadata value may take, as JSON, unless the config says otherwise.
+/// What one metadata value may take, as JSON, unless the config says otherwise (or the table
+/// has so many metadata fields that less is their share: [`default_value_bytes`]).
 pub const DEFAULT_VALUE_BYTES: usize = 1024;
 /// Vectorize's cap on one vector's metadata.
 pub const VECTORIZE_METADATA_BYTES: usize = 10 * 1024;
@@ -59,6 +60,17 @@ impl From<TooLarge> for ApiError {
     fn from(e: TooLarge) -> Self {
         ApiError::invalid(e.to_string())
     }
+}
+
+/// The bound of a field the config gives none: [`DEFAULT_VALUE_BYTES`], or each field's equal
+/// share of what Vectorize takes beside [`RESERVED_BYTES`] and the keys, when that is less
+/// (a table of nine or ten metadata fields): a config that names no bound always fits.
+pub fn default_value_bytes(table: &TableConfig) -> usize {
+    let fields = &table.embeddings.metadata;
+    let keys: usize = fields.iter().map(|field| field.len() + 4).sum();
+    let share =
+        VECTORIZE_METADATA_BYTES.saturating_sub(RESERVED_BYTES + keys) / fields.len().max(1);
+    share.min(DEFAULT_VALUE_BYTES)
 }
 
 /// The bytes `value` takes as JSON.
@@ -165,6 +177,34 @@ mod tests {
         );
         assert!(refused.to_string().contains("`topic`"), "{refused}");
         assert!(ApiError::from(refused).status() == 400);
+    }
+
+    #[test]
+    fn without_bounds_in_the_config_any_number_of_fields_fits_vectorize() {
+        for n in [1, 8, 9, 10] {
+            let fields: Vec<String> = (0..n).map(|i| format!("field_{i}")).collect();
+            let quoted: Vec<String> = fields.iter().map(|f| format!("\"{f}\"")).collect();
+            let toml = format!(
+                "[[table]]\nname = \"wide\"\ncolumns = [\"id\", \"organization_id\", \"body\", \
+                 \"embedding\", {q}]\n[table.embeddings]\nfields = [\"body\"]\nmetadata = [{q}]\n",
+                q = quoted.join(", ")
+            );
+            let config = crate::Config::parse(&toml).unwrap_or_else(|e| panic!("{n}: {e}"));
+            let table = &config.tables[0];
+            assert!(
+                worst_case_bytes(table) <= VECTORIZE_METADATA_BYTES,
+                "{n} fields"
+            );
+            let bound = table.metadata_max_bytes("field_0");
+            if n <= 8 {
+                assert_eq!(bound, DEFAULT_VALUE_BYTES, "{n} fields");
+            } else {
+                assert!(
+                    bound < DEFAULT_VALUE_BYTES && bound > 800,
+                    "{n} fields: {bound}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub struct EmbeddingSpec {
     #[serde(default)]
     pub metadata: Vec<String>,
     /// The most bytes a metadata field's value may take as JSON, per field; a field not named
-    /// here is held to `metadata::DEFAULT_VALUE_BYTES` (`shared::metadata`).
+    /// here is held to `metadata::default_value_bytes` (`shared::metadata`).
     #[serde(default)]
     pub metadata_max_bytes: BTreeMap<String, usize>,
     /// Where the vectors are kept for search.
@@ -335,7 +335,7 @@ impl TableConfig {
             .metadata_max_bytes
             .get(field)
             .copied()
-            .unwrap_or(crate::metadata::DEFAULT_VALUE_BYTES)
+            .unwrap_or_else(|| crate::metadata::default_value_bytes(self))
     }
 
     /// The configured metadata fields of a record, as a vector's metadata carries them.
