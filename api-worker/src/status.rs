@@ -203,9 +203,10 @@ pub(crate) async fn one(
 /// change that waits for such a clean-up (no set is built where an old one is still being
 /// removed) starts when it ends.
 ///
-/// Sent however often, it starts no second chain of steps: each step it sends is issued for
-/// its set's current `step_seq`, so that it and the live chain's next step (if any) claim the
-/// same value, and only one of them runs (`shared::sets`, "One chain per set").
+/// Sent however often, it starts no second chain of steps: it sends a step only for a set it
+/// made or whose chain has stopped (`shared::sets::command_resumes`), and each step it sends is
+/// issued for its set's current `step_seq`, so that it and a live chain's next step (if any)
+/// claim the same value, and only one of them runs (`shared::sets`, "One chain per set").
 pub(crate) async fn migrate(
     app: &App<impl Ports>,
     caller: &Caller,
@@ -231,6 +232,10 @@ pub(crate) async fn migrate(
         .table_health(table, organization_id, app.now_ms)
         .await?;
     for set in &health.sets {
+        let just_made = created.iter().any(|c| c.set() == set.set());
+        if !shared::sets::command_resumes(just_made, set.updated_at, app.now_ms) {
+            continue;
+        }
         let Some(step) = set.resume_step() else {
             continue;
         };
@@ -239,8 +244,7 @@ pub(crate) async fn migrate(
             ApiError::unavailable("the embedding queue is unavailable; retry later")
         })?;
         let m = &step.migration;
-        let started = created.iter().any(|s| s.set() == step.set());
-        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, role = %set.role, seq = m.seq, started, "model change step sent by the command");
+        tracing::info!(organization_id, table = %table.name, model = %m.model, location = %m.location, migration_id = %m.migration_id, role = %set.role, seq = m.seq, started = just_made, "model change step sent by the command");
     }
     let status = table_status(table, &health, app.now_ms);
     let settled = status.migration.is_none()

@@ -1,4 +1,4 @@
-//! A batch from `embeddings-queue`, end to end:
+//! A batch of jobs from either lane's queue (`shared::lane`), end to end:
 //!
 //! 1. decode every message (a malformed one is dead at once) and drop repeats of one job;
 //! 2. one D1 round trip records the deliveries and reads each job's record and stored vector;
@@ -537,7 +537,7 @@ impl<S: JobStore, E: Embedder, R: Requeue, V: VectorIndexes> Consumer<'_, S, E, 
         self.config.table(job.table.as_deref()?)
     }
 
-    /// Sends retries back to `embeddings-queue` and spent jobs to `embeddings-dlq`, as few
+    /// Sends retries back to the batch's own queue and spent jobs to `embeddings-dlq`, as few
     /// `sendBatch` calls as the queue's limits allow. A delivered message is acknowledged only once
     /// its new message is sent; if the send fails the runtime delivers it again.
     async fn send_again(

@@ -234,12 +234,13 @@ pub(crate) trait MigrationStore {
 /// The producer side of both queues, for jobs that must go round again. Each call is one
 /// `sendBatch` of jobs that fit in one (`shared::message::send_batches`).
 pub(crate) trait Requeue {
-    /// Sends jobs (already at their next attempt) back to `embeddings-queue`, each after its
-    /// delay in seconds.
+    /// Sends jobs (already at their next attempt) to `lane`'s queue (`shared::lane`), each after
+    /// its delay in seconds.
     async fn retry(&self, lane: Lane, jobs: &[(EmbeddingJob, u32)]) -> Result<(), Fault>;
     /// Sends jobs to `embeddings-dlq`.
     async fn dead_letter(&self, jobs: &[EmbeddingJob]) -> Result<(), Fault>;
-    /// Sends model-change steps to `embeddings-queue`, each after its delay in seconds.
+    /// Sends model-change steps to the bulk lane's queue, `embeddings-bulk`, each after its delay
+    /// in seconds.
     async fn steps(&self, steps: &[(MigrationStep, u32)]) -> Result<(), Fault>;
 }
 

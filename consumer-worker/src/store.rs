@@ -131,15 +131,16 @@ fn loaded(
 ) -> Option<Loaded> {
     let record = match table {
         Some(table) => match record {
-            Some(row) => match shared::metadata::check(table, &row) {
-                Ok(()) => RecordState::Present {
+            Some(row) => {
+                // Written to D1 past the gateway: the value stays out of the vector's metadata
+                // (`TableConfig::metadata_sql`), and the record is embedded as any other.
+                if let Err(too_large) = shared::metadata::check(table, &row) {
+                    tracing::warn!(job_id = %job.job_id, organization_id = %job.organization_id, record_id = job.id.as_deref(), reason = %too_large, "metadata value over its bound left out of the vector's metadata");
+                }
+                RecordState::Present {
                     text: table.embedding_text(&row),
-                },
-                Err(too_large) => RecordState::Unfit(format!(
-                    "record `{}` cannot be indexed: {too_large}",
-                    job.id.as_deref().unwrap_or_default()
-                )),
-            },
+                }
+            }
             None => RecordState::Missing,
         },
         // A job of a table the config no longer has is treated as unbound: it still gets its

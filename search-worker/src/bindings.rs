@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use js_sys::Array;
 use serde::Deserialize;
+use shared::lane::Lane;
 use shared::message::EmbeddingJob;
 use shared::search::QueryMatch;
 use shared::sets::VectorSet;
@@ -462,16 +463,14 @@ impl Store for D1Store {
     }
 }
 
-/// The binding custom jobs are sent on; looked up when `enqueue` sends, so that a deployment
-/// without it still searches.
-pub(crate) const EMBEDDINGS_QUEUE: &str = "EMBEDDINGS_QUEUE";
-
 #[derive(Debug)]
 pub(crate) struct EnvQueue(pub Env);
 
+/// An application's jobs are live work (`shared::lane`); the binding is looked up when
+/// `enqueue` sends, so that a deployment without it still searches.
 impl JobQueue for EnvQueue {
     async fn send(&self, job: &EmbeddingJob) -> Result<(), Fault> {
-        self.0.queue(EMBEDDINGS_QUEUE)?.send(job).await?;
+        self.0.queue(Lane::Live.binding())?.send(job).await?;
         Ok(())
     }
 }

@@ -36,9 +36,6 @@ pub enum RecordState {
     Missing,
     /// The record's embedded fields, joined as the config says.
     Present { text: String },
-    /// The record is there but cannot be indexed as it is: why (a metadata value over its
-    /// bound, `shared::metadata`). Its job is dead with that reason and no other job is touched.
-    Unfit(String),
 }
 
 /// What to do with a job, for one set.
@@ -77,7 +74,6 @@ pub fn assess(
                 job.table.as_deref().unwrap_or_default()
             ))
         }
-        RecordState::Unfit(reason) => return Verdict::Dead(reason.clone()),
         RecordState::Present { text } => {
             if job
                 .record_hash
@@ -184,19 +180,6 @@ mod tests {
         assert!(
             matches!(verdict, Verdict::Dead(reason) if reason.contains("`clm_1`") && reason.contains("`claims`"))
         );
-    }
-
-    #[test]
-    fn a_record_unfit_to_index_is_dead_with_its_reason_whatever_is_stored() {
-        let j = job("v1", Some("v1"));
-        let unfit = RecordState::Unfit("metadata field `topic` is over its bound".into());
-        let stored = stored_by(&j, 10);
-        for set in [own(&j, None), own(&j, Some(&stored))] {
-            assert_eq!(
-                assess(&j, 10, &unfit, set),
-                Verdict::Dead("metadata field `topic` is over its bound".into())
-            );
-        }
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //!   work only ever uses what the bulk consumer is given, whatever its backlog.
 //!
 //! The invariant: a job's lane is decided once, when it is made, from what made it
-//! ([`Lane::of_job`]), and every later send of it (a retry, the sweep) keeps it. So a live job
-//! never waits behind a bulk backlog, and a bulk job that fails cannot jump into the live lane.
+//! ([`Lane::of_job`]), and every later send of it by the system (a retry, the sweep) keeps it.
+//! So a live job never waits behind a bulk backlog, and a bulk job that fails cannot jump into
+//! the live lane. A replay is the one exception, on purpose: a person asked for it and waits,
+//! so it is live work whatever made the job (and it counts against the write rate).
 //! Both lanes dead-letter to `embeddings-dlq`; one consumer serves both, with the same rules.
 
 /// The queue a job or a model change's step travels on.

@@ -15,11 +15,11 @@
 //! Who checks:
 //! - the gateway refuses a create or update whose metadata value is over its bound (400, the
 //!   field named: [`check`] through `record::RecordInput::parse`);
-//! - the consumer refuses to embed a record whose metadata is over its bound (an app may write
-//!   its D1 rows itself): that job is dead with the reason, and no other job is touched;
-//! - the SQL that copies a record's metadata into its vector rows leaves out a value over its
-//!   bound (`TableConfig::metadata_sql`): the guard for a record changed between the consumer's
-//!   check and its commit.
+//! - the SQL that copies a record's metadata into its vector rows, in the consumer and the
+//!   gateway alike, leaves out a value over its bound (`TableConfig::metadata_sql`), so no
+//!   vector ever carries one, whoever wrote the record: an app may write its D1 rows itself,
+//!   and the consumer logs such a record when it embeds it. Its job goes on as any other: a
+//!   job that died for it would leave a model change unable to cover the record, for ever.
 
 use std::fmt;
 

@@ -341,6 +341,20 @@ impl Migration {
     }
 }
 
+/// How long a chain may go without a step before `POST .../migration` takes it for stopped and
+/// resumes it: past the longest wait between two steps of a moving chain (a switch looks again
+/// at most once a minute). A command sent while the chain moves only answers where it stands: a
+/// step of its own would restart the chain from its first page, and win the claim against the
+/// live chain's delayed next step (a Vectorize switch waiting for its index), so that a command
+/// sent every few seconds would keep a change from ever switching.
+pub const COMMAND_RESUMES_AFTER_MS: i64 = 2 * 60 * 1000;
+
+/// Whether `POST .../migration` sends a step for a set: the set it just made, or a set whose
+/// chain last took a step at `updated_at` and has stopped since.
+pub fn command_resumes(just_made: bool, updated_at: i64, now_ms: i64) -> bool {
+    just_made || now_ms - updated_at >= COMMAND_RESUMES_AFTER_MS
+}
+
 /// Records one backfill step looks at: a page of jobs sent in a few `sendBatch` calls.
 pub const BACKFILL_PAGE: u32 = 500;
 /// Seconds until a step that failed after its claim runs again (it sends itself again).
@@ -424,6 +438,20 @@ mod tests {
         let mut old = json;
         old["migration"].as_object_mut().unwrap().remove("seq");
         assert_eq!(MigrationStep::decode(old).unwrap().migration.seq, 0);
+    }
+
+    #[test]
+    fn the_command_resumes_only_a_set_it_made_or_a_chain_that_stopped() {
+        let now = 10 * COMMAND_RESUMES_AFTER_MS;
+        assert!(command_resumes(true, now, now));
+        assert!(!command_resumes(false, now - 1_000, now), "a moving chain");
+        assert!(!command_resumes(
+            false,
+            now - COMMAND_RESUMES_AFTER_MS + 1,
+            now
+        ));
+        assert!(command_resumes(false, now - COMMAND_RESUMES_AFTER_MS, now));
+        assert!(command_resumes(false, 0, now), "a set no step ever moved");
     }
 
     #[test]

@@ -33,6 +33,10 @@ use crate::Fault;
 pub const MAX_UPSERT: usize = 1000;
 /// Most ids one `deleteByIds` may name (Vectorize refuses more, code 40007).
 pub const MAX_DELETE: usize = 100;
+/// Upserts [`upsert_isolating`] may make beyond one per chunk to find the vectors the index
+/// refuses: room for a few refused vectors among a thousand (each about two calls a halving,
+/// and one more to be sure).
+pub const MAX_ISOLATING_CALLS: usize = 64;
 /// Rounds of "write what D1 holds, read again" before giving up on a record that keeps changing.
 /// Only a writer racing others can get this far; the last writer's `sync` settles in two.
 const MAX_ROUNDS: usize = 4;
@@ -155,9 +159,11 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
 
 /// Upserts `vectors` in chunks Vectorize takes, so that one vector it refuses fails only its
 /// own record: a refused chunk is split in halves and each tried again, down to single
-/// vectors, which are answered refused with the index's error (about `2r log n` calls for `r`
-/// refused of `n`). When the index took nothing at all, the fault is the index's (unreachable,
-/// overloaded), not a record's, and every vector fails together: `Err`, to be retried.
+/// vectors; a single vector refused twice in a row is answered refused with the index's error
+/// (about `2r log n` calls for `r` refused of `n`). The index's own faults (unreachable,
+/// overloaded) must not pass for a record's: when it took nothing at all, or when isolating
+/// takes more than [`MAX_ISOLATING_CALLS`] calls, every vector not yet written fails together,
+/// `Err`, to be retried.
 pub async fn upsert_isolating<'v, F, Fut>(
     vectors: &'v [IndexedVector],
     mut upsert: F,
@@ -166,15 +172,30 @@ where
     F: FnMut(&'v [IndexedVector]) -> Fut,
     Fut: std::future::Future<Output = Result<(), Fault>>,
 {
-    let mut pending: Vec<&'v [IndexedVector]> = vectors.chunks(MAX_UPSERT).rev().collect();
-    let (mut accepted, mut refused) = (0, Vec::new());
-    while let Some(chunk) = pending.pop() {
+    // Each chunk to try, and whether it is a single vector refused once already.
+    let mut pending: Vec<(&'v [IndexedVector], bool)> = vectors
+        .chunks(MAX_UPSERT)
+        .rev()
+        .map(|chunk| (chunk, false))
+        .collect();
+    let (mut accepted, mut refused, mut calls) = (0, Vec::new(), 0);
+    while let Some((chunk, refused_once)) = pending.pop() {
+        calls += 1;
+        if calls > MAX_ISOLATING_CALLS + vectors.len().div_ceil(MAX_UPSERT) {
+            return Err(Fault(format!(
+                "the index kept refusing while {} vectors were being isolated; all are tried again",
+                pending.len() + 1
+            )));
+        }
         match upsert(chunk).await {
             Ok(()) => accepted += chunk.len(),
-            Err(fault) if chunk.len() == 1 => refused.push((chunk[0].id.clone(), fault.0)),
+            Err(fault) if chunk.len() == 1 && refused_once => {
+                refused.push((chunk[0].id.clone(), fault.0));
+            }
+            Err(_) if chunk.len() == 1 => pending.push((chunk, true)),
             Err(_) => {
                 let (first, second) = chunk.split_at(chunk.len() / 2);
-                pending.extend([second, first]);
+                pending.extend([(second, false), (first, false)]);
             }
         }
     }
@@ -362,7 +383,7 @@ mod isolating_tests {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
-    use super::{upsert_isolating, IndexedVector, MAX_UPSERT};
+    use super::{upsert_isolating, IndexedVector, MAX_ISOLATING_CALLS, MAX_UPSERT};
     use crate::Fault;
 
     /// Runs a future whose every await is ready at once, as the fakes' are.
@@ -425,9 +446,20 @@ mod isolating_tests {
             .collect();
         expected.sort();
         assert_eq!(taken, expected);
-        // Three chunks, and two halvings down to one vector for each refusal in a chunk of
-        // a thousand: far from one call per vector.
-        assert!(calls.into_inner() <= 3 + 2 * 2 * 10, "too many calls");
+        // Three chunks, two halvings down to one vector for each refusal in a chunk of a
+        // thousand, and each refused vector once more: far from one call per vector.
+        assert!(calls.into_inner() <= 3 + 2 * 2 * 10 + 2, "too many calls");
+    }
+
+    #[test]
+    fn an_index_that_refuses_too_much_to_isolate_fails_every_vector_together() {
+        let all = vectors(1_000);
+        let (taken, calls) = (RefCell::new(Vec::new()), RefCell::new(0));
+        let ids: Vec<String> = (0..1_000).step_by(10).map(|i| format!("v{i}")).collect();
+        let poisoned: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let fault = now(upsert_isolating(&all, index(&poisoned, &taken, &calls))).unwrap_err();
+        assert!(fault.0.contains("all are tried again"), "{fault:?}");
+        assert!(calls.into_inner() <= MAX_ISOLATING_CALLS + 1);
     }
 
     #[test]

@@ -23,11 +23,15 @@ pub struct SetRow {
     /// Its fencing counter: the step that starts or resumes its chain is issued for this value
     /// (`shared::sets`, "One chain per set").
     pub step_seq: u32,
+    /// When its chain last took a step (or the set was made): how `POST .../migration` tells a
+    /// moving chain from a stopped one (`shared::sets::command_resumes`).
+    #[serde(default)]
+    pub updated_at: i64,
 }
 
 /// The columns every statement that reads a [`SetRow`] selects or returns.
 pub const SET_ROW: &str =
-    "organization_id, table_name, model, location, role, migration_id, step_seq";
+    "organization_id, table_name, model, location, role, migration_id, step_seq, updated_at";
 
 impl SetRow {
     pub fn set(&self) -> VectorSet {

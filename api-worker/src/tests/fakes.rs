@@ -426,6 +426,7 @@ impl Store for FakeStore {
             migration_id: (role == SetRole::Building).then(|| Uuid::new_v4().to_string()),
             // As `embedding_sets.step_seq` starts: the first step is issued for 0.
             step_seq: 0,
+            updated_at: 0,
         };
         let mine = |s: &SetRow| s.organization_id == organization_id && s.table_name == table.name;
         let active = sets

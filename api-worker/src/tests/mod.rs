@@ -1433,7 +1433,10 @@ async fn each_organization_has_its_own_rate_per_kind_of_route_and_past_it_gets_4
     for i in 0..3 {
         assert_eq!(send(&app, create("ann", i)).await.status, 201);
     }
-    // A malformed write counts like any other: it is refused by its rate, not read.
+    // Past the rate a write is refused before it is read: a malformed one as well.
+    let malformed =
+        as_ann(HttpRequest::new(Method::Post, "/api/v1/claims")).with_json(&json!({"nope": 1}));
+    assert_eq!(send(&app, malformed).await.status, 429);
     let refused = send(&app, create("ann", 3)).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.body["error"]["code"], "rate_limited");

@@ -17,6 +17,7 @@ fn set(model: &str, location: &str, role: &str, migration: Option<&str>) -> SetR
         role: role.into(),
         migration_id: migration.map(Into::into),
         step_seq: 0,
+        updated_at: 0,
     }
 }
 
@@ -210,6 +211,7 @@ async fn the_command_resumes_a_clean_up_and_the_change_that_waits_for_it() {
         set(BASE, "d1", "active", None),
         SetRow {
             step_seq: 9,
+            updated_at: 0,
             ..set(SMALL, "d1", "retiring", Some("m1"))
         },
     ]);
@@ -237,4 +239,36 @@ async fn the_command_resumes_a_clean_up_and_the_change_that_waits_for_it() {
     assert_eq!(steps[0].migration.seq, 9, "for the set's seq now");
     let building = app.store.sets.borrow().iter().any(|s| s.role == "building");
     assert!(!building);
+}
+
+#[wasm_bindgen_test]
+async fn the_command_leaves_a_moving_chain_alone_and_resumes_a_stopped_one() {
+    let app = app();
+    let moved = |at: i64| SetRow {
+        updated_at: at,
+        step_seq: 4,
+        ..set(SMALL, "d1", "retiring", Some("m1"))
+    };
+    app.store
+        .sets
+        .borrow_mut()
+        .extend([set(BASE, "d1", "active", None), moved(NOW - 5_000)]);
+    let command = || {
+        as_ann(HttpRequest::new(
+            Method::Post,
+            "/api/v1/embeddings/tables/notes/migration",
+        ))
+    };
+    // Its clean-up took a step five seconds ago: sent again and again, the command only answers.
+    for _ in 0..3 {
+        assert_eq!(send(&app, command()).await.status, 202);
+    }
+    assert!(
+        app.queue.steps.borrow().is_empty(),
+        "a moving chain is left alone"
+    );
+    // Stopped for longer than a moving chain ever waits: resumed, once per command.
+    app.store.sets.borrow_mut()[1] = moved(NOW - shared::sets::COMMAND_RESUMES_AFTER_MS);
+    assert_eq!(send(&app, command()).await.status, 202);
+    assert_eq!(app.queue.steps.borrow().len(), 1);
 }

@@ -64,6 +64,7 @@ fn row(org: &str, table: &str, model: &str, role: SetRole, seq: u32) -> SetRow {
         role: role.as_str().into(),
         migration_id: (role == SetRole::Building).then(|| Uuid::new_v4().to_string()),
         step_seq: seq,
+        updated_at: 0,
     }
 }
 

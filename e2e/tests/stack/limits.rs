@@ -8,8 +8,8 @@ use super::{check, expect, job_id, json, wait_final_as, Ctx, Duration, Failed};
 
 pub(crate) const TESTS: &[(&str, super::Test)] = &[
     (
-        "limits_a_metadata_value_over_its_bound_is_refused_by_name_and_fails_no_other_job",
-        a_metadata_value_over_its_bound_is_refused_by_name_and_fails_no_other_job,
+        "limits_a_metadata_value_over_its_bound_is_refused_by_name_and_poisons_no_batch",
+        a_metadata_value_over_its_bound_is_refused_by_name_and_poisons_no_batch,
     ),
     (
         "limits_an_organization_past_its_rate_gets_429_with_retry_after_and_others_go_on",
@@ -21,7 +21,7 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
     ),
 ];
 
-fn a_metadata_value_over_its_bound_is_refused_by_name_and_fails_no_other_job(
+fn a_metadata_value_over_its_bound_is_refused_by_name_and_poisons_no_batch(
     ctx: &Ctx,
 ) -> Result<(), Failed> {
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -47,7 +47,9 @@ fn a_metadata_value_over_its_bound_is_refused_by_name_and_fails_no_other_job(
     })?;
 
     // Written to D1 by an app behind the gateway's back, in the Vectorize table, and enqueued in
-    // the same moment as another tenant's ordinary record: only its own job fails.
+    // the same moment as another tenant's ordinary record: the old consumer sent Vectorize an
+    // upsert it refused for both. Now both are embedded, and the outsized value is left out of
+    // the vector's metadata.
     let poisoned = format!("ev_big_{}", &unique[..8]);
     ctx.stack.sql(&format!(
         "INSERT INTO evidence (id, organization_id, story_id, content, created_at, updated_at) \
@@ -76,11 +78,17 @@ fn a_metadata_value_over_its_bound_is_refused_by_name_and_fails_no_other_job(
         format!("another tenant's ordinary job ended {ordinary_view}")
     })?;
     let poisoned_view = wait_final_as(ctx, &ctx.bob, &poisoned_job, Duration::from_mins(1))?;
-    let reason = poisoned_view["lastError"].as_str().unwrap_or_default();
-    check(
-        poisoned_view["status"] == "dead" && reason.contains("metadata field `story_id`"),
-        || format!("the poisoned record's job ended {poisoned_view}"),
-    )?;
+    check(poisoned_view["status"] == "done", || {
+        format!("the outsized record's job ended {poisoned_view}")
+    })?;
+    let rows = ctx.stack.sql(&format!(
+        "SELECT metadata FROM embedding_vectors WHERE organization_id = 'org_b' \
+         AND table_name = 'evidence' AND record_id = '{poisoned}' AND vector IS NOT NULL"
+    ))?;
+    let metadata = rows.first().map(|row| row["metadata"].clone());
+    check(metadata == Some(json!("{}")), || {
+        format!("the outsized record's vector row carries {metadata:?}, not empty metadata")
+    })?;
     Ok(())
 }
 

@@ -309,9 +309,8 @@ impl TableConfig {
     /// metadata edit racing an embedding job cannot be overwritten by the job's older read.
     /// Names come from the validated config, which holds them to plain identifiers.
     ///
-    /// A value over its bound (`shared::metadata`) is left out: the consumer refuses such a
-    /// record before it embeds it, and this guards a record changed between that check and the
-    /// commit, so that no vector row ever carries one.
+    /// A value over its bound (`shared::metadata`) is left out, so that no vector row ever
+    /// carries one, whoever wrote the record.
     pub fn metadata_sql(&self, alias: &str) -> String {
         let pairs: Vec<String> = self
             .embeddings
