@@ -77,6 +77,13 @@ pub(crate) fn column_update(table: &TableConfig) -> String {
 /// Job statuses a delivery may still change.
 const OPEN: &str = "status IN ('queued', 'processing')";
 
+/// Dead jobs as the JSON items their update statement reads.
+fn dead_items(jobs: &[DeadJob]) -> Vec<Value> {
+    jobs.iter()
+        .map(|job| json!({ "job": job.job_id, "org": job.organization_id, "reason": job.reason }))
+        .collect()
+}
+
 /// A delivered job's id and the `created_at` of its row, as the delivery statement
 /// `RETURNING`s them.
 #[derive(Deserialize)]
@@ -748,10 +755,7 @@ impl JobStore for D1Store {
     }
 
     async fn mark_dead(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
-        let items: Vec<Value> = jobs
-            .iter()
-            .map(|job| json!({ "job": job.job_id, "org": job.organization_id, "reason": job.reason }))
-            .collect();
+        let items = dead_items(jobs);
         let statements = self.update_jobs(
             &items,
             &["reason"],
@@ -765,10 +769,7 @@ impl JobStore for D1Store {
     }
 
     async fn mark_unindexed(&self, jobs: &[DeadJob], now_ms: i64) -> Result<(), Fault> {
-        let items: Vec<Value> = jobs
-            .iter()
-            .map(|job| json!({ "job": job.job_id, "org": job.organization_id, "reason": job.reason }))
-            .collect();
+        let items = dead_items(jobs);
         let statements = self.over_chunks(
             &items,
             "UPDATE embedding_jobs SET status = 'dead', last_error = w.reason,

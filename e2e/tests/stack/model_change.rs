@@ -113,6 +113,12 @@ impl Rng {
 }
 
 fn a_model_change_keeps_every_search_whole_and_loses_no_write(_: &Ctx) -> Result<(), Failed> {
+    let (stack, variant) = model_change_stack()?;
+    change_models(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
+}
+
+/// A stack of its own for a model change, and the variant it changes to.
+fn model_change_stack() -> Result<(Stack, Variant), Failed> {
     // Before starting anything: a missing build says how to make it.
     let variant = Variant::model_change()?;
     let stack = Stack::start(Options {
@@ -120,7 +126,7 @@ fn a_model_change_keeps_every_search_whole_and_loses_no_write(_: &Ctx) -> Result
         vectorize_delay_ms: Some(400),
         ..Options::default()
     })?;
-    change_models(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
+    Ok((stack, variant))
 }
 
 /// The live records of one table, by id: their fields as last written.
@@ -238,12 +244,7 @@ fn change_models(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
 const COMMANDED: usize = 120;
 
 fn the_command_sent_ten_times_enqueues_each_record_once(_: &Ctx) -> Result<(), Failed> {
-    let variant = Variant::model_change()?;
-    let stack = Stack::start(Options {
-        retry_base_delay_seconds: Some(1),
-        vectorize_delay_ms: Some(400),
-        ..Options::default()
-    })?;
+    let (stack, variant) = model_change_stack()?;
     ten_commands(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
 }
 
