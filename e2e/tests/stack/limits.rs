@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{check, expect, job_id, json, wait_final_as, Ctx, Duration, Failed};
+use super::{check, expect, job_id, json, raw_request, wait_final_as, Ctx, Duration, Failed};
 
 pub(crate) const TESTS: &[(&str, super::Test)] = &[
     (
@@ -110,12 +110,9 @@ fn an_organization_past_its_rate_gets_429_with_retry_after_and_others_go_on(
     let (flooding, other) = (owner("flood")?, owner("calm")?);
     // Backfills of a table that does not exist: refused with 404, but counted all the same.
     let bulk = |cookie: &str| -> Result<String, Failed> {
-        raw_post(
-            ctx,
-            "/api/v1/embeddings/backfill",
-            cookie,
-            r#"{"table": "nope"}"#,
-        )
+        let headers = [("cookie", cookie), ("content-type", "application/json")];
+        let body = r#"{"table": "nope"}"#;
+        raw_request(ctx, "POST", "/api/v1/embeddings/backfill", &headers, body)
     };
     let limit = RouteClass::Bulk.limit() as usize;
     let mut statuses = Vec::new();
@@ -222,21 +219,4 @@ fn a_backfill_travels_the_bulk_queue_and_a_write_the_live_one(ctx: &Ctx) -> Resu
         format!("no batch on the live queue held the live note's job: {batches:?}")
     })?;
     Ok(())
-}
-
-/// A POST as raw HTTP/1.1, its whole response (status line, headers, body) as text.
-fn raw_post(ctx: &Ctx, path: &str, cookie: &str, body: &str) -> Result<String, Failed> {
-    use std::io::{Read, Write};
-    let address = ctx.stack.base_url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }
