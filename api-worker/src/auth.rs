@@ -24,7 +24,7 @@ use worker_kit::http::HttpRequest;
 use worker_kit::Fault;
 
 use crate::error::Result;
-use crate::ports::{App, Ports, Store};
+use crate::ports::{App, Credentials, Ports};
 
 /// Who is calling, and the one organization every read and write is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]

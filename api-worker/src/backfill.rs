@@ -15,7 +15,7 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::embeddings::submit_backfill;
 use crate::error::Result;
-use crate::ports::{App, Ports, Store};
+use crate::ports::{App, Database, Ports, Records};
 
 /// Records one backfill call looks at: its job rows go to D1 in one transaction.
 pub(crate) const MAX_RECORDS: u32 = 500;

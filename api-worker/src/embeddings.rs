@@ -5,18 +5,19 @@ use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use shared::access::Action;
 use shared::message::{body_size, send_batches, EmbeddingJob};
-use shared::{guard, models, ApiError};
+use shared::{enqueue, ApiError};
 use uuid::Uuid;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::ports::{App, JobQueue, JobRow, Ports, Store};
+use crate::ports::{App, JobQueue, JobRow, Jobs, Ports, Records};
 
-/// `POST /api/v1/embeddings`.
+/// `POST /api/v1/embeddings`: the text is `content`; search-worker's RPC calls it `text`
+/// ([`shared::rpc::EnqueueRequest`]). Both are read by [`enqueue::resolve`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnqueueRequest {
+struct EnqueueBody {
     content: String,
     model: Option<String>,
     table: Option<String>,
@@ -46,64 +47,55 @@ impl EnqueueResponse {
     }
 }
 
-/// Validates the request, then writes the job row and sends the message.
+/// Resolves the request by the enqueue rule, checking the caller's access where the rule
+/// says; for a record, reads it and stamps the job with its text's hash; then writes the job
+/// row and sends the message.
 pub(crate) async fn enqueue(
     app: &App<impl Ports>,
     caller: &Caller,
     request: &HttpRequest,
 ) -> Result<HttpResponse> {
-    let body: EnqueueRequest = request.json()?;
-    let content = guard::text("content", &body.content)?;
-    let requested_model = body.model.as_deref().map(guard::model).transpose()?;
-    let job = match (body.table.as_deref(), body.id.as_deref()) {
-        (Some(table_name), Some(id)) => {
-            let table = app.config.table(table_name).ok_or_else(|| {
-                ApiError::not_found(format!("`{table_name}` is not an embedding table"))
-            })?;
+    let body: EnqueueBody = request.json()?;
+    let asked = enqueue::Request {
+        text_field: "content",
+        text: &body.content,
+        service: None,
+        model: body.model.as_deref(),
+        table: body.table.as_deref(),
+        id: body.id.as_deref(),
+    };
+    let resolved = enqueue::resolve(app.config, asked, |table| match table {
+        // It replaces the record's vector: an update of the record, under the table's rule.
+        Some(table) => {
             caller.require(app, Some(table), Action::Embed)?;
-            // It replaces the record's vector: an update of the record, under the table's rule.
-            caller.require(app, Some(table), Action::Update)?;
-            let id = guard::record_id(id)?;
-            let model = table.model();
-            if requested_model.is_some_and(|m| m.name != model.name) {
-                return Err(ApiError::invalid(format!(
-                    "table `{table_name}` embeds with `{}`; its vectors cannot mix models",
-                    model.name
-                ))
-                .into());
-            }
+            caller.require(app, Some(table), Action::Update)
+        }
+        None => caller.require(app, None, Action::Embed),
+    })?;
+    let record_text = match resolved.target {
+        Some(target) => {
+            let (table, id) = (target.table(), target.id());
             let record = app
                 .store
                 .record(table, &caller.organization_id, id)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::not_found(format!("no record `{id}` in `{table_name}`"))
+                    ApiError::not_found(format!("no record `{id}` in `{}`", table.name))
                 })?;
-            EmbeddingJob::new(
-                Uuid::new_v4(),
-                &caller.organization_id,
-                model.name,
-                content,
-                Some((table.name.clone(), id.to_owned())),
-            )
-            .with_record_text(&table.embedding_text(&record))
+            Some(table.embedding_text(&record))
         }
-        (Some(_), None) => {
-            return Err(ApiError::invalid("`id` is required when `table` is given").into())
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::invalid("`table` is required when `id` is given").into())
-        }
-        (None, None) => {
-            caller.require(app, None, Action::Embed)?;
-            EmbeddingJob::new(
-                Uuid::new_v4(),
-                &caller.organization_id,
-                requested_model.unwrap_or_else(models::default_model).name,
-                content,
-                None,
-            )
-        }
+        None => None,
+    };
+    let job = EmbeddingJob::new(
+        Uuid::new_v4(),
+        &caller.organization_id,
+        resolved.model.name,
+        &body.content,
+        resolved.target.map(|target| target.names()),
+    );
+    let job = match record_text {
+        Some(text) => job.with_record_text(&text),
+        None => job,
     };
     submit_one(app, &job, "job queued").await?;
     Ok(HttpResponse::json(202, &EnqueueResponse::of(&job)))

@@ -6,7 +6,7 @@ use shared::access::Action;
 use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::authenticate;
-use crate::ports::{App, Ports, Store};
+use crate::ports::{App, Database, Ports};
 
 #[derive(Debug, Serialize)]
 struct Check {

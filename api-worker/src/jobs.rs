@@ -13,7 +13,7 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::embeddings::{send_one, EnqueueResponse};
 use crate::error::Result;
-use crate::ports::{App, JobFilter, JobRow, Ports, Store};
+use crate::ports::{App, JobFilter, JobRow, Jobs, Ports, Records};
 
 /// `GET /api/v1/embeddings/jobs/{jobId}`: another organization's job is a 404, like a missing one.
 pub(crate) async fn job(
@@ -125,7 +125,7 @@ pub(crate) async fn retry(
     }
     if !app.store.requeue_job(&job, app.now_ms).await? {
         // Another replay won the race.
-        return Err(not_replayable(job_id, "queued").into());
+        return Err(not_replayable(job_id, JobStatus::Queued.as_str()).into());
     }
     send_one(app, &job, "job replayed").await?;
     Ok(HttpResponse::json(202, &EnqueueResponse::of(&job)))

@@ -11,7 +11,7 @@ use worker_kit::http::{HttpRequest, HttpResponse};
 
 use crate::auth::{Caller, Principal};
 use crate::error::Result;
-use crate::ports::{ApiKeyRow, App, Ports, Store};
+use crate::ports::{ApiKeyRow, ApiKeys, App, Ports};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,9 +9,11 @@
 //!   model change), [`openapi`] (the API's `OpenAPI` 3.1 document, made from the config).
 //! - [`auth`]: an API key or a better-auth session to a [`auth::Caller`] scoped to one
 //!   organization, and the role check.
-//! - [`ports`]: the traits the handlers use and the app that bundles them; [`store`] and
-//!   [`sets_store`] implement the store over D1, [`bindings`] the rest over the Queue, `SEARCH`
-//!   and Vectorize.
+//! - [`ports`]: the traits the handlers use, one per thing a handler needs, and the app that
+//!   bundles them; [`store`] (one module per port) and [`sets_store`] implement D1's, with every
+//!   statement the gateway runs on `embedding_vectors` in one module; [`bindings`] the rest over
+//!   the Queue, `SEARCH` and Vectorize.
+//! - [`job_row`]: a job's row as it is written and as the job routes show it.
 //! - [`error`]: the one mapping from errors to status and JSON body.
 
 mod auth;
@@ -20,6 +22,7 @@ mod bindings;
 mod embeddings;
 mod error;
 mod health;
+mod job_row;
 mod jobs;
 mod keys;
 mod openapi;

@@ -1,4 +1,6 @@
-//! What the handlers need from the outside world, as traits: the real implementations are in
+//! What the handlers need from the outside world, as traits, one per thing a handler uses: D1's
+//! ports ([`Database`], [`Credentials`], [`ApiKeys`], [`Records`], [`Jobs`], [`Sets`]), the
+//! queue, the Vectorize indexes, the rate limits. The real implementations are in
 //! [`crate::bindings`] and [`crate::store`], in-memory fakes in the tests.
 
 use std::cell::RefCell;
@@ -7,18 +9,19 @@ use std::rc::Rc;
 use serde::Deserialize;
 use shared::config::TableConfig;
 use shared::expiring::Expiring;
-use shared::job::{JobStatus, JobView};
+use shared::job::JobStatus;
 use shared::message::EmbeddingJob;
 use shared::rate::RouteClass;
 use shared::record::Record;
 use shared::sets::MigrationStep;
-use shared::time::rfc3339_millis;
 use shared::Config;
 use uuid::Uuid;
 use worker_kit::index_sync::{RecordKey, Synced};
 use worker_kit::search_client::{SearchClient, Transport};
 use worker_kit::sets::SetRow;
 use worker_kit::Fault;
+
+pub(crate) use crate::job_row::JobRow;
 
 /// A better-auth session, with the caller's role in its active organization.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,87 +53,6 @@ pub(crate) struct ApiKeyRow {
 pub(crate) struct KeyUse {
     pub key: ApiKeyRow,
     pub creator_role: Option<String>,
-}
-
-/// A job row as stored.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct JobRow {
-    pub id: String,
-    pub organization_id: String,
-    pub table_name: Option<String>,
-    pub record_id: Option<String>,
-    pub model: String,
-    pub content: String,
-    pub content_hash: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    /// 1 when the content was cut to the model's input limit.
-    pub truncated: i64,
-    /// SQL `hex()` of the compact vector of a job not bound to a record (the job route only).
-    #[serde(default)]
-    pub vector_hex: Option<String>,
-    pub backfill_id: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub completed_at: Option<i64>,
-}
-
-impl JobRow {
-    /// A new `queued` row for a job about to be sent.
-    pub(crate) fn queued(job: &EmbeddingJob, backfill_id: Option<&str>, now_ms: i64) -> Self {
-        JobRow {
-            id: job.job_id.to_string(),
-            organization_id: job.organization_id.clone(),
-            table_name: job.table.clone(),
-            record_id: job.id.clone(),
-            model: job.model.clone(),
-            content: job.content.clone(),
-            content_hash: job.content_hash.clone(),
-            status: JobStatus::Queued.as_str().to_owned(),
-            attempts: 0,
-            last_error: None,
-            truncated: 0,
-            vector_hex: None,
-            backfill_id: backfill_id.map(str::to_owned),
-            created_at: now_ms,
-            updated_at: now_ms,
-            completed_at: None,
-        }
-    }
-
-    pub(crate) fn status(&self) -> Result<JobStatus, Fault> {
-        JobStatus::parse(&self.status).ok_or_else(|| {
-            Fault(format!(
-                "job {} has unknown status `{}`",
-                self.id, self.status
-            ))
-        })
-    }
-
-    pub(crate) fn view(&self) -> Result<JobView, Fault> {
-        let embedding = self
-            .vector_hex
-            .as_deref()
-            .map(shared::vector::decode_hex)
-            .transpose()
-            .map_err(|e| Fault(format!("job {}: {e}", self.id)))?;
-        Ok(JobView {
-            job_id: self.id.clone(),
-            status: self.status()?,
-            model: self.model.clone(),
-            table: self.table_name.clone(),
-            id: self.record_id.clone(),
-            attempts: self.attempts,
-            last_error: self.last_error.clone(),
-            truncated: self.truncated != 0,
-            embedding,
-            backfill_id: self.backfill_id.clone(),
-            created_at: rfc3339_millis(self.created_at),
-            updated_at: rfc3339_millis(self.updated_at),
-            completed_at: self.completed_at.map(rfc3339_millis),
-        })
-    }
 }
 
 /// Which jobs a list shows.
@@ -194,16 +116,25 @@ pub(crate) struct LastError {
     pub updated_at: i64,
 }
 
-/// D1, as the gateway uses it. Every method is one round trip; every query is scoped to an
-/// organization, and table and column names come from the validated config only.
-pub(crate) trait Store {
+/// D1 itself: whether it answers, and what this request has asked of it (`GET /health`, and
+/// the logs of a backfill).
+pub(crate) trait Database {
     /// The D1 statements this store has prepared so far: the request's share of D1's queries
     /// per invocation (50 on Workers Free), for the logs.
     fn statements(&self) -> usize;
     async fn ping(&self) -> Result<(), Fault>;
+}
+
+/// What authentication reads ([`crate::auth`]): a better-auth session by its token, an API key
+/// by its hash.
+pub(crate) trait Credentials {
     async fn session(&self, token: &str) -> Result<Option<SessionRow>, Fault>;
     /// The unrevoked key with this hash, marking it used, with its creator's role now.
     async fn use_api_key(&self, key_hash: &str, now_ms: i64) -> Result<Option<KeyUse>, Fault>;
+}
+
+/// An organization's API keys, as [`crate::keys`] manages them.
+pub(crate) trait ApiKeys {
     async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), Fault>;
     async fn api_keys(&self, organization_id: &str) -> Result<Vec<ApiKeyRow>, Fault>;
     async fn revoke_api_key(
@@ -212,7 +143,13 @@ pub(crate) trait Store {
         id: &str,
         now_ms: i64,
     ) -> Result<bool, Fault>;
+}
 
+/// The records of the embedding tables, with what their writes do to their stored vectors
+/// ([`crate::records`], the record a job names in [`crate::jobs`] and [`crate::embeddings`],
+/// [`crate::backfill`]'s candidates). Table and column names come from the validated config
+/// only.
+pub(crate) trait Records {
     /// A record's columns, if it exists in the organization.
     async fn record(
         &self,
@@ -269,7 +206,11 @@ pub(crate) trait Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<BackfillCandidate>, Fault>;
+}
 
+/// The embedding jobs' rows: written before their messages are sent, read by the job routes,
+/// moved back to `queued` by a replay ([`crate::embeddings`], [`crate::jobs`]).
+pub(crate) trait Jobs {
     /// Writes job rows, all in one transaction, in a statement or two however many they are.
     async fn insert_jobs(&self, jobs: &[JobRow]) -> Result<(), Fault>;
     async fn mark_jobs_failed(
@@ -285,6 +226,11 @@ pub(crate) trait Store {
     /// one statement so that two replays cannot both win; `false` when the job was not in such a
     /// state.
     async fn requeue_job(&self, job: &EmbeddingJob, now_ms: i64) -> Result<bool, Fault>;
+}
+
+/// A table's vector sets (`shared::sets`) and the embedding health counted from them, as
+/// [`crate::status`] reports them and starts a model change.
+pub(crate) trait Sets {
     /// The table's embedding health in the organization (two round trips while a model
     /// change runs: its coverage is counted once the sets are known).
     async fn table_health(
@@ -293,8 +239,8 @@ pub(crate) trait Store {
         organization_id: &str,
         now_ms: i64,
     ) -> Result<TableHealth, Fault>;
-    /// Makes sure of the table's configured set (`worker_kit::sets::ensure`): the sets it made,
-    /// and the live sets after.
+    /// Makes sure of the table's configured set as the command decides
+    /// (`shared::sets::plan`): the sets it changed (made or gave up), and the live sets after.
     async fn ensure_sets(
         &self,
         table: &TableConfig,
@@ -302,6 +248,12 @@ pub(crate) trait Store {
         now_ms: i64,
     ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault>;
 }
+
+/// D1, as the gateway uses it: every port above, each method one round trip, every query
+/// scoped to an organization.
+pub(crate) trait Store: Database + Credentials + ApiKeys + Records + Jobs + Sets {}
+
+impl<T: Database + Credentials + ApiKeys + Records + Jobs + Sets> Store for T {}
 
 /// The producer side of both lanes' queues (`shared::lane`).
 pub(crate) trait JobQueue {

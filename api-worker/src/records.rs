@@ -21,7 +21,7 @@ use worker_kit::index_sync::RecordKey;
 use crate::auth::Caller;
 use crate::embeddings::submit_one;
 use crate::error::{Error, Result};
-use crate::ports::{App, Ports, RecordWrite, Store, VectorIndexes};
+use crate::ports::{App, Ports, RecordWrite, Records, VectorIndexes};
 
 /// The table a CRUD route names, if it is an embedding table.
 pub(crate) fn table<'a>(app: &'a App<impl Ports>, name: &str) -> Result<&'a TableConfig> {

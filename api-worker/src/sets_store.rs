@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 use shared::config::TableConfig;
-use shared::sets::VectorSet;
+use shared::sets::{Starter, VectorSet};
 use worker_kit::d1::{ident, text};
 use worker_kit::sets::{self, CoverageRow, SetRow, SET_ROW};
 use worker_kit::Fault;
@@ -132,19 +132,26 @@ impl D1Store {
         Ok(health)
     }
 
+    /// Makes sure of the table's configured set as the command decides
+    /// (`shared::sets::plan`, `Starter::Command`): the sets it changed (made, or gave up: their
+    /// first step is the command's to send) and those live now.
     pub(crate) async fn make_sure_of_sets(
         &self,
         table: &TableConfig,
         organization_id: &str,
         now_ms: i64,
     ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault> {
-        let pairs = serde_json::to_string(&[sets::pair(organization_id, table)])?;
-        let ensure = sets::ensure(&self.db, &pairs, now_ms)?;
-        self.count(ensure.len());
-        let results = self.db.batch(ensure.to_vec()).await?;
-        let [_, created, live] = results.as_slice() else {
-            return Err(Fault("D1 returned other than three results".into()));
-        };
-        Ok((created.results::<SetRow>()?, live.results::<SetRow>()?))
+        let (live, applied) = sets::ensure(
+            &self.db,
+            &[(organization_id, table)],
+            Starter::Command,
+            now_ms,
+        )
+        .await?;
+        self.count(applied.statements);
+        Ok((
+            applied.made.into_iter().chain(applied.given_up).collect(),
+            live,
+        ))
     }
 }

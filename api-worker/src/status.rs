@@ -13,6 +13,7 @@
 use serde::Serialize;
 use shared::access::Action;
 use shared::config::TableConfig;
+use shared::job::JobStatus;
 use shared::sets::{blocked, SetRole, VectorSet};
 use shared::time::rfc3339_millis;
 use shared::{ApiError, ErrorCode};
@@ -21,7 +22,7 @@ use worker_kit::sets::SetRow;
 
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::ports::{App, JobQueue, Ports, Store, TableHealth};
+use crate::ports::{App, JobQueue, Ports, Sets, TableHealth};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -136,8 +137,11 @@ pub(crate) fn table_status(table: &TableConfig, health: &TableHealth, now_ms: i6
         status: e.status.clone(),
         message: e.message.clone(),
         at: rfc3339_millis(e.updated_at),
-        retry: matches!(e.status.as_str(), "dead" | "failed")
-            .then(|| format!("/api/v1/embeddings/jobs/{}/retry", e.id)),
+        retry: matches!(
+            JobStatus::parse(&e.status),
+            Some(JobStatus::Dead | JobStatus::Failed)
+        )
+        .then(|| format!("/api/v1/embeddings/jobs/{}/retry", e.id)),
     });
     TableStatus {
         table: table.name.clone(),

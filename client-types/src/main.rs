@@ -2,29 +2,47 @@
 //! the project's `embeddings.toml` into `clients/typescript/src/embeddings.generated.ts`: the
 //! search services with their tables, metadata fields, shorthand options, models and
 //! dimensions; a filter type per table; the model catalogue; the access table (who may do what,
-//! per table and project-wide); and the constants an embedding job is held to. With `--check`
-//! it writes nothing and fails when the file is not what the config renders, so a config change
-//! cannot leave the client typed by the old one.
+//! per table and project-wide); and the constants an embedding job is held to. Beside it,
+//! `clients/typescript/test/enqueue.golden.json`: the enqueue rule's outcomes, which the
+//! client's tests expect of its own check. With `--check` it writes nothing and fails when a
+//! file is not what the config renders, so a config or rule change cannot leave the client
+//! behind.
 //!
 //! - [`access`]: the roles each action allows, resolved by `shared`'s rule.
+//! - [`golden`]: the enqueue rule's golden cases, resolved by `shared::enqueue`.
 //! - [`names`]: a metadata field's camelCase shorthand, and names as TypeScript keys.
-//! - [`render`]: the file itself, a pure function of the config.
+//! - [`render`]: the generated file itself, a pure function of the config.
 
 mod access;
+mod golden;
 mod names;
 mod render;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use shared::Config;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../embeddings.toml");
-const OUTPUT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../clients/typescript/src/embeddings.generated.ts"
-);
-/// The output as the workspace names it, for messages.
-const OUTPUT_NAME: &str = "clients/typescript/src/embeddings.generated.ts";
+
+/// The files written, as the workspace names them, each with what `config` renders into it.
+fn outputs(config: &Config) -> [(&'static str, String); 2] {
+    [
+        (
+            "clients/typescript/src/embeddings.generated.ts",
+            render::render(config),
+        ),
+        (
+            "clients/typescript/test/enqueue.golden.json",
+            golden::render(config),
+        ),
+    ]
+}
+
+/// Where the workspace's `name` is on disk.
+fn path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,9 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rendered = match std::fs::read_to_string(CONFIG) {
+    let config = match std::fs::read_to_string(CONFIG) {
         Ok(text) => match Config::parse(&text) {
-            Ok(config) => render::render(&config),
+            Ok(config) => config,
             Err(errors) => {
                 eprintln!("{errors}");
                 return ExitCode::FAILURE;
@@ -49,29 +67,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut code = ExitCode::SUCCESS;
+    for (name, rendered) in outputs(&config) {
+        if !update(name, &rendered, check) {
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+/// Compares the file `name` with `rendered`, and writes it when it differs unless `check`;
+/// whether the file is (now) what was rendered.
+fn update(name: &str, rendered: &str, check: bool) -> bool {
     // A missing file differs from any rendering.
-    let committed = std::fs::read_to_string(OUTPUT).unwrap_or_default();
-    let difference = first_difference(&committed, &rendered);
-    match (difference, check) {
+    let committed = std::fs::read_to_string(path(name)).unwrap_or_default();
+    match (first_difference(&committed, rendered), check) {
         (None, _) => {
-            println!("client-types: {OUTPUT_NAME} is up to date");
-            ExitCode::SUCCESS
+            println!("client-types: {name} is up to date");
+            true
         }
         (Some(line), true) => {
             eprintln!(
-                "client-types: {OUTPUT_NAME} is out of date: from line {line} it differs from what \
+                "client-types: {name} is out of date: from line {line} it differs from what \
                  embeddings.toml renders; run `cargo run -p client-types` and commit the result"
             );
-            ExitCode::FAILURE
+            false
         }
-        (Some(_), false) => match std::fs::write(OUTPUT, rendered) {
+        (Some(_), false) => match std::fs::write(path(name), rendered) {
             Ok(()) => {
-                println!("client-types: wrote {OUTPUT_NAME}");
-                ExitCode::SUCCESS
+                println!("client-types: wrote {name}");
+                true
             }
             Err(e) => {
-                eprintln!("client-types: cannot write {OUTPUT_NAME}: {e}");
-                ExitCode::FAILURE
+                eprintln!("client-types: cannot write {name}: {e}");
+                false
             }
         },
     }
@@ -95,13 +124,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_committed_file_is_what_the_projects_config_renders() {
+    fn the_committed_files_are_what_the_projects_config_renders() {
         let config = Config::parse(&std::fs::read_to_string(CONFIG).unwrap()).unwrap();
-        let committed = std::fs::read_to_string(OUTPUT).unwrap_or_default();
-        if let Some(line) = first_difference(&committed, &render::render(&config)) {
-            panic!(
-                "{OUTPUT_NAME} is out of date from line {line}: run `cargo run -p client-types`"
-            );
+        for (name, rendered) in outputs(&config) {
+            let committed = std::fs::read_to_string(path(name)).unwrap_or_default();
+            if let Some(line) = first_difference(&committed, &rendered) {
+                panic!("{name} is out of date from line {line}: run `cargo run -p client-types`");
+            }
         }
     }
 

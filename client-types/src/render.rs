@@ -166,7 +166,25 @@ fn write_job_rules(out: &mut String) -> fmt::Result {
             write!(class, "-\\u{:04x}", u32::from(last))?;
         }
     }
-    writeln!(out, "export const whitespace = /[{class}]/u;")
+    writeln!(out, "export const whitespace = /[{class}]/u;")?;
+    writeln!(
+        out,
+        "\n/** Most characters (code points) of text a request may carry (`shared::guard::MAX_TEXT_CHARS`). */"
+    )?;
+    writeln!(
+        out,
+        "export const maxTextChars = {};",
+        guard::MAX_TEXT_CHARS
+    )?;
+    writeln!(
+        out,
+        "\n/** Longest record id, in bytes (`shared::guard::MAX_RECORD_ID_BYTES`). */"
+    )?;
+    writeln!(
+        out,
+        "export const maxRecordIdBytes = {};",
+        guard::MAX_RECORD_ID_BYTES
+    )
 }
 
 fn write_types(out: &mut String, config: &Config) -> fmt::Result {
@@ -307,6 +325,8 @@ limit = 3
         let out = render_toml("");
         assert!(out.contains("export const messageVersion = 1;"));
         assert!(out.contains("export const maxInputChars = 2048;"));
+        assert!(out.contains("export const maxTextChars = 65536;"));
+        assert!(out.contains("export const maxRecordIdBytes = 64;"));
         assert!(out.contains("export const defaultModel = \"@cf/baai/bge-base-en-v1.5\";"));
         assert!(out.contains(
             "export const whitespace = /[\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000]/u;"

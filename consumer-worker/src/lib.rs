@@ -10,6 +10,7 @@
 //!   pages, the switch, the clean-up of the old set.
 //! - [`dead_letter`]: a batch of `embeddings-dlq`: mark each job `dead` with its last error,
 //!   and resume the model changes of the steps that reached it.
+//! - [`routing`]: which of these handlers each message of a batch goes to, from its queue.
 //! - [`sweep`]: on a cron trigger, send again the jobs left open too long.
 //! - [`ports`]: the job store, the queues and the vector indexes, as traits; [`store`] and
 //!   [`sets_store`] implement the stores over D1, [`bindings`] the rest over Queues and
@@ -20,6 +21,7 @@ mod dead_letter;
 mod deliveries;
 mod migration;
 mod ports;
+mod routing;
 mod sets_store;
 mod store;
 mod sweep;
@@ -33,6 +35,8 @@ use worker_kit::embedder::AnyEmbedder;
 
 use crate::deliveries::Settle;
 use crate::ports::Delivery;
+use crate::routing::{LaneBatch, Route};
+use crate::store::D1Store;
 
 /// Where a job goes once its retries are spent, from either lane's queue (`shared::lane`).
 pub(crate) const EMBEDDINGS_DLQ: &str = "embeddings-dlq";
@@ -47,55 +51,13 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     let store = bindings::store(&env)?;
     let messages = bindings::deliveries(&batch);
     let queue = batch.queue();
-    let settles = match Lane::of_queue(&queue) {
-        Some(lane) => {
-            let embedder =
-                AnyEmbedder::from_env(&env).map_err(|f| worker::Error::RustError(f.0))?;
-            let requeue = bindings::requeue(&env)?;
-            let indexes = bindings::EnvIndexes {
-                env: &env,
-                db: &store.db,
-            };
-            let config = worker_kit::config::config();
-            let consumer = deliveries::Consumer {
-                store: &store,
-                embedder: &embedder,
-                requeue: &requeue,
-                indexes: &indexes,
-                config,
-                policy: bindings::retry_policy(&env),
-                lane,
-            };
-            let steps = migration::Steps {
-                store: &store,
-                requeue: &requeue,
-                indexes: &indexes,
-                config,
-            };
-            let now = worker_kit::now_ms();
-            let (jobs, step_messages) = split(&messages);
-            let mut settles = vec![Settle::Ack; messages.len()];
-            let job_messages: Vec<Delivery> = jobs.iter().map(|&i| messages[i].clone()).collect();
-            if !job_messages.is_empty() {
-                for (&i, settle) in jobs.iter().zip(consumer.handle(&job_messages, now).await) {
-                    settles[i] = settle;
-                }
-            }
-            // A few steps an invocation, each a handful of D1 statements, so that a batch stays
-            // within D1's 50 queries an invocation (Workers Free) beside its jobs' ten; the
-            // rest are sent again to run in a second (`migration::Steps::handle`).
-            let (places, decoded): (Vec<usize>, Vec<MigrationStep>) =
-                step_messages.into_iter().unzip();
-            for (i, settle) in places.into_iter().zip(steps.handle(&decoded, now).await) {
-                settles[i] = settle;
-            }
-            settles
-        }
-        None if queue == EMBEDDINGS_DLQ => {
+    let settles = match routing::route(&queue, &messages) {
+        Route::Lane(lane, sorted) => handle_lane(&env, &store, lane, &messages, sorted).await?,
+        Route::DeadLetter => {
             let requeue = bindings::requeue(&env)?;
             dead_letter::handle(&store, &store, &requeue, &messages, worker_kit::now_ms()).await
         }
-        None => {
+        Route::Unknown => {
             tracing::error!(
                 queue,
                 "batch from a queue this worker does not consume; retrying"
@@ -108,24 +70,50 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     Ok(())
 }
 
-/// The places of the batch's jobs (and of anything else, which job decoding refuses), and its
-/// model-change steps, decoded.
-fn split(messages: &[Delivery]) -> (Vec<usize>, Vec<(usize, MigrationStep)>) {
-    let (mut jobs, mut steps) = (Vec::new(), Vec::new());
-    for (i, message) in messages.iter().enumerate() {
-        if !MigrationStep::is_step(&message.body) {
-            jobs.push(i);
-            continue;
-        }
-        match MigrationStep::decode(message.body.clone()) {
-            Ok(step) => steps.push((i, step)),
-            // Nothing to mark dead, and retrying cannot help.
-            Err(reason) => {
-                tracing::error!(message_id = %message.message_id, reason, "malformed model change step dropped");
-            }
-        }
+/// A lane's batch: its jobs to [`deliveries`], its model-change steps to [`migration`].
+async fn handle_lane(
+    env: &Env,
+    store: &D1Store,
+    lane: Lane,
+    messages: &[Delivery],
+    sorted: LaneBatch,
+) -> Result<Vec<Settle>> {
+    let embedder = AnyEmbedder::from_env(env).map_err(|f| worker::Error::RustError(f.0))?;
+    let requeue = bindings::requeue(env)?;
+    let indexes = bindings::EnvIndexes { env, db: &store.db };
+    let config = worker_kit::config::config();
+    let consumer = deliveries::Consumer {
+        store,
+        embedder: &embedder,
+        requeue: &requeue,
+        indexes: &indexes,
+        config,
+        policy: bindings::retry_policy(env),
+        lane,
+    };
+    let steps = migration::Steps {
+        store,
+        requeue: &requeue,
+        indexes: &indexes,
+        config,
+    };
+    let now = worker_kit::now_ms();
+    for (i, reason) in &sorted.dropped {
+        tracing::error!(message_id = %messages[*i].message_id, reason, "malformed model change step dropped");
     }
-    (jobs, steps)
+    let mut settles = vec![Settle::Ack; messages.len()];
+    let job_messages: Vec<Delivery> = sorted.jobs.iter().map(|&i| messages[i].clone()).collect();
+    if !job_messages.is_empty() {
+        let handled = consumer.handle(&job_messages, now).await;
+        routing::place(&mut settles, &sorted.jobs, handled);
+    }
+    // A few steps an invocation, each a handful of D1 statements, so that a batch stays within
+    // D1's 50 queries an invocation (Workers Free) beside its jobs' ten; the rest are sent
+    // again to run in a second (`migration::Steps::handle`).
+    let (places, decoded): (Vec<usize>, Vec<MigrationStep>) = sorted.steps.into_iter().unzip();
+    let handled = steps.handle(&decoded, now).await;
+    routing::place(&mut settles, &places, handled);
+    Ok(settles)
 }
 
 #[event(scheduled)]

@@ -10,7 +10,7 @@ use shared::message::EmbeddingJob;
 use shared::sets::{Migration, MigrationStep, SetRole, VectorSet};
 use worker_kit::index_sync::{RecordKey, Synced};
 
-use worker_kit::sets::SetRow;
+use worker_kit::sets::{Applied, SetRow};
 
 use crate::migration::{Coverage, Page, RetiringRow, Switched};
 use worker_kit::Fault;
@@ -172,16 +172,19 @@ pub(crate) trait MigrationStore {
     /// each organization's oldest before any organization's second
     /// (`shared::sets::fair_order`).
     async fn stalled(&self, unmoved_since: i64, limit: u32) -> Result<Vec<SetRow>, Fault>;
-    /// Up to `limit` organizations' tables whose active set is not the configured one and
-    /// that have no building set: a deploy changed their model, and nothing wrote to them since.
-    /// Each organization's first before any organization's second, as for `stalled`.
+    /// Up to `limit` organizations' tables whose configured set is not building, and whose
+    /// active set is not the configured one or that build another: a deploy changed their
+    /// model, and nothing wrote to them since. What becomes of each is
+    /// `shared::sets::plan`'s to decide. Each organization's first before any organization's
+    /// second, as for `stalled`.
     async fn unconfigured(
         &self,
         configured: &[(&TableConfig, VectorSet)],
         limit: u32,
     ) -> Result<Vec<(String, String)>, Fault>;
-    /// [`worker_kit::sets::ensure`] for `pairs`: the sets it made.
-    async fn ensure(&self, pairs: &[serde_json::Value], now_ms: i64) -> Result<Vec<SetRow>, Fault>;
+    /// Makes sure of the configured sets of these organizations' tables (organization, table),
+    /// as a worker decides (`worker_kit::sets::ensure`): the sets it gave up and made.
+    async fn ensure(&self, tables: &[(String, String)], now_ms: i64) -> Result<Applied, Fault>;
     /// The building and retiring sets of these organizations' tables (organization, table).
     async fn changing_sets(&self, tables: &[(String, String)]) -> Result<Vec<SetRow>, Fault>;
     /// Up to `limit` live records of the active set after `after`, in id order, that the

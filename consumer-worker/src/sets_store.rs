@@ -5,10 +5,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
+use shared::sets::Starter;
 use shared::sets::{Migration, VectorSet};
 use worker::wasm_bindgen::JsValue;
 use worker_kit::d1::{self, ident, number, optional, text};
-use worker_kit::sets::{active_rows, CoverageRow, SetRow, EARLIER_BATCHES, SET_ROW, UNCOVERED};
+use worker_kit::sets::{
+    self, active_rows, Applied, CoverageRow, SetRow, EARLIER_BATCHES, SET_ROW, UNCOVERED,
+};
 use worker_kit::Fault;
 
 use crate::migration::{Coverage, Page, PageRecord, RetiringRow, Switched};
@@ -104,7 +107,9 @@ impl MigrationStore for D1Store {
         }
         let items: Vec<Value> = configured
             .iter()
-            .map(|(table, set)| json!([table.name, set.model, set.location]))
+            .map(|(table, set)| {
+                json!({ "table": table.name, "model": set.model, "location": set.location })
+            })
             .collect();
         self.count(1);
         // In turns across organizations, as `stalled`.
@@ -115,13 +120,17 @@ impl MigrationStore for D1Store {
                      ROW_NUMBER() OVER (PARTITION BY a.organization_id
                          ORDER BY a.updated_at) AS turn
                  FROM embedding_sets a
-                 JOIN json_each(?1) c ON c.value ->> 0 = a.table_name
+                 JOIN json_each(?1) c ON c.value ->> 'table' = a.table_name
                  WHERE a.role = 'active'
-                   AND (a.model != c.value ->> 1 OR a.location != c.value ->> 2)
-                   AND NOT (a.location = c.value ->> 2 AND a.location LIKE 'vectorize:%')
                    AND NOT EXISTS (SELECT 1 FROM embedding_sets b
                        WHERE b.organization_id = a.organization_id
-                         AND b.table_name = a.table_name AND b.role = 'building'))
+                         AND b.table_name = a.table_name AND b.role = 'building'
+                         AND b.model = c.value ->> 'model'
+                         AND b.location = c.value ->> 'location')
+                   AND (a.model != c.value ->> 'model' OR a.location != c.value ->> 'location'
+                       OR EXISTS (SELECT 1 FROM embedding_sets b
+                           WHERE b.organization_id = a.organization_id
+                             AND b.table_name = a.table_name AND b.role = 'building')))
              ORDER BY turn, updated_at LIMIT ?2",
             &[
                 text(&serde_json::to_string(&items)?),
@@ -137,18 +146,17 @@ impl MigrationStore for D1Store {
             .collect())
     }
 
-    async fn ensure(&self, pairs: &[Value], now_ms: i64) -> Result<Vec<SetRow>, Fault> {
-        if pairs.is_empty() {
-            return Ok(Vec::new());
+    async fn ensure(&self, tables: &[(String, String)], now_ms: i64) -> Result<Applied, Fault> {
+        let wanted: Vec<(&str, &TableConfig)> = tables
+            .iter()
+            .filter_map(|(org, table)| Some((org.as_str(), self.config.table(table)?)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Applied::default());
         }
-        self.count(3);
-        let statements =
-            worker_kit::sets::ensure(&self.db, &serde_json::to_string(pairs)?, now_ms)?;
-        let results = self.db.batch(statements.to_vec()).await?;
-        Ok(match results.get(1) {
-            Some(created) => created.results::<SetRow>()?,
-            None => Vec::new(),
-        })
+        let (_, applied) = sets::ensure(&self.db, &wanted, Starter::Worker, now_ms).await?;
+        self.count(applied.statements);
+        Ok(applied)
     }
 
     async fn changing_sets(&self, tables: &[(String, String)]) -> Result<Vec<SetRow>, Fault> {
@@ -234,7 +242,7 @@ impl MigrationStore for D1Store {
             let Some(id) = id else { continue };
             page.records.push(PageRecord {
                 id,
-                text: table.embedding_text(&row),
+                text: table.has_text(&row).then(|| table.embedding_text(&row)),
                 covered,
                 stored_hash,
                 queued,

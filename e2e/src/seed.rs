@@ -1,5 +1,6 @@
-//! Vectors written straight into D1's `embedding_vectors`, as the consumer leaves them: for
-//! benchmarks and tests that need more rows than the model could embed in their time.
+//! Rows written straight into D1 behind the API's back: vectors into `embedding_vectors`, as
+//! the consumer leaves them, for benchmarks and tests that need more rows than the model could
+//! embed in their time; and notes, as an app's own writes would leave them.
 
 use shared::quantized::Quantized;
 use shared::topk::normalized;
@@ -59,7 +60,6 @@ impl VectorRow<'_> {
             metadata,
             seq,
         } = *self;
-        let quoted = |text: &str| format!("'{}'", text.replace('\'', "''"));
         let (blob, codes) = match vector {
             Some(vector) => (
                 format!("X'{}'", shared::hex(&shared::vector::encode(vector))),
@@ -85,4 +85,22 @@ impl VectorRow<'_> {
             quoted(location),
         )
     }
+}
+
+/// One note of `organization_id`, as one SQL statement: what an app's own write of it leaves.
+pub fn note_sql(id: &str, organization_id: &str, topic: &str, title: &str, body: &str) -> String {
+    format!(
+        "INSERT INTO notes (id, organization_id, topic, title, body, created_at, updated_at) \
+         VALUES ({}, {}, {}, {}, {}, 0, 0);",
+        quoted(id),
+        quoted(organization_id),
+        quoted(topic),
+        quoted(title),
+        quoted(body),
+    )
+}
+
+/// `text` as an SQL string literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }

@@ -1,5 +1,8 @@
 //! A benchmark's figure against its target, printed so that the figure shown agrees with the
-//! verdict: a ratio of 0.8997 against `>= 0.90` shows as 0.89, not as a 0.90 that is "NOT met".
+//! verdict: a ratio of 0.8997 against `>= 0.90` shows as 0.89, not as a 0.90 that is "NOT met";
+//! and the summary line each figure is printed as.
+
+use std::fmt::Display;
 
 /// A target: the figure must reach the bound, or stay within it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +64,17 @@ fn fixed(value: f64, decimals: i32) -> String {
         "{value:.prec$}",
         prec = usize::try_from(decimals).unwrap_or(0)
     )
+}
+
+/// Prints a figure as its summary line, `summary|what|figure|target|verdict`: the lines
+/// `scripts/bench` collects from every benchmark into one table of targets.
+pub fn summary(
+    what: impl Display,
+    figure: impl Display,
+    target: impl Display,
+    verdict: impl Display,
+) {
+    println!("summary|{what}|{figure}|{target}|{verdict}");
 }
 
 #[cfg(test)]

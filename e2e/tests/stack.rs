@@ -4,25 +4,31 @@
 //!
 //! - this file: health, the queue round trip, guards, the embed route;
 //! - [`gateway`]: every route against every kind of bad credential, and each route's happy path;
+//! - [`chunked`]: a body without a length, held to the same cap as one with;
 //! - [`consumer`]: the pipeline from the queue to stored vectors, under faults;
 //! - [`search`]: classified search, filters, the gray zone and vector queries, on both backends;
-//! - [`backends`]: the two search backends (D1 and the Vectorize stand-in), and what only a
-//!   running Vectorize shows;
+//! - [`backends`]: the two search backends (D1 and the Vectorize stand-in);
+//! - [`vectorize`]: what only a running Vectorize shows;
 //! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
-//! - [`limits`]: metadata bounds, rate limits and the bulk queue (README, "Limits and
-//!   fairness");
+//! - [`limits`]: metadata bounds, rate limits and the bulk queue (docs/limits.md);
 //! - [`checker`]: seeded random histories on both backends, checked against an oracle;
 //! - [`app`]: the example application Worker: better-auth sign-ups, and search over RPC;
+//! - [`app_roles`]: what each role gets from the example app's routes;
 //! - [`model_change`]: tables change model under live data (a stack of its own, restarted with
 //!   workers built from another config);
+//! - [`model_change_command`]: the model-change command, sent again and again;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/app.rs"]
 mod app;
+#[path = "stack/app_roles.rs"]
+mod app_roles;
 #[path = "stack/backends.rs"]
 mod backends;
-#[path = "stack/checker.rs"]
+#[path = "stack/checker/mod.rs"]
 mod checker;
+#[path = "stack/chunked.rs"]
+mod chunked;
 #[path = "stack/consumer.rs"]
 mod consumer;
 #[path = "stack/fuzz.rs"]
@@ -33,10 +39,16 @@ mod gateway;
 mod limits;
 #[path = "stack/model_change.rs"]
 mod model_change;
+#[path = "stack/model_change_command.rs"]
+mod model_change_command;
+#[path = "stack/rng.rs"]
+mod rng;
 #[path = "stack/search.rs"]
 mod search;
 #[path = "stack/tenancy.rs"]
 mod tenancy;
+#[path = "stack/vectorize.rs"]
+mod vectorize;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,12 +187,15 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
     let mut trials: Vec<Trial> = tests
         .into_iter()
         .chain(gateway::TESTS.iter().copied())
+        .chain(chunked::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
-        .chain(backends::VECTORIZE_TESTS.iter().copied())
+        .chain(vectorize::TESTS.iter().copied())
         .chain(tenancy::TESTS.iter().copied())
         .chain(limits::TESTS.iter().copied())
         .chain(app::TESTS.iter().copied())
+        .chain(app_roles::TESTS.iter().copied())
         .chain(model_change::TESTS.iter().copied())
+        .chain(model_change_command::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())
         .chain(search::D1_TESTS.iter().copied())
         .map(|(name, test)| {

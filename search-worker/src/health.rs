@@ -9,8 +9,8 @@
 //! budgets are configuration, the same for everyone. Hit and miss counts, evictions and
 //! answers given are the isolate's and are never answered.
 //!
-//! [`VectorCache::usage`]: crate::cache::VectorCache::usage
-//! [`QueryCache::usage`]: crate::cache::QueryCache::usage
+//! [`VectorCache::usage`]: crate::cache::budget::VectorCache::usage
+//! [`QueryCache::usage`]: crate::cache::queries::QueryCache::usage
 
 use serde_json::{json, Value};
 use shared::ApiError;

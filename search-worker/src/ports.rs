@@ -94,11 +94,11 @@ pub(crate) struct Pending {
 /// The bytes of rows one catch-up brings in at most, once the rows it finds take more: a table
 /// larger than this is read a page at a time, each page applied (and other tenants' tables
 /// evicted past the budget) before the next is read, so the isolate never holds more than one
-/// page in transit (`cache::DEFAULT_TABLE_BOUND` says what that costs). 6 MB: about 11,000
+/// page in transit (`cache::snapshot::DEFAULT_TABLE_BOUND` says what that costs). 6 MB: about 11,000
 /// rows of 384 dimensions, so that a first search of 10,000 still reads them in one round trip.
 pub(crate) const PAGE_BYTES: usize = 6 << 20;
 
-/// What a catch-up may bring into the isolate, counted as `cache::Snapshot::table_bytes`
+/// What a catch-up may bring into the isolate, counted as `cache::snapshot::Snapshot::table_bytes`
 /// counts a table: a row's codes and overhead (`row_cost`, by the set's dimensions) beside its
 /// id and its metadata's text; a tombstone (neither codes nor metadata) nothing. D1 sends no
 /// row at all when those since the `seq` take more than `bytes`; else all of them when they fit

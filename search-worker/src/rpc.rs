@@ -7,7 +7,7 @@ use serde_json::Value;
 use shared::message::EmbeddingJob;
 use shared::rpc::{self, argument, method, EnqueueRequest, Enqueued};
 use shared::search::{EmbedRequest, GrayZoneRequest, QueryRequest, SearchRequest};
-use shared::{guard, ApiError, Config, ErrorCode};
+use shared::{enqueue, ApiError, Config, ErrorCode};
 use uuid::Uuid;
 use worker_kit::embedder::Embedder;
 
@@ -109,51 +109,21 @@ fn organization(value: Value) -> Result<String, ApiError> {
     }
 }
 
-/// The job `enqueue` sends: by the service's model, the named model, or the default one; for a
-/// record, by its table's model, which neither may contradict (a table's vectors never mix
-/// models).
+/// The job `enqueue` sends, resolved by the enqueue rule ([`enqueue::resolve`]) with no access
+/// check of its own: search-worker trusts the Workers bound to it. It is sent as a custom
+/// pipeline's job: the consumer writes its row.
 pub(crate) fn job(
     config: &Config,
     organization_id: &str,
     request: &EnqueueRequest,
     job_id: Uuid,
 ) -> Result<EmbeddingJob, ApiError> {
-    let model = EmbedRequest {
-        text: request.text.clone(),
-        service: request.service.clone(),
-        model: request.model.clone(),
-    }
-    .resolve(config)?;
-    let target = match (&request.table, &request.id) {
-        (Some(name), Some(id)) => {
-            let table = config.table(name).ok_or_else(|| {
-                ApiError::not_found(format!("`{name}` is not an embedding table"))
-            })?;
-            let given = request.service.is_some() || request.model.is_some();
-            if given && model.name != table.model().name {
-                return Err(ApiError::invalid(format!(
-                    "table `{name}` embeds with `{}`; its vectors cannot mix models",
-                    table.model().name
-                )));
-            }
-            Some((name.clone(), guard::record_id(id)?.to_owned()))
-        }
-        (None, None) => None,
-        _ => {
-            return Err(ApiError::invalid(
-                "give `table` and `id` together, or neither",
-            ))
-        }
-    };
-    let model = match &target {
-        Some((name, _)) => config.table(name).map_or(model, |t| t.model()),
-        None => model,
-    };
+    let resolved = enqueue::resolve(config, request.asked(), enqueue::trusted)?;
     Ok(EmbeddingJob::new(
         job_id,
         organization_id,
-        model.name,
+        resolved.model.name,
         request.text.as_str(),
-        target,
+        resolved.target.map(|target| target.names()),
     ))
 }

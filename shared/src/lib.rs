@@ -11,7 +11,9 @@
 //! - [`metadata`]: the bound on each metadata value, and the check every writer applies.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
-//! - [`sets`]: vector sets (one model, one place) and the model change between two of them.
+//! - [`enqueue`]: the enqueue rule: what a request for a job is for, and by which model.
+//! - [`sets`]: vector sets (one model, one place) and the model change between two of them,
+//!   as one state machine: what a table's sets become, and what each step does next.
 //! - [`disposition`]: what becomes of each queue message (ack, retry with backoff, dead).
 //! - [`vector`]: vectors as stored (compact bytes) and indexed (Vectorize ids), and cosine.
 //! - [`lane`]: live and bulk work on two queues, and which lane a job travels on.
@@ -34,6 +36,7 @@ pub mod api_key;
 pub mod classify;
 pub mod config;
 pub mod disposition;
+pub mod enqueue;
 pub mod error;
 pub mod expiring;
 pub mod filter;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::enqueue;
 use crate::error::{ApiError, ErrorCode};
 
 /// The names of search-worker's RPC methods.
@@ -34,8 +35,9 @@ pub mod method {
 }
 
 /// `enqueue(organizationId, request)`: an embedding job for `text`, by a service's model, a
-/// named model or the default one, optionally for a record (`table` and `id` together). The
-/// job goes to the queue as a custom pipeline's would: the consumer creates its row.
+/// named model or the default one, optionally for a record (`table` and `id` together), as
+/// [`crate::enqueue`] rules. The job goes to the queue as a custom pipeline's would: the
+/// consumer creates its row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnqueueRequest {
@@ -48,6 +50,20 @@ pub struct EnqueueRequest {
     pub table: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl EnqueueRequest {
+    /// The request as the enqueue rule reads it.
+    pub fn asked(&self) -> enqueue::Request<'_> {
+        enqueue::Request {
+            text_field: "text",
+            text: &self.text,
+            service: self.service.as_deref(),
+            model: self.model.as_deref(),
+            table: self.table.as_deref(),
+            id: self.id.as_deref(),
+        }
+    }
 }
 
 /// The answer to `enqueue`.

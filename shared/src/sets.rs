@@ -52,6 +52,13 @@ use uuid::Uuid;
 use crate::config::TableConfig;
 use crate::message::{content_hash, MESSAGE_VERSION};
 
+mod switch;
+mod table;
+pub use switch::{
+    switch_delay_seconds, switch_next, SwitchNext, RESTART_AFTER, VECTORIZE_SETTLE_MS,
+};
+pub use table::{plan, Plan, SeenSet, Starter, CONFIG_LEASE_MS, VOUCH_EVERY_MS};
+
 /// Where a set's vectors are kept, for D1 (`shared::config::VectorIndex::location`).
 pub const D1_LOCATION: &str = "d1";
 
@@ -245,20 +252,21 @@ impl Claim {
 }
 
 /// Whether a backfill page enqueues a job for a record it listed: not for one without text
-/// (there is nothing to embed), nor one the building set covers with the record's current
-/// content (`stored_hash`, the set's vector's content hash), nor one a job of the same change
-/// is still open for (`queued`): that job will write the set, and if it ends without doing so,
-/// the switch lists the record again once it is no longer open.
+/// (`text` is none when it has nothing to embed, `TableConfig::has_text`: the coverage the
+/// switch waits for leaves such a record out by the same rule), nor one the building set covers
+/// with the record's current content (`stored_hash`, the set's vector's content hash), nor one
+/// a job of the same change is still open for (`queued`): that job will write the set, and if
+/// it ends without doing so, the switch lists the record again once it is no longer open.
 pub fn needs_job(
     model: &str,
-    text: &str,
+    text: Option<&str>,
     covered: bool,
     stored_hash: Option<&str>,
     queued: bool,
 ) -> bool {
-    !text.trim().is_empty()
-        && !queued
-        && (!covered || stored_hash != Some(content_hash(model, text).as_str()))
+    text.is_some_and(|text| {
+        !queued && (!covered || stored_hash != Some(content_hash(model, text).as_str()))
+    })
 }
 
 /// Orders what the sweep resumes fairly across organizations: each organization's oldest
@@ -367,213 +375,7 @@ pub const DEFERRED_STEP_DELAY_SECONDS: u32 = 1;
 pub const DEAD_LETTER_RESUME_DELAY_SECONDS: u32 = 60;
 /// Vector rows one clean-up step removes.
 pub const CLEANUP_CHUNK: u32 = 500;
-/// How long a Vectorize set waits, once it covers the active set, before it is switched to:
-/// Vectorize shows a write seconds after it accepts it, and the last backfilled records must
-/// be found by the first searches of the new set.
-pub const VECTORIZE_SETTLE_MS: i64 = 10_000;
-
-/// Seconds until a switch that found the building set incomplete looks again: soon at first
-/// (the last jobs are usually moments away), then less often, at most once a minute.
-pub fn switch_delay_seconds(attempt: u32) -> u32 {
-    (1u32 << (attempt / 2).min(6)).min(60)
-}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn step(step: Step) -> MigrationStep {
-        MigrationStep::new(Migration {
-            organization_id: "org_a".into(),
-            table: "notes".into(),
-            model: "@cf/baai/bge-base-en-v1.5".into(),
-            location: "d1".into(),
-            migration_id: Uuid::nil(),
-            seq: 0,
-            step,
-        })
-    }
-
-    #[test]
-    fn a_step_round_trips_as_the_documented_json() {
-        let page = step(Step::Backfill {
-            after: Some("note_0420".into()),
-        });
-        let json = serde_json::to_value(&page).unwrap();
-        assert_eq!(json["migration"]["step"]["kind"], "backfill");
-        assert_eq!(json["migration"]["step"]["after"], "note_0420");
-        assert_eq!(json["migration"]["organizationId"], "org_a");
-        assert!(MigrationStep::is_step(&json));
-        assert_eq!(MigrationStep::decode(json).unwrap(), page);
-        let switch = step(Step::Switch {
-            attempt: 3,
-            covered_at: Some(7),
-        });
-        let back = MigrationStep::decode(serde_json::to_value(&switch).unwrap()).unwrap();
-        assert_eq!(back, switch);
-        let cleanup = serde_json::to_value(step(Step::Cleanup)).unwrap();
-        assert_eq!(cleanup["migration"]["step"]["kind"], "cleanup");
-    }
-
-    #[test]
-    fn a_job_is_not_a_step_and_an_unknown_version_is_refused() {
-        assert!(!MigrationStep::is_step(
-            &serde_json::json!({"version": 1, "jobId": "x"})
-        ));
-        let mut json = serde_json::to_value(step(Step::Cleanup)).unwrap();
-        json["version"] = 2.into();
-        assert!(MigrationStep::decode(json)
-            .unwrap_err()
-            .contains("version 2"));
-    }
-
-    #[test]
-    fn a_step_carries_its_seq_and_one_sent_before_the_fence_reads_as_zero() {
-        let page = step(Step::Backfill { after: None }).then(7, Step::Cleanup);
-        let json = serde_json::to_value(&page).unwrap();
-        assert_eq!(json["migration"]["seq"], 7);
-        assert_eq!(MigrationStep::decode(json.clone()).unwrap(), page);
-        // Already on the queue when this consumer was deployed: no `seq`, and
-        // `deny_unknown_fields` still lets it through.
-        let mut old = json;
-        old["migration"].as_object_mut().unwrap().remove("seq");
-        assert_eq!(MigrationStep::decode(old).unwrap().migration.seq, 0);
-    }
-
-    #[test]
-    fn the_command_resumes_only_a_set_it_made_or_a_chain_that_stopped() {
-        let now = 10 * COMMAND_RESUMES_AFTER_MS;
-        assert!(command_resumes(true, now, now));
-        assert!(!command_resumes(false, now - 1_000, now), "a moving chain");
-        assert!(!command_resumes(
-            false,
-            now - COMMAND_RESUMES_AFTER_MS + 1,
-            now
-        ));
-        assert!(command_resumes(false, now - COMMAND_RESUMES_AFTER_MS, now));
-        assert!(command_resumes(false, 0, now), "a set no step ever moved");
-    }
-
-    #[test]
-    fn only_the_claim_that_moved_the_counter_from_the_steps_seq_runs() {
-        assert_eq!(Claim::of(4, Some(5)), Claim::Run { seq: 5 });
-        // The guard matched no row: another step claimed 4 first, or the role changed.
-        assert_eq!(Claim::of(4, None), Claim::Drop);
-        // A value the guard cannot have moved to from 4 is no claim of this step's.
-        assert_eq!(Claim::of(4, Some(4)), Claim::Drop);
-        assert_eq!(Claim::of(4, Some(9)), Claim::Drop);
-        assert_eq!(Claim::of(u32::MAX, Some(0)), Claim::Drop);
-    }
-
-    #[test]
-    fn backfill_and_switch_work_on_the_building_set_and_clean_up_on_a_retiring_one() {
-        assert_eq!(Step::Backfill { after: None }.works_on(), SetRole::Building);
-        let switch = Step::Switch {
-            attempt: 2,
-            covered_at: None,
-        };
-        assert_eq!(switch.works_on(), SetRole::Building);
-        assert_eq!(Step::Cleanup.works_on(), SetRole::Retiring);
-    }
-
-    #[test]
-    fn a_chain_resumes_from_its_first_page_or_its_clean_up_and_the_active_set_has_none() {
-        assert_eq!(
-            Step::resuming(SetRole::Building),
-            Some(Step::Backfill { after: None })
-        );
-        assert_eq!(Step::resuming(SetRole::Retiring), Some(Step::Cleanup));
-        assert_eq!(Step::resuming(SetRole::Active), None);
-        // What resumes a chain works on the set it resumes.
-        for role in [SetRole::Building, SetRole::Retiring] {
-            assert_eq!(Step::resuming(role).unwrap().works_on(), role);
-        }
-    }
-
-    #[test]
-    fn a_full_page_is_followed_by_the_next_and_a_short_one_by_the_switch() {
-        let full = BACKFILL_PAGE as usize;
-        assert_eq!(
-            Step::after_page(full, Some("note_0500")),
-            Step::Backfill {
-                after: Some("note_0500".into())
-            }
-        );
-        let switch = Step::Switch {
-            attempt: 0,
-            covered_at: None,
-        };
-        assert_eq!(Step::after_page(full - 1, Some("note_0499")), switch);
-        assert_eq!(Step::after_page(0, None), switch);
-    }
-
-    #[test]
-    fn a_page_enqueues_only_records_the_set_lacks_that_no_open_job_of_the_change_brings() {
-        let model = "@cf/baai/bge-base-en-v1.5";
-        let current = content_hash(model, "the text");
-        // Not covered, nothing on its way: a job.
-        assert!(needs_job(model, "the text", false, None, false));
-        // Covered with the current content: none.
-        assert!(!needs_job(
-            model,
-            "the text",
-            true,
-            Some(current.as_str()),
-            false
-        ));
-        // Covered, but with content the record no longer has: a job.
-        assert!(needs_job(model, "the text", true, Some("old"), false));
-        // A job of the change is open for it (a restarted pass): none.
-        assert!(!needs_job(model, "the text", false, None, true));
-        assert!(!needs_job(model, "the text", true, Some("old"), true));
-        // Nothing to embed.
-        assert!(!needs_job(model, "  ", false, None, false));
-    }
-
-    #[test]
-    fn the_sweep_takes_each_organizations_oldest_before_any_organizations_second() {
-        // org_a has many stalled sets, all older than org_b's and org_c's one each.
-        let mut stalled: Vec<(&str, i64)> = (0..5).map(|i| ("org_a", i)).collect();
-        stalled.extend([("org_c", 60), ("org_b", 50), ("org_b", 70)]);
-        let order = fair_order(stalled, |&(org, at)| (org, at));
-        assert_eq!(
-            order,
-            [
-                ("org_a", 0),
-                ("org_b", 50),
-                ("org_c", 60),
-                ("org_a", 1),
-                ("org_b", 70),
-                ("org_a", 2),
-                ("org_a", 3),
-                ("org_a", 4),
-            ]
-        );
-        // With room for three, every organization gets one.
-        let orgs: Vec<&str> = order.iter().take(3).map(|&(org, _)| org).collect();
-        assert_eq!(orgs, ["org_a", "org_b", "org_c"]);
-    }
-
-    #[test]
-    fn two_models_cannot_share_one_vectorize_index() {
-        let set = |model: &str, location: &str| VectorSet {
-            model: model.into(),
-            location: location.into(),
-        };
-        let base = "@cf/baai/bge-base-en-v1.5";
-        let small = "@cf/baai/bge-small-en-v1.5";
-        assert!(blocked(&set(base, "vectorize:V"), &set(small, "vectorize:V")).is_some());
-        // Another index, D1, or the same model elsewhere: all fine.
-        assert!(blocked(&set(base, "vectorize:V"), &set(small, "vectorize:W")).is_none());
-        assert!(blocked(&set(base, "d1"), &set(small, "d1")).is_none());
-        assert!(blocked(&set(base, "vectorize:V"), &set(base, "d1")).is_none());
-    }
-
-    #[test]
-    fn the_switch_looks_again_soon_then_at_most_once_a_minute() {
-        let delays: Vec<u32> = (0..20).map(switch_delay_seconds).collect();
-        assert_eq!(&delays[..6], &[1, 1, 2, 2, 4, 4]);
-        assert!(delays.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(delays[19], 60);
-    }
-}
+#[path = "sets_tests.rs"]
+mod tests;

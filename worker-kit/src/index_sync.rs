@@ -20,12 +20,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
 use shared::sets::binding_of;
 use shared::vector::decode_hex;
 use worker::{D1Database, Env};
 
-use crate::d1::text;
+use crate::vector_rows::{self, IndexedRow};
 use crate::vectorize::{IndexedVector, Vectorize};
 use crate::Fault;
 
@@ -47,28 +46,6 @@ pub struct RecordKey {
     pub organization_id: String,
     pub table: String,
     pub record_id: String,
-}
-
-/// What D1 holds for a record in one Vectorize location.
-#[derive(Debug, Clone, Deserialize)]
-struct Row {
-    organization_id: String,
-    table_name: String,
-    record_id: String,
-    vector_id: String,
-    seq: i64,
-    location: String,
-    vector_hex: Option<String>,
-    metadata: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Version {
-    organization_id: String,
-    table_name: String,
-    record_id: String,
-    location: String,
-    seq: i64,
 }
 
 /// What one [`sync`] wrote to the indexes.
@@ -106,14 +83,14 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
             )));
         }
         rounds += 1;
-        let rows = read_rows(db, &pending).await?;
+        let rows = vector_rows::indexed_rows(db, &pending).await?;
         synced.statements += 1;
         if rows.is_empty() {
             break;
         }
         let written: HashMap<(RecordKey, String), i64> = rows
             .iter()
-            .map(|row| ((row_key(row), row.location.clone()), row.seq))
+            .map(|row| ((row.key(), row.location.clone()), row.seq))
             .collect();
         let mut by_binding: BTreeMap<String, (Vec<IndexedVector>, Vec<String>)> = BTreeMap::new();
         let mut keys_of: HashMap<String, RecordKey> = HashMap::new();
@@ -121,7 +98,7 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
             let Some(binding) = binding_of(&row.location).map(str::to_owned) else {
                 continue;
             };
-            keys_of.insert(row.vector_id.clone(), row_key(&row));
+            keys_of.insert(row.vector_id.clone(), row.key());
             let (upserts, deletes) = by_binding.entry(binding).or_default();
             match change(row)? {
                 Change::Upsert(vector) => upserts.push(vector),
@@ -143,7 +120,7 @@ pub async fn sync(env: &Env, db: &D1Database, records: &[RecordKey]) -> Result<S
             synced.deleted += deletes.len();
         }
         // Whatever moved since the read is written again.
-        let now = read_versions(db, &pending).await?;
+        let now = vector_rows::indexed_seqs(db, &pending).await?;
         synced.statements += 1;
         let mut moved: Vec<RecordKey> = now
             .into_iter()
@@ -205,82 +182,8 @@ where
     }
 }
 
-fn row_key(row: &Row) -> RecordKey {
-    RecordKey {
-        organization_id: row.organization_id.clone(),
-        table: row.table_name.clone(),
-        record_id: row.record_id.clone(),
-    }
-}
-
-/// The records as one JSON parameter: any number of them in one statement, within D1's limit of
-/// 100 bound parameters.
-fn keys_param(records: &[RecordKey]) -> Result<String, Fault> {
-    let keys: Vec<[&str; 3]> = records
-        .iter()
-        .map(|k| {
-            [
-                k.organization_id.as_str(),
-                k.table.as_str(),
-                k.record_id.as_str(),
-            ]
-        })
-        .collect();
-    Ok(serde_json::to_string(&keys)?)
-}
-
-const KEYS_IN: &str = "(organization_id, table_name, record_id) IN
-     (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))";
-
-/// Rows kept in Vectorize only (D1's own sets need no bringing in line), of live sets: a
-/// retiring set's vectors are the clean-up's to delete, and a sync must not put one back.
-const IN_VECTORIZE: &str =
-    "location LIKE 'vectorize:%' AND NOT EXISTS (SELECT 1 FROM embedding_sets s
-         WHERE s.organization_id = embedding_vectors.organization_id
-           AND s.table_name = embedding_vectors.table_name AND s.model = embedding_vectors.model
-           AND s.location = embedding_vectors.location AND s.role = 'retiring')";
-
-async fn read_rows(db: &D1Database, records: &[RecordKey]) -> Result<Vec<Row>, Fault> {
-    Ok(db
-        .prepare(format!(
-            "SELECT organization_id, table_name, record_id, vector_id, seq, location,
-                 hex(vector) AS vector_hex, metadata
-             FROM embedding_vectors WHERE {KEYS_IN} AND {IN_VECTORIZE}"
-        ))
-        .bind(&[text(&keys_param(records)?)])?
-        .all()
-        .await?
-        .results::<Row>()?)
-}
-
-async fn read_versions(
-    db: &D1Database,
-    records: &[RecordKey],
-) -> Result<Vec<((RecordKey, String), i64)>, Fault> {
-    let versions = db
-        .prepare(format!(
-            "SELECT organization_id, table_name, record_id, location, seq FROM embedding_vectors
-             WHERE {KEYS_IN} AND {IN_VECTORIZE}"
-        ))
-        .bind(&[text(&keys_param(records)?)])?
-        .all()
-        .await?
-        .results::<Version>()?;
-    Ok(versions
-        .into_iter()
-        .map(|v| {
-            let record = RecordKey {
-                organization_id: v.organization_id,
-                table: v.table_name,
-                record_id: v.record_id,
-            };
-            ((record, v.location), v.seq)
-        })
-        .collect())
-}
-
 /// A live row goes into its index; a tombstone must not be there.
-fn change(row: Row) -> Result<Change, Fault> {
+fn change(row: IndexedRow) -> Result<Change, Fault> {
     let live = row.vector_hex.as_deref().is_some_and(|h| !h.is_empty());
     if !live {
         return Ok(Change::Delete(row.vector_id));
@@ -325,8 +228,8 @@ mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn row(location: &str, vector_hex: Option<&str>) -> Row {
-        Row {
+    fn row(location: &str, vector_hex: Option<&str>) -> IndexedRow {
+        IndexedRow {
             organization_id: "org_a".into(),
             table_name: "evidence".into(),
             record_id: "ev_1".into(),
@@ -361,18 +264,6 @@ mod tests {
         let gone = Change::Delete("org_a:evidence:ev_1".into());
         assert_eq!(change(row(HERE, None)).unwrap(), gone);
         assert_eq!(change(row(HERE, Some(""))).unwrap(), gone);
-    }
-
-    #[wasm_bindgen_test]
-    fn keys_travel_as_one_json_parameter() {
-        let keys = [RecordKey {
-            organization_id: "org_a".into(),
-            table: "evidence".into(),
-            record_id: "it's \"quoted\"".into(),
-        }];
-        let param = keys_param(&keys).unwrap();
-        let back: Vec<[String; 3]> = serde_json::from_str(&param).unwrap();
-        assert_eq!(back[0][2], "it's \"quoted\"");
     }
 }
 

@@ -12,8 +12,9 @@
 //!   in which concurrent writers reach it.
 //! - [`search_client`]: search-worker's RPC methods, typed: the gateway's client, and an
 //!   application Worker's.
-//! - [`sets`]: the statements that make sure of a table's configured vector set (and so start
-//!   a model change).
+//! - [`sets`]: the statements that read a table's vector sets and apply what a starter of
+//!   model changes decided for them (`shared::sets::plan`), and the coverage a switch waits for.
+//! - [`vector_rows`]: every statement on `embedding_vectors`, built from named fragments.
 //! - [`telemetry`]: structured JSON logs through `tracing`, one line per event.
 //! - [`Fault`]: a failed call to a binding (D1, a queue, a service), kept for the logs.
 
@@ -25,6 +26,7 @@ pub mod index_sync;
 pub mod search_client;
 pub mod sets;
 pub mod telemetry;
+pub mod vector_rows;
 pub mod vectorize;
 
 use std::fmt;

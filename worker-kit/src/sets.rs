@@ -1,15 +1,19 @@
 //! The vector sets of each organization's table (`shared::sets`), as D1 keeps them in
-//! `embedding_sets`: the statements that make sure of a table's configured set, which the
-//! consumer runs with every batch and the gateway's `POST .../migration` on demand.
+//! `embedding_sets`: the statements that read a table's sets and apply what a starter of model
+//! changes decided for them (`shared::sets::plan`), which the consumer runs with every batch,
+//! its sweep and the end of a clean-up, and the gateway's `POST .../migration` on demand.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::config::TableConfig;
-use shared::sets::{Migration, MigrationStep, SetRole, Step, VectorSet};
+use shared::sets::{plan, Migration, MigrationStep, SeenSet, SetRole, Starter, Step, VectorSet};
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::d1::{ident, number, statement, text};
+use crate::d1::{number, statement, text};
+
+mod coverage;
 use crate::Fault;
+pub use coverage::{active_rows, coverage, CoverageRow, EARLIER_BATCHES, UNCOVERED};
 
 /// A set of an organization's table, as `embedding_sets` keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -84,165 +88,314 @@ impl SetRow {
     }
 }
 
-/// One organization's table, for [`ensure`]: its configured set and the id a model change it
-/// starts would take.
-pub fn pair(organization_id: &str, table: &TableConfig) -> Value {
-    let set = VectorSet::configured(table);
-    json!([
-        organization_id,
-        table.name,
-        set.model,
-        set.location,
-        uuid::Uuid::new_v4().to_string()
-    ])
+/// A set of a table as a starter of model changes reads it: [`SetRow`]'s columns and when a
+/// worker configured for it last vouched for it (`shared::sets::table`).
+#[derive(Debug, Clone, Deserialize)]
+struct SeenRow {
+    organization_id: String,
+    table_name: String,
+    model: String,
+    location: String,
+    role: String,
+    vouched_at: i64,
 }
 
-/// The statements that make sure of each table's configured set, for `pairs` (a JSON array of
-/// [`pair`]s), in order; run them in one batch:
-///
-/// 1. a building set the config no longer names retires (the config changed again); it
-///    returns those ([`SetRow`]s), whose clean-up the caller starts;
-/// 2. the configured set is created: active if the table has no set yet, else building (a
-///    model change starts), unless it is live already, cannot share the active set's Vectorize
-///    index (`shared::sets::blocked`), or a retiring set is still being removed from where it
-///    would go (the same set named again, or the Vectorize index it would share ids in: the
-///    clean-up would delete what the new set writes). Such a change starts with the first job
-///    after the clean-up, or the sweep. It returns the sets it made ([`SetRow`]s);
-/// 3. the live sets are read ([`SetRow`]s).
-pub fn ensure(
-    db: &D1Database,
-    pairs: &str,
-    now_ms: i64,
-) -> Result<[D1PreparedStatement; 3], Fault> {
-    let retire = statement(
-        db,
-        &format!(
-            "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
-             WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
-                 WHERE j.value ->> 0 = embedding_sets.organization_id
-                   AND j.value ->> 1 = embedding_sets.table_name
-                   AND (j.value ->> 2 != embedding_sets.model
-                        OR j.value ->> 3 != embedding_sets.location))
-             RETURNING {SET_ROW}"
-        ),
-        &[text(pairs), number(now_ms)],
-    )?;
-    let create = statement(
-        db,
-        &format!(
-            "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
-                 created_at, updated_at, switched_at, migration_id)
-             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
-                 CASE WHEN a.model IS NULL THEN 'active' ELSE 'building' END, ?2, ?2,
-                 CASE WHEN a.model IS NULL THEN ?2 END,
-                 CASE WHEN a.model IS NOT NULL THEN j.value ->> 4 END
-             FROM json_each(?1) j
-             LEFT JOIN embedding_sets a ON a.organization_id = j.value ->> 0
-                 AND a.table_name = j.value ->> 1 AND a.role = 'active'
-             WHERE NOT EXISTS (SELECT 1 FROM embedding_sets s
-                     WHERE s.organization_id = j.value ->> 0 AND s.table_name = j.value ->> 1
-                       AND s.model = j.value ->> 2 AND s.location = j.value ->> 3
-                       AND s.role IN ('active', 'building'))
-               AND NOT (a.location IS NOT NULL AND a.location = j.value ->> 3
-                        AND a.location LIKE 'vectorize:%')
-               AND NOT EXISTS (SELECT 1 FROM embedding_sets r
-                     WHERE r.organization_id = j.value ->> 0 AND r.table_name = j.value ->> 1
-                       AND r.role = 'retiring' AND r.location = j.value ->> 3
-                       AND (r.model = j.value ->> 2 OR r.location LIKE 'vectorize:%'))
-             ON CONFLICT DO NOTHING
-             RETURNING {SET_ROW}"
-        ),
-        &[text(pairs), number(now_ms)],
-    )?;
-    let read = statement(
-        db,
-        &format!(
-            "SELECT {SET_ROW} FROM embedding_sets
-             WHERE role IN ('active', 'building') AND (organization_id, table_name) IN
-                 (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
-        ),
-        &[text(pairs)],
-    )?;
-    Ok([retire, create, read])
-}
-
-/// The live rows (`va`) of the active set of `?1`'s table `?2` that the set of model `?3` kept
-/// at `?4` does not cover: it has no live vector for the record written by a job at least as
-/// new (`shared::sets`).
-pub const UNCOVERED: &str =
-    "va.vector IS NOT NULL AND NOT EXISTS (SELECT 1 FROM embedding_vectors vb
-         WHERE vb.organization_id = ?1 AND vb.table_name = ?2 AND vb.model = ?3
-           AND vb.location = ?4 AND vb.record_id = va.record_id AND vb.vector IS NOT NULL
-           AND (vb.job_created_at, vb.job_id) >= (va.job_created_at, va.job_id))";
-
-/// The active set's live rows (`va`) of `?1`'s `table` (as `?2`) whose record is still in the
-/// table: a `FROM` clause and its `WHERE`. A vector whose record the app deleted behind the
-/// API's back is no record to cover (the backfill could not embed it again).
-pub fn active_rows(table: &TableConfig) -> String {
-    format!(
-        "embedding_sets a JOIN embedding_vectors va
-             ON va.organization_id = a.organization_id AND va.table_name = a.table_name
-            AND va.model = a.model AND va.location = a.location
-         JOIN {t} r ON r.{id} = va.record_id AND r.{org} = va.organization_id
-         WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = 'active'
-           AND va.vector IS NOT NULL",
-        t = ident(&table.name),
-        id = ident(&table.id_column),
-        org = ident(&table.organization_column),
-    )
-}
-
-/// Jobs of `?1`'s table `?2` still being processed by a batch that began before the building
-/// set (model `?3` at `?4`) existed: such a batch writes only the active set, and may bring a
-/// record the backfill did not list. The switch waits for them.
-pub const EARLIER_BATCHES: &str = "EXISTS (SELECT 1 FROM embedding_jobs j
-         WHERE j.organization_id = ?1 AND j.table_name = ?2 AND j.status = 'processing'
-           AND j.updated_at <= (SELECT b.created_at FROM embedding_sets b
-               WHERE b.organization_id = ?1 AND b.table_name = ?2 AND b.model = ?3
-                 AND b.location = ?4))";
-
-/// How much of the active set another set covers, as [`coverage`] counts it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub struct CoverageRow {
-    /// Live records of the active set.
-    pub of: Option<u64>,
-    /// Those the other set does not cover.
-    pub uncovered: Option<u64>,
-    /// 1 while a batch that began before the other set existed is still at work.
-    pub earlier: Option<u64>,
-}
-
-impl CoverageRow {
-    /// Covered records, and of how many; a batch from before the change counts as one record
-    /// not covered yet.
-    pub fn counts(&self) -> (u64, u64) {
-        let of = self.of.unwrap_or(0);
-        let uncovered = self.uncovered.unwrap_or(0) + self.earlier.unwrap_or(0);
-        (of.saturating_sub(uncovered), of.max(uncovered))
-    }
-}
-
-/// Counts the active set's live records of an organization's table, and those `set` does not
-/// cover ([`CoverageRow`]). One pass over the active set, each record looked up by key.
-pub fn coverage(
-    db: &D1Database,
-    organization_id: &str,
-    table: &TableConfig,
-    set: &VectorSet,
-) -> Result<D1PreparedStatement, Fault> {
+/// Reads every set of the organizations' tables `tables` (`(organization, table)` pairs): the
+/// sets a starter decides on ([`decide`]). Its results read as [`SetRow`]s and as what
+/// [`decide`] takes.
+pub fn read(db: &D1Database, tables: &[(&str, &str)]) -> Result<D1PreparedStatement, Fault> {
+    let items: Vec<Value> = tables
+        .iter()
+        .map(|(org, table)| json!({ "org": org, "table": table }))
+        .collect();
     statement(
         db,
         &format!(
-            "SELECT COUNT(*) AS of, SUM(CASE WHEN {UNCOVERED} THEN 1 ELSE 0 END) AS uncovered,
-                 (SELECT {EARLIER_BATCHES}) AS earlier
-             FROM {}",
-            active_rows(table)
+            "SELECT {SET_ROW}, vouched_at FROM embedding_sets
+             WHERE (organization_id, table_name) IN
+                 (SELECT value ->> 'org', value ->> 'table' FROM json_each(?1))"
         ),
-        &[
-            text(organization_id),
-            text(&table.name),
-            text(&set.model),
-            text(&set.location),
-        ],
+        &[text(&serde_json::to_string(&items)?)],
     )
 }
+
+/// What starters decided for their tables (`shared::sets::plan`), as rows the statements of
+/// [`Decided::statements`] read from JSON by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decided {
+    give_up: Vec<Value>,
+    create: Vec<Value>,
+    vouch: Vec<Value>,
+}
+
+/// Decides, for each of `wanted` (an organization and a configured table), what its sets become
+/// (`shared::sets::plan`), from `rows`, the results of [`read`] for those tables.
+pub fn decide(
+    rows: &worker::D1Result,
+    wanted: &[(&str, &TableConfig)],
+    by: Starter,
+    now_ms: i64,
+) -> Result<Decided, Fault> {
+    let rows = rows.results::<SeenRow>()?;
+    Ok(decide_rows(&rows, wanted, by, now_ms))
+}
+
+fn decide_rows(
+    rows: &[SeenRow],
+    wanted: &[(&str, &TableConfig)],
+    by: Starter,
+    now_ms: i64,
+) -> Decided {
+    let mut decided = Decided::default();
+    for (org, table) in wanted {
+        let seen: Vec<SeenSet> = rows
+            .iter()
+            .filter(|r| r.organization_id == *org && r.table_name == table.name)
+            .filter_map(|r| {
+                Some(SeenSet {
+                    set: VectorSet {
+                        model: r.model.clone(),
+                        location: r.location.clone(),
+                    },
+                    role: SetRole::parse(&r.role)?,
+                    vouched_at: r.vouched_at,
+                })
+            })
+            .collect();
+        let configured = VectorSet::configured(table);
+        let plan = plan(&seen, &configured, by, now_ms);
+        let key = |set: &VectorSet| {
+            json!({ "org": org, "table": table.name, "model": set.model,
+                    "location": set.location })
+        };
+        if let Some(given_up) = &plan.give_up {
+            let vouched_at = seen
+                .iter()
+                .find(|s| s.set == *given_up)
+                .map_or(0, |s| s.vouched_at);
+            let mut item = key(given_up);
+            item["vouchedAt"] = json!(vouched_at);
+            decided.give_up.push(item);
+        }
+        if let Some(role) = plan.create {
+            let applied = plan.applied(&seen);
+            let after: Vec<[&str; 3]> = applied
+                .iter()
+                .map(|s| {
+                    [
+                        s.set.model.as_str(),
+                        s.set.location.as_str(),
+                        s.role.as_str(),
+                    ]
+                })
+                .collect();
+            let mut item = key(&configured);
+            item["role"] = json!(role.as_str());
+            item["migrationId"] =
+                json!((role == SetRole::Building).then(|| uuid::Uuid::new_v4().to_string()));
+            item["seen"] = json!(serde_json::to_string(&after).unwrap_or_default());
+            decided.create.push(item);
+        }
+        if plan.vouch {
+            decided.vouch.push(key(&configured));
+        }
+    }
+    decided
+}
+
+impl Decided {
+    /// Whether nothing is to be written.
+    pub fn is_empty(&self) -> bool {
+        self.give_up.is_empty() && self.create.is_empty() && self.vouch.is_empty()
+    }
+
+    /// The statements that apply the decisions, to run in one batch, in order; each guards its
+    /// decision against a writer that raced it, and decides nothing:
+    ///
+    /// 1. the sets given up retire, if still building and vouched for by no one since they
+    ///    were seen; it returns those ([`SetRow`]s), whose clean-up the caller starts;
+    /// 2. the configured sets are made, each only if its table's sets are still as its decision
+    ///    saw them (once 1 is applied), and no other was made meanwhile (the unique indexes of
+    ///    one active and one building set a table); it returns those made ([`SetRow`]s);
+    /// 3. the configured building sets are vouched for.
+    pub fn statements(
+        &self,
+        db: &D1Database,
+        now_ms: i64,
+    ) -> Result<[D1PreparedStatement; 3], Fault> {
+        let give_up = statement(
+            db,
+            &format!(
+                "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
+                 WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
+                     WHERE j.value ->> 'org' = organization_id
+                       AND j.value ->> 'table' = table_name AND j.value ->> 'model' = model
+                       AND j.value ->> 'location' = location
+                       AND j.value ->> 'vouchedAt' = vouched_at)
+                 RETURNING {SET_ROW}"
+            ),
+            &[text(&serde_json::to_string(&self.give_up)?), number(now_ms)],
+        )?;
+        // The table's sets, listed as `Plan::applied` lists them.
+        let as_seen = "(SELECT json_group_array(json_array(s.model, s.location, s.role))
+             FROM (SELECT model, location, role FROM embedding_sets
+                 WHERE organization_id = j.value ->> 'org' AND table_name = j.value ->> 'table'
+                 ORDER BY model, location) s)";
+        let create = statement(
+            db,
+            &format!(
+                "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
+                     created_at, updated_at, switched_at, migration_id, vouched_at)
+                 SELECT j.value ->> 'org', j.value ->> 'table', j.value ->> 'model',
+                     j.value ->> 'location', j.value ->> 'role', ?2, ?2,
+                     CASE WHEN j.value ->> 'role' = 'active' THEN ?2 END,
+                     j.value ->> 'migrationId', ?2
+                 FROM json_each(?1) j
+                 WHERE {as_seen} = j.value ->> 'seen'
+                 ON CONFLICT DO NOTHING
+                 RETURNING {SET_ROW}"
+            ),
+            &[text(&serde_json::to_string(&self.create)?), number(now_ms)],
+        )?;
+        let vouch = statement(
+            db,
+            "UPDATE embedding_sets SET vouched_at = ?2
+             WHERE role = 'building' AND (organization_id, table_name, model, location) IN
+                 (SELECT value ->> 'org', value ->> 'table', value ->> 'model',
+                     value ->> 'location' FROM json_each(?1))",
+            &[text(&serde_json::to_string(&self.vouch)?), number(now_ms)],
+        )?;
+        Ok([give_up, create, vouch])
+    }
+}
+
+/// The sets a decision's statements changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The building sets given up, now retiring: their clean-up is to start.
+    pub given_up: Vec<SetRow>,
+    /// The configured sets made: a building one's backfill is to start.
+    pub made: Vec<SetRow>,
+    /// D1 statements run.
+    pub statements: usize,
+}
+
+impl Applied {
+    /// The first step of each change started and each clean-up due.
+    pub fn steps(&self) -> Vec<MigrationStep> {
+        self.made
+            .iter()
+            .chain(&self.given_up)
+            .filter_map(SetRow::resume_step)
+            .collect()
+    }
+}
+
+/// Runs the statements of `decided`, if it writes anything, in one batch.
+pub async fn apply(db: &D1Database, decided: &Decided, now_ms: i64) -> Result<Applied, Fault> {
+    if decided.is_empty() {
+        return Ok(Applied::default());
+    }
+    let statements = decided.statements(db, now_ms)?;
+    let count = statements.len();
+    let results = db.batch(statements.to_vec()).await?;
+    let [given_up, made, _] = results.as_slice() else {
+        return Err(Fault("D1 returned other than three results".into()));
+    };
+    Ok(Applied {
+        given_up: given_up.results::<SetRow>()?,
+        made: made.results::<SetRow>()?,
+        statements: count,
+    })
+}
+
+/// Reads the sets of `wanted`'s tables, decides for each as `by` ([`decide`]) and applies the
+/// decisions: the sets live now ([`live_after`]) and what changed.
+pub async fn ensure(
+    db: &D1Database,
+    wanted: &[(&str, &TableConfig)],
+    by: Starter,
+    now_ms: i64,
+) -> Result<(Vec<SetRow>, Applied), Fault> {
+    let keys: Vec<(&str, &str)> = wanted
+        .iter()
+        .map(|(org, table)| (*org, table.name.as_str()))
+        .collect();
+    let rows = read(db, &keys)?.all().await?;
+    let decided = decide(&rows, wanted, by, now_ms)?;
+    let mut applied = apply(db, &decided, now_ms).await?;
+    applied.statements += 1;
+    let live = live_after(
+        rows.results::<SetRow>()?,
+        &applied.given_up,
+        applied.made.clone(),
+    );
+    Ok((live, applied))
+}
+
+/// What the statements of a decision do to `rows` (an organization's sets, of every table), in
+/// memory, for `table`, decided by `by`: the model of D1 that the fakes of the stores apply.
+/// Every set reads as unvouched for.
+pub fn apply_in_memory(
+    rows: &mut Vec<SetRow>,
+    organization_id: &str,
+    table: &TableConfig,
+    by: Starter,
+    now_ms: i64,
+) -> Applied {
+    let mine =
+        |row: &SetRow| row.organization_id == organization_id && row.table_name == table.name;
+    let seen: Vec<SeenSet> = rows
+        .iter()
+        .filter(|row| mine(row))
+        .filter_map(|row| {
+            Some(SeenSet {
+                set: row.set(),
+                role: row.role()?,
+                vouched_at: 0,
+            })
+        })
+        .collect();
+    let configured = VectorSet::configured(table);
+    let plan = plan(&seen, &configured, by, now_ms);
+    let mut applied = Applied::default();
+    for row in rows.iter_mut().filter(|row| mine(row)) {
+        if plan.give_up.as_ref() == Some(&row.set()) {
+            row.role = SetRole::Retiring.as_str().into();
+            row.updated_at = now_ms;
+            applied.given_up.push(row.clone());
+        }
+    }
+    if let Some(role) = plan.create {
+        let made = SetRow {
+            organization_id: organization_id.into(),
+            table_name: table.name.clone(),
+            model: configured.model,
+            location: configured.location,
+            role: role.as_str().into(),
+            migration_id: (role == SetRole::Building).then(|| uuid::Uuid::new_v4().to_string()),
+            step_seq: 0,
+            updated_at: now_ms,
+        };
+        rows.push(made.clone());
+        applied.made.push(made);
+    }
+    applied
+}
+
+/// The active and building sets once a decision's statements ran: those `read` found, less
+/// those given up (`retired`), and those made.
+pub fn live_after(read: Vec<SetRow>, retired: &[SetRow], made: Vec<SetRow>) -> Vec<SetRow> {
+    let same = |a: &SetRow, b: &SetRow| {
+        (&a.organization_id, &a.table_name, &a.model, &a.location)
+            == (&b.organization_id, &b.table_name, &b.model, &b.location)
+    };
+    read.into_iter()
+        .filter(|r| matches!(r.role(), Some(SetRole::Active | SetRole::Building)))
+        .filter(|r| !retired.iter().any(|g| same(g, r)))
+        .chain(made)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 -- an existence oracle across tenants, and a way to squat ids another tenant has not used yet.
 -- SQLite cannot change a primary key in place, so each example table is rebuilt with
 -- (organization_id, id) as its key, its rows copied over. An app's own embedding tables should
--- be keyed the same way (README, "The config file").
+-- be keyed the same way (docs/config.md).
 
 CREATE TABLE claims_by_organization (
   id TEXT NOT NULL,

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::http::{HttpRequest, Method};
 
-use super::fakes::{app, as_ann, as_user, send, FakeSearch};
+use super::fakes::FakeSearch;
+use super::fixtures::{app, as_ann, as_user, send};
 
 fn health() -> HttpRequest {
     HttpRequest::new(Method::Get, "/api/v1/health")

@@ -5,7 +5,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use worker_kit::http::{HttpRequest, Method};
 use worker_kit::sets::SetRow;
 
-use super::fakes::{app, as_ann, as_user, send, NOW};
+use super::fixtures::{app, as_ann, as_user, send, NOW};
 use crate::ports::JobRow;
 
 fn set(model: &str, location: &str, role: &str, migration: Option<&str>) -> SetRow {
@@ -159,10 +159,11 @@ async fn the_migration_command_starts_a_change_once_and_is_for_admins() {
         shared::sets::Step::Backfill { after: None }
     );
     assert_eq!(steps[0].migration.seq, 0, "the new set's first value");
-    // The chain's steps have claimed the set four times since.
+    // The chain's steps have claimed the set four times since, and then stopped long ago.
     for s in app.store.sets.borrow_mut().iter_mut() {
         if s.role == "building" {
             s.step_seq = 4;
+            s.updated_at = 0;
         }
     }
     // Again: the same change, from its first page, issued for the set's seq now, so that it

@@ -125,6 +125,12 @@ export const maxInputChars = 2048;
 /** One whitespace character, as Rust's `char::is_whitespace` takes it (`shared::guard::WHITESPACE`). */
 export const whitespace = /[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028-\u2029\u202f\u205f\u3000]/u;
 
+/** Most characters (code points) of text a request may carry (`shared::guard::MAX_TEXT_CHARS`). */
+export const maxTextChars = 65536;
+
+/** Longest record id, in bytes (`shared::guard::MAX_RECORD_ID_BYTES`). */
+export const maxRecordIdBytes = 64;
+
 /** A model's Workers AI name. */
 export type ModelName = keyof typeof models;
 /** An embedding table's name. */

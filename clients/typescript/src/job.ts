@@ -7,9 +7,17 @@
  */
 
 import { isTableName, knownModel } from "./catalogue.ts";
-import { defaultModel, maxInputChars, messageVersion, tables, whitespace } from "./embeddings.generated.ts";
+import {
+  defaultModel,
+  maxInputChars,
+  maxRecordIdBytes,
+  maxTextChars,
+  messageVersion,
+  tables,
+  whitespace,
+} from "./embeddings.generated.ts";
 import type { ModelName, TableName } from "./embeddings.generated.ts";
-import { invalid } from "./errors.ts";
+import { EmbeddingsError, invalid } from "./errors.ts";
 import { isObject } from "./rpc.ts";
 
 /** An embedding job as the queue carries it. */
@@ -46,37 +54,32 @@ export type EmbeddingJobInput = {
 } & ({ readonly table: TableName; readonly id: string } | { readonly table?: never; readonly id?: never });
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A record id (`shared::guard::record_id`): ASCII letters, digits, `_`, `-`, `.` or `:`. */
+const recordId = new RegExp(`^[A-Za-z0-9_.:-]{1,${maxRecordIdBytes}}$`);
 const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** `shared::models::truncate` cuts at the last whitespace among the final characters kept. */
 const wordWindow = 64;
 
 /**
- * A new job, first attempt, checked as consumer-worker checks it. The model must be the
- * table's when a table is named: a vector of another model could not be searched with its
- * records. Content over {@link maxInputChars} characters is cut exactly as
- * `shared::models::truncate` cuts it, and the job says so (`truncated`).
+ * A new job, first attempt, checked as consumer-worker checks it and as the workers check an
+ * enqueue ({@link resolve}). The model must be the table's when a table is named: a vector of
+ * another model could not be searched with its records. Content over {@link maxInputChars}
+ * characters is cut exactly as `shared::models::truncate` cuts it, and the job says so
+ * (`truncated`).
  */
 export async function embeddingJob(input: EmbeddingJobInput): Promise<EmbeddingJob> {
-  const { organizationId, table, id } = input;
+  const { organizationId } = input;
   if (typeof organizationId !== "string" || organizationId === "") {
     throw invalid("`organizationId` must be a non-empty string");
   }
-  if ((table === undefined) !== (id === undefined)) {
-    throw invalid("`table` and `id` must be given together");
-  }
-  if (table !== undefined && !isTableName(table)) {
-    throw invalid(`\`${String(table)}\` is not an embedding table (tables: ${Object.keys(tables).join(", ")})`);
-  }
-  if (id !== undefined && (typeof id !== "string" || id === "")) {
-    throw invalid("`id` must be a non-empty string");
-  }
-  const model = jobModel(input.model, table);
   if (typeof input.content !== "string" || loneSurrogate.test(input.content)) {
     throw invalid("`content` must be a string of well-formed Unicode");
   }
+  const { model, table, id } = resolve(input);
   const { content, truncated } = truncate(input.content);
   if (isBlank(content)) {
-    throw invalid("`content` must not be empty or only whitespace");
+    // The consumer refuses a job with blank content: what the model reads must not be blank.
+    throw invalid(`\`content\` must not be empty in what the model reads (its first ${maxInputChars} characters)`);
   }
   const job: EmbeddingJob = {
     version: messageVersion,
@@ -90,6 +93,38 @@ export async function embeddingJob(input: EmbeddingJobInput): Promise<EmbeddingJ
     ...(truncated ? { truncated: true } : {}),
   };
   return job;
+}
+
+/** What an enqueue resolves to: the job's model, and its record if it has one. */
+type Resolved = { readonly model: ModelName } & (
+  | { readonly table: TableName; readonly id: string }
+  | { readonly table?: never; readonly id?: never }
+);
+
+/**
+ * The enqueue rule (`shared::enqueue::resolve`), step for step and message for message: the
+ * text, the model, `table` and `id` together, the table, the record id, the table's model. The
+ * golden cases in `test/enqueue.golden.json`, rendered from the Rust rule by `client-types`,
+ * hold the two together.
+ */
+function resolve(input: EmbeddingJobInput): Resolved {
+  const { content, table, id } = input;
+  if (isBlank(content)) throw invalid("`content` must not be empty");
+  if (content.length > maxTextChars && Array.from(content).length > maxTextChars) {
+    throw invalid(`\`content\` is over ${maxTextChars} characters`);
+  }
+  const requested = input.model === undefined ? defaultModel : knownModel(input.model);
+  if ((table === undefined) !== (id === undefined)) throw invalid("give `table` and `id` together, or neither");
+  if (table === undefined) return { model: requested };
+  if (!isTableName(table)) throw new EmbeddingsError("not_found", `\`${String(table)}\` is not an embedding table`);
+  if (typeof id !== "string" || !recordId.test(id)) {
+    throw invalid(`\`id\` must be 1 to ${maxRecordIdBytes} characters of letters, digits, \`_\`, \`-\`, \`.\` or \`:\``);
+  }
+  const model = tables[table].model;
+  if (input.model !== undefined && requested !== model) {
+    throw invalid(`table \`${table}\` embeds with \`${model}\`; its vectors cannot mix models`);
+  }
+  return { model, table, id };
 }
 
 /**
@@ -179,15 +214,6 @@ export function truncate(content: string): { content: string; truncated: boolean
   }
   while (end > 0 && isWhitespace(chars[end - 1])) end--;
   return { content: chars.slice(0, end).join(""), truncated: true };
-}
-
-function jobModel(model: unknown, table: TableName | undefined): ModelName {
-  if (table === undefined) return model === undefined ? defaultModel : knownModel(model);
-  const tableModel = tables[table].model;
-  if (model !== undefined && model !== tableModel) {
-    throw invalid(`\`${table}\` is embedded with \`${tableModel}\`, not \`${String(model)}\``);
-  }
-  return tableModel;
 }
 
 function jobIdOf(jobId: unknown): string {

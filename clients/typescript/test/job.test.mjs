@@ -64,8 +64,12 @@ test("a job the consumer would refuse is refused here", async () => {
   await refused({ organizationId: "org_1", content: `${" ".repeat(2100)}x` }, "must not be empty");
   await refused({ organizationId: "org_1", content: "x", table: "claims" }, "together");
   await refused({ organizationId: "org_1", content: "x", id: "c_1" }, "together");
-  await refused({ organizationId: "org_1", content: "x", table: "stories", id: "s_1" }, "not an embedding table");
-  await refused({ organizationId: "org_1", content: "x", table: "claims", id: "c", model: small }, "embedded with");
+  await assert.rejects(embeddingJob({ organizationId: "org_1", content: "x", table: "stories", id: "s_1" }), (error) => {
+    assert.ok(error instanceof EmbeddingsError && error.isNotFound, error.code);
+    assert.ok(error.message.includes("not an embedding table"), error.message);
+    return true;
+  });
+  await refused({ organizationId: "org_1", content: "x", table: "claims", id: "c", model: small }, "cannot mix models");
   await refused({ organizationId: "org_1", content: "x", model: "@cf/baai/bge-huge" }, "not supported");
   await refused({ organizationId: "", content: "x" }, "organizationId");
   await refused({ organizationId: "org_1", content: "x", jobId: "job-1" }, "UUID");

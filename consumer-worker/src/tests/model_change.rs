@@ -7,16 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
-use shared::config::TableConfig;
+use shared::config::{Config, TableConfig};
 use shared::message::{content_hash, EmbeddingJob};
 use shared::sets::{
-    fair_order, Migration, MigrationStep, SetRole, Step, VectorSet,
+    fair_order, plan, Migration, MigrationStep, SeenSet, SetRole, Starter, Step, VectorSet,
     DEAD_LETTER_RESUME_DELAY_SECONDS, DEFERRED_STEP_DELAY_SECONDS, FAILED_STEP_DELAY_SECONDS,
 };
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
-use worker_kit::sets::SetRow;
+use worker_kit::sets::{Applied, SetRow};
 use worker_kit::Fault;
 
 use super::{body, config, delivery, unbound, FakeIndexes, FakeQueues, FakeStore};
@@ -45,10 +44,10 @@ pub(super) struct FakeSets {
     /// The records of each `restore_columns` call.
     restored: RefCell<Vec<Vec<String>>>,
     dropped: Cell<usize>,
-    /// What `ensure` makes: the change that waited for a clean-up.
-    waiting: RefCell<Vec<SetRow>>,
-    /// The pairs `ensure` was asked for.
-    ensured: RefCell<Vec<Value>>,
+    /// The config `ensure` decides by (`shared::sets::plan`); the tests' own if none.
+    configured: Option<Config>,
+    /// The tables `ensure` was asked for.
+    ensured: RefCell<Vec<(String, String)>>,
     /// Backfill pages that fail, after their step's claim, before one lists.
     failing_pages: Cell<usize>,
     /// D1 refuses every claim.
@@ -182,12 +181,47 @@ impl MigrationStore for FakeSets {
         Ok(Vec::new())
     }
 
-    async fn ensure(&self, pairs: &[Value], now_ms: i64) -> Result<Vec<SetRow>, Fault> {
-        self.ensured.borrow_mut().extend(pairs.iter().cloned());
-        let made = self.waiting.take();
+    /// Applies `shared::sets::plan`, as the D1 store's statements do, to the sets in memory.
+    async fn ensure(&self, tables: &[(String, String)], now_ms: i64) -> Result<Applied, Fault> {
+        self.ensured.borrow_mut().extend(tables.iter().cloned());
+        let config = self.configured.clone().unwrap_or_else(config);
+        let mut applied = Applied::default();
         let mut sets = self.sets.borrow_mut();
-        sets.extend(made.iter().map(|row| (row.clone(), now_ms)));
-        Ok(made)
+        for (org, name) in tables {
+            let Some(table) = config.table(name) else {
+                continue;
+            };
+            let mine = |row: &SetRow| row.organization_id == *org && row.table_name == *name;
+            let seen: Vec<SeenSet> = sets
+                .iter()
+                .filter(|(row, _)| mine(row))
+                .filter_map(|(row, _)| {
+                    Some(SeenSet {
+                        set: row.set(),
+                        role: row.role()?,
+                        vouched_at: 0,
+                    })
+                })
+                .collect();
+            let configured = VectorSet::configured(table);
+            let plan = plan(&seen, &configured, Starter::Worker, now_ms);
+            for (row, moved) in sets.iter_mut().filter(|(row, _)| mine(row)) {
+                if plan.give_up.as_ref() == Some(&row.set()) {
+                    row.role = SetRole::Retiring.as_str().into();
+                    *moved = now_ms;
+                    applied.given_up.push(row.clone());
+                }
+            }
+            if let Some(role) = plan.create {
+                let made = SetRow {
+                    location: configured.location.clone(),
+                    ..row(org, name, &configured.model, role, 0)
+                };
+                sets.push((made.clone(), now_ms));
+                applied.made.push(made);
+            }
+        }
+        Ok(applied)
     }
 
     async fn changing_sets(&self, tables: &[(String, String)]) -> Result<Vec<SetRow>, Fault> {
@@ -233,7 +267,7 @@ impl MigrationStore for FakeSets {
                     queued: jobs
                         .iter()
                         .any(|(b, record, open)| *open && *b == backfill && record == id),
-                    text,
+                    text: Some(text),
                 }
             })
             .collect();
@@ -656,6 +690,16 @@ fn retiring(n: usize, switched_at: Option<i64>) -> Vec<RetiringRow> {
 }
 
 /// claims' retiring bge-small set, with `rows`.
+/// The tests' config, with claims embedded by `model`.
+fn claims_on(model: &str) -> Config {
+    let text = super::fixtures::CONFIG.replacen(
+        "fields = [\"content\"]\n",
+        &format!("fields = [\"content\"]\nmodel = \"{model}\"\n"),
+        1,
+    );
+    Config::parse(&text).unwrap()
+}
+
 fn retiring_claims(rows: Vec<RetiringRow>) -> FakeSets {
     let sets = FakeSets::default()
         .with_set(row("org_a", "claims", BASE, SetRole::Active, 0), 0)
@@ -716,13 +760,21 @@ async fn a_switched_sets_clean_up_leaves_the_columns_and_starts_the_change_that_
     // The old set of a change that switched: the columns already hold the new set's vectors.
     let sets = retiring_claims(retiring(3, Some(500)));
     // Meanwhile a deploy asked for the model being removed: no set could be built there yet.
-    let waiting = row("org_a", "claims", SMALL, SetRole::Building, 0);
-    sets.waiting.borrow_mut().push(waiting.clone());
+    let sets = FakeSets {
+        configured: Some(claims_on(SMALL)),
+        ..sets
+    };
     let queues = FakeQueues::default();
     assert_eq!(run_steps(&sets, &queues, cleanup_of_claims(&sets)).await, 1);
     assert!(sets.restored.borrow().is_empty(), "no column to restore");
     assert_eq!(sets.dropped.get(), 1);
-    assert_eq!(sets.ensured.borrow().len(), 1, "the cleaned table alone");
+    assert_eq!(
+        *sets.ensured.borrow(),
+        [("org_a".to_owned(), "claims".to_owned())],
+        "the cleaned table alone"
+    );
+    let waiting = sets.building();
+    assert_eq!(waiting.model, SMALL);
     let sent = queues.steps.borrow();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(

@@ -11,7 +11,9 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use e2e::verdict::Bound;
+use e2e::bench::{percentile, table_header, Error};
+use e2e::seed::note_sql;
+use e2e::verdict::{summary, Bound};
 use e2e::{Client, Options, Stack};
 use serde_json::json;
 
@@ -32,8 +34,6 @@ fn main() {
         std::process::exit(1);
     }
 }
-
-type Error = Box<dyn std::error::Error>;
 
 fn run() -> Result<(), Error> {
     let stack = Stack::start(Options::default())?;
@@ -83,9 +83,12 @@ fn run() -> Result<(), Error> {
     let (idle_p50, idle_p95) = (percentile(&idle, 50), percentile(&idle, 95));
     let (busy_p50, busy_p95) = (percentile(&busy, 50), percentile(&busy, 95));
     let ratio = busy_p95 / idle_p95;
-    println!();
-    println!("| organization A | B's notes | B: 201 to searchable, p50 ms | p95 ms |");
-    println!("|---|---|---|---|");
+    table_header(&[
+        "organization A",
+        "B's notes",
+        "B: 201 to searchable, p50 ms",
+        "p95 ms",
+    ]);
     println!("| idle | {} | {idle_p50:.0} | {idle_p95:.0} |", idle.len());
     println!(
         "| backfilling {BACKLOG} notes ({backlog} jobs open as B began; {lasted}) | {} | \
@@ -93,10 +96,13 @@ fn run() -> Result<(), Error> {
         busy.len()
     );
     println!();
-    println!(
-        "summary|fairness: B's p95 from 201 to searchable, A backfilling {BACKLOG} / A idle ({busy_p95:.0} / {idle_p95:.0} ms)|{}|<= 1.5|{}",
+    summary(
+        format!(
+            "fairness: B's p95 from 201 to searchable, A backfilling {BACKLOG} / A idle ({busy_p95:.0} / {idle_p95:.0} ms)"
+        ),
         TARGET.shown(ratio, 2),
-        TARGET.verdict(ratio)
+        "<= 1.5",
+        TARGET.verdict(ratio),
     );
     Ok(())
 }
@@ -161,13 +167,16 @@ fn seed_notes(stack: &Stack, organization_id: &str, run: &str) -> Result<(), Err
     for chunk in 0..BACKLOG.div_ceil(1_000) {
         let mut sql = String::new();
         for i in chunk * 1_000..((chunk + 1) * 1_000).min(BACKLOG) {
-            let _ = writeln!(
-                sql,
-                "INSERT INTO notes (id, organization_id, topic, title, body, created_at, updated_at) \
-                 VALUES ('bulk_{run}_{i:05}', '{organization_id}', 'bulk', 'Backlog', \
-                 'Record {i} of the archive: the harbour board met on day {} and approved item {}.', 0, 0);",
+            let id = format!("bulk_{run}_{i:05}");
+            let body = format!(
+                "Record {i} of the archive: the harbour board met on day {} and approved item {}.",
                 i % 365,
                 i * 31 % 997
+            );
+            let _ = writeln!(
+                sql,
+                "{}",
+                note_sql(&id, organization_id, "bulk", "Backlog", &body)
             );
         }
         stack.sql_script(&sql)?;
@@ -181,11 +190,4 @@ fn pending(gateway: &Client, cookie: &str) -> Result<u64, Error> {
     status.body["jobs"]["pending"]
         .as_u64()
         .ok_or_else(|| format!("no pending count in {}", status.body).into())
-}
-
-fn percentile(timings: &[f64], percent: usize) -> f64 {
-    let mut sorted = timings.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((sorted.len() - 1) * percent + 50) / 100;
-    sorted[rank.min(sorted.len() - 1)]
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use e2e::concurrent::in_threads;
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 use shared::quantized::Quantized;
@@ -89,31 +90,10 @@ fn enqueue_claim(ctx: &Ctx, id: &str, content: &str) -> Result<String, Failed> {
 
 /// Enqueues every claim, four requests at a time.
 fn enqueue_claims(ctx: &Ctx, claims: &[(String, String)]) -> Result<Vec<String>, Failed> {
-    let chunks: Vec<&[(String, String)]> = claims.chunks(claims.len().div_ceil(4)).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(id, content)| {
-                            enqueue_claim(ctx, id, content).map_err(|e| format!("{e:?}"))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        let mut ids = Vec::new();
-        for handle in handles {
-            ids.extend(
-                handle
-                    .join()
-                    .map_err(|_| "an enqueuing thread panicked")??,
-            );
-        }
-        Ok(ids)
+    in_threads(claims, 4, |(id, content)| {
+        enqueue_claim(ctx, id, content).map_err(|e| format!("{e:?}"))
     })
+    .map_err(Failed::from)
 }
 
 pub(crate) fn wait_all_final(

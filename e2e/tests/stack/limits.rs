@@ -1,4 +1,4 @@
-//! Limits and fairness (README, "Limits and fairness"), against the real local stack: a
+//! Limits and fairness (docs/limits.md), against the real local stack: a
 //! metadata value over its bound is refused by name and cannot fail another tenant's jobs, an
 //! organization past its rate gets 429 while others go on, and bulk work travels its own queue.
 

@@ -17,7 +17,7 @@
 //! chain of steps, whose backfill enqueues each record once (`shared::sets`, "One chain per
 //! set").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use e2e::{Client, Options, Stack, Variant};
@@ -25,28 +25,23 @@ use libtest_mimic::Failed;
 use serde_json::{json, Value};
 use shared::message::content_hash;
 
+use super::rng::Rng;
 use super::{check, expect, wait_final_on, Ctx, Test};
 
-pub(crate) const TESTS: &[(&str, Test)] = &[
-    (
-        "model_change_keeps_every_search_whole_and_loses_no_write_on_both_backends",
-        a_model_change_keeps_every_search_whole_and_loses_no_write,
-    ),
-    (
-        "model_change_command_sent_ten_times_enqueues_each_record_once",
-        the_command_sent_ten_times_enqueues_each_record_once,
-    ),
-];
+pub(crate) const TESTS: &[(&str, Test)] = &[(
+    "model_change_keeps_every_search_whole_and_loses_no_write_on_both_backends",
+    a_model_change_keeps_every_search_whole_and_loses_no_write,
+)];
 
 const BGE_SMALL: &str = "@cf/baai/bge-small-en-v1.5";
-const BGE_BASE: &str = "@cf/baai/bge-base-en-v1.5";
+pub(crate) const BGE_BASE: &str = "@cf/baai/bge-base-en-v1.5";
 /// Records each table holds when its model changes.
 const SEEDED: usize = 300;
 /// How long both changes may take, writes and searches going on throughout.
 const WITHIN: Duration = Duration::from_mins(4);
 
 /// One table under test: its search service, its models and where its new vectors go.
-struct Moving {
+pub(crate) struct Moving {
     table: &'static str,
     service: &'static str,
     from: &'static str,
@@ -58,7 +53,7 @@ struct Moving {
     text: fn(&Value) -> String,
 }
 
-const NOTES: Moving = Moving {
+pub(crate) const NOTES: Moving = Moving {
     table: "notes",
     service: "noteSearch",
     from: BGE_SMALL,
@@ -99,26 +94,13 @@ fn words(n: usize) -> String {
     format!("the {} report", out.join(" "))
 }
 
-/// A seeded generator (splitmix64), so that a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        usize::try_from((z ^ (z >> 31)) % n as u64).expect("below n")
-    }
-}
-
 fn a_model_change_keeps_every_search_whole_and_loses_no_write(_: &Ctx) -> Result<(), Failed> {
     let (stack, variant) = model_change_stack()?;
     change_models(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
 }
 
 /// A stack of its own for a model change, and the variant it changes to.
-fn model_change_stack() -> Result<(Stack, Variant), Failed> {
+pub(crate) fn model_change_stack() -> Result<(Stack, Variant), Failed> {
     // Before starting anything: a missing build says how to make it.
     let variant = Variant::model_change()?;
     let stack = Stack::start(Options {
@@ -240,109 +222,6 @@ fn change_models(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Records notes holds when the command is sent ten times.
-const COMMANDED: usize = 120;
-
-fn the_command_sent_ten_times_enqueues_each_record_once(_: &Ctx) -> Result<(), Failed> {
-    let (stack, variant) = model_change_stack()?;
-    ten_commands(&stack, &variant).map_err(|e| with_log_tail(&stack, &e))
-}
-
-fn ten_commands(stack: &Stack, variant: &Variant) -> Result<(), Failed> {
-    let ann = stack.tenant("ann").cookie;
-    let client = stack.client();
-    let mut seeded = BTreeSet::new();
-    let mut jobs = Vec::new();
-    for n in 0..COMMANDED {
-        let (id, _, job) = create(&client, &ann, &NOTES, n)?;
-        seeded.insert(id);
-        jobs.push(job);
-    }
-    for job in &jobs {
-        let ended = wait_final_on(&client, &ann, job, Duration::from_mins(2))?;
-        check(ended["status"] == "done", || {
-            format!("a seeded job: {ended}")
-        })?;
-    }
-
-    stack.restart_workers(variant)?;
-    let client = stack.client();
-    // No write touches notes: its change starts with the first command, and the nine others
-    // come while its steps run.
-    let mut changes = BTreeSet::new();
-    for _ in 0..10 {
-        let reply = client.post(
-            "/api/v1/embeddings/tables/notes/migration",
-            Some(&ann),
-            "{}",
-        )?;
-        expect(
-            &reply,
-            202,
-            "the migration command, while notes' change runs",
-        )?;
-        let id = reply.body["migration"]["migrationId"]
-            .as_str()
-            .ok_or_else(|| format!("no change under way: {}", reply.body))?;
-        changes.insert(id.to_owned());
-    }
-    check(changes.len() == 1, || format!("one change: {changes:?}"))?;
-    let migration_id = changes.pop_first().unwrap_or_default();
-
-    let started = Instant::now();
-    loop {
-        let status = client.get("/api/v1/embeddings/status/notes", Some(&ann))?;
-        expect(&status, 200, "notes' status")?;
-        let body = &status.body;
-        if body["active"]["model"] == BGE_BASE
-            && body["migration"].is_null()
-            && body["removing"].as_array().is_some_and(Vec::is_empty)
-        {
-            break;
-        }
-        check(started.elapsed() < Duration::from_mins(3), || {
-            format!("notes' change did not end: {body}")
-        })?;
-        std::thread::sleep(Duration::from_millis(500));
-    }
-
-    // The change's backfill, page by page.
-    let mut enqueued: BTreeMap<String, usize> = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(cursor) => format!(
-                "/api/v1/embeddings/jobs?backfillId={migration_id}&limit=100&cursor={cursor}"
-            ),
-            None => format!("/api/v1/embeddings/jobs?backfillId={migration_id}&limit=100"),
-        };
-        let page = client.get(&path, Some(&ann))?;
-        expect(&page, 200, "the change's backfill jobs")?;
-        for job in page.body["jobs"].as_array().ok_or("a list of jobs")? {
-            let record = job["id"].as_str().unwrap_or_default().to_owned();
-            *enqueued.entry(record).or_default() += 1;
-        }
-        match page.body["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
-    let twice: Vec<(&String, &usize)> = enqueued.iter().filter(|(_, n)| **n > 1).collect();
-    let jobs: usize = enqueued.values().sum();
-    check(jobs == COMMANDED && twice.is_empty(), || {
-        format!(
-            "{jobs} backfill jobs for {COMMANDED} records; {} enqueued more than once, as {:?}",
-            twice.len(),
-            twice.iter().take(3).collect::<Vec<_>>()
-        )
-    })?;
-    check(
-        enqueued.keys().cloned().collect::<BTreeSet<_>>() == seeded,
-        || "the backfill's records are not notes' records".to_owned(),
-    )?;
-    Ok(())
-}
-
 /// Writes [`SEEDED`] records to each table, and waits until they are embedded; answers the
 /// number of the next text.
 fn seed(client: &Client, cookie: &str, oracles: &mut [Oracle; 2]) -> Result<usize, Failed> {
@@ -385,7 +264,7 @@ impl std::fmt::Debug for Searched {
     }
 }
 
-fn create(
+pub(crate) fn create(
     client: &Client,
     cookie: &str,
     moving: &Moving,

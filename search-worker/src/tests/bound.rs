@@ -1,11 +1,15 @@
 //! One organization's table within its bound: read a page at a time, refused past it before
 //! any of it is read, and never at another tenant's expense.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use super::{answer, app, brute_force, handle, post, random_vectors, seeded, TestApp};
-use crate::cache::{json_bytes, row_cost};
+use super::fixtures::{
+    answer, app, at, brute_force, claim_search, handle, ids, query_claims, random_vectors, seeded,
+    Call, Reply, TestApp,
+};
+use crate::cache::json_bytes;
+use crate::cache::snapshot::row_cost;
 
 /// The rows `org` was handed over all catch-ups, and the most one catch-up handed, in bytes as
 /// D1 counts them.
@@ -18,12 +22,8 @@ fn handed(app: &TestApp, org: &str) -> (usize, usize) {
     )
 }
 
-fn search(org: &str) -> super::Call {
-    post(
-        "/search/claimSimilarity",
-        org,
-        json!({"text": "query", "limit": 3}),
-    )
+fn search(org: &str) -> Call {
+    claim_search(org, json!({"text": "query", "limit": 3}))
 }
 
 fn tables(app: &TestApp, org: &str) -> usize {
@@ -31,7 +31,7 @@ fn tables(app: &TestApp, org: &str) -> usize {
 }
 
 /// The refusal a search of a table past its bound gets: a conflict that says what to do.
-fn assert_refused(reply: &super::Reply) {
+fn assert_refused(reply: &Reply) {
     assert_eq!(reply.status, 409, "{}", reply.body);
     assert_eq!(reply.body["error"]["code"], "conflict");
     let message = reply.body["error"]["message"].as_str().unwrap();
@@ -57,7 +57,7 @@ async fn a_table_past_its_bound_is_refused_before_any_of_it_is_read_and_evicts_n
             "org_c",
             "claims",
             &format!("c{i}"),
-            Some(&super::at(0.1)),
+            Some(&at(0.1)),
             &json!({"story_id": long}),
         );
     }
@@ -94,15 +94,7 @@ async fn a_table_larger_than_a_page_is_read_a_page_at_a_time_and_answers_as_a_sc
     let page = 2_000;
     app.caches.vectors.set_page_bytes(page);
     let query = &random_vectors(12, 1)[0];
-    let response = handle(
-        &app,
-        &post(
-            "/query",
-            "org_a",
-            json!({"vector": query, "topK": 10, "table": "claims"}),
-        ),
-    )
-    .await;
+    let response = handle(&app, &query_claims(query, 10)).await;
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(answer(&response.body), brute_force(&vectors, query, 10));
     let handed_over = app.store.handed.borrow().clone();
@@ -120,15 +112,7 @@ async fn a_table_larger_than_a_page_is_read_a_page_at_a_time_and_answers_as_a_sc
     // filled): the next catch-up's chunk brings them all, and a new query reads none from D1.
     let reads = app.store.exact_reads.borrow().len();
     for (seed, query) in random_vectors(13, 2).iter().enumerate() {
-        let response = handle(
-            &app,
-            &post(
-                "/query",
-                "org_a",
-                json!({"vector": query, "topK": 10, "table": "claims"}),
-            ),
-        )
-        .await;
+        let response = handle(&app, &query_claims(query, 10)).await;
         assert_eq!(
             answer(&response.body),
             brute_force(&vectors, query, 10),
@@ -151,7 +135,7 @@ async fn a_table_that_grows_past_its_bound_goes_and_is_searched_again_once_it_fi
             "org_a",
             "claims",
             &format!("n{i}"),
-            Some(&super::at(1.0)),
+            Some(&at(1.0)),
             &json!({"story_id": "s1"}),
         );
     }
@@ -164,7 +148,7 @@ async fn a_table_that_grows_past_its_bound_goes_and_is_searched_again_once_it_fi
     }
     let response = handle(&app, &search("org_a")).await;
     assert_eq!(response.status, 200, "seven claims fit: {}", response.body);
-    assert_eq!(super::ids(&response.body), vec!["c1", "c2", "c3"]);
+    assert_eq!(ids(&response.body), vec!["c1", "c2", "c3"]);
     assert_eq!(app.caches.vectors.usage("org_a").vectors, 7);
 }
 
@@ -185,7 +169,7 @@ async fn a_table_the_isolate_finds_past_its_bound_goes_without_evicting_another(
             "org_c",
             "claims",
             &format!("c{i:02}"),
-            Some(&super::at(0.2)),
+            Some(&at(0.2)),
             &metadata,
         );
     }
@@ -201,11 +185,4 @@ async fn a_table_the_isolate_finds_past_its_bound_goes_without_evicting_another(
     assert_eq!(tables(&app, "org_c"), 0);
     assert_eq!(tables(&app, "org_b"), 1, "not evicted for it");
     assert_eq!(app.caches.vectors.stats().evictions, 0);
-}
-
-/// An RPC argument the caller left out arrives as `undefined`, and reads as no organization.
-#[wasm_bindgen_test]
-fn a_missing_argument_reads_as_null() {
-    let value: Value = serde_wasm_bindgen::from_value(wasm_bindgen::JsValue::UNDEFINED).unwrap();
-    assert_eq!(value, Value::Null);
 }

@@ -4,8 +4,10 @@
 use serde_json::{json, Value};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use super::{handle, health, health_of, post, seeded, App, TestApp};
-use crate::cache::{DEFAULT_QUERY_BUDGET, DEFAULT_VECTOR_BUDGET, QUERY_TTL_MS};
+use super::fixtures::{self, app, claim_search, handle, health, health_of, seeded, TestApp};
+use crate::cache::budget::DEFAULT_VECTOR_BUDGET;
+use crate::cache::queries::{DEFAULT_QUERY_BUDGET, QUERY_TTL_MS};
+use crate::ports::App;
 
 async fn caches_of(app: &TestApp, org: &str) -> Value {
     let reply = handle(app, &health_of(org)).await;
@@ -15,11 +17,7 @@ async fn caches_of(app: &TestApp, org: &str) -> Value {
 }
 
 async fn search(app: &TestApp, org: &str, text: &str) {
-    let reply = handle(
-        app,
-        &post("/search/claimSimilarity", org, json!({"text": text})),
-    )
-    .await;
+    let reply = handle(app, &claim_search(org, json!({"text": text}))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
@@ -73,7 +71,7 @@ async fn an_organization_sees_its_own_caches_and_nothing_of_anothers() {
     let later = App {
         caches: app.caches,
         now_ms: QUERY_TTL_MS,
-        ..super::app()
+        ..fixtures::app()
     };
     assert_eq!(caches_of(&later, "org_b").await["queries"]["entries"], 0);
 }
@@ -91,4 +89,18 @@ async fn health_without_an_organization_shows_no_caches_and_a_blank_one_is_refus
         let reply = handle(&app, &("health", vec![blank])).await;
         assert_eq!(reply.status, 400, "{}", reply.body);
     }
+}
+
+#[wasm_bindgen_test]
+async fn health_names_the_worker_and_checks_d1() {
+    let response = handle(&app(), &health()).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body["worker"], "search-worker");
+    let mut down = app();
+    down.store.down = true;
+    let response = handle(&down, &health()).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.body["error"]["code"], "unavailable");
+    let response = handle(&down, &claim_search("org_a", json!({"text": "x"}))).await;
+    assert_eq!(response.status, 503, "a store that is down is a clear 503");
 }

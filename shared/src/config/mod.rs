@@ -303,6 +303,32 @@ impl TableConfig {
         parts.join(&self.embeddings.separator)
     }
 
+    /// Whether a record has anything to embed: some embedded field whose value is more than
+    /// white space (as `str::trim` knows it). A record without is no record for a model change
+    /// to cover (`shared::sets::needs_job`).
+    pub fn has_text(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.embeddings
+            .fields
+            .iter()
+            .any(|field| match record.get(field) {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+                Some(_) => true,
+            })
+    }
+
+    /// [`TableConfig::has_text`] as an SQL condition on the row `alias` of this table: TRIM is
+    /// given every character `str::trim` removes, so that the two agree on every value.
+    pub fn has_text_sql(&self, alias: &str) -> String {
+        let fields: Vec<String> = self
+            .embeddings
+            .fields
+            .iter()
+            .map(|f| format!("TRIM(CAST({alias}.\"{f}\" AS TEXT), {WHITE_SPACE_SQL}) != ''"))
+            .collect();
+        format!("({})", fields.join(" OR "))
+    }
+
     /// An SQL expression for what [`TableConfig::metadata_of`] makes of the row `alias` of this
     /// table: its metadata fields as a JSON object, null ones left out (`json_patch` drops them).
     /// Writers of a vector's metadata take it from the record as it is when they commit, so a
@@ -355,3 +381,7 @@ impl TableConfig {
 
 #[cfg(test)]
 mod tests;
+
+/// The characters `char::is_whitespace` knows (Unicode's `White_Space`), as an SQL string.
+const WHITE_SPACE_SQL: &str = "char(9, 10, 11, 12, 13, 32, 133, 160, 5760, 8192, 8193, 8194, \
+     8195, 8196, 8197, 8198, 8199, 8200, 8201, 8202, 8232, 8233, 8239, 8287, 12288)";

@@ -367,3 +367,45 @@ vector_index = { backend = "vectorize", binding = "VECTORIZE_384" }
         .to_string();
     assert!(unknown.contains("unknown model"), "{unknown}");
 }
+
+#[test]
+fn a_record_has_text_when_some_embedded_field_is_more_than_white_space() {
+    use serde_json::{json, Value};
+    let config = Config::parse(PROJECT_CONFIG).unwrap();
+    let notes = config.table("notes").unwrap();
+    let record = |title: serde_json::Value, body: serde_json::Value| {
+        let serde_json::Value::Object(map) = serde_json::json!({
+            "title": title, "body": body, "topic": "not embedded",
+        }) else {
+            unreachable!()
+        };
+        map
+    };
+
+    assert!(notes.has_text(&record(json!("A title"), Value::Null)));
+    assert!(notes.has_text(&record(json!(" \t"), json!("body"))));
+    assert!(
+        notes.has_text(&record(json!(0), Value::Null)),
+        "a number is text"
+    );
+    assert!(!notes.has_text(&record(Value::Null, Value::Null)));
+    assert!(!notes.has_text(&record(json!(""), json!(" \n\u{a0}\u{3000}"))));
+    let sql = notes.has_text_sql("r");
+    assert!(sql.starts_with("(TRIM(CAST(r.\"title\" AS TEXT), char(9, 10,"));
+    assert!(sql.contains(" OR TRIM(CAST(r.\"body\" AS TEXT), "));
+    // Every character `str::trim` removes, and no other, is in the SQL's list.
+    let listed: Vec<u32> = sql
+        .split("char(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap()
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let white: Vec<u32> = (0..=u32::from(char::MAX))
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace())
+        .map(u32::from)
+        .collect();
+    assert_eq!(listed, white);
+}

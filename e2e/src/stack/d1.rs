@@ -1,0 +1,56 @@
+//! The stack's local D1, read and written with wrangler beside the running `wrangler dev`.
+
+use std::fs;
+use std::io;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::process::{path, repo_root, wrangler};
+use super::Stack;
+
+impl Stack {
+    /// Runs SQL against the stack's local D1 (with wrangler, beside the running `wrangler dev`)
+    /// and returns the rows of its last statement. Tests read what the workers wrote with it.
+    pub fn sql(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        self.d1_execute(&["--command", sql])
+    }
+
+    /// Runs `sql`, any number of statements (too long for one command line), against the stack's
+    /// local D1, through a file of its own that is removed after.
+    pub fn sql_script(&self, sql: &str) -> io::Result<Vec<serde_json::Value>> {
+        static SCRIPTS: AtomicUsize = AtomicUsize::new(0);
+        let file = self.dir.join(format!(
+            "script-{}.sql",
+            SCRIPTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::write(&file, sql)?;
+        let result = self.d1_execute(&["--file", path(&file)]);
+        let _ = fs::remove_file(&file);
+        result
+    }
+
+    fn d1_execute(&self, what: &[&str]) -> io::Result<Vec<serde_json::Value>> {
+        let output = wrangler(&repo_root())
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(self.dir.join("state"))
+            .arg("-c")
+            .arg(self.config().join("api-worker.toml"))
+            .args(what)
+            .stdin(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "wrangler d1 execute failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let results: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)
+            .map_err(|e| io::Error::other(format!("wrangler d1 execute printed no JSON: {e}")))?;
+        Ok(results
+            .last()
+            .and_then(|r| r["results"].as_array())
+            .cloned()
+            .unwrap_or_default())
+    }
+}
