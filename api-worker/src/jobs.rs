@@ -33,14 +33,22 @@ pub(crate) async fn job(
     Ok(HttpResponse::ok(&row.view()?))
 }
 
-/// `GET /api/v1/embeddings/jobs?status=&backfillId=&limit=&cursor=`.
+/// `GET /api/v1/embeddings/jobs?status=&backfillId=&table=&limit=&cursor=`.
 pub(crate) async fn jobs(
     app: &App<impl Ports>,
     caller: &Caller,
     request: &HttpRequest,
 ) -> Result<HttpResponse> {
-    caller.require(app, None, Action::Read)?;
-    request.only_query(&["status", "backfillId", "limit", "cursor"])?;
+    request.only_query(&["status", "backfillId", "table", "limit", "cursor"])?;
+    let table = request
+        .query("table")
+        .map(|name| {
+            app.config
+                .table(&name)
+                .ok_or_else(|| ApiError::not_found(format!("`{name}` is not an embedding table")))
+        })
+        .transpose()?;
+    caller.require(app, table, Action::Read)?;
     let status = request
         .query("status")
         .map(|s| {
@@ -62,6 +70,7 @@ pub(crate) async fn jobs(
     let filter = JobFilter {
         status,
         backfill_id,
+        table: table.map(|t| t.name.clone()),
         before,
         limit: limit + 1,
     };

@@ -60,6 +60,8 @@ pub(crate) struct KeyUse {
 pub(crate) struct JobFilter {
     pub status: Option<JobStatus>,
     pub backfill_id: Option<String>,
+    /// Jobs bound to records of this table.
+    pub table: Option<String>,
     /// Jobs before this one (newest first): `(created_at, id)` of the last job of a page.
     pub before: Option<(i64, String)>,
     pub limit: u32,

@@ -8,7 +8,7 @@ use shared::config::TableConfig;
 use shared::sets::{Starter, VectorSet};
 use worker_kit::d1::{ident, text};
 use worker_kit::sets::{self, CoverageRow, SetRow, SET_ROW};
-use worker_kit::Fault;
+use worker_kit::{vector_rows, Fault};
 
 use crate::ports::{LastError, TableHealth};
 use crate::store::D1Store;
@@ -64,12 +64,7 @@ impl D1Store {
                 &[text(organization_id)],
             )?,
             self.statement(
-                "SELECT COUNT(*) AS n FROM embedding_vectors v
-                 WHERE v.organization_id = ?1 AND v.table_name = ?2 AND v.model = ?3
-                   AND v.location = ?4 AND v.vector IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM embedding_jobs j
-                       WHERE j.organization_id = ?1 AND j.table_name = ?2
-                         AND j.record_id = v.record_id AND j.status IN ('queued', 'processing'))",
+                &vector_rows::embedded_count(),
                 &[
                     text(organization_id),
                     text(&table.name),
@@ -141,7 +136,7 @@ impl D1Store {
         organization_id: &str,
         now_ms: i64,
     ) -> Result<(Vec<SetRow>, Vec<SetRow>), Fault> {
-        let (live, applied) = sets::ensure(
+        let applied = sets::ensure(
             &self.db,
             &[(organization_id, table)],
             Starter::Command,
@@ -151,7 +146,7 @@ impl D1Store {
         self.count(applied.statements);
         Ok((
             applied.made.into_iter().chain(applied.given_up).collect(),
-            live,
+            applied.live,
         ))
     }
 }

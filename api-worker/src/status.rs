@@ -162,7 +162,7 @@ pub(crate) fn table_status(table: &TableConfig, health: &TableHealth, now_ms: i6
             failed: health.failed,
             dead: health.dead,
             oldest_pending_age_ms: health.oldest_pending_at.map(|at| (now_ms - at).max(0)),
-            dead_jobs: "/api/v1/embeddings/jobs?status=dead".into(),
+            dead_jobs: format!("/api/v1/embeddings/jobs?status=dead&table={}", table.name),
         },
         last_error,
     }

@@ -17,6 +17,7 @@
 //! - [`model_change`]: tables change model under live data (a stack of its own, restarted with
 //!   workers built from another config);
 //! - [`model_change_command`]: the model-change command, sent again and again;
+//! - [`model_change_emptied`]: a record emptied behind the API's back keeps no change waiting;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/app.rs"]
@@ -41,6 +42,8 @@ mod limits;
 mod model_change;
 #[path = "stack/model_change_command.rs"]
 mod model_change_command;
+#[path = "stack/model_change_emptied.rs"]
+mod model_change_emptied;
 #[path = "stack/rng.rs"]
 mod rng;
 #[path = "stack/search.rs"]
@@ -196,6 +199,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(app_roles::TESTS.iter().copied())
         .chain(model_change::TESTS.iter().copied())
         .chain(model_change_command::TESTS.iter().copied())
+        .chain(model_change_emptied::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())
         .chain(search::D1_TESTS.iter().copied())
         .map(|(name, test)| {

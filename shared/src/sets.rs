@@ -83,6 +83,12 @@ impl VectorSet {
     pub fn binding(&self) -> Option<&str> {
         binding_of(&self.location)
     }
+
+    /// Whether its place holds one model's vectors only: a Vectorize index has one dimension and
+    /// one id per record; D1 keeps each model's rows apart.
+    pub fn holds_one_model(&self) -> bool {
+        self.binding().is_some()
+    }
 }
 
 /// The Vectorize binding of a location, if it is one.
@@ -123,7 +129,7 @@ impl SetRole {
 pub fn blocked(active: &VectorSet, configured: &VectorSet) -> Option<String> {
     (active.model != configured.model
         && active.location == configured.location
-        && active.binding().is_some())
+        && active.holds_one_model())
     .then(|| {
         format!(
             "`{}` and `{}` cannot share the Vectorize index behind `{}`: bind the new model's \

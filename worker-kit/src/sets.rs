@@ -13,7 +13,7 @@ use crate::d1::{number, statement, text};
 
 mod coverage;
 use crate::Fault;
-pub use coverage::{active_rows, coverage, CoverageRow, EARLIER_BATCHES, UNCOVERED};
+pub use coverage::{active_rows, coverage, earlier_batches, CoverageRow, UNCOVERED};
 
 /// A set of an organization's table, as `embedding_sets` keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -123,6 +123,9 @@ pub fn read(db: &D1Database, tables: &[(&str, &str)]) -> Result<D1PreparedStatem
 /// [`Decided::statements`] read from JSON by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decided {
+    /// The tables decided for (organization, table): their sets are read again after the
+    /// writes, in the same transaction.
+    tables: Vec<(String, String)>,
     give_up: Vec<Value>,
     create: Vec<Value>,
     vouch: Vec<Value>,
@@ -148,6 +151,7 @@ fn decide_rows(
 ) -> Decided {
     let mut decided = Decided::default();
     for (org, table) in wanted {
+        decided.tables.push(((*org).to_owned(), table.name.clone()));
         let seen: Vec<SeenSet> = rows
             .iter()
             .filter(|r| r.organization_id == *org && r.table_name == table.name)
@@ -217,12 +221,14 @@ impl Decided {
     /// 2. the configured sets are made, each only if its table's sets are still as its decision
     ///    saw them (once 1 is applied), and no other was made meanwhile (the unique indexes of
     ///    one active and one building set a table); it returns those made ([`SetRow`]s);
-    /// 3. the configured building sets are vouched for.
+    /// 3. the configured building sets are vouched for;
+    /// 4. the tables' sets are read again ([`SetRow`]s): the sets a batch writes to are those
+    ///    live once its decision (or a racing starter's) is applied, as one transaction sees them.
     pub fn statements(
         &self,
         db: &D1Database,
         now_ms: i64,
-    ) -> Result<[D1PreparedStatement; 3], Fault> {
+    ) -> Result<[D1PreparedStatement; 4], Fault> {
         let give_up = statement(
             db,
             &format!(
@@ -265,17 +271,25 @@ impl Decided {
                      value ->> 'location' FROM json_each(?1))",
             &[text(&serde_json::to_string(&self.vouch)?), number(now_ms)],
         )?;
-        Ok([give_up, create, vouch])
+        let tables: Vec<(&str, &str)> = self
+            .tables
+            .iter()
+            .map(|(org, table)| (org.as_str(), table.as_str()))
+            .collect();
+        Ok([give_up, create, vouch, read(db, &tables)?])
     }
 }
 
-/// The sets a decision's statements changed.
+/// The sets a decision's statements changed, and those live after.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// The building sets given up, now retiring: their clean-up is to start.
     pub given_up: Vec<SetRow>,
     /// The configured sets made: a building one's backfill is to start.
     pub made: Vec<SetRow>,
+    /// The active and building sets of the tables decided for, once the decisions are applied:
+    /// what a batch's jobs write to.
+    pub live: Vec<SetRow>,
     /// D1 statements run.
     pub statements: usize,
 }
@@ -291,46 +305,53 @@ impl Applied {
     }
 }
 
-/// Runs the statements of `decided`, if it writes anything, in one batch.
-pub async fn apply(db: &D1Database, decided: &Decided, now_ms: i64) -> Result<Applied, Fault> {
+/// Applies `decided`, taken on `read` (the tables' sets as [`read`] found them). When it writes
+/// nothing, the sets live are those read; otherwise its statements run in one batch, which reads
+/// the sets again after its writes: a starter whose creation lost a race to another's writes to
+/// the set the other made, as if it had made it.
+pub async fn apply(
+    db: &D1Database,
+    decided: &Decided,
+    read: Vec<SetRow>,
+    now_ms: i64,
+) -> Result<Applied, Fault> {
     if decided.is_empty() {
-        return Ok(Applied::default());
+        return Ok(Applied {
+            live: live(read),
+            ..Applied::default()
+        });
     }
     let statements = decided.statements(db, now_ms)?;
     let count = statements.len();
     let results = db.batch(statements.to_vec()).await?;
-    let [given_up, made, _] = results.as_slice() else {
-        return Err(Fault("D1 returned other than three results".into()));
+    let [given_up, made, _, after] = results.as_slice() else {
+        return Err(Fault("D1 returned other than four results".into()));
     };
     Ok(Applied {
         given_up: given_up.results::<SetRow>()?,
         made: made.results::<SetRow>()?,
+        live: live(after.results::<SetRow>()?),
         statements: count,
     })
 }
 
 /// Reads the sets of `wanted`'s tables, decides for each as `by` ([`decide`]) and applies the
-/// decisions: the sets live now ([`live_after`]) and what changed.
+/// decisions ([`apply`]).
 pub async fn ensure(
     db: &D1Database,
     wanted: &[(&str, &TableConfig)],
     by: Starter,
     now_ms: i64,
-) -> Result<(Vec<SetRow>, Applied), Fault> {
+) -> Result<Applied, Fault> {
     let keys: Vec<(&str, &str)> = wanted
         .iter()
         .map(|(org, table)| (*org, table.name.as_str()))
         .collect();
     let rows = read(db, &keys)?.all().await?;
     let decided = decide(&rows, wanted, by, now_ms)?;
-    let mut applied = apply(db, &decided, now_ms).await?;
+    let mut applied = apply(db, &decided, rows.results::<SetRow>()?, now_ms).await?;
     applied.statements += 1;
-    let live = live_after(
-        rows.results::<SetRow>()?,
-        &applied.given_up,
-        applied.made.clone(),
-    );
-    Ok((live, applied))
+    Ok(applied)
 }
 
 /// What the statements of a decision do to `rows` (an organization's sets, of every table), in
@@ -380,20 +401,14 @@ pub fn apply_in_memory(
         rows.push(made.clone());
         applied.made.push(made);
     }
+    applied.live = live(rows.iter().filter(|row| mine(row)).cloned().collect());
     applied
 }
 
-/// The active and building sets once a decision's statements ran: those `read` found, less
-/// those given up (`retired`), and those made.
-pub fn live_after(read: Vec<SetRow>, retired: &[SetRow], made: Vec<SetRow>) -> Vec<SetRow> {
-    let same = |a: &SetRow, b: &SetRow| {
-        (&a.organization_id, &a.table_name, &a.model, &a.location)
-            == (&b.organization_id, &b.table_name, &b.model, &b.location)
-    };
-    read.into_iter()
+/// The active and building sets among `rows`.
+fn live(rows: Vec<SetRow>) -> Vec<SetRow> {
+    rows.into_iter()
         .filter(|r| matches!(r.role(), Some(SetRole::Active | SetRole::Building)))
-        .filter(|r| !retired.iter().any(|g| same(g, r)))
-        .chain(made)
         .collect()
 }
 

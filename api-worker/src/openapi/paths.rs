@@ -62,6 +62,7 @@ pub(super) fn core_paths() -> Vec<(&'static str, Value)> {
                 "parameters": [
                     query_parameter("status", reference("JobStatus")),
                     query_parameter("backfillId", json!({ "type": "string", "format": "uuid" })),
+                    query_parameter("table", json!({ "type": "string" })),
                     query_parameter("limit", json!({ "type": "integer", "minimum": 1, "maximum": 100 })),
                     query_parameter("cursor", json!({ "type": "string", "pattern": JOB_CURSOR_PATTERN })),
                 ],

@@ -96,6 +96,7 @@ impl Jobs for D1Store {
                        AND (?2 IS NULL OR status = ?2)
                        AND (?3 IS NULL OR backfill_id = ?3)
                        AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
+                       AND (?7 IS NULL OR table_name = ?7)
                      ORDER BY created_at DESC, id DESC LIMIT ?6"
                 ),
                 &[
@@ -105,6 +106,7 @@ impl Jobs for D1Store {
                     before_at,
                     before_id,
                     number(i64::from(filter.limit)),
+                    optional(filter.table.as_deref()),
                 ],
             )?
             .all()

@@ -177,3 +177,37 @@ async fn a_job_stuck_open_can_be_replayed_once_it_has_not_moved_for_a_while() {
     assert_eq!(replayed.status, 202, "{}", replayed.body);
     assert_eq!(app.store.jobs.borrow()[0].status, "queued");
 }
+
+#[wasm_bindgen_test]
+async fn a_tables_dead_jobs_link_lists_that_tables_dead_jobs_only() {
+    let app = app();
+    for content in ["a notes job", "a claims job", "a free job"] {
+        enqueue_plain(&app, content).await;
+    }
+    for (job, table) in app
+        .store
+        .jobs
+        .borrow_mut()
+        .iter_mut()
+        .zip(["notes", "claims"])
+    {
+        job.status = "dead".into();
+        job.table_name = Some(table.into());
+    }
+    let get = |path: &str| as_ann(HttpRequest::new(Method::Get, path));
+    let status = send(&app, get("/api/v1/embeddings/status/notes")).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let link = status.body["jobs"]["deadJobs"].as_str().unwrap().to_owned();
+    assert_eq!(link, "/api/v1/embeddings/jobs?status=dead&table=notes");
+    let listed = send(&app, get(&link)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let tables: Vec<&str> = listed.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["table"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(tables, ["notes"], "{}", listed.body);
+    let unknown = send(&app, get("/api/v1/embeddings/jobs?table=stories")).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+}

@@ -2,7 +2,7 @@
 //! decides when), one D1 transaction makes it active and the old set retiring, whose clean-up
 //! the chain goes on with.
 
-use shared::sets::{switch_next, Migration, MigrationStep, SwitchNext};
+use shared::sets::{switch_next, Migration, MigrationStep, SwitchNext, VectorSet};
 use worker_kit::sets::SetRow;
 use worker_kit::Fault;
 
@@ -23,8 +23,10 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
             return Ok(());
         };
         let coverage = self.store.coverage(table, m).await?;
+        let set = step.set();
         let next = switch_next(
-            &step.set(),
+            &set,
+            VectorSet::configured(table) == set,
             attempt,
             covered_at,
             (coverage.covered, coverage.of),

@@ -173,13 +173,13 @@ impl D1Store {
             .collect();
         let items: Vec<Value> = jobs
             .iter()
-            .map(|(i, job)| json!([i, job.id, job.organization_id]))
+            .map(|(i, job)| json!({ "job": i, "record": job.id, "org": job.organization_id }))
             .collect();
         self.over_chunks(
             &items,
             &format!(
-                "SELECT j.value ->> 0 AS \"__job\", {} FROM json_each(?1) j
-                 JOIN {} r ON r.{} = j.value ->> 1 AND r.{} = j.value ->> 2",
+                "SELECT j.value ->> 'job' AS \"__job\", {} FROM json_each(?1) j
+                 JOIN {} r ON r.{} = j.value ->> 'record' AND r.{} = j.value ->> 'org'",
                 columns.join(", "),
                 ident(&table.name),
                 ident(&table.id_column),
@@ -194,7 +194,9 @@ impl D1Store {
     fn read_stored(&self, jobs: &[BoundJob<'_>]) -> Result<Vec<D1PreparedStatement>, Fault> {
         let items: Vec<Value> = jobs
             .iter()
-            .map(|(i, job, table)| json!([i, job.organization_id, table.name, job.id]))
+            .map(|(i, job, table)| {
+                json!({ "job": i, "org": job.organization_id, "table": table.name, "record": job.id })
+            })
             .collect();
         self.over_chunks(&items, &vector_rows::stored_for_records(), &[])
     }
@@ -209,14 +211,10 @@ impl D1Store {
         now_ms: i64,
     ) -> Result<(Vec<SetRow>, Vec<MigrationStep>), Fault> {
         let decided = sets::decide(read, wanted, Starter::Worker, now_ms)?;
-        let applied = sets::apply(&self.db, &decided, now_ms).await?;
+        let applied = sets::apply(&self.db, &decided, read.results::<SetRow>()?, now_ms).await?;
         self.count(applied.statements);
-        let live = sets::live_after(
-            read.results::<SetRow>()?,
-            &applied.given_up,
-            applied.made.clone(),
-        );
-        Ok((live, applied.steps()))
+        let steps = applied.steps();
+        Ok((applied.live, steps))
     }
 
     /// [`crate::ports::JobStore::load`]: records the deliveries, reads the batch's tables'
@@ -235,7 +233,7 @@ impl D1Store {
         let deliveries = self.record_deliveries(jobs, now_ms)?;
         let (delivery_count, mut statements) = (deliveries.len(), deliveries);
         // The batch's tables' sets, read after its jobs are marked processing: a set made
-        // later waits for them (`worker_kit::sets::EARLIER_BATCHES`).
+        // later waits for them (`worker_kit::sets::earlier_batches`).
         let keys: Vec<(&str, &str)> = wanted
             .iter()
             .map(|(org, table)| (*org, table.name.as_str()))

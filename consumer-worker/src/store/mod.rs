@@ -28,9 +28,6 @@ use worker_kit::Fault;
 
 use crate::ports::{DeadJob, JobStore, LoadedBatch, Write};
 
-/// Kept where the model change's store (`crate::sets_store`) looks for it.
-pub(crate) use worker_kit::vector_rows::column_update;
-
 /// Jobs, records and the D1 vector store.
 #[derive(Debug)]
 pub(crate) struct D1Store {

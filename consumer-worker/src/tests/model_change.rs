@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use shared::config::{Config, TableConfig};
 use shared::message::{content_hash, EmbeddingJob};
 use shared::sets::{
-    fair_order, plan, Migration, MigrationStep, SeenSet, SetRole, Starter, Step, VectorSet,
+    fair_order, Migration, MigrationStep, SetRole, Starter, Step, VectorSet,
     DEAD_LETTER_RESUME_DELAY_SECONDS, DEFERRED_STEP_DELAY_SECONDS, FAILED_STEP_DELAY_SECONDS,
 };
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
-use worker_kit::sets::{Applied, SetRow};
+use worker_kit::sets::{apply_in_memory, Applied, SetRow};
 use worker_kit::Fault;
 
 use super::{body, config, delivery, unbound, FakeIndexes, FakeQueues, FakeStore};
@@ -181,46 +181,31 @@ impl MigrationStore for FakeSets {
         Ok(Vec::new())
     }
 
-    /// Applies `shared::sets::plan`, as the D1 store's statements do, to the sets in memory.
+    /// Applies `shared::sets::plan` to the sets in memory, as the D1 store's statements do
+    /// (`worker_kit::sets::apply_in_memory`).
     async fn ensure(&self, tables: &[(String, String)], now_ms: i64) -> Result<Applied, Fault> {
         self.ensured.borrow_mut().extend(tables.iter().cloned());
         let config = self.configured.clone().unwrap_or_else(config);
-        let mut applied = Applied::default();
         let mut sets = self.sets.borrow_mut();
+        let mut rows: Vec<SetRow> = sets.iter().map(|(row, _)| row.clone()).collect();
+        let mut applied = Applied::default();
         for (org, name) in tables {
             let Some(table) = config.table(name) else {
                 continue;
             };
-            let mine = |row: &SetRow| row.organization_id == *org && row.table_name == *name;
-            let seen: Vec<SeenSet> = sets
-                .iter()
-                .filter(|(row, _)| mine(row))
-                .filter_map(|(row, _)| {
-                    Some(SeenSet {
-                        set: row.set(),
-                        role: row.role()?,
-                        vouched_at: 0,
-                    })
-                })
-                .collect();
-            let configured = VectorSet::configured(table);
-            let plan = plan(&seen, &configured, Starter::Worker, now_ms);
-            for (row, moved) in sets.iter_mut().filter(|(row, _)| mine(row)) {
-                if plan.give_up.as_ref() == Some(&row.set()) {
-                    row.role = SetRole::Retiring.as_str().into();
-                    *moved = now_ms;
-                    applied.given_up.push(row.clone());
-                }
-            }
-            if let Some(role) = plan.create {
-                let made = SetRow {
-                    location: configured.location.clone(),
-                    ..row(org, name, &configured.model, role, 0)
-                };
-                sets.push((made.clone(), now_ms));
-                applied.made.push(made);
-            }
+            let one = apply_in_memory(&mut rows, org, table, Starter::Worker, now_ms);
+            applied.given_up.extend(one.given_up);
+            applied.made.extend(one.made);
         }
+        // Each set keeps when it last moved, unless the decision moved it now.
+        let moved: Vec<(SetRow, i64)> = rows
+            .into_iter()
+            .map(|row| {
+                let before = sets.iter().find(|(old, _)| *old == row).map(|(_, at)| *at);
+                (row, before.unwrap_or(now_ms))
+            })
+            .collect();
+        *sets = moved;
         Ok(applied)
     }
 

@@ -303,30 +303,36 @@ impl TableConfig {
         parts.join(&self.embeddings.separator)
     }
 
-    /// Whether a record has anything to embed: some embedded field whose value is more than
+    /// Whether a record has anything to embed: its [`TableConfig::embedding_text`] is more than
     /// white space (as `str::trim` knows it). A record without is no record for a model change
     /// to cover (`shared::sets::needs_job`).
     pub fn has_text(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
-        self.embeddings
-            .fields
-            .iter()
-            .any(|field| match record.get(field) {
-                None | Some(serde_json::Value::Null) => false,
-                Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
-                Some(_) => true,
-            })
+        !self.embedding_text(record).trim().is_empty()
     }
 
-    /// [`TableConfig::has_text`] as an SQL condition on the row `alias` of this table: TRIM is
-    /// given every character `str::trim` removes, so that the two agree on every value.
+    /// [`TableConfig::has_text`] as an SQL condition on the row `alias` of this table: some
+    /// field is more than white space, or, when the separator is not white space, two fields
+    /// are joined by it. TRIM is given every character `str::trim` removes, and a field counts
+    /// as `embedding_text` counts it (neither null nor empty), so that the two agree on every
+    /// value.
     pub fn has_text_sql(&self, alias: &str) -> String {
-        let fields: Vec<String> = self
+        let column = |f: &str| format!("CAST({alias}.\"{f}\" AS TEXT)");
+        let mut some: Vec<String> = self
             .embeddings
             .fields
             .iter()
-            .map(|f| format!("TRIM(CAST({alias}.\"{f}\" AS TEXT), {WHITE_SPACE_SQL}) != ''"))
+            .map(|f| format!("TRIM({}, {WHITE_SPACE_SQL}) != ''", column(f)))
             .collect();
-        format!("({})", fields.join(" OR "))
+        if !self.embeddings.separator.trim().is_empty() && self.embeddings.fields.len() > 1 {
+            let parts: Vec<String> = self
+                .embeddings
+                .fields
+                .iter()
+                .map(|f| format!("(COALESCE({}, '') != '')", column(f)))
+                .collect();
+            some.push(format!("{} >= 2", parts.join(" + ")));
+        }
+        format!("({})", some.join(" OR "))
     }
 
     /// An SQL expression for what [`TableConfig::metadata_of`] makes of the row `alias` of this

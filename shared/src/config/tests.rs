@@ -393,6 +393,24 @@ fn a_record_has_text_when_some_embedded_field_is_more_than_white_space() {
     let sql = notes.has_text_sql("r");
     assert!(sql.starts_with("(TRIM(CAST(r.\"title\" AS TEXT), char(9, 10,"));
     assert!(sql.contains(" OR TRIM(CAST(r.\"body\" AS TEXT), "));
+    assert!(
+        !sql.contains(">= 2"),
+        "notes' separator is white space: {sql}"
+    );
+    // Two blank fields joined by a separator that is not blank are text.
+    let mut piped = notes.clone();
+    piped.embeddings.separator = " | ".into();
+    assert!(piped.has_text(&record(json!(" "), json!("\t"))));
+    assert!(!piped.has_text(&record(json!(" "), Value::Null)));
+    assert!(!piped.has_text(&record(json!(" "), json!(""))));
+    let sql = piped.has_text_sql("r");
+    assert!(
+        sql.ends_with(
+            " OR (COALESCE(CAST(r.\"title\" AS TEXT), '') != '') \
+             + (COALESCE(CAST(r.\"body\" AS TEXT), '') != '') >= 2)"
+        ),
+        "{sql}"
+    );
     // Every character `str::trim` removes, and no other, is in the SQL's list.
     let listed: Vec<u32> = sql
         .split("char(")

@@ -48,8 +48,14 @@ impl SwitchNext {
 /// covering `covered` of the active set's `of` records at `now_ms`: looks again (sooner,
 /// then later) while coverage is incomplete, backfills again after [`RESTART_AFTER`] looks,
 /// waits [`VECTORIZE_SETTLE_MS`] after coverage for a Vectorize set, and otherwise switches.
+///
+/// Only a worker whose config names the set (`configured`) switches to it: one of another
+/// config (a rolling deploy, or a rollback while the change still runs) looks again later,
+/// until a worker of the set's config switches, or its lease lapses and the change is given up
+/// (`shared::sets::table`), which drops the step.
 pub fn switch_next(
     set: &VectorSet,
+    configured: bool,
     attempt: u32,
     covered_at: Option<i64>,
     (covered, of): (u64, u64),
@@ -66,6 +72,15 @@ pub fn switch_next(
             step: Step::Switch {
                 attempt: attempt + 1,
                 covered_at: None,
+            },
+            delay_seconds: switch_delay_seconds(attempt),
+        };
+    }
+    if !configured {
+        return SwitchNext::Send {
+            step: Step::Switch {
+                attempt: attempt + 1,
+                covered_at,
             },
             delay_seconds: switch_delay_seconds(attempt),
         };

@@ -47,6 +47,7 @@ impl Jobs for FakeStore {
             .filter(|j| j.organization_id == organization_id)
             .filter(|j| filter.status.is_none_or(|s| j.status == s.as_str()))
             .filter(|j| filter.backfill_id.is_none() || j.backfill_id == filter.backfill_id)
+            .filter(|j| filter.table.is_none() || j.table_name == filter.table)
             .filter(|j| {
                 filter
                     .before
