@@ -67,57 +67,5 @@ impl<V: Clone> Expiring<V> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_entry_is_answered_for_its_time_and_not_a_millisecond_more() {
-        let mut cache = Expiring::new(5_000, 10);
-        cache.put("a", 1, 1_000);
-        assert_eq!(cache.get("a", 1_000), Some(1));
-        assert_eq!(cache.get("a", 5_999), Some(1));
-        assert_eq!(
-            cache.get("a", 6_000),
-            None,
-            "5 s after it was read, it is read again"
-        );
-        assert_eq!(
-            cache.get("a", 999),
-            None,
-            "a clock that went back reads again"
-        );
-        assert_eq!(cache.get("b", 1_000), None);
-        cache.put("a", 2, 6_000);
-        assert_eq!(cache.get("a", 6_001), Some(2), "put again, from then");
-        cache.remove("a");
-        assert_eq!(cache.get("a", 6_001), None);
-    }
-
-    #[test]
-    fn when_full_the_expired_then_the_oldest_make_room() {
-        let mut cache = Expiring::new(100, 3);
-        cache.put("old", 0, 0);
-        cache.put("b", 1, 50);
-        cache.put("c", 2, 60);
-        cache.put("d", 3, 120);
-        assert_eq!(cache.len(), 3);
-        assert_eq!(cache.get("old", 120), None, "expired, and gone first");
-        assert_eq!(cache.get("b", 120), Some(1));
-        cache.put("e", 4, 130);
-        assert_eq!(cache.len(), 3);
-        assert_eq!(cache.get("b", 130), None, "the oldest live entry made room");
-        assert_eq!(
-            (
-                cache.get("c", 130),
-                cache.get("d", 130),
-                cache.get("e", 130)
-            ),
-            (Some(2), Some(3), Some(4))
-        );
-        cache.put("c", 5, 140);
-        assert_eq!(cache.len(), 3, "replacing an entry takes no room");
-        let mut none: Expiring<u8> = Expiring::new(100, 0);
-        none.put("a", 1, 0);
-        assert!(none.is_empty(), "a cache of no entries keeps nothing");
-    }
-}
+#[path = "expiring_tests.rs"]
+mod tests;

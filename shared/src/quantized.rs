@@ -129,13 +129,16 @@ impl QueryCodes {
                 .sqrt(),
         ));
         // γ(n) = n·u / (1 − n·u), u = 2⁻²⁴: any order of an f32 sum of n products is within
-        // γ(n)·Σ|q_i·u_i| ≤ γ(n)·|q|·|u| of the true dot product, |u| ≤ 1 (and a little).
+        // γ(n)·Σ|q_i·u_i| ≤ γ(n)·|q|·|u| of the true dot product, |u| ≤ 1 (and a little: the
+        // tenth of a percent); the billionth is room for the f64 arithmetic of the bound.
         #[allow(clippy::cast_precision_loss)]
         let n = (dims + 1) as f64 * f64::from(f32::EPSILON) / 2.0;
         let rounding = n / (1.0 - n) * norm * 1.001 + 1e-9;
         #[allow(clippy::cast_precision_loss)]
         let scale = f64::from(max) / limit as f64;
-        if max == 0.0 || !max.is_finite() || !norm.is_finite() {
+        // A component that is not finite makes |q| so (the largest component never is NaN: `max`
+        // passes NaN over), and such a query is not scored by its codes.
+        if max == 0.0 || !norm.is_finite() {
             return QueryCodes {
                 codes: vec![0; q.len()],
                 scale: 0.0,
@@ -172,10 +175,11 @@ impl QueryCodes {
     }
 
     /// How far a stored vector's score by codes may be from the exact f32 scan's score:
-    /// `|q|·ρ + ρq·(1 + ρ)` plus the f32 sum's rounding, with room for the f64 products'.
+    /// `|q|·ρ + ρq·(1 + ρ)` plus the f32 sum's rounding (whose billionth to spare also covers
+    /// the f64 arithmetic of the score and of this sum, off by well under 1e-15).
     pub fn bound(&self, residual: f32) -> f64 {
         let residual = f64::from(residual);
-        (self.norm * residual + self.residual * (1.0 + residual) + self.rounding) * (1.0 + 1e-9)
+        self.norm * residual + self.residual * (1.0 + residual) + self.rounding
     }
 }
 
@@ -189,7 +193,9 @@ pub struct StoredCodes<'a> {
 
 /// Which candidates, each `(index, score by codes, bound)` in the order an exact scan meets
 /// them, the exact top `k` of those scoring at least `min_score` may include: every one whose
-/// upper bound reaches both `min_score` and the k-th best lower bound. Their indexes, in order.
+/// upper bound reaches both `min_score` and the k-th best lower bound, and every one whose
+/// bound is not a number (a vector or a query that is not finite: its exact score decides).
+/// Their indexes, in order.
 pub fn shortlist(scored: &[(usize, f64, f64)], k: usize, min_score: f32) -> Vec<usize> {
     if k == 0 {
         return Vec::new();
@@ -200,27 +206,19 @@ pub fn shortlist(scored: &[(usize, f64, f64)], k: usize, min_score: f32) -> Vec<
         let (_, kth, _) = lower.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
         floor = floor.max(*kth);
     }
+    // "Not below" rather than "at or above": a bound that is not a number keeps its row.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     scored
         .iter()
-        .filter(|(_, s, b)| s + b >= floor)
+        .filter(|(_, s, b)| !(s + b < floor))
         .map(|(i, _, _)| *i)
         .collect()
 }
 
-/// `Σ codes_i · query_i`, exact: [`QueryCodes::of`] keeps it within an i32.
-pub fn code_dot(codes: &[i8], query: &[i16]) -> i32 {
-    let whole = codes.len().min(query.len()) / 16 * 16;
-    let tail: i32 = codes[whole..]
-        .iter()
-        .zip(&query[whole..])
-        .map(|(c, d)| i32::from(*c) * i32::from(*d))
-        .sum();
-    blocks(&codes[..whole], &query[..whole]) + tail
-}
-
-/// The sum over whole blocks of 16, as plain Rust.
+/// `Σ codes_i · query_i`, exact: [`QueryCodes::of`] keeps it within an i32. As plain Rust; the
+/// wasm build's is `simd128::code_dot`, the same sum (integer sums are exact in any order).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn blocks(codes: &[i8], query: &[i16]) -> i32 {
+pub fn code_dot(codes: &[i8], query: &[i16]) -> i32 {
     codes
         .iter()
         .zip(query)
@@ -228,30 +226,47 @@ fn blocks(codes: &[i8], query: &[i16]) -> i32 {
         .sum()
 }
 
-/// The sum over whole blocks of 16 in wasm SIMD: the codes widened to i16, then multiplied and
-/// added in pairs into four i32 lanes (`i32x4.dot_i16x8_s`). Integer sums are exact, so this is
-/// the plain loop's answer.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn blocks(codes: &[i8], query: &[i16]) -> i32 {
-    use core::arch::wasm32::{
-        i16x8, i16x8_extend_high_i8x16, i16x8_extend_low_i8x16, i32x4_add, i32x4_dot_i16x8,
-        i32x4_extract_lane, i32x4_splat, i8x16,
-    };
-    let mut sum = i32x4_splat(0);
-    for (c, d) in codes.chunks_exact(16).zip(query.chunks_exact(16)) {
-        let c = i8x16(
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
-            c[14], c[15],
-        );
-        let low = i16x8(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
-        let high = i16x8(d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
-        sum = i32x4_add(sum, i32x4_dot_i16x8(i16x8_extend_low_i8x16(c), low));
-        sum = i32x4_add(sum, i32x4_dot_i16x8(i16x8_extend_high_i8x16(c), high));
+pub use simd128::code_dot;
+
+/// The wasm build's SIMD, apart: the native tests (and cargo-mutants) never compile it.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    /// `Σ codes_i · query_i`: whole blocks of 16 in SIMD ([`blocks`]), the tail as plain Rust.
+    pub fn code_dot(codes: &[i8], query: &[i16]) -> i32 {
+        let whole = codes.len().min(query.len()) / 16 * 16;
+        let tail: i32 = codes[whole..]
+            .iter()
+            .zip(&query[whole..])
+            .map(|(c, d)| i32::from(*c) * i32::from(*d))
+            .sum();
+        blocks(&codes[..whole], &query[..whole]) + tail
     }
-    i32x4_extract_lane::<0>(sum)
-        + i32x4_extract_lane::<1>(sum)
-        + i32x4_extract_lane::<2>(sum)
-        + i32x4_extract_lane::<3>(sum)
+
+    /// The sum over whole blocks of 16 in wasm SIMD: the codes widened to i16, then multiplied and
+    /// added in pairs into four i32 lanes (`i32x4.dot_i16x8_s`). Integer sums are exact, so this is
+    /// the plain loop's answer.
+    fn blocks(codes: &[i8], query: &[i16]) -> i32 {
+        use core::arch::wasm32::{
+            i16x8, i16x8_extend_high_i8x16, i16x8_extend_low_i8x16, i32x4_add, i32x4_dot_i16x8,
+            i32x4_extract_lane, i32x4_splat, i8x16,
+        };
+        let mut sum = i32x4_splat(0);
+        for (c, d) in codes.chunks_exact(16).zip(query.chunks_exact(16)) {
+            let c = i8x16(
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
+                c[13], c[14], c[15],
+            );
+            let low = i16x8(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+            let high = i16x8(d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
+            sum = i32x4_add(sum, i32x4_dot_i16x8(i16x8_extend_low_i8x16(c), low));
+            sum = i32x4_add(sum, i32x4_dot_i16x8(i16x8_extend_high_i8x16(c), high));
+        }
+        i32x4_extract_lane::<0>(sum)
+            + i32x4_extract_lane::<1>(sum)
+            + i32x4_extract_lane::<2>(sum)
+            + i32x4_extract_lane::<3>(sum)
+    }
 }
 
 /// `|x − scale·codes|`, in f64 (each product of an f32 or f64 scale and a small integer is
@@ -263,10 +278,10 @@ fn distance(x: impl Iterator<Item = f64>, scale: f64, codes: impl Iterator<Item 
         .sqrt()
 }
 
-/// The f32 at or above `x` (with room for f64's own rounding of the sum that made it).
+/// The f32 at or above `x`. (The f64 sum that made `x` may be under the true value by some
+/// 1e-16 of it: the billionth in [`QueryCodes::bound`] covers that.)
 #[allow(clippy::cast_possible_truncation)]
 fn round_up(x: f64) -> f32 {
-    let x = x * (1.0 + 1e-12);
     let rounded = x as f32;
     if f64::from(rounded) >= x {
         rounded
@@ -276,210 +291,5 @@ fn round_up(x: f64) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::topk::{dot, normalized, top_k};
-
-    fn unit_vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {
-        crate::topk::tests::vectors(seed, n, dims)
-    }
-
-    /// Vectors packed near one direction (as a table of near-duplicates is): scores dense at
-    /// the top, where the shortlist has the most to tell apart.
-    fn clustered(seed: u64, n: usize, dims: usize, spread: f32) -> Vec<Vec<f32>> {
-        let centre = unit_vectors(seed, 1, dims).remove(0);
-        unit_vectors(seed + 1, n, dims)
-            .into_iter()
-            .map(|noise| {
-                let v: Vec<f32> = centre
-                    .iter()
-                    .zip(&noise)
-                    .map(|(c, e)| c + spread * e)
-                    .collect();
-                normalized(&v)
-            })
-            .collect()
-    }
-
-    /// The search as search-worker runs it: codes, shortlist, exact scores of the shortlist.
-    fn by_codes(query: &[f32], all: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f32)> {
-        let rows: Vec<Quantized> = all.iter().map(|v| Quantized::of(v)).collect();
-        let codes = QueryCodes::of(query);
-        let scored: Vec<(usize, f64, f64)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, q)| {
-                let (s, b) = codes.score(&StoredCodes {
-                    codes: &q.codes,
-                    scale: q.scale,
-                    residual: q.residual,
-                });
-                (i, s, b)
-            })
-            .collect();
-        let short = shortlist(&scored, k, min);
-        top_k(
-            query,
-            short.into_iter().map(|i| (i, all[i].as_slice())),
-            k,
-            min,
-        )
-    }
-
-    fn exact(query: &[f32], all: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f32)> {
-        top_k(
-            query,
-            all.iter().enumerate().map(|(i, v)| (i, v.as_slice())),
-            k,
-            min,
-        )
-    }
-
-    #[test]
-    fn the_residual_bounds_the_distance_to_the_codes() {
-        for (seed, dims) in [(1, 384), (2, 768), (3, 1024), (4, 3), (5, 17)] {
-            for v in unit_vectors(seed, 50, dims) {
-                let q = Quantized::of(&v);
-                let distance: f64 = v
-                    .iter()
-                    .zip(&q.codes)
-                    .map(|(x, c)| (f64::from(*x) - f64::from(q.scale) * f64::from(*c)).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
-                assert!(f64::from(q.residual) >= distance, "{dims} dims");
-                assert!(q.residual < 0.02, "{dims} dims: {}", q.residual);
-                assert!(
-                    q.codes.iter().any(|c| c.abs() == 127),
-                    "the largest is ±127"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_bound_holds_for_every_pair() {
-        for (seed, dims) in [(11, 384), (12, 768), (13, 1024), (14, 5)] {
-            let all = unit_vectors(seed, 200, dims);
-            let queries = unit_vectors(seed + 50, 20, dims);
-            for query in &queries {
-                let codes = QueryCodes::of(query);
-                for v in &all {
-                    let stored = Quantized::of(v);
-                    let (score, bound) = codes.score(&StoredCodes {
-                        codes: &stored.codes,
-                        scale: stored.scale,
-                        residual: stored.residual,
-                    });
-                    let exact = f64::from(dot(query, v));
-                    assert!(
-                        (score - exact).abs() <= bound,
-                        "{dims} dims: {score} vs {exact}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_codes_answer_exactly_as_the_exact_scan() {
-        let cases = [
-            (21, 2_000, 384, 10, -1.0, None),
-            (22, 1_000, 768, 100, -1.0, None),
-            (23, 500, 1024, 1, 0.0, None),
-            (24, 300, 384, 10, 0.05, None),
-            (25, 1_000, 384, 10, -1.0, Some(0.05)),
-            (26, 1_000, 384, 50, 0.9, Some(0.02)),
-            (27, 40, 384, 100, -1.0, None),
-            (28, 1_000, 16, 10, -1.0, Some(0.001)),
-        ];
-        for (seed, n, dims, k, min, spread) in cases {
-            let all = match spread {
-                Some(spread) => clustered(seed, n, dims, spread),
-                None => unit_vectors(seed, n, dims),
-            };
-            for query in unit_vectors(seed + 7, 5, dims) {
-                let fast = by_codes(&query, &all, k, min);
-                let reference = exact(&query, &all, k, min);
-                assert_eq!(fast.len(), reference.len(), "seed {seed}");
-                for ((i, s), (j, r)) in fast.iter().zip(&reference) {
-                    assert_eq!((i, s.to_bits()), (j, r.to_bits()), "seed {seed}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn ties_and_zero_vectors_answer_as_the_exact_scan() {
-        let a = normalized(&[1.0, 2.0, 3.0, 4.0]);
-        let b = normalized(&[-4.0, 0.5, 0.0, 1.0]);
-        let zero = vec![0.0; 4];
-        let all = vec![b.clone(), a.clone(), zero.clone(), a.clone(), a.clone(), b];
-        for query in [a, zero] {
-            for k in [0, 1, 2, 3, 6, 10] {
-                assert_eq!(
-                    by_codes(&query, &all, k, -1.0),
-                    exact(&query, &all, k, -1.0),
-                    "k {k}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_shortlist_keeps_what_may_rank_and_drops_what_cannot() {
-        // (index, score, bound), in halves and quarters so the sums are exact: lower bounds
-        // 0.75, 0.5, 0.25, 0; upper bounds 1, 0.75, 0.5, 0.25.
-        let scored = [
-            (0, 0.875, 0.125),
-            (1, 0.625, 0.125),
-            (2, 0.375, 0.125),
-            (3, 0.125, 0.125),
-        ];
-        assert_eq!(
-            shortlist(&scored, 1, -1.0),
-            vec![0, 1],
-            "an upper bound equal to the floor"
-        );
-        assert_eq!(shortlist(&scored, 2, -1.0), vec![0, 1, 2]);
-        assert_eq!(shortlist(&scored, 4, -1.0), vec![0, 1, 2, 3]);
-        assert_eq!(
-            shortlist(&scored, 10, -1.0),
-            vec![0, 1, 2, 3],
-            "fewer than k"
-        );
-        assert_eq!(
-            shortlist(&scored, 10, 0.6),
-            vec![0, 1],
-            "the floor counts too"
-        );
-        assert!(shortlist(&scored, 0, -1.0).is_empty());
-    }
-
-    #[test]
-    fn the_text_form_round_trips_and_refuses_what_it_did_not_write() {
-        let v = unit_vectors(31, 1, 384).remove(0);
-        let q = Quantized::of(&v);
-        let text = q.to_text();
-        assert_eq!(text.len(), 524, "393 bytes in base64, no padding");
-        assert_eq!(Quantized::from_text(&text).unwrap(), q);
-        assert!(Quantized::from_text("not base64!").is_err());
-        assert!(
-            Quantized::from_text(&STANDARD_NO_PAD.encode([2, 0, 0, 0, 0, 0, 0, 0, 0])).is_err()
-        );
-        assert!(Quantized::from_text(&STANDARD_NO_PAD.encode([1, 0, 0])).is_err());
-    }
-
-    #[test]
-    fn code_sums_are_exact_at_the_largest_codes() {
-        for dims in [1, 15, 16, 17, 384, 1024] {
-            let q = QueryCodes::of(&normalized(&vec![1.0; dims]));
-            let codes = vec![127i8; dims];
-            let expected: i64 = q.codes.iter().map(|d| 127 * i64::from(*d)).sum();
-            assert_eq!(
-                i64::from(code_dot(&codes, &q.codes)),
-                expected,
-                "{dims} dims"
-            );
-        }
-    }
-}
+#[path = "quantized_tests.rs"]
+mod tests;

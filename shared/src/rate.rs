@@ -111,4 +111,21 @@ mod tests {
         }
         assert_eq!(RouteClass::key("org_a"), "org:org_a");
     }
+
+    #[test]
+    fn a_refusal_names_the_class_its_limit_and_its_period() {
+        let messages: Vec<String> = RouteClass::ALL
+            .iter()
+            .map(|class| class.refusal().0.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "the organization made more than 2000 read requests in 10 s; retry later",
+                "the organization made more than 1000 write requests in 10 s; retry later",
+                "the organization made more than 1000 search requests in 10 s; retry later",
+                "the organization made more than 120 bulk requests in 60 s; retry later",
+            ]
+        );
+    }
 }

@@ -62,33 +62,44 @@ fn lanes(a: std::slice::ChunksExact<'_, f32>, b: std::slice::ChunksExact<'_, f32
     lanes
 }
 
-/// The eight lane sums in two f32x4 registers, one full-width multiply and add each per eight
-/// values (left to itself, LLVM turns the plain loop into half-width operations on wasm). Wasm
-/// has no fused multiply-add, so each lane rounds exactly as the plain loop does.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn lanes(a: std::slice::ChunksExact<'_, f32>, b: std::slice::ChunksExact<'_, f32>) -> [f32; LANES] {
-    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat};
-    let (mut low, mut high) = (f32x4_splat(0.0), f32x4_splat(0.0));
-    for (x, y) in a.zip(b) {
-        let product = |i: usize| {
-            f32x4_mul(
-                f32x4(x[i], x[i + 1], x[i + 2], x[i + 3]),
-                f32x4(y[i], y[i + 1], y[i + 2], y[i + 3]),
-            )
-        };
-        low = f32x4_add(low, product(0));
-        high = f32x4_add(high, product(4));
+use simd128::lanes;
+
+/// The wasm build's SIMD, apart: the native tests (and cargo-mutants) never compile it.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use super::LANES;
+
+    /// The eight lane sums in two f32x4 registers, one full-width multiply and add each per eight
+    /// values (left to itself, LLVM turns the plain loop into half-width operations on wasm). Wasm
+    /// has no fused multiply-add, so each lane rounds exactly as the plain loop does.
+    pub(super) fn lanes(
+        a: std::slice::ChunksExact<'_, f32>,
+        b: std::slice::ChunksExact<'_, f32>,
+    ) -> [f32; LANES] {
+        use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat};
+        let (mut low, mut high) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for (x, y) in a.zip(b) {
+            let product = |i: usize| {
+                f32x4_mul(
+                    f32x4(x[i], x[i + 1], x[i + 2], x[i + 3]),
+                    f32x4(y[i], y[i + 1], y[i + 2], y[i + 3]),
+                )
+            };
+            low = f32x4_add(low, product(0));
+            high = f32x4_add(high, product(4));
+        }
+        [
+            f32x4_extract_lane::<0>(low),
+            f32x4_extract_lane::<1>(low),
+            f32x4_extract_lane::<2>(low),
+            f32x4_extract_lane::<3>(low),
+            f32x4_extract_lane::<0>(high),
+            f32x4_extract_lane::<1>(high),
+            f32x4_extract_lane::<2>(high),
+            f32x4_extract_lane::<3>(high),
+        ]
     }
-    [
-        f32x4_extract_lane::<0>(low),
-        f32x4_extract_lane::<1>(low),
-        f32x4_extract_lane::<2>(low),
-        f32x4_extract_lane::<3>(low),
-        f32x4_extract_lane::<0>(high),
-        f32x4_extract_lane::<1>(high),
-        f32x4_extract_lane::<2>(high),
-        f32x4_extract_lane::<3>(high),
-    ]
 }
 
 /// A scored candidate in the heap: the worst at the top, so it is the one replaced.
