@@ -12,3 +12,4 @@ mod health;
 mod rpc;
 mod search;
 mod sets;
+mod simd;

@@ -71,6 +71,41 @@ fn the_command_resumes_only_a_set_it_made_or_a_chain_that_stopped() {
     ));
     assert!(command_resumes(false, now - COMMAND_RESUMES_AFTER_MS, now));
     assert!(command_resumes(false, 0, now), "a set no step ever moved");
+    // Two minutes: twice the longest wait between two steps of a moving chain.
+    assert_eq!(COMMAND_RESUMES_AFTER_MS, 120_000);
+    assert_eq!(
+        COMMAND_RESUMES_AFTER_MS,
+        2 * 1_000 * i64::from(switch_delay_seconds(u32::MAX))
+    );
+}
+
+#[test]
+fn the_next_step_is_the_same_change_at_another_step_for_the_seq_claimed() {
+    let page = step(Step::Backfill { after: None });
+    let next = page.then(
+        4,
+        Step::Switch {
+            attempt: 0,
+            covered_at: None,
+        },
+    );
+    assert_eq!(next.migration.seq, 4);
+    assert_eq!(
+        next.migration.step,
+        Step::Switch {
+            attempt: 0,
+            covered_at: None,
+        }
+    );
+    assert_eq!(
+        (
+            next.migration.organization_id.as_str(),
+            next.migration.table.as_str()
+        ),
+        ("org_a", "notes")
+    );
+    assert_eq!(next.set(), page.set());
+    assert_eq!(next.version, MESSAGE_VERSION);
 }
 
 #[test]
@@ -186,4 +221,19 @@ fn two_models_cannot_share_one_vectorize_index() {
     assert!(blocked(&set(base, "vectorize:V"), &set(small, "vectorize:W")).is_none());
     assert!(blocked(&set(base, "d1"), &set(small, "d1")).is_none());
     assert!(blocked(&set(base, "vectorize:V"), &set(base, "d1")).is_none());
+}
+
+#[test]
+fn a_role_reads_back_from_its_name_as_embedding_sets_stores_it() {
+    for (role, name) in [
+        (SetRole::Active, "active"),
+        (SetRole::Building, "building"),
+        (SetRole::Retiring, "retiring"),
+    ] {
+        assert_eq!(role.as_str(), name);
+        assert_eq!(SetRole::parse(name), Some(role));
+        assert_eq!(serde_json::to_value(role).unwrap(), serde_json::json!(name));
+    }
+    assert_eq!(SetRole::parse("Active"), None);
+    assert_eq!(SetRole::parse(""), None);
 }

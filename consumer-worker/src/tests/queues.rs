@@ -9,8 +9,8 @@ use shared::sets::MigrationStep;
 use uuid::Uuid;
 use wasm_bindgen_test::wasm_bindgen_test;
 
+use super::fake_sets::FakeSets;
 use super::fixtures::*;
-use super::model_change;
 use crate::deliveries::Settle;
 use crate::{dead_letter, EMBEDDINGS_DLQ};
 
@@ -18,7 +18,7 @@ use crate::{dead_letter, EMBEDDINGS_DLQ};
 async fn dead_lettered_jobs_are_marked_dead_or_come_back() {
     let store = FakeStore::default();
     let job = unbound("exhausted");
-    let (sets, queues) = (model_change::FakeSets::default(), FakeQueues::default());
+    let (sets, queues) = (FakeSets::default(), FakeQueues::default());
     let settles = dead_letter::handle(&store, &sets, &queues, &[delivery(&job)], 1).await;
     assert_eq!(settles, vec![Settle::Ack]);
     assert_eq!(store.dead.borrow()[0].job_id, job.job_id.to_string());

@@ -427,3 +427,28 @@ fn a_record_has_text_when_some_embedded_field_is_more_than_white_space() {
         .collect();
     assert_eq!(listed, white);
 }
+
+#[test]
+fn the_roles_are_better_auths_then_each_other_role_the_rules_name_once_in_order() {
+    assert_eq!(
+        Config::parse(PROJECT_CONFIG).unwrap().roles(),
+        ["owner", "admin", "member", "viewer"]
+    );
+    let text = PROJECT_CONFIG.replacen(
+        "required = [\"content\"]\n",
+        "required = [\"content\"]\n[table.access]\nembed = [\"editor\", \"viewer\", \"bot\"]\n",
+        1,
+    );
+    assert_eq!(
+        Config::parse(&text).unwrap().roles(),
+        ["owner", "admin", "member", "viewer", "editor", "bot"]
+    );
+}
+
+#[test]
+fn a_single_field_is_never_joined_to_another() {
+    let mut table = Config::parse(MINIMAL).unwrap().tables.remove(0);
+    table.embeddings.fields.truncate(1);
+    table.embeddings.separator = " | ".into();
+    assert!(!table.has_text_sql("r").contains(">= 2"));
+}

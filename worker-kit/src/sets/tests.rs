@@ -4,7 +4,7 @@ use serde_json::json;
 use shared::config::Config;
 use shared::sets::{Starter, CONFIG_LEASE_MS};
 
-use super::{decide_rows, SeenRow};
+use super::decide::{decide_rows, SeenRow};
 
 const SMALL: &str = "@cf/baai/bge-small-en-v1.5";
 const BASE: &str = "@cf/baai/bge-base-en-v1.5";
