@@ -517,3 +517,24 @@ fn the_bound_covers_the_querys_own_coding_error() {
         "{error} against {bound}"
     );
 }
+
+#[test]
+fn each_unit_of_a_stored_residual_widens_the_bound_by_the_query_and_its_coding_error() {
+    // A stored vector is its codes' vector plus an error of length at most ρ: the query meets
+    // that error (|q|·ρ), and the query's own coding error (ρq) meets the stored vector, of
+    // length at most 1 + ρ. So each unit of ρ must widen the bound by |q| + ρq at least.
+    let query: Vec<f32> = (0..384u16)
+        .map(|i| f32::from(i % 7) - 3.0)
+        .collect::<Vec<_>>();
+    let query = crate::topk::normalized(&query);
+    let codes = QueryCodes::of(&query);
+    assert!(codes.residual > 0.0, "the query's codes are not exact");
+    for residual in [1e-4_f32, 1e-2, 0.5] {
+        let widened = codes.bound(residual) - codes.bound(0.0);
+        let least = (codes.norm + codes.residual) * f64::from(residual);
+        assert!(
+            widened >= least * (1.0 - 1e-12),
+            "at ρ = {residual}: {widened} < {least}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use crate::config::{Config, SearchService, TableConfig, MAX_SEARCH_LIMIT};
 use crate::error::ApiError;
 use crate::filter::Filter;
 use crate::guard;
-use crate::models::{self, ModelSpec};
+use crate::models::ModelSpec;
 
 /// `POST /api/v1/embeddings/search/{service}`: the records most similar to `text`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,20 +337,7 @@ impl EmbedRequest {
     /// unknown service.
     pub fn resolve(&self, config: &Config) -> Result<&'static ModelSpec, ApiError> {
         guard::text("text", &self.text)?;
-        match (&self.service, &self.model) {
-            (Some(_), Some(_)) => Err(ApiError::invalid("give `service` or `model`, not both")),
-            (Some(service), None) => {
-                let service = config
-                    .service(service)
-                    .ok_or_else(|| ApiError::not_found(format!("no search service `{service}`")))?;
-                let table = config
-                    .table(&service.table)
-                    .expect("validated config: a service's table exists");
-                Ok(table.model())
-            }
-            (None, Some(model)) => guard::model(model),
-            (None, None) => Ok(models::default_model()),
-        }
+        crate::enqueue::requested_model(config, self.service.as_deref(), self.model.as_deref())
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::error::ErrorCode;
+use crate::models;
 
 fn config() -> Config {
     Config::parse(include_str!("../../embeddings.toml")).unwrap()
