@@ -10,9 +10,9 @@
 //! - [`auth`]: an API key or a better-auth session to a [`auth::Caller`] scoped to one
 //!   organization, and the role check.
 //! - [`ports`]: the traits the handlers use, one per thing a handler needs, and the app that
-//!   bundles them; [`store`] (one module per port) and [`sets_store`] implement D1's, with every
-//!   statement the gateway runs on `embedding_vectors` in one module; [`bindings`] the rest over
-//!   the Queue, `SEARCH` and Vectorize.
+//!   bundles them; [`store`] (one module per port) and [`sets_store`] implement D1's, taking
+//!   every statement on `embedding_vectors` from `worker_kit::vector_rows`; [`bindings`] the rest
+//!   over the Queue, `SEARCH` and Vectorize.
 //! - [`job_row`]: a job's row as it is written and as the job routes show it.
 //! - [`error`]: the one mapping from errors to status and JSON body.
 

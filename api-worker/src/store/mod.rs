@@ -1,6 +1,7 @@
 //! The gateway's D1 ports ([`crate::ports::Store`]) over one [`D1Store`], one module per port:
 //! [`auth`] (sessions and API keys), [`records`] (the embedding tables' records), [`jobs`]
-//! (the jobs' rows), and [`vectors`], every statement the gateway runs on `embedding_vectors`.
+//! (the jobs' rows), and [`vectors`], which binds the statements on `embedding_vectors` that
+//! `worker_kit::vector_rows` owns.
 //! A table's sets and health are read in [`crate::sets_store`].
 //!
 //! Every query is scoped to the caller's organization; request data reaches SQL only as bound

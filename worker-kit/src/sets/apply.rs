@@ -33,19 +33,19 @@ impl Applied {
     }
 }
 
-/// Applies `decided`, taken on `read` (the tables' sets as [`read`] found them). When it writes
-/// nothing, the sets live are those read; otherwise its statements run in one batch, which reads
+/// Applies `decided`, taken on `seen` (the tables' sets as [`read`] found them). When it writes
+/// nothing, the sets live are those seen; otherwise its statements run in one batch, which reads
 /// the sets again after its writes: a starter whose creation lost a race to another's writes to
 /// the set the other made, as if it had made it.
 pub async fn apply(
     db: &D1Database,
     decided: &Decided,
-    read: Vec<SetRow>,
+    seen: Vec<SetRow>,
     now_ms: i64,
 ) -> Result<Applied, Fault> {
     if decided.is_empty() {
         return Ok(Applied {
-            live: live(read),
+            live: live(seen),
             ..Applied::default()
         });
     }
