@@ -291,5 +291,8 @@ fn round_up(x: f64) -> f32 {
 }
 
 #[cfg(test)]
+#[path = "quantized_adversarial_tests.rs"]
+mod adversarial_tests;
+#[cfg(test)]
 #[path = "quantized_tests.rs"]
 mod tests;
