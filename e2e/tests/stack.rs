@@ -28,6 +28,8 @@ mod app_roles;
 mod backends;
 #[path = "stack/checker/mod.rs"]
 mod checker;
+#[path = "stack/budget.rs"]
+mod budget;
 #[path = "stack/chunked.rs"]
 mod chunked;
 #[path = "stack/consumer.rs"]
@@ -192,6 +194,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(gateway::TESTS.iter().copied())
         .chain(chunked::TESTS.iter().copied())
         .chain(consumer::TESTS.iter().copied())
+        .chain(budget::TESTS.iter().copied())
         .chain(vectorize::TESTS.iter().copied())
         .chain(tenancy::TESTS.iter().copied())
         .chain(limits::TESTS.iter().copied())

@@ -44,10 +44,6 @@ pub(crate) const TESTS: &[(&str, Test)] = &[
         a_refused_text_is_dead_at_once_without_retries,
     ),
     (
-        "a_mixed_batch_stays_within_d1s_query_budget",
-        a_mixed_batch_stays_within_d1s_query_budget,
-    ),
-    (
         "a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays",
         a_job_out_of_retries_goes_through_the_dead_letter_queue_and_replays,
     ),
@@ -221,7 +217,7 @@ fn two_hundred_jobs_are_embedded_in_ceil_n_over_100_calls_per_batch(
     )
 }
 
-fn pipeline_send(ctx: &Ctx, messages: &[Value]) -> Result<(), Failed> {
+pub(crate) fn pipeline_send(ctx: &Ctx, messages: &[Value]) -> Result<(), Failed> {
     let reply = ctx.client.post(
         "/__pipeline/send",
         None,
@@ -482,94 +478,4 @@ fn a_record_of_any_length_is_embedded_and_never_blocks_a_backfill(ctx: &Ctx) -> 
         &json!({"table": "notes", "all": true}).to_string(),
     )?;
     expect(&backfill, 202, "a backfill of the table holding it")
-}
-
-/// D1 counts each statement of a `batch()` as a query: 50 per invocation on the Free plan. A
-/// batch of every kind of job (records of a D1 table and of a Vectorize table, free text, a
-/// duplicate, a missing record, a tampered message) must stay within it, as one table's must
-/// stay within 10.
-fn a_mixed_batch_stays_within_d1s_query_budget(ctx: &Ctx) -> Result<(), Failed> {
-    let claims = seed_claims(ctx, "mixed", 30)?;
-    let evidence: Vec<(String, String)> = (0..30)
-        .map(|i| {
-            (
-                format!("mixed-ev-{i}"),
-                format!("Exhibit {i}: the ledger of budget line {i}"),
-            )
-        })
-        .collect();
-    let values: Vec<String> = evidence
-        .iter()
-        .map(|(id, content)| format!("('{id}', 'org_a', 'mixed', '{content}', 0, 0)"))
-        .collect();
-    ctx.stack.sql(&format!(
-        "INSERT INTO evidence (id, organization_id, story_id, content, created_at, updated_at) VALUES {}",
-        values.join(", ")
-    ))?;
-    let record_job = |table: &str, id: &str, content: &str| {
-        EmbeddingJob::new(
-            uuid::Uuid::new_v4(),
-            "org_a",
-            DEFAULT_MODEL,
-            content,
-            Some((table.into(), id.into())),
-        )
-        .with_record_text(content)
-    };
-    let mut jobs: Vec<EmbeddingJob> = claims
-        .iter()
-        .map(|(id, content)| record_job("claims", id, content))
-        .chain(
-            evidence
-                .iter()
-                .map(|(id, content)| record_job("evidence", id, content)),
-        )
-        .chain((0..30).map(|i| {
-            EmbeddingJob::new(
-                uuid::Uuid::new_v4(),
-                "org_a",
-                DEFAULT_MODEL,
-                format!("Free text {i}"),
-                None,
-            )
-        }))
-        .collect();
-    jobs.push(record_job(
-        "claims",
-        "mixed-missing",
-        "A claim nobody wrote",
-    ));
-    let mut messages: Vec<Value> = jobs.iter().map(|job| json!(job)).collect();
-    messages.push(json!(jobs[0]));
-    let mut tampered = json!(jobs[1].clone());
-    tampered["content"] = json!("not what was hashed");
-    let tampered_job = uuid::Uuid::new_v4();
-    tampered["jobId"] = json!(tampered_job.to_string());
-    messages.push(tampered);
-
-    let log_start = ctx.stack.log("wrangler-dev.log").len();
-    pipeline_send(ctx, &messages)?;
-    for job in &jobs {
-        let view = wait_pipeline_job(ctx, job)?;
-        check(
-            matches!(view["status"].as_str(), Some("done" | "dead")),
-            || format!("job {} ended {view}", job.job_id),
-        )?;
-    }
-    let batches = ctx.stack.consumer_batches(log_start);
-    let jobs_seen: u64 = batches.iter().filter_map(|b| b["jobs"].as_u64()).sum();
-    // The duplicate is one job with its original; the tampered message is no job.
-    check(jobs_seen == jobs.len() as u64, || {
-        format!(
-            "the batches saw {jobs_seen} jobs, not {}: {batches:?}",
-            jobs.len()
-        )
-    })?;
-    for batch in &batches {
-        check(
-            batch["d1_statements"].as_u64().is_some_and(|n| n <= 50),
-            || format!("a mixed batch ran over 50 D1 statements: {batch}"),
-        )?;
-    }
-    Ok(())
 }

@@ -49,16 +49,22 @@ pub async fn apply(
             ..Applied::default()
         });
     }
-    let statements = decided.statements(db, now_ms)?;
-    let count = statements.len();
-    let results = db.batch(statements.to_vec()).await?;
-    let [given_up, made, _, after] = results.as_slice() else {
-        return Err(Fault("D1 returned other than four results".into()));
+    let sent = decided.statements(db, now_ms)?;
+    let count = sent.statements.len();
+    let results = db.batch(sent.statements).await?;
+    if results.len() != count {
+        return Err(Fault(format!(
+            "D1 returned {} results for {count} statements",
+            results.len()
+        )));
+    }
+    let rows = |at: Option<usize>| -> Result<Vec<SetRow>, Fault> {
+        at.map_or(Ok(Vec::new()), |at| Ok(results[at].results::<SetRow>()?))
     };
     Ok(Applied {
-        given_up: given_up.results::<SetRow>()?,
-        made: made.results::<SetRow>()?,
-        live: live(after.results::<SetRow>()?),
+        given_up: rows(sent.given_up)?,
+        made: rows(sent.made)?,
+        live: live(rows(Some(count - 1))?),
         statements: count,
     })
 }

@@ -117,8 +117,9 @@ impl Decided {
         self.give_up.is_empty() && self.create.is_empty() && self.vouch.is_empty()
     }
 
-    /// The statements that apply the decisions, to run in one batch, in order; each guards its
-    /// decision against a writer that raced it, and decides nothing:
+    /// The statements that apply the decisions, to run in one batch, in order, each sent only
+    /// when a decision needs it; each guards its decision against a writer that raced it, and
+    /// decides nothing:
     ///
     /// 1. the sets given up retire, if still building and vouched for by no one since they
     ///    were seen; it returns those ([`SetRow`]s), whose clean-up the caller starts;
@@ -126,15 +127,21 @@ impl Decided {
     ///    saw them (once 1 is applied), and no other was made meanwhile (the unique indexes of
     ///    one active and one building set a table); it returns those made ([`SetRow`]s);
     /// 3. the configured building sets are vouched for;
-    /// 4. the tables' sets are read again ([`SetRow`]s): the sets a batch writes to are those
-    ///    live once its decision (or a racing starter's) is applied, as one transaction sees them.
-    pub fn statements(
-        &self,
-        db: &D1Database,
-        now_ms: i64,
-    ) -> Result<[D1PreparedStatement; 4], Fault> {
-        let give_up = statement(
-            db,
+    /// 4. always, the tables' sets are read again ([`SetRow`]s): the sets a batch writes to are
+    ///    those live once its decision (or a racing starter's) is applied, as one transaction
+    ///    sees them.
+    pub(super) fn statements(&self, db: &D1Database, now_ms: i64) -> Result<Sent, Fault> {
+        let mut sent = Sent::default();
+        let mut guarded = |sql: &str, rows: &[Value]| -> Result<Option<usize>, Fault> {
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let rows = text(&serde_json::to_string(rows)?);
+            sent.statements
+                .push(statement(db, sql, &[rows, number(now_ms)])?);
+            Ok(Some(sent.statements.len() - 1))
+        };
+        let given_up = guarded(
             &format!(
                 "UPDATE embedding_sets SET role = 'retiring', updated_at = ?2
                  WHERE role = 'building' AND EXISTS (SELECT 1 FROM json_each(?1) j
@@ -144,15 +151,14 @@ impl Decided {
                        AND j.value ->> 'vouchedAt' = vouched_at)
                  RETURNING {SET_ROW}"
             ),
-            &[text(&serde_json::to_string(&self.give_up)?), number(now_ms)],
+            &self.give_up,
         )?;
         // The table's sets, listed as `Plan::applied` lists them.
         let as_seen = "(SELECT json_group_array(json_array(s.model, s.location, s.role))
              FROM (SELECT model, location, role FROM embedding_sets
                  WHERE organization_id = j.value ->> 'org' AND table_name = j.value ->> 'table'
                  ORDER BY model, location) s)";
-        let create = statement(
-            db,
+        let made = guarded(
             &format!(
                 "INSERT INTO embedding_sets (organization_id, table_name, model, location, role,
                      created_at, updated_at, switched_at, migration_id, vouched_at)
@@ -165,21 +171,35 @@ impl Decided {
                  ON CONFLICT DO NOTHING
                  RETURNING {SET_ROW}"
             ),
-            &[text(&serde_json::to_string(&self.create)?), number(now_ms)],
+            &self.create,
         )?;
-        let vouch = statement(
-            db,
+        guarded(
             "UPDATE embedding_sets SET vouched_at = ?2
              WHERE role = 'building' AND (organization_id, table_name, model, location) IN
                  (SELECT value ->> 'org', value ->> 'table', value ->> 'model',
                      value ->> 'location' FROM json_each(?1))",
-            &[text(&serde_json::to_string(&self.vouch)?), number(now_ms)],
+            &self.vouch,
         )?;
         let tables: Vec<(&str, &str)> = self
             .tables
             .iter()
             .map(|(org, table)| (org.as_str(), table.as_str()))
             .collect();
-        Ok([give_up, create, vouch, read(db, &tables)?])
+        sent.statements.push(read(db, &tables)?);
+        sent.given_up = given_up;
+        sent.made = made;
+        Ok(sent)
     }
+}
+
+/// The statements a decision sends ([`Decided::statements`]), and which of their results holds
+/// what: the sets read again are the last.
+#[derive(Default)]
+pub(super) struct Sent {
+    /// In the order they are to run.
+    pub(super) statements: Vec<D1PreparedStatement>,
+    /// The statement that retires the sets given up, if any were.
+    pub(super) given_up: Option<usize>,
+    /// The statement that makes the configured sets, if any are to be.
+    pub(super) made: Option<usize>,
 }
