@@ -26,10 +26,10 @@ mod app;
 mod app_roles;
 #[path = "stack/backends.rs"]
 mod backends;
-#[path = "stack/checker/mod.rs"]
-mod checker;
 #[path = "stack/budget.rs"]
 mod budget;
+#[path = "stack/checker/mod.rs"]
+mod checker;
 #[path = "stack/chunked.rs"]
 mod chunked;
 #[path = "stack/consumer.rs"]

@@ -124,9 +124,17 @@ fn a_mixed_batch_stays_within_d1s_query_budget(ctx: &Ctx) -> Result<(), Failed> 
 fn a_batch_that_makes_a_tables_first_set_stays_within_10_statements(
     ctx: &Ctx,
 ) -> Result<(), Failed> {
-    let org = format!("org_first_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let org = format!(
+        "org_first_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let claims: Vec<(String, String)> = (0..40)
-        .map(|i| (format!("first-{i}"), format!("First claim {i}: the ferry timetable")))
+        .map(|i| {
+            (
+                format!("first-{i}"),
+                format!("First claim {i}: the ferry timetable"),
+            )
+        })
         .collect();
     let values: Vec<String> = claims
         .iter()
