@@ -5,11 +5,13 @@
 //! - [`api_key`]: organization API keys: their shape, and the hash that is stored.
 //! - [`ai`]: the Workers AI embedding call as its REST API speaks it, and checks of its answers.
 //! - [`models`]: the embedding model catalogue (name, dimensions, pooling, input limits).
+//! - [`passages`]: a record's text cut into passages that each fit its model's window.
 //! - [`config`]: the declarative config file (embedding tables and search services), parsed and
 //!   validated with errors that name the offending field.
 //! - [`record`]: records as the CRUD routes take them, the change that re-embeds, cursors.
 //! - [`metadata`]: the bound on each metadata value, and the check every writer applies.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
+//! - [`fusion`]: reciprocal rank fusion of the vector and the keyword search's rankings.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
 //! - [`enqueue`]: the enqueue rule: what a request for a job is for, and by which model.
 //! - [`sets`]: vector sets (one model, one place) and the model change between two of them,
@@ -41,12 +43,14 @@ pub mod error;
 pub mod expiring;
 pub mod filter;
 pub mod freshness;
+pub mod fusion;
 pub mod guard;
 pub mod job;
 pub mod lane;
 pub mod message;
 pub mod metadata;
 pub mod models;
+pub mod passages;
 pub mod quantized;
 pub mod rate;
 pub mod record;
@@ -57,6 +61,9 @@ pub mod sets;
 pub mod time;
 pub mod topk;
 pub mod vector;
+
+#[cfg(test)]
+mod test_rng;
 
 pub use config::Config;
 pub use error::{ApiError, ErrorCode};

@@ -2,40 +2,8 @@
 //! codes answers as a brute-force f64 scan (`shared::quantized`).
 
 use super::tests::{by_codes, exact};
+use crate::test_rng::Rng;
 use crate::topk::normalized;
-
-/// `SplitMix64`, seeded: each adversarial table repeats from its seed when a case fails.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    #[allow(clippy::cast_possible_truncation)]
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Uniform in `-1..1`.
-    #[allow(clippy::cast_precision_loss)]
-    fn signed(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[self.below(from.len())]
-    }
-
-    fn noise(&mut self, dims: usize) -> Vec<f32> {
-        (0..dims).map(|_| self.signed()).collect()
-    }
-}
 
 /// A table built to make the codes' scores hard to tell apart, and a query for it: rows within
 /// the quantization error of one another, rows where one dimension dominates (so the others
