@@ -82,12 +82,14 @@ build_variants() {
 # sentence-transformers, the reference implementation: only the fixture script and the benchmark
 # use it, never scripts/test. It lives in a virtualenv outside the tree (torch is several GB).
 REFERENCE_VENV=$CACHE_DIR/reference-venv
-REFERENCE_PACKAGES=(sentence-transformers==5.1.2)
+REFERENCE_PACKAGES=(sentence-transformers==5.1.2 bm25s==0.3.16 ranx==0.3.21)
+# Created once; a venv that lacks one of the packages (an older one) gets them added, not rebuilt.
 ensure_reference_env() {
-  if [[ ! -x "$REFERENCE_VENV/bin/python" ]] ||
-    ! "$REFERENCE_VENV/bin/python" -c 'import sentence_transformers' 2>/dev/null; then
-    log "installing sentence-transformers into $REFERENCE_VENV (several GB, once)"
+  if [[ ! -x "$REFERENCE_VENV/bin/python" ]]; then
     python3 -m venv "$REFERENCE_VENV"
+  fi
+  if ! "$REFERENCE_VENV/bin/python" -c 'import sentence_transformers, bm25s, ranx' 2>/dev/null; then
+    log "installing ${REFERENCE_PACKAGES[*]} into $REFERENCE_VENV (several GB, once)"
     "$REFERENCE_VENV/bin/pip" install --quiet "${REFERENCE_PACKAGES[@]}"
   fi
 }
