@@ -229,34 +229,25 @@ fn pieces(chars: &[char], budget: usize) -> Vec<Piece> {
         while i < chars.len() && !chars[i].is_whitespace() {
             i += 1;
         }
-        let mut start = word_start;
+        // Where each part of the word starts: a new part where the next character would take
+        // the part over the budget.
+        let mut starts = vec![word_start];
         let mut units_so_far = 0;
         for (at, &c) in chars.iter().enumerate().take(i).skip(word_start) {
             let u = units(c);
             if units_so_far + u > budget {
-                pieces.push(Piece {
-                    start,
-                    end: at,
-                    before: if start == word_start {
-                        before
-                    } else {
-                        Break::InWord
-                    },
-                });
-                start = at;
+                starts.push(at);
                 units_so_far = 0;
             }
             units_so_far += u;
         }
-        pieces.push(Piece {
-            start,
-            end: i,
-            before: if start == word_start {
-                before
-            } else {
-                Break::InWord
-            },
-        });
+        for (part, &start) in starts.iter().enumerate() {
+            pieces.push(Piece {
+                start,
+                end: starts.get(part + 1).copied().unwrap_or(i),
+                before: if part == 0 { before } else { Break::InWord },
+            });
+        }
     }
     pieces
 }

@@ -2,6 +2,7 @@
 //! a query, 50 per invocation on the Free plan, and a consumer batch of one table keeps within
 //! 10 (docs/pipeline.md), whatever its jobs ask of it.
 
+use e2e::seed::claim_sql;
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 
@@ -136,14 +137,11 @@ fn a_batch_that_makes_a_tables_first_set_stays_within_10_statements(
             )
         })
         .collect();
-    let values: Vec<String> = claims
+    let rows: String = claims
         .iter()
-        .map(|(id, content)| format!("('{id}', '{org}', 'first', '{content}', 0, 0)"))
+        .map(|(id, content)| claim_sql(id, &org, "first", content))
         .collect();
-    ctx.stack.sql(&format!(
-        "INSERT INTO claims (id, organization_id, story_id, content, created_at, updated_at) VALUES {}",
-        values.join(", ")
-    ))?;
+    ctx.stack.sql_script(&rows)?;
     let messages: Vec<Value> = claims
         .iter()
         .map(|(id, content)| json!(record_job(&org, "claims", id, content)))
