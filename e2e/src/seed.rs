@@ -1,6 +1,6 @@
 //! Rows written straight into D1 behind the API's back: vectors into `embedding_vectors`, as
 //! the consumer leaves them, for benchmarks and tests that need more rows than the model could
-//! embed in their time; and notes and claims, as an app's own writes would leave them.
+//! embed in their time; and notes, claims and evidence, as an app's own writes would leave them.
 
 use shared::quantized::Quantized;
 use shared::topk::normalized;
@@ -100,10 +100,17 @@ pub fn note_sql(id: &str, organization_id: &str, topic: &str, title: &str, body:
     )
 }
 
-/// One claim of `organization_id`, as one SQL statement: what an app's own write of it leaves.
-pub fn claim_sql(id: &str, organization_id: &str, story_id: &str, content: &str) -> String {
+/// One row of `table` (`claims` or `evidence`, which share their columns) of
+/// `organization_id`, as one SQL statement: what an app's own write of it leaves.
+pub fn story_row_sql(
+    table: &str,
+    id: &str,
+    organization_id: &str,
+    story_id: &str,
+    content: &str,
+) -> String {
     format!(
-        "INSERT INTO claims (id, organization_id, story_id, content, created_at, updated_at) \
+        "INSERT INTO {table} (id, organization_id, story_id, content, created_at, updated_at) \
          VALUES ({}, {}, {}, {}, 0, 0);",
         quoted(id),
         quoted(organization_id),

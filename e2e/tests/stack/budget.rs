@@ -2,7 +2,7 @@
 //! a query, 50 per invocation on the Free plan, and a consumer batch of one table keeps within
 //! 10 (docs/pipeline.md), whatever its jobs ask of it.
 
-use e2e::seed::claim_sql;
+use e2e::seed::story_row_sql;
 use shared::message::EmbeddingJob;
 use shared::models::DEFAULT_MODEL;
 
@@ -58,14 +58,11 @@ fn a_mixed_batch_stays_within_d1s_query_budget(ctx: &Ctx) -> Result<(), Failed> 
             )
         })
         .collect();
-    let values: Vec<String> = evidence
+    let rows: String = evidence
         .iter()
-        .map(|(id, content)| format!("('{id}', 'org_a', 'mixed', '{content}', 0, 0)"))
+        .map(|(id, content)| story_row_sql("evidence", id, "org_a", "mixed", content))
         .collect();
-    ctx.stack.sql(&format!(
-        "INSERT INTO evidence (id, organization_id, story_id, content, created_at, updated_at) VALUES {}",
-        values.join(", ")
-    ))?;
+    ctx.stack.sql_script(&rows)?;
     let mut jobs: Vec<EmbeddingJob> = claims
         .iter()
         .map(|(id, content)| record_job("org_a", "claims", id, content))
@@ -139,7 +136,7 @@ fn a_batch_that_makes_a_tables_first_set_stays_within_10_statements(
         .collect();
     let rows: String = claims
         .iter()
-        .map(|(id, content)| claim_sql(id, &org, "first", content))
+        .map(|(id, content)| story_row_sql("claims", id, &org, "first", content))
         .collect();
     ctx.stack.sql_script(&rows)?;
     let messages: Vec<Value> = claims

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e::seed::claim_sql;
+use e2e::seed::story_row_sql;
 use e2e::{Client, Options, Stack};
 use serde_json::{json, Value};
 
@@ -60,7 +60,7 @@ fn write(stack: &Stack, org: &str, collection: &Collection) -> Result<(), String
     for chunk in collection.docs.chunks(WRITE_CHUNK) {
         let sql: String = chunk
             .iter()
-            .map(|doc| claim_sql(&doc.id, org, &collection.name, &doc.text))
+            .map(|doc| story_row_sql("claims", &doc.id, org, &collection.name, &doc.text))
             .collect();
         stack
             .sql_script(&sql)
@@ -108,7 +108,7 @@ fn search(
             if reply.status != 429 {
                 break reply;
             }
-            // Past the organization's search rate: wait as the API says, then ask again.
+            // Past the organization's search rate: wait a second, then ask again.
             std::thread::sleep(Duration::from_secs(1));
         };
         if reply.status != 200 {
