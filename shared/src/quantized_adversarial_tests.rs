@@ -4,6 +4,7 @@
 use super::tests::{by_codes, exact};
 use crate::test_rng::Rng;
 use crate::topk::normalized;
+use crate::topk::tests::{brute_force, naive_dot};
 
 /// A table built to make the codes' scores hard to tell apart, and a query for it: rows within
 /// the quantization error of one another, rows where one dimension dominates (so the others
@@ -57,27 +58,6 @@ fn adversarial(rng: &mut Rng) -> (Vec<Vec<f32>>, Vec<f32>) {
     (rows, query)
 }
 
-/// The reference: every row scored in f64 (no rounding worth the name at these sizes), best
-/// first, equal scores by lower index.
-fn reference(query: &[f32], rows: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f64)> {
-    let mut scored: Vec<(usize, f64)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i, f64_dot(query, v)))
-        .filter(|(_, s)| *s >= f64::from(min))
-        .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored.truncate(k);
-    scored
-}
-
-fn f64_dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum()
-}
-
 /// Property: on adversarial tables, the search by codes answers as a brute-force f64 scan.
 ///
 /// The tie rule: answers are compared by score. The answer's scores are f32 sums, each within
@@ -97,7 +77,7 @@ fn on_adversarial_tables_the_codes_answer_as_a_brute_force_f64_scan() {
         let dims = query.len();
         let tolerance = (dims + 1) as f64 * f64::from(f32::EPSILON) + 1e-12;
         let k = rng.pick(&[1, 2, 3, 5, 10, n, n + 3]);
-        let all = reference(&query, &rows, n, -2.0);
+        let all = brute_force(&query, &rows, n, -2.0);
         let gaps: Vec<f64> = all
             .windows(2)
             .filter(|w| w[0].1 - w[1].1 > 4.0 * tolerance)
@@ -114,9 +94,9 @@ fn on_adversarial_tables_the_codes_answer_as_a_brute_force_f64_scan() {
         let answer = by_codes(&query, &rows, k, min);
         assert_eq!(answer, exact(&query, &rows, k, min), "{context}");
 
-        let expected = reference(&query, &rows, k, min);
+        let expected = brute_force(&query, &rows, k, min);
         assert_eq!(answer.len(), expected.len(), "{context}");
-        let f64_score = |i: usize| f64_dot(&query, &rows[i]);
+        let f64_score = |i: usize| naive_dot(&query, &rows[i]);
         for (rank, ((i, score), (j, expected_score))) in answer.iter().zip(&expected).enumerate() {
             assert!(
                 (f64::from(*score) - expected_score).abs() <= tolerance,

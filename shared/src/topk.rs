@@ -192,7 +192,7 @@ pub(crate) mod tests {
     }
 
     /// The reference dot product: one sum, in f64, shaped nothing like [`dot`].
-    fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
+    pub(crate) fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter()
             .zip(b)
             .map(|(x, y)| f64::from(*x) * f64::from(*y))
@@ -200,7 +200,12 @@ pub(crate) mod tests {
     }
 
     /// The reference: score everything with [`naive_dot`], sort by score then index.
-    fn brute_force(query: &[f32], all: &[Vec<f32>], k: usize, min: f32) -> Vec<(usize, f64)> {
+    pub(crate) fn brute_force(
+        query: &[f32],
+        all: &[Vec<f32>],
+        k: usize,
+        min: f32,
+    ) -> Vec<(usize, f64)> {
         let mut scored: Vec<(usize, f64)> = all
             .iter()
             .enumerate()
