@@ -110,8 +110,9 @@ pub(crate) struct Embedded<'a> {
 pub(crate) enum Destination<'a> {
     /// A job without a record: its one vector goes on the job row.
     JobRow(&'a [f32]),
-    /// A record of this table: one vector per set (and the configured set's to the record's
-    /// embedding column).
+    /// A record of this table: one vector per set, each also offered to the record's
+    /// embedding column, which takes the one of the set it follows
+    /// (`worker_kit::vector_rows::column_follows`).
     Sets(&'a TableConfig, Vec<SetVector<'a>>),
 }
 
@@ -215,8 +216,9 @@ pub(crate) trait MigrationStore {
     ) -> Result<Switched, Fault>;
     /// Up to `limit` rows of the migration's set, while it is retiring.
     async fn retiring_rows(&self, m: &Migration, limit: u32) -> Result<Vec<RetiringRow>, Fault>;
-    /// Writes `records`' embedding column from their vectors in the active set, when that is
-    /// the configured set, unless a newer job wrote the column since; how many it read.
+    /// Writes `records`' embedding column from their vectors in the active set, whatever set
+    /// the config names, unless a newer job wrote the active set since (and the column with
+    /// it) or a set is being built; how many it read.
     async fn restore_columns(
         &self,
         table: &TableConfig,

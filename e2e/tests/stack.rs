@@ -18,6 +18,7 @@
 //!   workers built from another config);
 //! - [`model_change_command`]: the model-change command, sent again and again;
 //! - [`model_change_emptied`]: a record emptied behind the API's back keeps no change waiting;
+//! - [`model_change_rollback`]: a deploy rolled back mid-change leaves no old vector in a column;
 //! - [`fuzz`]: schemathesis against the `OpenAPI` document the gateway serves.
 
 #[path = "stack/app.rs"]
@@ -46,6 +47,8 @@ mod model_change;
 mod model_change_command;
 #[path = "stack/model_change_emptied.rs"]
 mod model_change_emptied;
+#[path = "stack/model_change_rollback.rs"]
+mod model_change_rollback;
 #[path = "stack/rng.rs"]
 mod rng;
 #[path = "stack/search.rs"]
@@ -203,6 +206,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(model_change::TESTS.iter().copied())
         .chain(model_change_command::TESTS.iter().copied())
         .chain(model_change_emptied::TESTS.iter().copied())
+        .chain(model_change_rollback::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())
         .chain(search::D1_TESTS.iter().copied())
         .map(|(name, test)| {

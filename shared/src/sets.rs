@@ -15,7 +15,13 @@
 //! - no write is lost by the switch: a job that started before the building set existed wrote
 //!   only the active set, but the backfill's job for its record was made after the building
 //!   set was, so it is newer and carries the record's text at least as recent;
-//! - a write never lands in a retiring set: the store's insert joins the set's role.
+//! - a write never lands in a retiring set: the store's insert joins the set's role;
+//! - a record's embedding column holds the vector of its live row in the building set, if it
+//!   has one, else the active set's: a job offers the column each set's vector, and the store
+//!   applies the one the sets' roles name as the batch commits, never by the writing worker's
+//!   config (a rolling deploy runs two configs at once). So a building set that covers the
+//!   active one holds every record's column already, and the switch writes no column; a change
+//!   given up leaves its clean-up to put the active set's vectors back first.
 //!
 //! ## One chain per set
 //!

@@ -22,7 +22,7 @@ impl<S: MigrationStore, R: Requeue, V: VectorIndexes> Steps<'_, S, R, V> {
         let mut rows = self.store.retiring_rows(m, CLEANUP_CHUNK).await?;
         let mut more = rows.len() == CLEANUP_CHUNK as usize;
         // A change given up before its switch wrote its own model's vectors into the records'
-        // embedding column, which follows the configured set: those records get the active
+        // embedding column, which follows the set being built: those records get the active
         // set's vectors back first, a smaller chunk at a time (each carries its vectors).
         let given_up: Vec<RetiringRow> = rows
             .iter()

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::config::TableConfig;
-use shared::sets::{Migration, SetRole, VectorSet};
+use shared::sets::{Migration, SetRole};
 use worker_kit::d1::{number, text};
 use worker_kit::sets::{earlier_batches, SetRow, SET_ROW};
 use worker_kit::vector_rows::{self, active_rows, UNCOVERED};
@@ -102,20 +102,18 @@ impl D1Store {
         #[derive(Deserialize)]
         struct Active {
             record_id: String,
+            model: String,
+            location: String,
             job_id: String,
-            job_created_at: i64,
             hex: String,
         }
-        let configured = VectorSet::configured(table);
+        // The active set whatever this worker's config names: a worker configured for the set
+        // given up may run its clean-up (a rolling deploy).
         let rows = self
             .table_statement(
                 &vector_rows::active_vectors(),
                 m,
-                &[
-                    text(&configured.model),
-                    text(&configured.location),
-                    text(&serde_json::to_string(records)?),
-                ],
+                &[text(&serde_json::to_string(records)?)],
             )?
             .all()
             .await?
@@ -126,17 +124,17 @@ impl D1Store {
                 .map_err(|e| Fault(format!("a stored vector of `{}`: {e}", row.record_id)))?;
             columns.push(json!({
                 "org": m.organization_id, "record": row.record_id, "job": row.job_id,
-                "created": row.job_created_at, "vector": serde_json::to_string(&vector)?,
+                "model": row.model, "location": row.location,
+                "vector": serde_json::to_string(&vector)?,
             }));
         }
+        // The statement a batch writes the column with: it applies an item only while the
+        // active set still keeps the row it was read from, and no set being built holds the
+        // record.
         let statements = self.over_chunks(
             &columns,
-            &worker_kit::vector_rows::column_update(table),
-            &[
-                text(&table.name),
-                text(&configured.model),
-                text(&configured.location),
-            ],
+            &vector_rows::column_update(table),
+            &[text(&table.name)],
         )?;
         self.run_batch(statements).await?;
         Ok(rows.len())

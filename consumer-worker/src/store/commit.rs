@@ -1,5 +1,5 @@
 //! The write round trip of a batch: its writes sorted by the statements that carry them, each
-//! record's newest write stored (its embedding column and each set's row), then every job's
+//! record's newest write stored (each set's row, then its embedding column), then every job's
 //! end, in one transaction.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use shared::config::TableConfig;
 use shared::quantized::Quantized;
-use shared::sets::{VectorSet, D1_LOCATION};
+use shared::sets::D1_LOCATION;
 use shared::topk::normalized;
 use shared::vector::{encode, vector_id};
 use worker::D1PreparedStatement;
@@ -129,22 +129,20 @@ impl<'a> Sorted<'a> {
     }
 }
 
-impl D1Store {
-    /// The statements that store the embedded records of one table, in order: each record's
-    /// embedding column (with the vector of the set the config names), then each set's row.
-    /// Only the newest write of a record in the batch takes part, each is guarded so that it
-    /// loses to a newer job that committed first, and a row goes only to a set that is still
-    /// live: a set that retired while the batch ran takes nothing more.
-    fn store_record_vectors(
-        &self,
-        table: &TableConfig,
-        embedded: &[&Embedded<'_>],
-        now_ms: i64,
-    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+/// The items that store a table's embedded records: each set's row ([`vector_rows::upsert`])
+/// and, for every set a job writes, its vector for the record's embedding column
+/// ([`vector_rows::column_update`], which applies the one of the set the column follows).
+#[derive(Debug, Default)]
+pub(crate) struct RecordItems {
+    pub rows: Vec<Value>,
+    pub columns: Vec<Value>,
+}
+
+impl RecordItems {
+    /// The items of `embedded`, all of one table: only the newest write of a record takes part.
+    pub(crate) fn of(table: &TableConfig, embedded: &[&Embedded<'_>]) -> Result<Self, Fault> {
         let newest = newest_per_record(embedded);
-        let configured = VectorSet::configured(table);
-        let mut columns = Vec::with_capacity(newest.len());
-        let mut vectors = Vec::with_capacity(newest.len());
+        let mut items = RecordItems::default();
         for write in &newest {
             let job = write.job;
             let record = job.id.as_deref().unwrap_or_default();
@@ -158,14 +156,16 @@ impl D1Store {
                 vector,
             } in set_vectors
             {
-                if **set == configured {
-                    columns.push(json!({
-                        "org": job.organization_id, "record": record, "job": job_id,
-                        "created": write.created_at, "vector": serde_json::to_string(vector)?,
-                    }));
-                }
-                vectors.push(json!({
-                    "n": vectors.len() + 1, "org": job.organization_id, "record": record,
+                // Every set's, not the configured one's: which set the column follows is
+                // decided by the sets' roles when the batch commits, whatever this worker's
+                // config names (a rolling deploy runs two configs at once).
+                items.columns.push(json!({
+                    "org": job.organization_id, "record": record, "job": job_id,
+                    "model": set.model, "location": set.location,
+                    "vector": serde_json::to_string(vector)?,
+                }));
+                items.rows.push(json!({
+                    "n": items.rows.len() + 1, "org": job.organization_id, "record": record,
                     "job": job_id, "created": write.created_at, "model": set.model,
                     "location": set.location, "hash": content_hash,
                     "vector_id": vector_id(&job.organization_id, &table.name, record),
@@ -175,22 +175,36 @@ impl D1Store {
                 }));
             }
         }
-        let mut statements = self.over_chunks(
-            &columns,
-            &vector_rows::column_update(table),
-            &[
-                text(&table.name),
-                text(&configured.model),
-                text(&configured.location),
-            ],
-        )?;
+        Ok(items)
+    }
+}
+
+impl D1Store {
+    /// The statements that store the embedded records of one table, in order: each set's row,
+    /// then each record's embedding column from the row its set kept. Each row is guarded so
+    /// that it loses to a newer job that committed first, and goes only to a set that is still
+    /// live: a set that retired while the batch ran takes nothing more.
+    fn store_record_vectors(
+        &self,
+        table: &TableConfig,
+        embedded: &[&Embedded<'_>],
+        now_ms: i64,
+    ) -> Result<Vec<D1PreparedStatement>, Fault> {
+        let RecordItems { rows, columns } = RecordItems::of(table, embedded)?;
         // Kept for Vectorize sets too: D1's copy is what the index is brought in line with,
         // and what a move to another backend copies without embedding again. Each row's `seq`
         // is past every other of its organization's table, in the batch's order.
-        statements.extend(self.over_chunks(
-            &vectors,
+        let mut statements = self.over_chunks(
+            &rows,
             &vector_rows::upsert(table),
             &[text(&table.name), number(now_ms)],
+        )?;
+        // After the rows: the column takes a set's vector only where the set kept this job's
+        // row, and follows the building set once this batch wrote its row there.
+        statements.extend(self.over_chunks(
+            &columns,
+            &vector_rows::column_update(table),
+            &[text(&table.name)],
         )?);
         Ok(statements)
     }

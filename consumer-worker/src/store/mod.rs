@@ -6,7 +6,8 @@
 //! bound parameters; table and column names only from the validated config.
 //!
 //! - [`load`]: the read round trip, assembled into each job's [`crate::ports::Loaded`];
-//! - [`commit`]: the write round trip, vectors first, then the jobs they end;
+//! - [`commit`]: the write round trip, vectors first (each set's row, then the record's
+//!   embedding column), then the jobs they end;
 //! - [`jobs`]: the statements on `embedding_jobs`.
 //!
 //! Statements on `embedding_vectors` are `worker_kit::vector_rows`'s.
@@ -14,6 +15,10 @@
 mod commit;
 mod jobs;
 mod load;
+
+/// The items a batch stores its records with, which the tests' fake store records too.
+#[cfg(all(test, target_arch = "wasm32"))]
+pub(crate) use commit::RecordItems;
 
 use std::cell::Cell;
 

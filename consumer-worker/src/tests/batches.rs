@@ -331,3 +331,57 @@ async fn while_a_model_changes_a_write_is_embedded_with_both_models_into_both_se
         ]
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_worker_configured_for_the_active_set_offers_the_column_the_building_sets_vector() {
+    // notes is configured with bge-small (a deploy rolled back to it) while a bge-base set of
+    // it is being built: the job writes both sets, and the column must be able to follow the
+    // building set, which the switch will make active without writing any column.
+    let world = World::default();
+    let note = bound("notes", "note_1", "the new text");
+    let (small, base) = ("@cf/baai/bge-small-en-v1.5", models::DEFAULT_MODEL);
+    let (small_at, base_at) = ("vectorize:VECTORIZE_384", "vectorize:VECTORIZE_768");
+    world.store.states.borrow_mut().push((
+        note.job_id,
+        Some(Loaded {
+            sets: vec![
+                live(set(small, small_at), None),
+                LiveSet {
+                    role: SetRole::Building,
+                    ..live(set(base, base_at), None)
+                },
+            ],
+            ..fresh(RecordState::Present {
+                text: "the new text".into(),
+            })
+        }),
+    ));
+    let settles = world.run(&[delivery(&note)]).await;
+    assert_eq!(settles, vec![Settle::Ack]);
+
+    let columns = world.store.columns.borrow();
+    let offered: Vec<(&str, &str, usize)> = columns
+        .iter()
+        .map(|item| {
+            assert_eq!(item["job"], note.job_id.to_string());
+            assert_eq!(item["record"], "note_1");
+            let vector: Vec<f32> =
+                serde_json::from_str(item["vector"].as_str().unwrap_or_default()).unwrap();
+            (
+                item["model"].as_str().unwrap_or_default(),
+                item["location"].as_str().unwrap_or_default(),
+                vector.len(),
+            )
+        })
+        .collect();
+    assert!(
+        offered.contains(&(base, base_at, 768)),
+        "the building set's vector, though the config names the active set: {offered:?}"
+    );
+    assert_eq!(
+        offered.len(),
+        2,
+        "and the active set's, which the column takes if the change is given up meanwhile: \
+         {offered:?}"
+    );
+}

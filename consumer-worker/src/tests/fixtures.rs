@@ -23,6 +23,7 @@ use crate::ports::{
     DeadJob, Delivery, Destination, Embedded, JobStore, LiveSet, Loaded, LoadedBatch, Requeue,
     VectorIndexes, Write,
 };
+use crate::store::RecordItems;
 
 pub(super) const CONFIG: &str = r#"
 [[table]]
@@ -91,6 +92,9 @@ pub(super) struct FakeStore {
     pub(super) open: RefCell<Vec<(EmbeddingJob, i64)>>,
     /// Each embedded write's set vectors' dimensions.
     pub(super) set_dims: RefCell<Vec<Vec<usize>>>,
+    /// The embedding column's items the D1 store would send for the embedded writes
+    /// (`crate::store::RecordItems`).
+    pub(super) columns: RefCell<Vec<Value>>,
 }
 
 impl JobStore for FakeStore {
@@ -130,15 +134,19 @@ impl JobStore for FakeStore {
         let written = writes
             .iter()
             .map(|w| match w {
-                Write::Embedded(Embedded {
-                    job, to, truncated, ..
-                }) => {
+                Write::Embedded(
+                    embedded @ Embedded {
+                        job, to, truncated, ..
+                    },
+                ) => {
                     let (table, dims) = match to {
                         Destination::JobRow(vector) => (None, vector.len()),
                         Destination::Sets(table, vectors) => {
                             self.set_dims
                                 .borrow_mut()
                                 .push(vectors.iter().map(|v| v.vector.len()).collect());
+                            let items = RecordItems::of(table, &[embedded]).unwrap();
+                            self.columns.borrow_mut().extend(items.columns);
                             (
                                 Some(table.name.clone()),
                                 vectors.first().map_or(0, |v| v.vector.len()),

@@ -9,7 +9,9 @@
 //! Decisions are made in Rust, from plain inputs (`shared::freshness` decides whether a job
 //! writes a set's vector at all); the SQL here only guards a decision against what another
 //! writer committed since it was read. Each guard is one fragment, and its doc says which rule
-//! it guards. Role names come from [`SetRole`] and job statuses from [`JobStatus`], never from
+//! it guards. One rule is the SQL's own, [`column_follows`]: which set a record's embedding
+//! column follows depends on the sets' roles as the batch commits, which no batch knows when it
+//! reads. Role names come from [`SetRole`] and job statuses from [`JobStatus`], never from
 //! literals.
 //!
 //! The statements take their rows as one JSON parameter read with `json_each` (D1 counts every
@@ -113,6 +115,31 @@ pub fn in_set(v: &str, org: &str, table: &str, model: &str, location: &str) -> S
     format!(
         "{v}.organization_id = {org} AND {v}.table_name = {table} AND {v}.model = {model}
          AND {v}.location = {location}"
+    )
+}
+
+/// Whether the set `s` (an `embedding_sets` row of the organization `org`'s table `table`) is
+/// the one the embedding column of the record `record` follows (each an SQL expression): the
+/// set being built, or the active set where no set being built holds a live vector of the
+/// record. So while a model change runs, "the building set covers the record" means its column
+/// holds the new model's vector already, and the switch writes no column; a change given up
+/// leaves the column to its clean-up, which puts the active set's vectors back
+/// (`shared::sets`, the invariants).
+///
+/// The rule reads the sets' roles as the statement finds them, never the writing worker's
+/// config: during a rolling deploy workers of two configs write side by side (one configured
+/// for the active set writes the building set too), and a set's role may change between a
+/// batch's read and its write (a switch, a give-up).
+pub fn column_follows(s: &str, org: &str, table: &str, record: &str) -> String {
+    format!(
+        "({s}.role = {building} OR ({s}.role = {active} AND NOT EXISTS (SELECT 1
+             FROM embedding_sets b JOIN embedding_vectors vb ON {vb_of_b}
+             WHERE b.organization_id = {org} AND b.table_name = {table}
+               AND b.role = {building} AND vb.record_id = {record}
+               AND vb.vector IS NOT NULL)))",
+        building = role(SetRole::Building),
+        active = role(SetRole::Active),
+        vb_of_b = of_set("vb", "b"),
     )
 }
 

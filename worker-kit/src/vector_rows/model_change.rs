@@ -1,6 +1,6 @@
 //! A model change's statements on `embedding_vectors` (`shared::sets`): the backfill's page of
 //! the active set's records, the fragments coverage and the switch count by
-//! ([`crate::sets::coverage`]), the active set's vectors a retired change puts back in the
+//! ([`crate::sets::coverage`]), the active set's vectors a change given up puts back in the
 //! records' column, and the clean-up of a retiring set. Each takes the organization and table
 //! as `?1` and `?2`; most take the set they work on as `?3` (model) and `?4` (location).
 
@@ -89,16 +89,17 @@ pub fn retiring_rows() -> String {
     )
 }
 
-/// The vectors some records hold in the active set, if it is the set of model `?3` kept at
-/// `?4`: `?5` the records' ids as a JSON array; each row's record, job (`job_id`,
-/// `job_created_at`) and vector as hex (`hex`).
+/// The vectors some records hold in the active set, whatever set the reading worker's config
+/// names (the column follows the sets' roles, [`super::column_follows`]): `?3` the records'
+/// ids as a JSON array; each row's record, set (`model`, `location`), job (`job_id`) and vector
+/// as hex (`hex`).
 pub fn active_vectors() -> String {
     format!(
-        "SELECT v.record_id, v.job_id, v.job_created_at, hex(v.vector) AS hex
+        "SELECT v.record_id, v.model, v.location, v.job_id, hex(v.vector) AS hex
          FROM embedding_sets a JOIN embedding_vectors v ON {v_of_a}
          WHERE a.organization_id = ?1 AND a.table_name = ?2 AND a.role = {active}
-           AND a.model = ?3 AND a.location = ?4 AND v.vector IS NOT NULL
-           AND v.record_id IN (SELECT value FROM json_each(?5))",
+           AND v.vector IS NOT NULL
+           AND v.record_id IN (SELECT value FROM json_each(?3))",
         v_of_a = of_set("v", "a"),
         active = role(SetRole::Active),
     )

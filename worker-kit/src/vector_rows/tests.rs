@@ -23,6 +23,9 @@ fn roles_and_statuses_are_named_by_their_enums() {
     assert_eq!(open_statuses(), "('queued', 'processing')");
     assert!(retiring_rows().contains("s.role = 'retiring'"));
     assert!(active_vectors().contains("a.role = 'active'"));
+    let follows = column_follows("s", "w.org", "?2", "w.record");
+    assert!(follows.starts_with("(s.role = 'building' OR (s.role = 'active' AND NOT EXISTS"));
+    assert!(follows.contains("b.role = 'building' AND vb.record_id = w.record"));
     assert!(embedded_count().contains("j.status IN ('queued', 'processing')"));
 }
 
@@ -34,4 +37,16 @@ fn a_changed_row_takes_the_next_seq_of_its_table() {
     let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
     let table = config.table("claims").unwrap();
     assert!(refresh_metadata(table).contains(seq));
+}
+
+#[test]
+fn a_column_is_written_only_by_the_job_whose_row_its_set_kept_and_as_the_roles_say() {
+    let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
+    let update = column_update(config.table("notes").unwrap());
+    // Not the configured set's: the item's own, and only its own job's row in it.
+    assert!(!update.contains("?3") && !update.contains("?4"));
+    assert!(update.contains("s.model = w.model"));
+    assert!(update.contains("s.location = w.location"));
+    assert!(update.contains("v.job_id = w.job AND v.vector IS NOT NULL"));
+    assert!(update.contains(&column_follows("s", "w.org", "?2", "w.record")));
 }

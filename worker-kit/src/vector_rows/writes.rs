@@ -4,29 +4,36 @@
 
 use shared::config::TableConfig;
 
-use super::{job_order, live_roles, newer_job, next_seq, COLUMNS, WRITE_ORDER};
+use super::{
+    column_follows, job_order, live_roles, newer_job, next_seq, of_set, COLUMNS, WRITE_ORDER,
+};
 use crate::d1::ident;
 
-/// Updates records' embedding column: `?1` items of `{org, record, job, created, vector}` (the
-/// vector as JSON text), `?2` the table, `?3` and `?4` the configured set's model and location.
-/// A column is left as it is where the set holds a vector of the record written by a newer job
-/// (which wrote the column too).
+/// Updates records' embedding column: `?1` items of `{org, record, job, model, location,
+/// vector}` (the vector as JSON text, of the item's set: its model, kept at its location), `?2`
+/// the table. A batch runs it after its rows ([`upsert`]), and sends an item for every set a
+/// job wrote. An item is applied only where its set's row of the record is its job's (a newer
+/// job's row won, and that job wrote the column) and its set is the one the column follows
+/// ([`column_follows`]); of one record's items, at most one is.
 pub fn column_update(table: &TableConfig) -> String {
     format!(
         "UPDATE {t} SET {column} = w.vector
          FROM (SELECT value ->> 'org' AS org, value ->> 'record' AS record,
-                   value ->> 'job' AS job, value ->> 'created' AS created,
-                   value ->> 'vector' AS vector FROM json_each(?1)) AS w
+                   value ->> 'job' AS job, value ->> 'model' AS model,
+                   value ->> 'location' AS location, value ->> 'vector' AS vector
+               FROM json_each(?1)) AS w
          WHERE {t}.{id} = w.record AND {t}.{org} = w.org
-           AND NOT EXISTS (SELECT 1 FROM embedding_vectors v
-               WHERE v.organization_id = w.org AND v.table_name = ?2 AND v.model = ?3
-                 AND v.location = ?4 AND v.record_id = w.record
-                 AND {newer})",
+           AND EXISTS (SELECT 1 FROM embedding_sets s JOIN embedding_vectors v ON {v_of_s}
+               WHERE s.organization_id = w.org AND s.table_name = ?2 AND s.model = w.model
+                 AND s.location = w.location AND v.record_id = w.record
+                 AND v.job_id = w.job AND v.vector IS NOT NULL
+                 AND {follows})",
         t = ident(&table.name),
         column = ident(&table.embeddings.embedding_column),
         id = ident(&table.id_column),
         org = ident(&table.organization_column),
-        newer = newer_job(&job_order("v"), WRITE_ORDER),
+        v_of_s = of_set("v", "s"),
+        follows = column_follows("s", "w.org", "?2", "w.record"),
     )
 }
 
