@@ -4,7 +4,8 @@
 //! dimensions; a filter type per table; the model catalogue; the access table (who may do what,
 //! per table and project-wide); and the constants an embedding job is held to. Beside it,
 //! `clients/typescript/test/enqueue.golden.json`: the enqueue rule's outcomes, which the
-//! client's tests expect of its own check. With `--check` it writes nothing and fails when a
+//! client's tests expect of its own check. And the migration that makes each embedding
+//! table's keyword index (`shared::keywords`). With `--check` it writes nothing and fails when a
 //! file is not what the config renders, so a config or rule change cannot leave the client
 //! behind.
 //!
@@ -26,17 +27,61 @@ use shared::Config;
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../embeddings.toml");
 
 /// The files written, as the workspace names them, each with what `config` renders into it.
-fn outputs(config: &Config) -> [(&'static str, String); 2] {
+fn outputs(config: &Config) -> [(String, String); 3] {
     [
         (
-            "clients/typescript/src/embeddings.generated.ts",
+            "clients/typescript/src/embeddings.generated.ts".into(),
             render::render(config),
         ),
         (
-            "clients/typescript/test/enqueue.golden.json",
+            "clients/typescript/test/enqueue.golden.json".into(),
             golden::render(config),
         ),
+        keyword_migration(config),
     ]
+}
+
+const MIGRATIONS: &str = "wrangler/migrations";
+
+/// The keyword indexes' migration (`shared::keywords`): the newest `NNNN_keyword_indexes.sql`
+/// when it renders the config, else a new one numbered after every migration there is. A
+/// migration once applied is never edited: a config that changes the embedding tables gets a
+/// migration of its own, which makes every index anew.
+fn keyword_migration(config: &Config) -> (String, String) {
+    let rendered = shared::keywords::migration(config);
+    let mut names: Vec<String> = std::fs::read_dir(path(MIGRATIONS))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| {
+                    Path::new(name)
+                        .extension()
+                        .is_some_and(|ext| ext.eq_ignore_ascii_case("sql"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let newest_keywords = names
+        .iter()
+        .rev()
+        .find(|name| name.ends_with("_keyword_indexes.sql"));
+    let file = match newest_keywords {
+        Some(name)
+            if std::fs::read_to_string(path(&format!("{MIGRATIONS}/{name}"))).ok()
+                == Some(rendered.clone()) =>
+        {
+            name.clone()
+        }
+        _ => {
+            let last = names
+                .last()
+                .and_then(|name| name.split('_').next()?.parse::<u32>().ok())
+                .unwrap_or(0);
+            format!("{:04}_keyword_indexes.sql", last + 1)
+        }
+    };
+    (format!("{MIGRATIONS}/{file}"), rendered)
 }
 
 /// Where the workspace's `name` is on disk.
@@ -69,7 +114,7 @@ fn main() -> ExitCode {
     };
     let mut code = ExitCode::SUCCESS;
     for (name, rendered) in outputs(&config) {
-        if !update(name, &rendered, check) {
+        if !update(&name, &rendered, check) {
             code = ExitCode::FAILURE;
         }
     }
@@ -127,7 +172,7 @@ mod tests {
     fn the_committed_files_are_what_the_projects_config_renders() {
         let config = Config::parse(&std::fs::read_to_string(CONFIG).unwrap()).unwrap();
         for (name, rendered) in outputs(&config) {
-            let committed = std::fs::read_to_string(path(name)).unwrap_or_default();
+            let committed = std::fs::read_to_string(path(&name)).unwrap_or_default();
             if let Some(line) = first_difference(&committed, &rendered) {
                 panic!("{name} is out of date from line {line}: run `cargo run -p client-types`");
             }

@@ -7,6 +7,7 @@
 //! - [`chunked`]: a body without a length, held to the same cap as one with;
 //! - [`consumer`]: the pipeline from the queue to stored vectors, under faults;
 //! - [`search`]: classified search, filters, the gray zone and vector queries, on both backends;
+//! - [`keywords`]: keyword and hybrid search, and the keyword index kept in step by every write;
 //! - [`backends`]: the two search backends (D1 and the Vectorize stand-in);
 //! - [`vectorize`]: what only a running Vectorize shows;
 //! - [`tenancy`]: another tenant's data reads as absent data; nobody sees another's searches;
@@ -39,6 +40,8 @@ mod consumer;
 mod fuzz;
 #[path = "stack/gateway.rs"]
 mod gateway;
+#[path = "stack/keywords.rs"]
+mod keywords;
 #[path = "stack/limits.rs"]
 mod limits;
 #[path = "stack/model_change.rs"]
@@ -209,6 +212,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
         .chain(model_change_rollback::TESTS.iter().copied())
         .chain(checker::TESTS.iter().copied())
         .chain(search::D1_TESTS.iter().copied())
+        .chain(keywords::PLAIN_TESTS.iter().copied())
         .map(|(name, test)| {
             let ctx = ctx.clone();
             trial(name, move || test(&ctx))
@@ -220,6 +224,7 @@ fn tests(stack: &Arc<Stack>) -> Vec<Trial> {
     )];
     for (name, test) in search::TESTS
         .iter()
+        .chain(keywords::TESTS)
         .chain(backends::TESTS)
         .chain(tenancy::BACKEND_TESTS)
         .chain(app::BACKEND_TESTS)

@@ -128,6 +128,17 @@ pub(crate) struct ExactRow {
     pub vector_hex: Option<String>,
 }
 
+/// A record the keyword index found (`Store::keyword_matches`): its BM25 score (higher is
+/// better), and its exact vector and metadata in the set searched.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeywordRow {
+    pub record_id: String,
+    pub keyword_score: f32,
+    /// SQL `hex()` of the compact vector.
+    pub vector_hex: String,
+    pub metadata: Metadata,
+}
+
 /// The vector set an organization's table is searched in (`shared::sets`), and its generation
 /// (a set retired and started again is another generation: a cached copy of the first one
 /// must not serve the second).
@@ -181,6 +192,17 @@ pub(crate) trait Store {
         set: &VectorSet,
         record_ids: &[&str],
     ) -> Result<Vec<ExactRow>, Fault>;
+    /// The records of an organization's `table` that its keyword index finds for `query` (an
+    /// FTS5 query: `shared::keywords::match_query`), best first, at most `limit`: those with a
+    /// live vector in `set`, each with that vector and its metadata.
+    async fn keyword_matches(
+        &self,
+        organization_id: &str,
+        table: &TableConfig,
+        set: &VectorSet,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<KeywordRow>, Fault>;
     /// For those of `vector_ids` that D1 holds a live vector under at `location`: the record
     /// and its current metadata, by vector id. What Vectorize's answers are checked against.
     async fn live_records(

@@ -9,6 +9,7 @@ mod exact;
 mod fakes;
 mod fixtures;
 mod health;
+mod modes;
 mod rpc;
 mod search;
 mod sets;

@@ -11,6 +11,7 @@
 //! - [`record`]: records as the CRUD routes take them, the change that re-embeds, cursors.
 //! - [`metadata`]: the bound on each metadata value, and the check every writer applies.
 //! - [`message`]: the versioned queue message for an embedding job, and its content hash.
+//! - [`keywords`]: each embedding table's keyword index (FTS5): its SQL, and a text's query.
 //! - [`fusion`]: reciprocal rank fusion of the vector and the keyword search's rankings.
 //! - [`freshness`]: whether a delivered job still has work to do (idempotence and ordering).
 //! - [`enqueue`]: the enqueue rule: what a request for a job is for, and by which model.
@@ -22,6 +23,7 @@
 //! - [`job`]: job statuses and the job view the API returns.
 //! - [`classify`]: classification of a score and the gray-zone split.
 //! - [`search`]: requests and responses of the search routes, checked into plans.
+//! - [`ranking`]: the search modes (semantic, keyword, hybrid) and how each orders its matches.
 //! - [`rate`]: per-organization rate limits on the public API, by kind of route.
 //! - [`rpc`]: search-worker's RPC methods and the outcome each answers with.
 //! - [`filter`]: metadata filters in Vectorize's operators, checked and evaluated.
@@ -46,12 +48,14 @@ pub mod freshness;
 pub mod fusion;
 pub mod guard;
 pub mod job;
+pub mod keywords;
 pub mod lane;
 pub mod message;
 pub mod metadata;
 pub mod models;
 pub mod passages;
 pub mod quantized;
+pub mod ranking;
 pub mod rate;
 pub mod record;
 pub mod rpc;

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::filter::Filter;
 use crate::guard;
 use crate::models::ModelSpec;
+use crate::ranking::SearchMode;
 
 /// `POST /api/v1/embeddings/search/{service}`: the records most similar to `text`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub struct SearchRequest {
     /// No match scores below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,
+    /// How matches are found and ordered; `semantic` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SearchMode>,
 }
 
 /// `POST /api/v1/embeddings/gray-zone/{service}`: matches split into the confident and those
@@ -50,15 +54,32 @@ pub struct GrayZoneRequest {
         deserialize_with = "optional_count"
     )]
     pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SearchMode>,
 }
 
-/// One match of a search, as the reference page shapes it.
+/// One match of a search, as the reference page shapes it. `score` is the vector score (the
+/// cosine of the query's vector and the record's) in every mode, and what `classification`
+/// reads; the rest says where each search placed the match (`shared::ranking`), and is absent
+/// where a search did not run or did not find it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Match {
     pub id: String,
     pub score: f32,
     pub classification: Classification,
     pub metadata: Map<String, Value>,
+    /// Its place in the vector search's ranking, from 1 (`semantic` and `hybrid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<u32>,
+    /// Its BM25 score in the keyword index, higher is better (`keyword` and `hybrid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_score: Option<f32>,
+    /// Its place in the keyword search's ranking, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_rank: Option<u32>,
+    /// Its reciprocal-rank-fusion score (`hybrid`), what the matches are ordered by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fused_score: Option<f64>,
 }
 
 /// The gray-zone answer: `high_confidence` is `score >= max`, `gray_zone` is
@@ -149,6 +170,7 @@ pub struct Plan<'a> {
     pub limit: u32,
     pub min_score: f32,
     pub filter: Filter,
+    pub mode: SearchMode,
 }
 
 fn service_and_table<'a>(
@@ -208,6 +230,7 @@ impl SearchRequest {
                 .transpose()?
                 .unwrap_or(-1.0),
             filter: Filter::parse(self.filters.as_ref(), &metadata_fields(table), "filters")?,
+            mode: self.mode.unwrap_or_default(),
         })
     }
 }
@@ -240,6 +263,7 @@ impl GrayZoneRequest {
             limit: limit(self.limit, service)?,
             min_score: zone.min,
             filter: Filter::parse(self.filters.as_ref(), &metadata_fields(table), "filters")?,
+            mode: self.mode.unwrap_or_default(),
         };
         Ok((plan, zone))
     }

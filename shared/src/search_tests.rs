@@ -218,3 +218,27 @@ fn bad_requests_are_refused() {
         .message
         .contains("`text`"));
 }
+
+#[test]
+fn a_search_plans_its_mode_semantic_unless_it_names_another() {
+    let config = config();
+    let plan = |body: serde_json::Value| {
+        serde_json::from_value::<SearchRequest>(body)
+            .map(|r| r.plan(&config, "claimSimilarity").unwrap().mode)
+    };
+    assert_eq!(
+        plan(serde_json::json!({"text": "x"})).unwrap(),
+        SearchMode::Semantic
+    );
+    assert_eq!(
+        plan(serde_json::json!({"text": "x", "mode": "hybrid"})).unwrap(),
+        SearchMode::Hybrid
+    );
+    assert!(plan(serde_json::json!({"text": "x", "mode": "fuzzy"})).is_err());
+    let zone: GrayZoneRequest =
+        serde_json::from_value(serde_json::json!({"text": "x", "mode": "keyword"})).unwrap();
+    assert_eq!(
+        zone.plan(&config, "claimSimilarity").unwrap().0.mode,
+        SearchMode::Keyword
+    );
+}

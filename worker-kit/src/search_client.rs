@@ -216,6 +216,7 @@ mod tests {
             filters: Some(json!({"story_id": "s1"})),
             limit: Some(3),
             threshold: None,
+            mode: None,
         }
     }
 

@@ -190,6 +190,11 @@ fn filter(table: &TableConfig) -> Value {
     }))
 }
 
+/// A match's place in one search's ranking.
+fn rank() -> Value {
+    json!({ "type": "integer", "minimum": 1 })
+}
+
 /// The name of a table's filter schema.
 fn filter_name(table: &TableConfig) -> String {
     format!("Filter_{}", table.name)
@@ -204,9 +209,21 @@ fn search_schemas(config: &Config) -> Vec<(String, Value)> {
             json!({
                 "type": "object",
                 "required": ["id", "score", "classification", "metadata"],
+                "description": "`score` is the vector score (cosine) in every mode, and what \
+                    `classification` reads; the ranks and scores after it say where each search \
+                    placed the match, absent where a search did not run or did not find it.",
                 "properties": { "id": { "type": "string" }, "score": { "type": "number" },
-                                "classification": classification, "metadata": { "type": "object" } },
+                                "classification": classification, "metadata": { "type": "object" },
+                                "vector_rank": rank(), "keyword_rank": rank(),
+                                "keyword_score": { "type": "number", "description": "BM25, higher is better" },
+                                "fused_score": { "type": "number", "description": "reciprocal rank fusion (hybrid)" } },
             }),
+        ),
+        (
+            "SearchMode".into(),
+            json!({ "type": "string", "enum": ["semantic", "keyword", "hybrid"],
+                    "description": "semantic (the default): by meaning; keyword: by words (BM25); \
+                        hybrid: both, fused by reciprocal rank fusion" }),
         ),
         (
             "Embed".into(),
@@ -234,7 +251,8 @@ fn search_schemas(config: &Config) -> Vec<(String, Value)> {
             json!({
                 "type": "object", "required": ["text"], "additionalProperties": false,
                 "properties": { "text": text(), "filters": filters, "limit": nullable(count(100)),
-                                "threshold": nullable(score()) },
+                                "threshold": nullable(score()),
+                                "mode": nullable(reference("SearchMode")) },
             }),
         ));
         schemas.push((
@@ -243,7 +261,8 @@ fn search_schemas(config: &Config) -> Vec<(String, Value)> {
                 "type": "object", "required": ["text"], "additionalProperties": false,
                 "description": "`min` above `max` is an empty gray zone: what is kept is at or above `max`.",
                 "properties": { "text": text(), "filters": filters, "min": nullable(score()),
-                                "max": nullable(score()), "limit": nullable(count(100)) },
+                                "max": nullable(score()), "limit": nullable(count(100)),
+                                "mode": nullable(reference("SearchMode")) },
             }),
         ));
     }

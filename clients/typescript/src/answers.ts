@@ -6,9 +6,18 @@
  */
 
 import { isObject } from "./rpc.ts";
+import type { Match } from "./client.ts";
 import type { Classification, WireMatch, WireQueryMatch } from "./rpc.ts";
 
 const classifications: readonly unknown[] = ["DUPLICATE", "CONFIRMS", "RELATED", "NEW"] satisfies Classification[];
+
+/** Each search's place and score of a match, as search-worker names them and the client does. */
+const placings = [
+  ["vector_rank", "vectorRank"],
+  ["keyword_score", "keywordScore"],
+  ["keyword_rank", "keywordRank"],
+  ["fused_score", "fusedScore"],
+] as const;
 
 function isMatch(value: unknown): value is WireMatch {
   return (
@@ -16,8 +25,23 @@ function isMatch(value: unknown): value is WireMatch {
     typeof value["id"] === "string" &&
     typeof value["score"] === "number" &&
     classifications.includes(value["classification"]) &&
-    isObject(value["metadata"])
+    isObject(value["metadata"]) &&
+    placings.every(([wire]) => value[wire] === undefined || typeof value[wire] === "number")
   );
+}
+
+/** A match under the client's names: each placing search-worker sent, camelCased. */
+function toMatch(wire: WireMatch): Match {
+  const match: Record<string, unknown> = {
+    id: wire.id,
+    score: wire.score,
+    classification: wire.classification,
+    metadata: wire.metadata,
+  };
+  for (const [name, alias] of placings) {
+    if (wire[name] !== undefined) match[alias] = wire[name];
+  }
+  return match as unknown as Match;
 }
 
 function isQueryMatch(value: unknown): value is WireQueryMatch {
@@ -30,12 +54,12 @@ function isQueryMatch(value: unknown): value is WireQueryMatch {
 }
 
 /** `search`'s matches. */
-export function readMatches(value: unknown): WireMatch[] | undefined {
-  return Array.isArray(value) && value.every(isMatch) ? value : undefined;
+export function readMatches(value: unknown): Match[] | undefined {
+  return Array.isArray(value) && value.every(isMatch) ? value.map(toMatch) : undefined;
 }
 
 /** `grayZone`'s two lists, renamed as the client names them. */
-export function readGrayZone(value: unknown): { highConfidence: WireMatch[]; grayZone: WireMatch[] } | undefined {
+export function readGrayZone(value: unknown): { highConfidence: Match[]; grayZone: Match[] } | undefined {
   if (!isObject(value)) return undefined;
   const highConfidence = readMatches(value["high_confidence"]);
   const grayZone = readMatches(value["gray_zone"]);

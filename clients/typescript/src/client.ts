@@ -22,12 +22,20 @@ export type Vector<Dimensions extends number = number> = number[] & { readonly l
 export interface Match {
   /** The record's id in the service's table. */
   readonly id: string;
-  /** Cosine similarity to the query text, -1 to 1. */
+  /** Cosine similarity to the query text, -1 to 1, in every mode: the vector score. */
   readonly score: number;
   /** The score's class under the service's thresholds. */
   readonly classification: Classification;
   /** The record's metadata fields (see the service's `metadata`); a null one is left out. */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** Its place in the vector search's ranking, from 1 (`semantic` and `hybrid` modes). */
+  readonly vectorRank?: number;
+  /** Its BM25 score in the keyword index, higher is better (`keyword` and `hybrid`). */
+  readonly keywordScore?: number;
+  /** Its place in the keyword search's ranking, from 1. */
+  readonly keywordRank?: number;
+  /** Its reciprocal-rank-fusion score (`hybrid`), what the matches are ordered by. */
+  readonly fusedScore?: number;
 }
 
 /** A gray-zone search: the confident matches (from `max`), and those to review (`min` to `max`). */

@@ -48,6 +48,6 @@ export type { Condition, FieldFilter, Ordered, Range, Scalar } from "./filter.ts
 export { checkJob, contentHash, embeddingJob, sendJob, truncate } from "./job.ts";
 export type { EmbeddingJob, EmbeddingJobInput } from "./job.ts";
 export type { DimensionsOf, FieldOf, GrayZoneOptions, SearchOptions, Shorthands, TableOf } from "./options.ts";
-export type { Classification, Outcome, SearchRpc } from "./rpc.ts";
+export type { Classification, Outcome, SearchMode, SearchRpc } from "./rpc.ts";
 // The config's services, tables, models, access table, `Filter_{table}` types and job constants.
 export * from "./embeddings.generated.ts";

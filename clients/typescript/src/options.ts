@@ -10,7 +10,7 @@ import type { ServiceName, TableFilters } from "./embeddings.generated.ts";
 import { invalid } from "./errors.ts";
 import type { Scalar } from "./filter.ts";
 import { isObject } from "./rpc.ts";
-import type { WireFilter } from "./rpc.ts";
+import type { SearchMode, WireFilter } from "./rpc.ts";
 
 type Service<S extends ServiceName> = (typeof services)[S];
 
@@ -39,6 +39,8 @@ export type SearchOptions<S extends ServiceName> = {
   readonly threshold?: number;
   /** On the table's metadata fields, in Vectorize's operators. */
   readonly filters?: TableFilters[TableOf<S>];
+  /** By meaning (`semantic`, the default), by words (`keyword`) or both fused (`hybrid`). */
+  readonly mode?: SearchMode;
 } & Shorthands<S>;
 
 /** Options of `findWithGrayZone`, for service `S`. */
@@ -51,12 +53,14 @@ export type GrayZoneOptions<S extends ServiceName> = {
   readonly limit?: number;
   /** On the table's metadata fields, in Vectorize's operators. */
   readonly filters?: TableFilters[TableOf<S>];
+  /** By meaning (`semantic`, the default), by words (`keyword`) or both fused (`hybrid`). */
+  readonly mode?: SearchMode;
 } & Shorthands<S>;
 
 /** The option names of each service call, shorthands aside. */
 export const optionNames = {
-  search: ["limit", "threshold", "filters"],
-  findWithGrayZone: ["min", "max", "limit", "filters"],
+  search: ["limit", "threshold", "filters", "mode"],
+  findWithGrayZone: ["min", "max", "limit", "filters", "mode"],
 } as const;
 
 /**

@@ -24,12 +24,19 @@ export type WireFilter = { readonly [field: string]: Condition };
 /** How well a match fits, from the service's thresholds. */
 export type Classification = "DUPLICATE" | "CONFIRMS" | "RELATED" | "NEW";
 
+/** How a search finds and orders its matches: by meaning (the default), by words, or both fused. */
+export type SearchMode = "semantic" | "keyword" | "hybrid";
+
 /** One match of a search, as search-worker sends it. */
 export interface WireMatch {
   readonly id: string;
   readonly score: number;
   readonly classification: Classification;
   readonly metadata: Readonly<Record<string, unknown>>;
+  readonly vector_rank?: number;
+  readonly keyword_score?: number;
+  readonly keyword_rank?: number;
+  readonly fused_score?: number;
 }
 
 /** One match of a vector query, as search-worker sends it. */
@@ -44,6 +51,7 @@ export interface SearchRequest {
   readonly filters?: WireFilter;
   readonly limit?: number;
   readonly threshold?: number;
+  readonly mode?: SearchMode;
 }
 
 export interface GrayZoneRequest {
@@ -52,6 +60,7 @@ export interface GrayZoneRequest {
   readonly max?: number;
   readonly filters?: WireFilter;
   readonly limit?: number;
+  readonly mode?: SearchMode;
 }
 
 export interface EmbedRequest {

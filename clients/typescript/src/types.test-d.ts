@@ -22,6 +22,9 @@ export async function validCallsCompile(): Promise<void> {
     threshold: 0.7,
   });
   await embeddings.claimSimilarity.search("text");
+  const fused = await embeddings.evidenceSearch.search("XQ-7734", { mode: "hybrid" });
+  const ranks: (number | undefined)[] = fused.map((m) => m.keywordRank ?? m.vectorRank);
+  await embeddings.noteSearch.findWithGrayZone("text", { mode: "keyword" });
   await embeddings.claimSimilarity.search("text", { filters: { story_id: { $in: ["a", "b"] } } });
   await embeddings.noteSearch.search("text", { topic: "sports", filters: {} });
   await embeddings.evidenceSearch.search("text", { filters: { story_id: { $gte: 1, $lt: 9 } } });
@@ -53,7 +56,7 @@ export async function validCallsCompile(): Promise<void> {
     { story_id: { $gt: 1, $lte: 3 } },
   ];
   const evidence: Filter_evidence = { story_id: "s" };
-  void [matches, both, byModel, byDefault, filters, evidence];
+  void [matches, both, byModel, byDefault, filters, evidence, ranks];
 }
 
 export async function invalidCallsAreErrors(): Promise<void> {
@@ -63,6 +66,8 @@ export async function invalidCallsAreErrors(): Promise<void> {
   await embeddings.claimSimilarity.search("text", { topic: "x" });
   // @ts-expect-error: no such filter field
   await embeddings.claimSimilarity.search("text", { filters: { topic: "x" } });
+  // @ts-expect-error: no such mode
+  await embeddings.claimSimilarity.search("text", { mode: "fuzzy" });
   // @ts-expect-error: `threshold` is not a gray-zone option
   await embeddings.claimSimilarity.findWithGrayZone("text", { threshold: 0.5 });
   // @ts-expect-error: the organization is never a filter

@@ -51,6 +51,21 @@ test("a shorthand and its field in filters, or an unknown option, fail before an
   assert.deepEqual(calls, []);
 });
 
+test("a search's mode is sent, and each match's placings come back camelCased", async () => {
+  const wire = { ...match, vector_rank: 2, keyword_score: 7.5, keyword_rank: 1, fused_score: 0.0325 };
+  const { calls, env } = fakeBinding({ search: ok([wire, match]) });
+  const embeddings = createEmbeddings(env, { organizationId: "org_1" });
+  const matches = await embeddings.claimSimilarity.search("XQ-7734", { mode: "hybrid" });
+  assert.deepEqual(matches, [{ ...match, vectorRank: 2, keywordScore: 7.5, keywordRank: 1, fusedScore: 0.0325 }, match]);
+  assert.deepEqual(calls[0][3], { text: "XQ-7734", mode: "hybrid" });
+  // A placing that is not a number is not what search-worker promises.
+  const odd = fakeBinding({ search: ok([{ ...match, keyword_rank: "1" }]) });
+  await assert.rejects(
+    createEmbeddings(odd.env, { organizationId: "org_1" }).claimSimilarity.search("x"),
+    (error) => error.code === "internal",
+  );
+});
+
 test("the gray zone comes back under the client's names", async () => {
   const { calls, env } = fakeBinding({ grayZone: ok({ high_confidence: [match], gray_zone: [] }) });
   const embeddings = createEmbeddings(env, { organizationId: "org_1" });

@@ -2,7 +2,8 @@
 
 use std::fs;
 use std::io;
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::process::{path, repo_root, wrangler};
@@ -29,10 +30,53 @@ impl Stack {
         result
     }
 
+    /// Exports the stack's local D1 whole into `out`, with `scripts/export`.
+    pub fn export(&self, out: &Path) -> io::Result<()> {
+        Self::script(
+            Command::new(repo_root().join("scripts/export"))
+                .arg(out)
+                .arg("--local")
+                .arg(self.dir.join("state")),
+        )
+    }
+
+    /// Runs one of the project's scripts to its end; its error output when it fails.
+    fn script(command: &mut Command) -> io::Result<()> {
+        let output = command.stdin(Stdio::null()).output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!(
+                "{} failed:\n{}",
+                command.get_program().display(),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fills every keyword index of the local D1 kept in `state` anew, with
+    /// `scripts/rebuild-keywords`.
+    pub fn rebuild_keywords_at(&self, state: &Path) -> io::Result<()> {
+        Self::script(
+            Command::new(repo_root().join("scripts/rebuild-keywords"))
+                .arg("--local")
+                .arg(state),
+        )
+    }
+
+    /// Runs the SQL file `file` against a local D1 of its own, kept in `state` (not the
+    /// stack's), and returns the rows of its last statement: an import, then what it holds.
+    pub fn sql_file_at(&self, state: &Path, file: &Path) -> io::Result<Vec<serde_json::Value>> {
+        self.d1_execute_at(state, &["--file", path(file)])
+    }
+
     fn d1_execute(&self, what: &[&str]) -> io::Result<Vec<serde_json::Value>> {
+        self.d1_execute_at(&self.dir.join("state"), what)
+    }
+
+    fn d1_execute_at(&self, state: &Path, what: &[&str]) -> io::Result<Vec<serde_json::Value>> {
         let output = wrangler(&repo_root())
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
-            .arg(self.dir.join("state"))
+            .arg(state)
             .arg("-c")
             .arg(self.config().join("api-worker.toml"))
             .args(what)

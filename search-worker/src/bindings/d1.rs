@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use js_sys::Array;
 use serde::Deserialize;
+use shared::config::TableConfig;
 use shared::sets::VectorSet;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
@@ -15,7 +16,9 @@ use worker_kit::d1::{self, text};
 use worker_kit::Fault;
 
 use super::embedding_vectors;
-use crate::ports::{ActiveSet, CatchUp, ExactRow, Metadata, Pending, Room, Store, FILL_CHUNK};
+use crate::ports::{
+    ActiveSet, CatchUp, ExactRow, KeywordRow, Metadata, Pending, Room, Store, FILL_CHUNK,
+};
 
 /// D1, as search-worker reads it.
 #[derive(Debug)]
@@ -166,6 +169,39 @@ impl Store for D1Store {
                 .await?
                 .results::<ExactRow>()?,
         )
+    }
+
+    async fn keyword_matches(
+        &self,
+        organization_id: &str,
+        table: &TableConfig,
+        set: &VectorSet,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<KeywordRow>, Fault> {
+        #[derive(Deserialize)]
+        struct Row {
+            record_id: String,
+            keyword_score: f64,
+            vector_hex: String,
+            metadata: String,
+        }
+        let rows =
+            embedding_vectors::keyword_matches(&self.0, organization_id, table, set, query, limit)?
+                .all()
+                .await?
+                .results::<Row>()?;
+        // BM25 is an f64 in SQL; a match carries its scores as f32, as it does its cosine.
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(rows
+            .into_iter()
+            .map(|row| KeywordRow {
+                record_id: row.record_id,
+                keyword_score: row.keyword_score as f32,
+                vector_hex: row.vector_hex,
+                metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
+            })
+            .collect())
     }
 
     async fn live_records(

@@ -1,9 +1,11 @@
 //! Every statement search-worker runs on `embedding_vectors`, the consumer's vector rows, which
 //! it only ever reads: the catch-up's (what one set holds after a `seq`, and as many of its rows
 //! as the isolate has room for), the chunk of a snapshot's exact layer, a shortlist's exact
-//! vectors, and the live records Vectorize's matches are checked against. Each is built here
-//! and bound; `super::d1` runs it.
+//! vectors, the live records Vectorize's matches are checked against, and the records the
+//! keyword index finds, with their vectors. Each is built here and bound; `super::d1` runs it.
 
+use shared::config::TableConfig;
+use shared::keywords;
 use shared::sets::VectorSet;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -240,6 +242,41 @@ pub(super) fn live_records(
             text(location),
             text(&serde_json::to_string(vector_ids)?),
         ])?)
+}
+
+/// The records of an organization's `table` its keyword index (`shared::keywords`) finds for
+/// `query`, best first, that have a live vector in `set`: each with its BM25 score (negated:
+/// FTS5's `bm25()` is lower for a better match), its exact vector and its metadata. The index
+/// holds every organization's rows; each hit is joined to its row of the table, and only the
+/// caller's are kept, the organization read from the row itself. The vector row is found
+/// through its primary key.
+pub(super) fn keyword_matches(
+    db: &D1Database,
+    organization_id: &str,
+    table: &TableConfig,
+    set: &VectorSet,
+    query: &str,
+    limit: usize,
+) -> Result<D1PreparedStatement, Fault> {
+    let index = keywords::index_name(table);
+    let (name, id, organization) = (&table.name, &table.id_column, &table.organization_column);
+    let sql = format!(
+        "SELECT t.\"{id}\" AS record_id, -bm25(\"{index}\") AS keyword_score,
+                hex(v.vector) AS vector_hex, v.metadata AS metadata
+         FROM \"{index}\" JOIN \"{name}\" t ON t.rowid = \"{index}\".rowid
+         JOIN embedding_vectors v ON v.organization_id = ?1 AND v.table_name = ?2
+           AND v.model = ?3 AND v.location = ?4 AND v.record_id = t.\"{id}\"
+         WHERE \"{index}\" MATCH ?5 AND t.\"{organization}\" = ?1 AND v.vector IS NOT NULL
+         ORDER BY bm25(\"{index}\") LIMIT ?6"
+    );
+    Ok(db.prepare(sql).bind(&[
+        text(organization_id),
+        text(name),
+        text(&set.model),
+        text(&set.location),
+        text(query),
+        count(limit),
+    ])?)
 }
 
 /// `?1` to `?5` of a read of one set's rows after a `seq`.

@@ -1,9 +1,10 @@
 //! `search`, `grayZone` and `query`: the nearest records of one organization, from the table's
-//! vector backend.
+//! vector backend, and for a `keyword` or `hybrid` search from its keyword index too.
 //!
 //! The organization is applied by the worker before any filter: on the D1 backend only its own
-//! rows are ever loaded; on Vectorize it is the query's namespace. A service's thresholds
-//! classify every match the same way through every route.
+//! rows are ever loaded; on Vectorize it is the query's namespace; of the keyword index's hits
+//! only its own rows are kept. A service's thresholds classify every match the same way
+//! through every route, in every mode.
 //!
 //! A table is searched in its active vector set (`shared::sets`), whatever the config names
 //! meanwhile: while a model change builds the new set, searches keep reading the old one whole,
@@ -13,19 +14,23 @@
 //! - this module: the methods, and what a search asks ([`Ask`]) of the backend its set is on;
 //! - [`active`]: which set a search reads, and the switch a search may meet while it runs;
 //! - [`d1`]: the D1 backend, an exact search of the isolate's copy, caught up on every search;
+//! - [`keyword`]: the keyword side of a `keyword` or `hybrid` search, on either backend;
 //! - [`vectorize`]: the Vectorize backend, its answers checked against D1.
 
 mod active;
 mod d1;
+pub(crate) mod keyword;
 mod vectorize;
 
 use futures_util::future::join;
 use shared::config::TableConfig;
 use shared::filter::Filter;
+use shared::ranking::{matches, Found};
 use shared::search::{
     GrayZoneRequest, GrayZoneResponse, Match, Plan, QueryAnswer, QueryMatch, QueryRequest,
     SearchRequest,
 };
+use shared::topk::normalized;
 use shared::ApiError;
 use worker_kit::embedder::Embedder;
 use worker_kit::Fault;
@@ -35,6 +40,7 @@ use crate::embed::vector_of;
 use crate::ports::{ActiveSet, App, Store, VectorIndexes};
 use active::{read_active, set_model, switched};
 use d1::{d1_nearest, CaughtUp};
+use keyword::keyword_nearest;
 use vectorize::vectorize_nearest;
 
 pub(crate) async fn search<S: Store, E: Embedder, V: VectorIndexes>(
@@ -62,10 +68,12 @@ pub(crate) async fn gray_zone<S: Store, E: Embedder, V: VectorIndexes>(
     })
 }
 
-/// The plan's nearest records to `text`, each classified by the service's thresholds. The text
-/// is embedded while D1 says which set is active (and, on the D1 backend, what was written
-/// since the cache's last look): two round trips in the time of the longer one. Only the
-/// first search after a switch guesses the set wrong, and embeds again.
+/// The plan's matches for `text`, found and ordered by its mode (`shared::ranking`), each
+/// classified by the service's thresholds. The text is embedded in every mode (a match's score
+/// is always its vector score) while D1 says which set is active (and, on the D1 backend, what
+/// was written since the cache's last look): two round trips in the time of the longer one.
+/// Only the first search after a switch guesses the set wrong, and embeds again. A hybrid
+/// search asks the keyword index while the vector search runs.
 async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
     organization_id: &str,
@@ -79,44 +87,124 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
         read_active(app, organization_id, table, &guess),
     )
     .await;
-    let (mut active, mut caught_up) = active.map_err(|fault| store_down(&fault, table))?;
-    let mut vector = if active.set.model == guess.set.model {
+    let (active, caught_up) = active.map_err(|fault| store_down(&fault, table))?;
+    let vector = if active.set.model == guess.set.model {
         vector?
     } else {
         vector_of(app, organization_id, set_model(&active)?, text).await?
     };
+    let mode = plan.mode;
+    let depth = mode.depth(plan.limit);
+    let words = |active: ActiveSet, vector: Vec<f32>| async move {
+        if !mode.uses_keywords() {
+            return Ok(Vec::new());
+        }
+        let query = normalized(&vector);
+        let filter = &plan.filter;
+        keyword_nearest(
+            app,
+            organization_id,
+            table,
+            filter,
+            &active,
+            &query,
+            text,
+            depth,
+        )
+        .await
+    };
+    if !mode.uses_vectors() {
+        let keyword = words(active, vector).await?;
+        return Ok(matches(plan, Vec::new(), keyword));
+    }
+    // The vector search's floor is the plan's only when it alone ranks: fusion ranks what each
+    // search found, and the floor applies to the fused matches.
+    let floor = if mode.uses_keywords() {
+        -1.0
+    } else {
+        plan.min_score
+    };
+    let searched = Searched {
+        active: active.clone(),
+        vector: vector.clone(),
+    };
+    let (nearest, keyword) = join(
+        vector_search(
+            app,
+            organization_id,
+            plan,
+            text,
+            searched,
+            caught_up,
+            depth,
+            floor,
+        ),
+        words(active.clone(), vector),
+    )
+    .await;
+    let (nearest, searched) = nearest?;
+    // A switch met by the vector search: the keyword side reads the set it ended in.
+    let keyword = if searched.active == active {
+        keyword?
+    } else {
+        words(searched.active, searched.vector).await?
+    };
+    let vector_side = nearest
+        .into_iter()
+        .map(|(id, score, metadata)| Found {
+            id,
+            score,
+            metadata,
+        })
+        .collect();
+    Ok(matches(plan, vector_side, keyword))
+}
+
+/// The set a search read, and the query's vector by that set's model.
+struct Searched {
+    active: ActiveSet,
+    vector: Vec<f32>,
+}
+
+/// The `limit` nearest records to the query in the organization's active set, none below
+/// `floor`; should the set switch while it reads, again in the set active then, by its own
+/// model. Answers with the set it read.
+#[allow(clippy::too_many_arguments)]
+async fn vector_search<S: Store, E: Embedder, V: VectorIndexes>(
+    app: &App<'_, S, E, V>,
+    organization_id: &str,
+    plan: &Plan<'_>,
+    text: &str,
+    mut searched: Searched,
+    mut caught_up: Option<CaughtUp>,
+    limit: u32,
+    floor: f32,
+) -> Result<(Vec<Nearest>, Searched), ApiError> {
+    let table = plan.table;
     let mut attempts = 0;
-    let nearest = loop {
+    loop {
         let ask = Ask {
             organization_id,
             table,
-            active: &active,
-            vector: &vector,
-            limit: plan.limit,
-            min_score: plan.min_score,
+            active: &searched.active,
+            vector: &searched.vector,
+            limit,
+            min_score: floor,
             filter: &plan.filter,
         };
         if let Some(found) = nearest(app, &ask, caught_up.take()).await? {
-            break found;
+            return Ok((found, searched));
         }
         // The set switched while the search ran: the one active now, by its own model.
         attempts += 1;
-        let before = active.set.model.clone();
-        (active, caught_up) = switched(app, organization_id, table, &active, attempts).await?;
-        if active.set.model != before {
-            vector = vector_of(app, organization_id, set_model(&active)?, text).await?;
+        let before = searched.active.set.model.clone();
+        (searched.active, caught_up) =
+            switched(app, organization_id, table, &searched.active, attempts).await?;
+        if searched.active.set.model != before {
+            searched.vector =
+                vector_of(app, organization_id, set_model(&searched.active)?, text).await?;
         }
-    };
-    let thresholds = plan.service.thresholds;
-    Ok(nearest
-        .into_iter()
-        .map(|(id, score, metadata)| Match {
-            id,
-            score,
-            classification: thresholds.classify(score),
-            metadata,
-        })
-        .collect())
+    }
 }
 
 /// What a search answers while the vector store is down: retry later.

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use shared::ai::{EmbeddingResult, FailureKind};
+use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::models::ModelSpec;
 use shared::quantized::Quantized;
@@ -18,8 +19,8 @@ use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
 
 use crate::ports::{
-    ActiveSet, CatchUp, ExactRow, JobQueue, Metadata, Pending, Room, Store, VectorIndexes,
-    VectorRow, FILL_CHUNK,
+    ActiveSet, CatchUp, ExactRow, JobQueue, KeywordRow, Metadata, Pending, Room, Store,
+    VectorIndexes, VectorRow, FILL_CHUNK,
 };
 
 /// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
@@ -54,6 +55,11 @@ pub(super) struct FakeStore {
     /// The rows each catch-up handed over, by organization, and the bytes they take as D1
     /// counts them: one entry a catch-up.
     pub(super) handed: RefCell<Vec<(String, usize, usize)>>,
+    /// What the keyword index finds, whatever the query: (organization, table, record, BM25
+    /// score), best first. Each is answered with its record's current row, if live.
+    pub(super) keyword_hits: RefCell<Vec<(String, String, String, f32)>>,
+    /// The FTS5 queries the keyword index was asked, with the limit.
+    pub(super) keyword_queries: RefCell<Vec<(String, usize)>>,
 }
 
 impl FakeStore {
@@ -283,6 +289,50 @@ impl Store for FakeStore {
             );
         }
         Ok(current.into_values().collect())
+    }
+
+    async fn keyword_matches(
+        &self,
+        org: &str,
+        table: &TableConfig,
+        set: &VectorSet,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<KeywordRow>, Fault> {
+        if self.down {
+            return Err(Fault("D1 down".into()));
+        }
+        self.keyword_queries
+            .borrow_mut()
+            .push((query.to_owned(), limit));
+        let rows = self.rows.borrow();
+        let current = |id: &str| {
+            rows.iter()
+                .rev()
+                .find(|(o, t, s, r)| {
+                    o == org
+                        && *t == table.name
+                        && s.as_ref().is_none_or(|s| s == set)
+                        && r.record_id == id
+                })
+                .map(|(_, _, _, row)| row)
+        };
+        Ok(self
+            .keyword_hits
+            .borrow()
+            .iter()
+            .filter(|(o, t, _, _)| o == org && *t == table.name)
+            .filter_map(|(_, _, id, score)| {
+                let row = current(id)?;
+                Some(KeywordRow {
+                    record_id: id.clone(),
+                    keyword_score: *score,
+                    vector_hex: row.vector_hex.clone()?,
+                    metadata: row.metadata.clone(),
+                })
+            })
+            .take(limit)
+            .collect())
     }
 
     async fn live_records(

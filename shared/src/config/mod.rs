@@ -165,6 +165,10 @@ pub struct SearchService {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub gray_zone: GrayZone,
+    /// The `k` of hybrid search's reciprocal rank fusion (`shared::fusion`): larger flattens
+    /// the weight of the first ranks.
+    #[serde(default = "default_rrf_k")]
+    pub rrf_k: u32,
 }
 
 /// Most matches a search may ask for.
@@ -187,6 +191,9 @@ fn default_embedding_column() -> String {
 }
 fn default_limit() -> u32 {
     10
+}
+fn default_rrf_k() -> u32 {
+    crate::fusion::DEFAULT_RRF_K
 }
 fn yes() -> bool {
     true

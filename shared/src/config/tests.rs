@@ -262,6 +262,46 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn a_services_rrf_k_defaults_to_60_and_is_1_to_10000() {
+    let config = Config::parse(MINIMAL).unwrap();
+    assert_eq!(config.services[0].rrf_k, 60);
+    for (k, ok) in [("1", true), ("10000", true), ("0", false), ("10001", false)] {
+        let text = format!("{MINIMAL}rrf_k = {k}\n");
+        match Config::parse(&text) {
+            Ok(config) => assert!(ok && config.services[0].rrf_k.to_string() == k, "{k}"),
+            Err(errors) => assert!(
+                !ok && errors
+                    .to_string()
+                    .contains("search.noteSearch.rrf_k: must be 1 to 10000"),
+                "{k}: {errors}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn fts5s_own_column_names_cannot_be_embedded() {
+    for name in ["rank", "RowId"] {
+        let text = MINIMAL
+            .replace(
+                "\"title\", \"body\", \"embedding\"",
+                &format!("\"title\", \"{name}\", \"embedding\""),
+            )
+            .replace(
+                "fields = [\"title\", \"body\"]",
+                &format!("fields = [\"title\", \"{name}\"]"),
+            );
+        let shown = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            shown.contains(&format!(
+                "`{name}` cannot be embedded: the keyword index reserves"
+            )),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
 fn metadata_sql_names_each_field_of_the_row() {
     let config = Config::parse(include_str!("../../../embeddings.toml")).unwrap();
     assert_eq!(

@@ -223,6 +223,12 @@ fn check_embeddings(table: &TableConfig, columns: &HashSet<&str>, at: &str, erro
                 &format!("{at}.fields"),
                 "the embedding column cannot be embedded",
             );
+        } else if ["rank", "rowid"].contains(&field.to_ascii_lowercase().as_str()) {
+            // They name FTS5's own columns in the keyword index (`shared::keywords`).
+            errors.push(
+                &format!("{at}.fields"),
+                format!("`{field}` cannot be embedded: the keyword index reserves the name"),
+            );
         }
     }
     if models::model(&spec.model).is_none() {
@@ -293,6 +299,9 @@ fn check_embeddings(table: &TableConfig, columns: &HashSet<&str>, at: &str, erro
     }
 }
 
+/// The largest `rrf_k` a service may name: past it every rank weighs about the same.
+const MAX_RRF_K: u32 = 10_000;
+
 fn check_service(service: &SearchService, config: &Config, at: &str, errors: &mut Errors) {
     if service.name.is_empty()
         || !service
@@ -313,6 +322,9 @@ fn check_service(service: &SearchService, config: &Config, at: &str, errors: &mu
             &format!("{at}.limit"),
             format!("must be 1 to {MAX_SEARCH_LIMIT}"),
         );
+    }
+    if service.rrf_k == 0 || service.rrf_k > MAX_RRF_K {
+        errors.push(&format!("{at}.rrf_k"), format!("must be 1 to {MAX_RRF_K}"));
     }
     let t = &service.thresholds;
     let in_range = |x: f32| (-1.0..=1.0).contains(&x);

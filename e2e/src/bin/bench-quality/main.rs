@@ -9,9 +9,10 @@
 //!   organization of its own; writes the documents into its `claims` table as an app's own
 //!   writes would, backfills them through the API, waits until every one is embedded, then
 //!   searches every query through `POST /api/v1/embeddings/search/claimSimilarity` (100
-//!   matches) and writes the matches as a run (`RUNS/<collection>/ours-semantic.run.json`,
-//!   `{query: {document: score}}`) for `bench/quality/evaluate.py` to score beside the
-//!   references. Keyword and hybrid modes are not built yet: no run of ours is written for them.
+//!   matches) in each mode, and writes the matches as runs
+//!   (`RUNS/<collection>/ours-{semantic,keyword,hybrid}.run.json`, `{query: {document: score}}`,
+//!   the score being the one the mode orders by) for `bench/quality/evaluate.py` to score beside
+//!   the references.
 
 mod collection;
 mod ours;

@@ -34,6 +34,7 @@
 //! - `platform`: the platform's floor of a search;
 //! - `first`: the first searches of new organizations;
 //! - `key_uses`: an API key's `last_used_at` writes;
+//! - `modes`: the search modes (semantic, hybrid, keyword) side by side at 10,000 records;
 //! - `report`: the table and the summary lines.
 
 // Counts and millisecond figures are far inside f64's exact range.
@@ -42,6 +43,7 @@
 mod backends;
 mod first;
 mod key_uses;
+mod modes;
 mod platform;
 mod report;
 mod requests;
@@ -102,6 +104,8 @@ pub(crate) struct Row {
     /// What search-worker's vector cache holds afterwards (its `/health`, through the gateway,
     /// for an owner): the snapshot of the organization's table on the D1 backend.
     pub(crate) cache_bytes: u64,
+    /// The search modes timed side by side, at 10,000 records.
+    pub(crate) modes: Option<modes::ModeLatencies>,
 }
 
 fn main() {
@@ -147,6 +151,11 @@ fn main() {
     print_table(&rows);
     print_cold(&cold);
     print_targets(&rows);
+    for row in &rows {
+        if let Some(latencies) = &row.modes {
+            modes::print(row.backend, row.vectors, latencies);
+        }
+    }
     key_uses.print();
     let identical: usize = rows.iter().map(|r| r.identical).sum();
     let checked = rows.len() * CHECKED;

@@ -14,7 +14,10 @@ use crate::platform::{same_text_again, Platform};
 use crate::requests::{
     cache_bytes, floor, local_ai_latency, timed_app_search, timed_search, with_cpu,
 };
-use crate::{Row, CHECKED, LIMIT, ORGANIZATION, SEARCHES};
+use crate::{modes, Row, CHECKED, LIMIT, ORGANIZATION, SEARCHES};
+
+/// The size at which the search modes are timed side by side.
+const MODES_AT: usize = 10_000;
 
 /// The native floor of a search, and the check: the first [`CHECKED`] texts' query vectors
 /// (from the gateway) scanned natively over `vectors`, timed; and how many of those top 10s
@@ -122,6 +125,12 @@ pub(crate) fn run(
 
     let (native, identical) =
         scanned_natively(&gateway, &cookie, backend, vectors, &texts, &results)?;
+    let modes = if total == MODES_AT {
+        modes::write_texts(stack, backend, 0, total)?;
+        Some(modes::measure(&gateway, backend, &cookie, total)?)
+    } else {
+        None
+    };
     std::thread::sleep(Duration::from_millis(10));
     let row = Row {
         backend,
@@ -143,6 +152,7 @@ pub(crate) fn run(
         floor_cpu_ms,
         cached_cpu_ms: again.cpu_ms,
         cache_bytes,
+        modes,
     };
     eprintln!(
         "    p50 {:.1} ms, p99 {:.1} ms, native p50 {:.2} ms, identical {identical}/{CHECKED}",
