@@ -2,8 +2,6 @@
 //! words (`shared::keywords`), each with its exact vector score, so that a match only this
 //! side found is classified as every other is (`shared::ranking`).
 
-use shared::config::TableConfig;
-use shared::filter::Filter;
 use shared::keywords;
 use shared::ranking::Found;
 use shared::topk::{dot, normalized};
@@ -12,32 +10,37 @@ use shared::ApiError;
 use worker_kit::embedder::Embedder;
 use worker_kit::Fault;
 
-use super::store_down;
-use crate::ports::{ActiveSet, App, Store, VectorIndexes};
+use super::{store_down, Ask};
+use crate::ports::{App, Store, VectorIndexes};
 
 /// How many records the index is asked for when a filter may reject some: the filter reads
 /// each record's metadata as its vector row holds it, which the index's SQL does not
 /// evaluate. A filtered keyword search ranks the records that pass among the best this many.
 pub(crate) const FILTERED_CANDIDATES: usize = 1_000;
 
-/// The `depth` best records of `table` the keyword index finds for `text` in the organization,
-/// among those with a live vector in `active` that pass `filter`, each with its BM25 score and
-/// its vector score against `query` (unit length). None when the text has no word.
-#[allow(clippy::too_many_arguments)]
+/// The `ask.limit` best records of the table the keyword index finds for `text` in the
+/// organization, among those with a live vector in the active set that pass the filter, each
+/// with its BM25 score and its vector score against `ask.vector`. None when the text has no
+/// word. The ask's floor is not applied here: matches are ranked first (`shared::ranking`).
 pub(super) async fn keyword_nearest<S: Store, E: Embedder, V: VectorIndexes>(
     app: &App<'_, S, E, V>,
-    organization_id: &str,
-    table: &TableConfig,
-    filter: &Filter,
-    active: &ActiveSet,
-    query: &[f32],
+    ask: &Ask<'_>,
     text: &str,
-    depth: u32,
 ) -> Result<Vec<(Found, f32)>, ApiError> {
+    let Ask {
+        organization_id,
+        table,
+        active,
+        vector,
+        limit,
+        filter,
+        ..
+    } = *ask;
     let Some(words) = keywords::match_query(text) else {
         return Ok(Vec::new());
     };
-    let depth = usize::try_from(depth).unwrap_or(usize::MAX);
+    let depth = usize::try_from(limit).unwrap_or(usize::MAX);
+    let query = normalized(vector);
     let asked = if filter.is_empty() {
         depth
     } else {
@@ -55,7 +58,7 @@ pub(super) async fn keyword_nearest<S: Store, E: Embedder, V: VectorIndexes>(
             let vector = decode_hex(&row.vector_hex)
                 .map_err(|e| store_down(&Fault(e.to_string()), table))?;
             let found = Found {
-                score: dot(query, &normalized(&vector)),
+                score: dot(&query, &normalized(&vector)),
                 id: row.record_id,
                 metadata: row.metadata,
             };

@@ -30,7 +30,6 @@ use shared::search::{
     GrayZoneRequest, GrayZoneResponse, Match, Plan, QueryAnswer, QueryMatch, QueryRequest,
     SearchRequest,
 };
-use shared::topk::normalized;
 use shared::ApiError;
 use worker_kit::embedder::Embedder;
 use worker_kit::Fault;
@@ -99,19 +98,16 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
         if !mode.uses_keywords() {
             return Ok(Vec::new());
         }
-        let query = normalized(&vector);
-        let filter = &plan.filter;
-        keyword_nearest(
-            app,
+        let ask = Ask {
             organization_id,
             table,
-            filter,
-            &active,
-            &query,
-            text,
-            depth,
-        )
-        .await
+            active: &active,
+            vector: &vector,
+            limit: depth,
+            min_score: -1.0,
+            filter: &plan.filter,
+        };
+        keyword_nearest(app, &ask, text).await
     };
     if !mode.uses_vectors() {
         let keyword = words(active, vector).await?;
