@@ -134,8 +134,8 @@ pub(crate) struct ExactRow {
 pub(crate) struct KeywordRow {
     pub record_id: String,
     pub keyword_score: f32,
-    /// SQL `hex()` of the compact vector.
-    pub vector_hex: String,
+    /// SQL `hex()` of the compact vector, when asked for.
+    pub vector_hex: Option<String>,
     pub metadata: Metadata,
 }
 
@@ -194,7 +194,7 @@ pub(crate) trait Store {
     ) -> Result<Vec<ExactRow>, Fault>;
     /// The records of an organization's `table` that its keyword index finds for `query` (an
     /// FTS5 query: `shared::keywords::match_query`), best first, at most `limit`: those with a
-    /// live vector in `set`, each with that vector and its metadata.
+    /// live vector in `set`, each with its metadata, and `with_vectors`, that vector.
     async fn keyword_matches(
         &self,
         organization_id: &str,
@@ -202,6 +202,7 @@ pub(crate) trait Store {
         set: &VectorSet,
         query: &str,
         limit: usize,
+        with_vectors: bool,
     ) -> Result<Vec<KeywordRow>, Fault>;
     /// For those of `vector_ids` that D1 holds a live vector under at `location`: the record
     /// and its current metadata, by vector id. What Vectorize's answers are checked against.

@@ -111,6 +111,20 @@ fn a_rare_code_is_found_first_by_keyword_and_hybrid_and_the_index_follows_every_
     check(filtered.is_empty(), || {
         format!("a filter holds in keyword mode: {filtered:?}")
     })?;
+    // A filter that passes the record: its vector is read after the filter.
+    let passing = search(
+        ctx,
+        backend,
+        &json!({"text": code, "mode": "keyword", "filters": {"story_id": "s-kw-1"}}),
+    )?;
+    check(
+        ids(&passing).first() == Some(&coded_id)
+            && passing[0]["score"]
+                .as_f64()
+                .zip(vector_scores.get(coded_id))
+                .is_some_and(|(s, v)| (s - v).abs() < 1e-4),
+        || format!("a filter that passes the record, in keyword mode: {passing:?}"),
+    )?;
 
     the_index_follows_every_write(ctx, backend, &code, &ours)?;
 

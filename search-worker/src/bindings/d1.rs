@@ -178,19 +178,25 @@ impl Store for D1Store {
         set: &VectorSet,
         query: &str,
         limit: usize,
+        with_vectors: bool,
     ) -> Result<Vec<KeywordRow>, Fault> {
         #[derive(Deserialize)]
         struct Row {
             record_id: String,
             keyword_score: f64,
-            vector_hex: String,
+            vector_hex: Option<String>,
             metadata: String,
         }
-        let rows =
-            embedding_vectors::keyword_matches(&self.0, organization_id, table, set, query, limit)?
-                .all()
-                .await?
-                .results::<Row>()?;
+        let statement = embedding_vectors::keyword_matches(
+            &self.0,
+            organization_id,
+            table,
+            set,
+            query,
+            limit,
+            with_vectors,
+        )?;
+        let rows = statement.all().await?.results::<Row>()?;
         // BM25 is an f64 in SQL; a match carries its scores as f32, as it does its cosine.
         #[allow(clippy::cast_possible_truncation)]
         Ok(rows

@@ -246,7 +246,8 @@ pub(super) fn live_records(
 
 /// The records of an organization's `table` its keyword index (`shared::keywords`) finds for
 /// `query`, best first, that have a live vector in `set`: each with its BM25 score (negated:
-/// FTS5's `bm25()` is lower for a better match), its exact vector and its metadata. The index
+/// FTS5's `bm25()` is lower for a better match), its metadata and, `with_vectors`, its exact
+/// vector (else null: a filtered search reads the vectors of the few that pass). The index
 /// holds every organization's rows; each hit is joined to its row of the table, and only the
 /// caller's are kept, the organization read from the row itself. The vector row is found
 /// through its primary key.
@@ -257,12 +258,18 @@ pub(super) fn keyword_matches(
     set: &VectorSet,
     query: &str,
     limit: usize,
+    with_vectors: bool,
 ) -> Result<D1PreparedStatement, Fault> {
     let index = keywords::index_name(table);
+    let vector = if with_vectors {
+        "hex(v.vector)"
+    } else {
+        "NULL"
+    };
     let (name, id, organization) = (&table.name, &table.id_column, &table.organization_column);
     let sql = format!(
         "SELECT t.\"{id}\" AS record_id, -bm25(\"{index}\") AS keyword_score,
-                hex(v.vector) AS vector_hex, v.metadata AS metadata
+                {vector} AS vector_hex, v.metadata AS metadata
          FROM \"{index}\" JOIN \"{name}\" t ON t.rowid = \"{index}\".rowid
          JOIN embedding_vectors v ON v.organization_id = ?1 AND v.table_name = ?2
            AND v.model = ?3 AND v.location = ?4 AND v.record_id = t.\"{id}\"

@@ -58,8 +58,9 @@ pub(super) struct FakeStore {
     /// What the keyword index finds, whatever the query: (organization, table, record, BM25
     /// score), best first. Each is answered with its record's current row, if live.
     pub(super) keyword_hits: RefCell<Vec<(String, String, String, f32)>>,
-    /// The FTS5 queries the keyword index was asked, with the limit.
-    pub(super) keyword_queries: RefCell<Vec<(String, usize)>>,
+    /// The FTS5 queries the keyword index was asked, with the limit and whether the vectors
+    /// were asked for too.
+    pub(super) keyword_queries: RefCell<Vec<(String, usize, bool)>>,
 }
 
 impl FakeStore {
@@ -298,13 +299,14 @@ impl Store for FakeStore {
         set: &VectorSet,
         query: &str,
         limit: usize,
+        with_vectors: bool,
     ) -> Result<Vec<KeywordRow>, Fault> {
         if self.down {
             return Err(Fault("D1 down".into()));
         }
         self.keyword_queries
             .borrow_mut()
-            .push((query.to_owned(), limit));
+            .push((query.to_owned(), limit, with_vectors));
         let rows = self.rows.borrow();
         let current = |id: &str| {
             rows.iter()
@@ -324,10 +326,11 @@ impl Store for FakeStore {
             .filter(|(o, t, _, _)| o == org && *t == table.name)
             .filter_map(|(_, _, id, score)| {
                 let row = current(id)?;
+                let vector_hex = row.vector_hex.clone()?;
                 Some(KeywordRow {
                     record_id: id.clone(),
                     keyword_score: *score,
-                    vector_hex: row.vector_hex.clone()?,
+                    vector_hex: with_vectors.then_some(vector_hex),
                     metadata: row.metadata.clone(),
                 })
             })

@@ -57,7 +57,7 @@ async fn a_keyword_search_ranks_by_the_index_and_classifies_by_the_vector_score(
     // The text's words, each one quoted phrase: no character is read as FTS5's syntax.
     assert_eq!(
         app.store.keyword_queries.borrow()[0],
-        ("\"query\" OR \"XQ-7734\"".to_owned(), 5)
+        ("\"query\" OR \"XQ-7734\"".to_owned(), 5, true)
     );
 }
 
@@ -118,15 +118,24 @@ async fn filters_and_the_threshold_hold_in_every_mode() {
         };
         assert_eq!(ids(&response.body), expected, "{mode}");
     }
-    // A filter may reject what the index ranks first: it is asked for more.
-    let asked: Vec<usize> = app
+    // A filter may reject what the index ranks first: it is asked for more, without their
+    // vectors, and the vectors of those that pass are read after.
+    let asked: Vec<(usize, bool)> = app
         .store
         .keyword_queries
         .borrow()
         .iter()
-        .map(|q| q.1)
+        .map(|q| (q.1, q.2))
         .collect();
-    assert_eq!(asked, vec![FILTERED_CANDIDATES, FILTERED_CANDIDATES]);
+    assert_eq!(
+        asked,
+        vec![(FILTERED_CANDIDATES, false), (FILTERED_CANDIDATES, false)]
+    );
+    let exact_reads = app.store.exact_reads.borrow();
+    assert!(
+        exact_reads.iter().any(|ids| ids == &["c6", "c1"]),
+        "the keyword side reads the vectors of the records that pass: {exact_reads:?}"
+    );
 }
 
 #[wasm_bindgen_test]
