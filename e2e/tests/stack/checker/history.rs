@@ -183,6 +183,7 @@ impl<'a> History<'a> {
                 self.check_record(tenant, &id, vector)?;
             }
             self.check_search(tenant, rng.pick(&TEXTS), rng.below(STORIES.len()))?;
+            self.check_keywords(tenant, rng.pick(&TEXTS))?;
             self.check_former_sets_gone(tenant)?;
         }
         lap("checks");

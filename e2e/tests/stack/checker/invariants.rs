@@ -1,5 +1,7 @@
-//! The invariants once a history has settled: each record, and each tenant's search, gray zone
-//! and vector query, compared with what the oracle says they must be.
+//! The invariants once a history has settled: each record, and each tenant's search (in every
+//! mode), gray zone and vector query, compared with what the oracle says they must be.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::search::classify;
 use crate::{check, cosine, embed_with};
@@ -144,6 +146,75 @@ impl History<'_> {
         self.check(carried, || {
             format!("a vector query's matches carry their metadata as it is now: {answer}")
         })
+    }
+
+    /// Keyword and hybrid search as one tenant, over the history's stories. Their order rests
+    /// on BM25's statistics of the whole table, which the oracle does not keep; what it does
+    /// know must hold: every match is a live record of the tenant, scored and classified by its
+    /// vector as a semantic search scores it; a keyword search finds every live record that
+    /// holds a word of the text as it is now (the index follows every write); a hybrid search,
+    /// whose vector side ranks at least 50, finds every live record.
+    pub(super) fn check_keywords(
+        &mut self,
+        tenant: usize,
+        text: &'static str,
+    ) -> Result<(), Failed> {
+        let query = self.embedding(text)?;
+        let words: BTreeSet<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let mut live: BTreeMap<String, f32> = BTreeMap::new();
+        let mut holding: BTreeSet<String> = BTreeSet::new();
+        for ((owner, id), record) in self.oracle.clone() {
+            if owner != tenant {
+                continue;
+            }
+            live.insert(id.clone(), cosine(&query, &self.embedding(record.content)?));
+            if record
+                .content
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| words.contains(&w.to_lowercase()))
+            {
+                holding.insert(id);
+            }
+        }
+        let search = format!("/api/v1/embeddings/search/{}", self.backend.service);
+        let stories = json!({"$in": self.stories});
+        let organization_id = self.tenants[tenant].organization_id;
+        for mode in ["keyword", "hybrid"] {
+            let body = json!({"text": text, "limit": 100, "mode": mode,
+                              "filters": {"story_id": stories}});
+            let answer = self.post_ok(tenant, &search, &body)?;
+            let matches = answer.as_array().cloned().unwrap_or_default();
+            let found: BTreeSet<String> = matches
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                .collect();
+            let scored = matches.iter().all(|m| {
+                let score = m["score"].as_f64().unwrap_or(f64::NAN);
+                m["id"]
+                    .as_str()
+                    .and_then(|id| live.get(id))
+                    .is_some_and(|want| {
+                        (score - f64::from(*want)).abs() < 1e-3
+                            && m["classification"] == classify(score)
+                    })
+            });
+            let complete = if mode == "keyword" {
+                holding.is_subset(&found)
+            } else {
+                live.keys().all(|id| found.contains(id))
+            };
+            self.check(scored && complete, || {
+                format!(
+                    "{mode} search of {text:?} as {organization_id}: {matches:?}; the oracle's live \
+                     records and scores {live:?}, of which hold a word of it {holding:?}"
+                )
+            })?;
+        }
+        Ok(())
     }
 
     pub(super) fn post_ok(&self, tenant: usize, path: &str, body: &Value) -> Result<Value, Failed> {
