@@ -128,6 +128,20 @@ pub(crate) struct ExactRow {
     pub vector_hex: Option<String>,
 }
 
+/// What the keyword index is asked (`Store::keyword_matches`): the records of an
+/// organization's `table` it finds for `query` (an FTS5 query: `shared::keywords::match_query`),
+/// best first, at most `limit`, among those with a live vector in `set`; each with its metadata
+/// and, `with_vectors`, that vector.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeywordQuery<'a> {
+    pub organization_id: &'a str,
+    pub table: &'a TableConfig,
+    pub set: &'a VectorSet,
+    pub query: &'a str,
+    pub limit: usize,
+    pub with_vectors: bool,
+}
+
 /// A record the keyword index found (`Store::keyword_matches`): its BM25 score (higher is
 /// better), and its exact vector and metadata in the set searched.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,18 +206,8 @@ pub(crate) trait Store {
         set: &VectorSet,
         record_ids: &[&str],
     ) -> Result<Vec<ExactRow>, Fault>;
-    /// The records of an organization's `table` that its keyword index finds for `query` (an
-    /// FTS5 query: `shared::keywords::match_query`), best first, at most `limit`: those with a
-    /// live vector in `set`, each with its metadata, and `with_vectors`, that vector.
-    async fn keyword_matches(
-        &self,
-        organization_id: &str,
-        table: &TableConfig,
-        set: &VectorSet,
-        query: &str,
-        limit: usize,
-        with_vectors: bool,
-    ) -> Result<Vec<KeywordRow>, Fault>;
+    /// What the keyword index finds for `asked` ([`KeywordQuery`]).
+    async fn keyword_matches(&self, asked: &KeywordQuery<'_>) -> Result<Vec<KeywordRow>, Fault>;
     /// For those of `vector_ids` that D1 holds a live vector under at `location`: the record
     /// and its current metadata, by vector id. What Vectorize's answers are checked against.
     async fn live_records(

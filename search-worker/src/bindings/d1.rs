@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use js_sys::Array;
 use serde::Deserialize;
-use shared::config::TableConfig;
 use shared::sets::VectorSet;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
@@ -17,7 +16,8 @@ use worker_kit::Fault;
 
 use super::embedding_vectors;
 use crate::ports::{
-    ActiveSet, CatchUp, ExactRow, KeywordRow, Metadata, Pending, Room, Store, FILL_CHUNK,
+    ActiveSet, CatchUp, ExactRow, KeywordQuery, KeywordRow, Metadata, Pending, Room, Store,
+    FILL_CHUNK,
 };
 
 /// D1, as search-worker reads it.
@@ -171,15 +171,7 @@ impl Store for D1Store {
         )
     }
 
-    async fn keyword_matches(
-        &self,
-        organization_id: &str,
-        table: &TableConfig,
-        set: &VectorSet,
-        query: &str,
-        limit: usize,
-        with_vectors: bool,
-    ) -> Result<Vec<KeywordRow>, Fault> {
+    async fn keyword_matches(&self, asked: &KeywordQuery<'_>) -> Result<Vec<KeywordRow>, Fault> {
         #[derive(Deserialize)]
         struct Row {
             record_id: String,
@@ -187,16 +179,10 @@ impl Store for D1Store {
             vector_hex: Option<String>,
             metadata: String,
         }
-        let statement = embedding_vectors::keyword_matches(
-            &self.0,
-            organization_id,
-            table,
-            set,
-            query,
-            limit,
-            with_vectors,
-        )?;
-        let rows = statement.all().await?.results::<Row>()?;
+        let rows = embedding_vectors::keyword_matches(&self.0, asked)?
+            .all()
+            .await?
+            .results::<Row>()?;
         // BM25 is an f64 in SQL; a match carries its scores as f32, as it does its cosine.
         #[allow(clippy::cast_possible_truncation)]
         Ok(rows

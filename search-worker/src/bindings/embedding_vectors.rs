@@ -4,7 +4,6 @@
 //! vectors, the live records Vectorize's matches are checked against, and the records the
 //! keyword index finds, with their vectors. Each is built here and bound; `super::d1` runs it.
 
-use shared::config::TableConfig;
 use shared::keywords;
 use shared::sets::VectorSet;
 use worker::wasm_bindgen::JsValue;
@@ -12,7 +11,7 @@ use worker::{D1Database, D1PreparedStatement};
 use worker_kit::d1::{number, text};
 use worker_kit::Fault;
 
-use crate::ports::Room;
+use crate::ports::{KeywordQuery, Room};
 
 /// What the row `$e` of `embedding_vectors` takes in the isolate, as `ports::Room` counts it:
 /// `?6` (its codes and overhead; cast, as a binding passes every number as a float, which would
@@ -253,15 +252,11 @@ pub(super) fn live_records(
 /// through its primary key.
 pub(super) fn keyword_matches(
     db: &D1Database,
-    organization_id: &str,
-    table: &TableConfig,
-    set: &VectorSet,
-    query: &str,
-    limit: usize,
-    with_vectors: bool,
+    asked: &KeywordQuery<'_>,
 ) -> Result<D1PreparedStatement, Fault> {
+    let table = asked.table;
     let index = keywords::index_name(table);
-    let vector = if with_vectors {
+    let vector = if asked.with_vectors {
         "hex(v.vector)"
     } else {
         "NULL"
@@ -277,12 +272,12 @@ pub(super) fn keyword_matches(
          ORDER BY bm25(\"{index}\") LIMIT ?6"
     );
     Ok(db.prepare(sql).bind(&[
-        text(organization_id),
+        text(asked.organization_id),
         text(name),
-        text(&set.model),
-        text(&set.location),
-        text(query),
-        count(limit),
+        text(&asked.set.model),
+        text(&asked.set.location),
+        text(asked.query),
+        count(asked.limit),
     ])?)
 }
 

@@ -13,7 +13,7 @@ use worker_kit::embedder::Embedder;
 use worker_kit::Fault;
 
 use super::{store_down, Ask};
-use crate::ports::{App, KeywordRow, Store, VectorIndexes};
+use crate::ports::{App, KeywordQuery, KeywordRow, Store, VectorIndexes};
 
 /// How many records the index is asked for when a filter may reject some: the filter reads
 /// each record's metadata as its vector row holds it, which the index's SQL does not
@@ -90,15 +90,16 @@ async fn matches<S: Store, E: Embedder, V: VectorIndexes>(
     limit: usize,
     with_vectors: bool,
 ) -> Result<Vec<KeywordRow>, ApiError> {
+    let asked = KeywordQuery {
+        organization_id: ask.organization_id,
+        table: ask.table,
+        set: &ask.active.set,
+        query: words,
+        limit,
+        with_vectors,
+    };
     app.store
-        .keyword_matches(
-            ask.organization_id,
-            ask.table,
-            &ask.active.set,
-            words,
-            limit,
-            with_vectors,
-        )
+        .keyword_matches(&asked)
         .await
         .map_err(|fault| store_down(&fault, ask.table))
 }

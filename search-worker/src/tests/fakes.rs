@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use shared::ai::{EmbeddingResult, FailureKind};
-use shared::config::TableConfig;
 use shared::message::EmbeddingJob;
 use shared::models::ModelSpec;
 use shared::quantized::Quantized;
@@ -19,8 +18,8 @@ use worker_kit::vectorize::QueryOptions;
 use worker_kit::Fault;
 
 use crate::ports::{
-    ActiveSet, CatchUp, ExactRow, JobQueue, KeywordRow, Metadata, Pending, Room, Store,
-    VectorIndexes, VectorRow, FILL_CHUNK,
+    ActiveSet, CatchUp, ExactRow, JobQueue, KeywordQuery, KeywordRow, Metadata, Pending, Room,
+    Store, VectorIndexes, VectorRow, FILL_CHUNK,
 };
 
 /// A row of the fake's vector store: its organization, table, set (`None`: whichever set is
@@ -292,18 +291,18 @@ impl Store for FakeStore {
         Ok(current.into_values().collect())
     }
 
-    async fn keyword_matches(
-        &self,
-        org: &str,
-        table: &TableConfig,
-        set: &VectorSet,
-        query: &str,
-        limit: usize,
-        with_vectors: bool,
-    ) -> Result<Vec<KeywordRow>, Fault> {
+    async fn keyword_matches(&self, asked: &KeywordQuery<'_>) -> Result<Vec<KeywordRow>, Fault> {
         if self.down {
             return Err(Fault("D1 down".into()));
         }
+        let KeywordQuery {
+            organization_id: org,
+            table,
+            set,
+            query,
+            limit,
+            with_vectors,
+        } = *asked;
         self.keyword_queries
             .borrow_mut()
             .push((query.to_owned(), limit, with_vectors));
