@@ -202,14 +202,33 @@ fn the_database_exports_whole_and_imports_with_its_keyword_indexes(
             "s-export",
         )],
     )?;
+    // A note of two fields of 60,001 characters is one INSERT past D1's 100,000-byte statement:
+    // the export must write it so that it imports whole.
+    let long = format!("{}\n{}", "'\"\u{e9}".repeat(15_000), "x".repeat(15_000));
+    let created = ctx.client.post(
+        "/api/v1/notes",
+        Some(&ctx.ann),
+        &json!({"title": long, "body": long, "topic": "export"}).to_string(),
+    )?;
+    expect(&created, 201, "a long note")?;
+    let note = created.body["record"]["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
     let dir = std::env::temp_dir().join(format!("d1-export-{unique}"));
     std::fs::create_dir_all(&dir)?;
-    let result = export_and_import(ctx, &dir, &code, &ours[0]);
+    let result = export_and_import(ctx, &dir, &code, &ours[0], &note);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn export_and_import(ctx: &Ctx, dir: &std::path::Path, code: &str, id: &str) -> Result<(), Failed> {
+fn export_and_import(
+    ctx: &Ctx,
+    dir: &std::path::Path,
+    code: &str,
+    id: &str,
+    note: &str,
+) -> Result<(), Failed> {
     let counts = "SELECT (SELECT count(*) FROM claims) AS claims, (SELECT count(*) FROM notes) \
                   AS notes, (SELECT count(*) FROM evidence) AS evidence, \
                   (SELECT count(*) FROM d1_migrations) AS migrations, \
@@ -227,6 +246,15 @@ fn export_and_import(ctx: &Ctx, dir: &std::path::Path, code: &str, id: &str) -> 
     let after = read("counts.sql", format!("{counts};"))?;
     check(before == after, || {
         format!("the copy holds {after:?}, the database {before:?}")
+    })?;
+    let whole = format!(
+        "SELECT title = body AND length(title) = 60001 AND substr(title, 1, 3) = char(39, 34, 233) \
+         AND instr(title, char(10)) = 45001 AS whole \
+         FROM notes WHERE organization_id = '{ANN_ORG}' AND id = '{note}';"
+    );
+    let long = read("long.sql", whole)?;
+    check(long == [json!({"whole": 1})], || {
+        format!("the long note imports whole: {long:?}")
     })?;
     let find = |code: &str| {
         format!(
