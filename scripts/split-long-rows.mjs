@@ -3,8 +3,8 @@
 // Rewrites a `wrangler d1 export` file so that D1 can import it: D1 refuses a statement over
 // 100,000 bytes, and the export writes each row as one INSERT, so a record with a long text
 // (a note of 120,000 characters) could not be imported. Each INSERT over the bound is written
-// with its long text values empty, then one UPDATE per piece of each appends it to the row just
-// inserted (`last_insert_rowid()`). Every other line is copied as it is.
+// with its texts of over 1,000 bytes empty, then one UPDATE per piece of each appends it to the
+// row just inserted (`last_insert_rowid()`). Every other line is copied as it is.
 //
 // The export writes a value as a number, NULL, a blob X'..', a string '..' ('' for a quote), or
 // a string with line breaks as replace('..','\n',char(10)) (and '\r' likewise); each is read to
@@ -13,6 +13,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 
 const STATEMENT_BYTES = 90_000;
 const PIECE_BYTES = 40_000;
+// In a row over the bound, every text longer than this goes to the UPDATEs, so that the INSERT
+// stays short however many texts of middling length the row holds.
+const MOVED_BYTES = 1_000;
 
 const [input, output] = process.argv.slice(2);
 const lines = readFileSync(input, "utf8").split("\n");
@@ -39,7 +42,7 @@ function split(line) {
     if (next === ")") break;
     if (next !== ",") throw new Error(`expected , or ) at ${reader.at} of ${table}'s row`);
   }
-  const long = values.map((v) => typeof v === "string" && Buffer.byteLength(v) > PIECE_BYTES);
+  const long = values.map((v) => typeof v === "string" && Buffer.byteLength(v) > MOVED_BYTES);
   const shown = values.map((v, i) => (long[i] ? "''" : literal(v)));
   const statements = [`INSERT INTO ${table} (${columnList}) VALUES(${shown.join(",")});`];
   values.forEach((v, i) => {
