@@ -47,8 +47,8 @@ pub(super) async fn keyword_nearest<S: Store, E: Embedder, V: VectorIndexes>(
         let rows = matches(app, ask, &words, depth, true).await?;
         return rows
             .into_iter()
-            .filter_map(|row| {
-                let hex = row.vector_hex.clone()?;
+            .filter_map(|mut row| {
+                let hex = row.vector_hex.take()?;
                 Some(scored(row, &hex, &query, ask))
             })
             .collect();

@@ -120,12 +120,37 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
     } else {
         plan.min_score
     };
-    let searched = Searched {
-        active: active.clone(),
-        vector: vector.clone(),
-    };
-    let (nearest, keyword) = join(
-        vector_search(
+    let (nearest, keyword) = if mode.uses_keywords() {
+        let searched = Searched {
+            active: active.clone(),
+            vector: vector.clone(),
+        };
+        let (nearest, keyword) = join(
+            vector_search(
+                app,
+                organization_id,
+                plan,
+                text,
+                searched,
+                caught_up,
+                depth,
+                floor,
+            ),
+            words(active.clone(), vector),
+        )
+        .await;
+        let (nearest, searched) = nearest?;
+        // A switch met by the vector search: the keyword side reads the set it ended in.
+        let keyword = if searched.active == active {
+            keyword?
+        } else {
+            words(searched.active, searched.vector).await?
+        };
+        (nearest, keyword)
+    } else {
+        // Semantic: the vector search alone, with nothing copied for a keyword side.
+        let searched = Searched { active, vector };
+        let (nearest, _) = vector_search(
             app,
             organization_id,
             plan,
@@ -134,16 +159,9 @@ async fn classified<S: Store, E: Embedder, V: VectorIndexes>(
             caught_up,
             depth,
             floor,
-        ),
-        words(active.clone(), vector),
-    )
-    .await;
-    let (nearest, searched) = nearest?;
-    // A switch met by the vector search: the keyword side reads the set it ended in.
-    let keyword = if searched.active == active {
-        keyword?
-    } else {
-        words(searched.active, searched.vector).await?
+        )
+        .await?;
+        (nearest, Vec::new())
     };
     let vector_side = nearest
         .into_iter()
